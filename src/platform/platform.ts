@@ -1,0 +1,35 @@
+import type { Config } from '../config.ts';
+import type { CounterStore, KVStore } from '../storage/kv.ts';
+import type { Logger } from '../log.ts';
+
+/**
+ * What differs between runtimes, handed to the core (`createApp`). The core itself only uses web
+ * standards; each platform adapter (Node, Cloudflare Workers) builds one of these.
+ */
+export interface Platform {
+  config: Config;
+  /** The store the OAuth engine and our endpoint records share. */
+  kv: KVStore;
+  /** Atomic counters for rate limits, in the same shared store. */
+  counters: CounterStore;
+  /**
+   * Every outbound request goes through this: upstream MCP traffic, key checks, and later CIMD
+   * documents. It must refuse non-public destinations at connect time (unless the config allows
+   * private upstreams) and must never follow redirects.
+   */
+  fetchUpstream: UpstreamFetch;
+  /**
+   * Checks at endpoint creation that a host resolves only to addresses the policy allows.
+   * Node resolves DNS itself; Workers cannot and rely on `global_fetch_strictly_public`.
+   */
+  checkUpstreamHost(hostname: string): Promise<HostCheck>;
+  /** Deployment secret (at least 32 bytes of entropy) for keyed hashes such as rate-limit buckets. */
+  secret: string;
+  log: Logger;
+  /** Lets a handler keep work alive after the response (Workers' `waitUntil`); Node just runs it. */
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export type UpstreamFetch = (url: string, init: RequestInit & { signal?: AbortSignal | null }) => Promise<Response>;
+
+export type HostCheck = { ok: true } | { ok: false; reason: string };

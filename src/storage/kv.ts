@@ -1,0 +1,73 @@
+/**
+ * The one storage seam. Shaped like Workers KV because the OAuth engine
+ * (@cloudflare/workers-oauth-provider) talks to exactly this surface as `env.OAUTH_KV`,
+ * and every store we ship (memory, SQLite, Redis, Workers KV) implements it.
+ *
+ * Semantics every implementation keeps:
+ * - values are strings; `get(key, 'json')` / `get(key, { type: 'json' })` parses them;
+ * - `expiration` is an absolute Unix time in seconds, `expirationTtl` seconds from now;
+ *   an expired key reads as absent and is never listed;
+ * - `metadata` is any JSON value stored beside the value and returned by `list()`;
+ * - `list()` returns keys in lexicographic order, at most `limit` (default and maximum 1000),
+ *   with `cursor` to continue and `list_complete` once there is nothing more.
+ */
+export interface KVPutOptions {
+  expiration?: number;
+  expirationTtl?: number;
+  metadata?: unknown;
+}
+
+export interface KVListOptions {
+  prefix?: string | null;
+  cursor?: string | null;
+  limit?: number;
+}
+
+export interface KVListKey {
+  name: string;
+  expiration?: number;
+  metadata?: unknown;
+}
+
+export interface KVListResult {
+  keys: KVListKey[];
+  list_complete: boolean;
+  cursor?: string;
+}
+
+export type KVGetType = 'text' | 'json' | { type: 'text' | 'json' };
+
+export interface KVStore {
+  get(key: string, type?: KVGetType): Promise<any>;
+  put(key: string, value: string, options?: KVPutOptions): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(options?: KVListOptions): Promise<KVListResult>;
+}
+
+/**
+ * Atomic fixed-window counters for rate limits. Kept beside the KV store (same database)
+ * so limits hold across every process that shares it.
+ */
+export interface CounterStore {
+  /** Adds one to the counter for `key` in the current window and returns the new count. */
+  increment(key: string, windowSeconds: number): Promise<{ count: number; resetAt: number }>;
+}
+
+/** Everything a storage backend provides; `close()` releases files and connections. */
+export interface Storage {
+  kv: KVStore;
+  counters: CounterStore;
+  close(): Promise<void>;
+}
+
+/** Reads the `type` argument the way Workers KV does. */
+export function wantsJson(type: KVGetType | undefined): boolean {
+  return type === 'json' || (typeof type === 'object' && type?.type === 'json');
+}
+
+/** Absolute expiry in seconds from put options, or undefined for a key that never expires. */
+export function expiryFromOptions(options: KVPutOptions | undefined, nowSeconds: number): number | undefined {
+  if (options?.expiration !== undefined) return options.expiration;
+  if (options?.expirationTtl !== undefined) return nowSeconds + options.expirationTtl;
+  return undefined;
+}
