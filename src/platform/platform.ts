@@ -26,6 +26,8 @@ export interface Platform {
   /** Deployment secret (at least 32 bytes of entropy) for keyed hashes such as rate-limit buckets. */
   secret: string;
   log: Logger;
+  /** The client's network address, for rate limits (Node: the socket, or X-Forwarded-For behind a trusted proxy). */
+  clientAddress(request: Request, env: unknown): string;
   /** Lets a handler keep work alive after the response (Workers' `waitUntil`); Node just runs it. */
   waitUntil(promise: Promise<unknown>): void;
 }

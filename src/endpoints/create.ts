@@ -1,0 +1,48 @@
+import type { Platform } from '../platform/platform.ts';
+import { checkUpstreamUrl } from '../security/upstream-url.ts';
+import { sha256Hex, randomToken } from '../security/tokens.ts';
+import type { Endpoint } from './endpoint.ts';
+import { createEndpointInput, firstIssue } from './input.ts';
+import { createEndpointStore } from './store.ts';
+
+export type CreateResult =
+  | { ok: true; endpoint: Endpoint; manageToken: string }
+  | { ok: false; status: 400; error: string; message: string };
+
+/**
+ * Validates and stores a new endpoint. Shared by the JSON API and the home-page form, so both
+ * apply exactly the same rules.
+ */
+export async function createEndpoint(platform: Platform, body: unknown): Promise<CreateResult> {
+  const parsed = createEndpointInput.safeParse(body);
+  if (!parsed.success) return invalid(firstIssue(parsed.error));
+  const input = parsed.data;
+
+  const { config } = platform;
+  const checked = checkUpstreamUrl(input.upstream_url, {
+    allowPrivate: config.allowPrivateUpstreams,
+    allowlist: config.upstreamAllowlist,
+  });
+  if (!checked.ok) return invalid(checked.reason, 'invalid_upstream_url');
+  const hostCheck = await platform.checkUpstreamHost(checked.url.hostname);
+  if (!hostCheck.ok) return invalid(hostCheck.reason, 'invalid_upstream_url');
+
+  const headerName = input.auth_header_name ?? 'Authorization';
+  const headerPrefix = input.auth_header_prefix ?? (headerName.toLowerCase() === 'authorization' ? 'Bearer' : '');
+  const manageToken = randomToken();
+  const endpoint = await createEndpointStore(platform.kv).create({
+    upstreamUrl: checked.url.href,
+    displayName: input.display_name || checked.url.host,
+    authHeaderName: headerName,
+    authHeaderPrefix: headerPrefix.trim(),
+    transport: input.transport === 'sse' ? 'sse' : 'streamable-http',
+    createdAt: Math.floor(Date.now() / 1000),
+    manageTokenHash: await sha256Hex(manageToken),
+  });
+  platform.log.info('endpoint created', { slug: endpoint.slug, upstream_host: checked.url.host });
+  return { ok: true, endpoint, manageToken };
+}
+
+function invalid(message: string, error = 'invalid_request'): CreateResult {
+  return { ok: false, status: 400, error, message };
+}

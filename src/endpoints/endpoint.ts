@@ -1,0 +1,57 @@
+/**
+ * An endpoint: one upstream MCP server reachable at `{PUBLIC_URL}/{slug}/mcp`.
+ * Records hold no secret: the API key lives only in each grant's encrypted props, and the manage
+ * token only as a SHA-256 hash (it is 256 random bits, so a plain hash cannot be reversed).
+ */
+export type UpstreamTransport = 'streamable-http' | 'sse';
+
+export interface Endpoint {
+  slug: string;
+  upstreamUrl: string;
+  displayName: string;
+  /** Header that carries the key upstream, e.g. `Authorization` or `X-API-Key`. */
+  authHeaderName: string;
+  /** Text before the key, joined by one space (`Bearer` gives `Bearer <key>`); empty for the bare key. */
+  authHeaderPrefix: string;
+  transport: UpstreamTransport;
+  createdAt: number;
+  manageTokenHash?: string;
+}
+
+/** The upstream facts a grant needs to forward a request, snapshotted into its encrypted props. */
+export interface UpstreamTarget {
+  url: string;
+  headerName: string;
+  headerPrefix: string;
+  transport: UpstreamTransport;
+}
+
+export function upstreamTarget(endpoint: Endpoint): UpstreamTarget {
+  return {
+    url: endpoint.upstreamUrl,
+    headerName: endpoint.authHeaderName,
+    headerPrefix: endpoint.authHeaderPrefix,
+    transport: endpoint.transport,
+  };
+}
+
+/** The header value sent upstream for a key. */
+export function authHeaderValue(target: Pick<UpstreamTarget, 'headerPrefix'>, key: string): string {
+  const prefix = target.headerPrefix.trim();
+  return prefix ? `${prefix} ${key}` : key;
+}
+
+/** The public view of an endpoint, as the JSON API returns it (names from the original design). */
+export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
+  return {
+    slug: endpoint.slug,
+    mcp_endpoint: `${publicUrl}/${endpoint.slug}/mcp`,
+    sse_endpoint: `${publicUrl}/${endpoint.slug}/sse`,
+    upstream_url: endpoint.upstreamUrl,
+    display_name: endpoint.displayName,
+    auth_header_name: endpoint.authHeaderName,
+    auth_header_prefix: endpoint.authHeaderPrefix,
+    transport: endpoint.transport,
+    created_at: new Date(endpoint.createdAt * 1000).toISOString(),
+  };
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/**
+ * What a creator may send, from the JSON API or the home-page form (same names). Every field has
+ * a length cap; header name and prefix are checked so that no value can break HTTP framing or
+ * routing upstream (request smuggling, header injection) or impersonate a header we manage.
+ */
+
+/** RFC 9110 token characters: the only ones a header field name may contain. */
+const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Names we manage ourselves, or whose value would change how the request is framed or routed. */
+const RESERVED_HEADERS = new Set([
+  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'cookie', 'set-cookie', 'expect',
+  'content-type', 'content-encoding', 'accept', 'accept-encoding', 'origin', 'referer', 'via', 'forwarded',
+  'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name',
+]);
+const RESERVED_PREFIXES = ['x-forwarded-', 'sec-', 'proxy-', 'cf-'];
+
+/** Visible ASCII and spaces: what survives every HTTP stack unchanged. */
+const HEADER_TEXT = /^[\x20-\x7e]*$/;
+/** Names shown on pages: any printable text, no control characters (no CR/LF, no bidi overrides). */
+const DISPLAY_TEXT = /^[^\p{Cc}\u202a-\u202e\u2066-\u2069]*$/u;
+
+export const headerName = z
+  .string()
+  .trim()
+  .min(1, 'auth_header_name must not be empty')
+  .max(64, 'auth_header_name must be at most 64 characters')
+  .regex(HEADER_TOKEN, 'auth_header_name must be a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)')
+  .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()) && !RESERVED_PREFIXES.some((p) => name.toLowerCase().startsWith(p)), {
+    message: 'auth_header_name names a header that carries framing, routing or protocol state and cannot hold the key',
+  });
+
+export const headerPrefix = z
+  .string()
+  .max(64, 'auth_header_prefix must be at most 64 characters')
+  .regex(HEADER_TEXT, 'auth_header_prefix may contain only visible ASCII characters and spaces (no line breaks)');
+
+export const createEndpointInput = z.strictObject({
+  upstream_url: z.string({ error: 'upstream_url is required' }).trim().min(1, 'upstream_url is required').max(2048, 'upstream_url must be at most 2048 characters'),
+  display_name: z
+    .string()
+    .trim()
+    .max(100, 'display_name must be at most 100 characters')
+    .regex(DISPLAY_TEXT, 'display_name must not contain control characters')
+    .optional(),
+  auth_header_name: headerName.optional(),
+  auth_header_prefix: headerPrefix.optional(),
+  transport: z.enum(['auto', 'streamable-http', 'sse']).optional(),
+});
+
+export type CreateEndpointInput = z.infer<typeof createEndpointInput>;
+
+/** The first problem zod found, as one sentence a user can act on. */
+export function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'Invalid input';
+  if (issue.code === 'unrecognized_keys') return `Unknown field(s): ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.path.length === 0) return 'The body must be a JSON object';
+  const field = issue.path.join('.');
+  if (issue.code === 'invalid_type') return `${field} must be a ${issue.expected}`;
+  return issue.message;
+}

@@ -1,0 +1,28 @@
+/**
+ * The engine compares request URLs with the issuer's endpoints and builds metadata URLs from
+ * them, so every request it sees must carry the public origin, whatever Host or scheme the
+ * server was reached by (a reverse proxy, 127.0.0.1 instead of localhost, …).
+ */
+export function onPublicOrigin(request: Request, publicUrl: string, body?: BodyInit | null): Request {
+  const incoming = new URL(request.url);
+  const url = new URL(incoming.pathname + incoming.search, publicUrl);
+  const headers = new Headers(request.headers);
+  const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal: request.signal };
+  if (body !== undefined) {
+    headers.delete('content-length');
+    init.body = body;
+  } else if (request.body) {
+    init.body = request.body;
+    init.duplex = 'half';
+  }
+  return new Request(url, init);
+}
+
+/** Same-origin check for form posts: modern browsers send Sec-Fetch-Site, older ones Origin. */
+export function isCrossSiteFormPost(request: Request, publicUrl: string): boolean {
+  const site = request.headers.get('sec-fetch-site');
+  if (site && site !== 'same-origin' && site !== 'none') return true;
+  const origin = request.headers.get('origin');
+  if (origin && origin !== new URL(publicUrl).origin) return true;
+  return false;
+}

@@ -1,0 +1,202 @@
+import { AuthorizationError, CimdFetchError, type AuthRequest, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
+import { upstreamTarget, type Endpoint } from '../endpoints/endpoint.ts';
+import { createEndpointStore } from '../endpoints/store.ts';
+import { htmlResponse, redirect } from '../http/responses.ts';
+import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
+import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
+import { errorPage } from '../pages/error.ts';
+import type { Platform } from '../platform/platform.ts';
+import { probeKey, type ProbeResult } from '../proxy/probe.ts';
+import { rateLimit } from '../security/rate-limit.ts';
+import { authorizationServer, engineEnv, SCOPES, type GrantProps } from './engine.ts';
+import { resourceUrl, slugFromResource } from './resource.ts';
+
+const MAX_KEY_LENGTH = 8192;
+
+/**
+ * GET /authorize: validate the request with the engine, then show the consent page where the
+ * user pastes the key. The engine keeps the request server-side behind a single-use handle bound
+ * to this browser by a `__Host-` cookie, so the form cannot be forged or replayed.
+ */
+export async function showAuthorize(platform: Platform, incoming: Request): Promise<Response> {
+  const { publicUrl } = platform.config;
+  const request = onPublicOrigin(incoming, publicUrl);
+  const url = new URL(request.url);
+  const params = url.searchParams;
+
+  // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
+  const pasted = params.get('endpoint');
+  if (pasted !== null) {
+    const slug = slugFromResource(publicUrl, pasted);
+    if (!slug || !(await createEndpointStore(platform.kv).get(slug))) {
+      return htmlResponse(chooseEndpointPage(params, 'That is not an endpoint of this server. Paste the URL that ends in /mcp.'), { status: 400 });
+    }
+    params.delete('endpoint');
+    params.set('resource', resourceUrl(publicUrl, slug));
+    return redirect(`${url.pathname}?${params}`, new Headers(), 303);
+  }
+
+  const slug = slugFromResource(publicUrl, params.get('resource'));
+  if (!slug) return htmlResponse(chooseEndpointPage(params));
+  const endpoint = await createEndpointStore(platform.kv).get(slug);
+  if (!endpoint) {
+    return htmlResponse(errorPage('Endpoint not found', 'This endpoint does not exist on this server; it may have been deleted.'), { status: 404 });
+  }
+
+  // Clients send `resource` with a trailing slash or other case (CLIENTS.md); the engine compares
+  // exactly, so hand it the canonical form of the endpoint we matched.
+  params.set('resource', resourceUrl(publicUrl, slug));
+  const oauth = authorizationServer(platform, slug).getOAuthApi(engineEnv(platform));
+  let authRequest: AuthRequest;
+  try {
+    authRequest = await oauth.parseAuthRequest(new Request(url, { headers: request.headers }));
+  } catch (error) {
+    return authorizationFailure(error);
+  }
+  return consentPage(oauth, authRequest, endpoint);
+}
+
+/** POST /authorize: Deny, or check the key against the upstream and only then issue a code. */
+export async function submitAuthorize(platform: Platform, incoming: Request, clientAddress: string): Promise<Response> {
+  const { config } = platform;
+  const request = onPublicOrigin(incoming, config.publicUrl);
+  if (isCrossSiteFormPost(request, config.publicUrl)) {
+    return htmlResponse(errorPage('Request refused', 'This form can only be submitted from this site.'), { status: 403 });
+  }
+  let form: FormData;
+  try {
+    form = await request.formData();
+  } catch {
+    return htmlResponse(errorPage('Bad request', 'The form could not be read.'), { status: 400 });
+  }
+  const handle = String(form.get('handle') ?? '');
+  const action = String(form.get('action') ?? '');
+  const anyEngine = authorizationServer(platform).getOAuthApi(engineEnv(platform));
+
+  try {
+    if (action === 'deny') {
+      const denied = await anyEngine.denyConsent(request, handle);
+      return redirect(denied.redirectTo, denied.headers);
+    }
+    if (action !== 'approve') {
+      return htmlResponse(errorPage('Bad request', 'Choose Approve or Deny.'), { status: 400 });
+    }
+
+    const retryAfter = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
+    if (retryAfter !== null) {
+      return htmlResponse(errorPage('Too many attempts', `Too many key submissions from your network. Try again in ${retryAfter} seconds.`), {
+        status: 429,
+        headers: new Headers({ 'retry-after': String(retryAfter) }),
+      });
+    }
+
+    const approved = await anyEngine.approveConsent(request, handle);
+    const slug = slugFromResource(config.publicUrl, approved.request.resource);
+    const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
+    if (!slug || !endpoint) {
+      return htmlResponse(errorPage('Endpoint not found', 'This endpoint was deleted while you were authorizing.'), { status: 404 });
+    }
+    const oauth = authorizationServer(platform, slug).getOAuthApi(engineEnv(platform));
+
+    const apiKey = String(form.get('api_key') ?? '').trim();
+    const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint);
+    if (problem) {
+      // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
+      platform.log.info('authorization key refused', { slug, reason: problem.log });
+      return consentPage(oauth, approved.request, endpoint, { error: problem.message, status: problem.status, headers: approved.headers });
+    }
+
+    const props: GrantProps = { v: 1, slug, apiKey, upstream: upstreamTarget(endpoint) };
+    const { redirectTo } = await oauth.completeAuthorization({
+      request: approved.request,
+      userId: slug,
+      metadata: { createdAt: Math.floor(Date.now() / 1000) },
+      scope: grantedScopes(approved.request.scope),
+      props,
+      // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one
+      // client_id across all its users: revoking "earlier grants of this user and client" would
+      // sign other people out. Each authorization is its own grant.
+      revokeExistingGrants: false,
+    });
+    platform.log.info('authorization granted', { slug });
+    return redirect(redirectTo, approved.headers);
+  } catch (error) {
+    return authorizationFailure(error);
+  }
+}
+
+async function consentPage(
+  oauth: OAuthHelpers,
+  authRequest: AuthRequest,
+  endpoint: Endpoint,
+  extra: { error?: string; status?: number; headers?: Headers } = {},
+): Promise<Response> {
+  const consent = await oauth.describeConsent(authRequest);
+  const transaction = await oauth.beginConsent(authRequest);
+  const headers = new Headers(extra.headers);
+  for (const cookie of transaction.headers.getSetCookie()) headers.append('set-cookie', cookie);
+  return htmlResponse(
+    authorizePage({
+      handle: transaction.handle,
+      endpointName: endpoint.displayName,
+      upstreamHost: new URL(endpoint.upstreamUrl).host,
+      headerName: endpoint.authHeaderName,
+      consent,
+      ...(extra.error ? { error: extra.error } : {}),
+    }),
+    { status: extra.status ?? 200, headers, formAction: [redirectSource(authRequest.redirectUri)] },
+  );
+}
+
+/** The CSP source that lets the post-approval redirect reach the client. */
+function redirectSource(redirectUri: string): string {
+  const url = new URL(redirectUri);
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
+}
+
+/** What to grant: the requested scopes we know, and at least `mcp` (clients may ask for none). */
+function grantedScopes(requested: string[]): string[] {
+  const known = requested.filter((scope) => SCOPES.includes(scope));
+  return known.includes('mcp') ? known : ['mcp', ...known];
+}
+
+interface Problem {
+  message: string;
+  status: number;
+  log: string;
+}
+
+function keyProblem(apiKey: string): Problem | undefined {
+  if (!apiKey) return { message: 'Paste your API key.', status: 400, log: 'empty' };
+  if (apiKey.length > MAX_KEY_LENGTH) return { message: 'That key is too long.', status: 400, log: 'too long' };
+  // The key becomes a header value: anything outside visible ASCII could split or corrupt it.
+  if (!/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(apiKey)) {
+    return { message: 'That key contains characters an HTTP header cannot carry (line breaks, control or non-ASCII characters).', status: 400, log: 'bad characters' };
+  }
+  return undefined;
+}
+
+function probeMessage(result: ProbeResult, endpoint: Endpoint): Problem | undefined {
+  const host = new URL(endpoint.upstreamUrl).host;
+  if (result.ok) return undefined;
+  switch (result.kind) {
+    case 'rejected':
+      return { message: `${host} rejected this key (HTTP ${result.status}). Check the key and try again.`, status: 401, log: `rejected ${result.status}` };
+    case 'unreachable':
+      return { message: `${host} could not be reached (${result.reason}), so the key could not be checked. Nothing was saved; try again later.`, status: 502, log: `unreachable: ${result.reason}` };
+    case 'unexpected':
+      return { message: `${host} answered HTTP ${result.status} to an MCP handshake, so the key could not be checked. Nothing was saved.`, status: 502, log: `unexpected ${result.status}` };
+  }
+}
+
+async function authorizationFailure(error: unknown): Promise<Response> {
+  if (error instanceof AuthorizationError) {
+    // A redirect back is only safe once the engine validated the client and its redirect URI.
+    if (error.redirectTo) return redirect(error.redirectTo);
+    return htmlResponse(errorPage('Authorization failed', error.description, 'Start again from your app.'), { status: 400 });
+  }
+  if (error instanceof CimdFetchError) {
+    return htmlResponse(errorPage('Authorization failed', 'The app’s metadata document could not be fetched, so it cannot be verified.'), { status: 400 });
+  }
+  throw error;
+}

@@ -1,0 +1,35 @@
+import { isSlug } from '../endpoints/slug.ts';
+
+/**
+ * Each endpoint is its own OAuth protected resource, `{PUBLIC_URL}/{slug}/mcp`, and every grant
+ * and token is bound to exactly one of them.
+ */
+export function resourceUrl(publicUrl: string, slug: string): string {
+  return `${publicUrl}/${slug}/mcp`;
+}
+
+/**
+ * The slug a client meant by a `resource` value (RFC 8707) or a pasted endpoint URL. Tolerates
+ * what real clients send (CLIENTS.md): a trailing `/`, different case in scheme and host, a
+ * `/sse` endpoint URL, or just the slug. A bare origin names no endpoint: undefined.
+ */
+export function slugFromResource(publicUrl: string, value: string | null | undefined): string | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (isSlug(trimmed)) return trimmed;
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    return undefined;
+  }
+  if (url.origin !== new URL(publicUrl).origin) return undefined;
+  const match = /^\/([A-Za-z0-9]{12})(?:\/(?:mcp|sse)\/?)?\/?$/.exec(url.pathname);
+  return match?.[1];
+}
+
+/** The slug an engine-issued code or token names: its first `:`-separated part is the userId. */
+export function slugFromToken(token: string | null | undefined): string | undefined {
+  const first = token?.split(':', 1)[0];
+  return first && isSlug(first) ? first : undefined;
+}

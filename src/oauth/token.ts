@@ -1,0 +1,44 @@
+import { jsonError } from '../http/responses.ts';
+import { onPublicOrigin } from '../http/request.ts';
+import type { Platform } from '../platform/platform.ts';
+import { authorizationServer, engineEnv, executionContext } from './engine.ts';
+import { resourceUrl, slugFromResource, slugFromToken } from './resource.ts';
+
+/**
+ * POST /oauth/token (token, refresh and RFC 7009 revocation): the engine answers; we only choose
+ * which endpoint's engine. The code, refresh token or token being revoked names its slug (its
+ * first segment is the grant's userId), and a `resource` sent in a shape real clients use
+ * (trailing slash, other case, bare origin) is put into the canonical form the engine compares.
+ */
+export async function tokenEndpoint(platform: Platform, incoming: Request): Promise<Response> {
+  const { publicUrl } = platform.config;
+  const type = incoming.headers.get('content-type') ?? '';
+  if (incoming.method === 'POST' && !type.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+    return jsonError(400, 'invalid_request', 'The token endpoint takes application/x-www-form-urlencoded bodies');
+  }
+  const form = new URLSearchParams(incoming.method === 'POST' ? await incoming.text() : '');
+  const slug = slugFromToken(form.get('code') ?? form.get('refresh_token') ?? form.get('token'));
+
+  const resource = form.get('resource');
+  if (resource !== null && form.getAll('resource').length === 1) {
+    const named = slugFromResource(publicUrl, resource);
+    if (named) form.set('resource', resourceUrl(publicUrl, named));
+    // A bare origin names no endpoint; the grant already records its resource.
+    else if (isOrigin(resource, publicUrl)) form.delete('resource');
+  }
+
+  const request = onPublicOrigin(incoming, publicUrl, form.toString());
+  const engine = authorizationServer(platform, slug);
+  const response = await engine.fetch(request, engineEnv(platform) as never, executionContext(platform) as never);
+  response.headers.set('cache-control', 'no-store');
+  return response;
+}
+
+function isOrigin(value: string, publicUrl: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.origin === new URL(publicUrl).origin && (url.pathname === '/' || url.pathname === '');
+  } catch {
+    return false;
+  }
+}

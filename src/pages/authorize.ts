@@ -1,0 +1,64 @@
+import type { ConsentDescription } from '@cloudflare/workers-oauth-provider';
+import { html } from 'hono/html';
+import { layout, trustNotice, type Html } from './layout.ts';
+
+export interface AuthorizePageOptions {
+  handle: string;
+  endpointName: string;
+  upstreamHost: string;
+  headerName: string;
+  consent: ConsentDescription;
+  error?: string;
+}
+
+/**
+ * The consent page: where the key goes (the upstream host, prominently), who asks for access
+ * (the client's self-asserted name, or its verified domain) and where the tokens go (the
+ * redirect host). One form, posting back to this URL with the engine's single-use handle.
+ */
+export function authorizePage(options: AuthorizePageOptions): Html {
+  const { consent } = options;
+  return layout(`Authorize ${consent.clientName}`, html`<section class="card">
+<h1>Connect ${consent.clientName} to ${options.endpointName}</h1>
+<p class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong>
+in the <code>${options.headerName}</code> header.</p>
+<p>${consent.clientDomain
+    ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`
+    : html`The app calls itself <strong>${consent.clientName}</strong>; it registered itself, so that name is not verified.`}
+After you approve, access goes to <strong class="host">${consent.redirectHost}</strong>.</p>
+${consent.redirectIsLoopback
+    ? html`<p class="warning">This sends access to an app on your own computer. Continue only if you just started connecting from it.</p>`
+    : ''}
+${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+<form method="post" class="stack">
+<input type="hidden" name="handle" value="${options.handle}">
+<label>API key for ${options.upstreamHost}
+<input name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus></label>
+<div class="buttons">
+<button type="submit" name="action" value="approve">Approve</button>
+<button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>
+</div>
+</form>
+</section>
+${trustNotice()}`);
+}
+
+/**
+ * For a client that did not say which endpoint it wants (no usable `resource`): the user names it,
+ * and the same authorization request continues with `resource` filled in.
+ */
+export function chooseEndpointPage(params: URLSearchParams, error?: string): Html {
+  const hidden = [...params].filter(([name]) => name !== 'resource' && name !== 'endpoint');
+  return layout('Which endpoint?', html`<section class="card">
+<h1>Which endpoint are you connecting?</h1>
+<p>The app did not say which Key2OAuth endpoint it wants to use. Paste the endpoint URL you
+added to it (it ends in <code>/mcp</code>).</p>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+<form method="get" class="stack">
+${hidden.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
+<label>Endpoint URL
+<input name="endpoint" type="url" required maxlength="2048" placeholder="https://…/xxxxxxxxxxxx/mcp"></label>
+<button type="submit">Continue</button>
+</form>
+</section>`);
+}

@@ -1,0 +1,38 @@
+import { html } from 'hono/html';
+import { layout, trustNotice, type Html } from './layout.ts';
+
+export interface HomeForm {
+  upstream_url?: string;
+  display_name?: string;
+  auth_header_name?: string;
+  auth_header_prefix?: string;
+}
+
+export function homePage(options: { error?: string; form?: HomeForm; adminRequired: boolean }): Html {
+  const form = options.form ?? {};
+  return layout('Connect an API-key MCP server', html`<section class="card">
+<h1>Use an API-key MCP server from Claude and ChatGPT</h1>
+<p>Claude, ChatGPT and other MCP clients connect to remote servers only through OAuth.
+Enter your server's URL to get an endpoint that speaks OAuth for it. The first time a client
+connects, you paste your API key once on an authorization page; from then on every request is
+forwarded with the key in the header your server expects.</p>
+${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+<form method="post" action="/" class="stack">
+<label>Upstream MCP server URL
+<input name="upstream_url" type="url" required maxlength="2048" placeholder="https://mcp.example.com/mcp" value="${form.upstream_url ?? ''}"></label>
+<label>Display name <span class="muted">(optional, shown on the authorization page)</span>
+<input name="display_name" maxlength="100" value="${form.display_name ?? ''}"></label>
+<details>
+<summary>Advanced: how the key is sent</summary>
+<label>Header name
+<input name="auth_header_name" maxlength="64" placeholder="Authorization" value="${form.auth_header_name ?? ''}"></label>
+<label>Prefix <span class="muted">(joined to the key by one space; leave empty to send the bare key)</span>
+<input name="auth_header_prefix" maxlength="64" placeholder="Bearer" value="${form.auth_header_prefix ?? ''}"></label>
+</details>
+${options.adminRequired ? html`<label>Admin token <span class="muted">(this deployment is private)</span>
+<input name="admin_token" type="password" autocomplete="off" required></label>` : ''}
+<button type="submit">Create endpoint</button>
+</form>
+</section>
+${trustNotice()}`);
+}

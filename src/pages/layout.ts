@@ -1,0 +1,38 @@
+import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+
+export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+/**
+ * The frame of every page. All interpolations in `hono/html` templates are HTML-escaped, so any
+ * text that came from a user or a client (names, URLs, messages) is inert here.
+ */
+export function layout(title: string, body: Html): Html {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title} · Key2OAuth</title>
+<link rel="stylesheet" href="/assets/style.css">
+<script src="/assets/app.js" defer></script>
+</head>
+<body>
+<header class="top"><a href="/" class="brand">Key2OAuth</a><span class="tag">API-key MCP servers, through OAuth</span></header>
+<main>
+${body}
+</main>
+<footer><p>Self-host it in minutes for keys you would rather not trust to anyone: see the README.</p></footer>
+</body>
+</html>`;
+}
+
+export function trustNotice(): Html {
+  return html`<aside class="notice">
+<strong>Who can see your key.</strong> Your key is stored only encrypted inside the authorization
+it creates, and this server decrypts it on each request to forward it upstream. That means the
+operator of this deployment could technically recover keys while they are in use. For sensitive
+keys, self-host Key2OAuth; it takes a few minutes.
+</aside>`;
+}

@@ -1,0 +1,79 @@
+import { authHeaderValue } from '../endpoints/endpoint.ts';
+import type { GrantProps } from '../oauth/engine.ts';
+import type { Platform } from '../platform/platform.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { jsonRpcError } from './errors.ts';
+import { describeUpstreamError } from './upstream-error.ts';
+
+export type ForwardOutcome =
+  | { kind: 'response'; response: Response }
+  /** The upstream refused the key (401/403): the grant holding it is useless now. */
+  | { kind: 'key-rejected'; status: number };
+
+/**
+ * Sends one client request to the upstream with the key injected and streams the answer back.
+ * Bodies are never buffered in either direction: the request body is piped as it arrives and the
+ * response body (JSON or an SSE stream) is handed to the client as the upstream produces it.
+ * The client's abort signal is passed on, so a client that leaves ends the upstream request.
+ */
+export async function forward(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  target: { url: string; method?: string },
+): Promise<ForwardOutcome> {
+  const { config } = platform;
+  const headers = upstreamRequestHeaders(request.headers, {
+    name: props.upstream.headerName,
+    value: authHeaderValue(props.upstream, props.apiKey),
+  });
+  const method = target.method ?? request.method;
+  const hasBody = method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && request.body !== null;
+
+  // The first-byte timer runs until the upstream answers with headers; a stream that then stays
+  // open for hours is not cut by it.
+  const firstByte = new AbortController();
+  const timer = setTimeout(() => firstByte.abort(new FirstByteTimeout()), config.upstreamFirstByteTimeoutMs);
+  const signal = AbortSignal.any([request.signal, firstByte.signal]);
+
+  let upstream: Response;
+  try {
+    upstream = await platform.fetchUpstream(target.url, {
+      method,
+      headers,
+      body: hasBody ? request.body : null,
+      redirect: 'manual',
+      signal,
+      ...(hasBody ? { duplex: 'half' } : {}),
+    } as RequestInit);
+  } catch (error) {
+    if (firstByte.signal.aborted) {
+      return { kind: 'response', response: jsonRpcError(504, `The upstream MCP server did not answer within ${config.upstreamFirstByteTimeoutMs} ms`) };
+    }
+    if (request.signal.aborted) return { kind: 'response', response: new Response(null, { status: 499 }) };
+    const reason = describeUpstreamError(error);
+    platform.log.warn('upstream unreachable', { slug: props.slug, reason });
+    return { kind: 'response', response: jsonRpcError(502, `The upstream MCP server could not be reached: ${reason}`) };
+  } finally {
+    clearTimeout(timer);
+  }
+
+  if (upstream.status === 401 || upstream.status === 403) {
+    await upstream.body?.cancel();
+    return { kind: 'key-rejected', status: upstream.status };
+  }
+  if (upstream.status >= 300 && upstream.status < 400) {
+    // Redirects are never followed (the key must not travel to a host nobody checked) and
+    // never passed on (the client would carry its OAuth token there).
+    await upstream.body?.cancel();
+    return { kind: 'response', response: jsonRpcError(502, `The upstream MCP server answered with a redirect (${upstream.status}), which is not followed`) };
+  }
+  return {
+    kind: 'response',
+    response: new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: clientResponseHeaders(upstream.headers) }),
+  };
+}
+
+class FirstByteTimeout extends Error {
+  override name = 'TimeoutError';
+}

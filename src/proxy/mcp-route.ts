@@ -1,0 +1,66 @@
+import { createEndpointStore } from '../endpoints/store.ts';
+import { jsonError } from '../http/responses.ts';
+import { onPublicOrigin } from '../http/request.ts';
+import { authorizationServer, engineEnv, executionContext, grantIdOf, resourceServer, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
+import type { Platform } from '../platform/platform.ts';
+import { jsonRpcError } from './errors.ts';
+import { forward } from './forward.ts';
+
+const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);
+
+/**
+ * `/{slug}/mcp`: the hot path. One token lookup and one decrypt (inside the engine's
+ * validateToken, never cached, so a revoked token fails on its next request), then one upstream
+ * request streamed both ways. The endpoint record is read only for requests without a token,
+ * to answer 404 for an unknown slug instead of an OAuth challenge.
+ */
+export async function mcpRoute(platform: Platform, incoming: Request, slug: string): Promise<Response> {
+  if (!MCP_METHODS.has(incoming.method)) {
+    return jsonRpcError(405, `Method ${incoming.method} is not supported on an MCP endpoint`);
+  }
+  const request = onPublicOrigin(incoming, platform.config.publicUrl);
+  if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
+    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+  }
+  return protect(platform, slug, request, (props) => forwardWithKey(platform, slug, request, props, props.upstream.url));
+}
+
+/**
+ * Runs `handler` for a request whose bearer token is valid for the endpoint; otherwise the
+ * engine answers (401 challenge naming the resource metadata, CORS preflight, …).
+ */
+export function protect(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  handler: (props: GrantProps, auth: VerifiedToken) => Promise<Response>,
+): Promise<Response> {
+  return resourceServer(platform, slug, handler).fetch(request, engineEnv(platform) as never, executionContext(platform) as never);
+}
+
+/**
+ * Forwards and handles the upstream refusing the key: the grant that holds it is revoked, and
+ * the client gets our own 401 `invalid_token` challenge, so it re-authorizes and the user can
+ * paste a new key.
+ */
+export async function forwardWithKey(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  props: GrantProps,
+  url: string,
+): Promise<Response> {
+  const outcome = await forward(platform, request, props, { url });
+  if (outcome.kind === 'response') return outcome.response;
+  return keyRejected(platform, slug, request, outcome.status);
+}
+
+async function keyRejected(platform: Platform, slug: string, request: Request, status: number): Promise<Response> {
+  const token = request.headers.get('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
+  const grantId = grantIdOf(token);
+  platform.log.info('upstream rejected the key; revoking its grant', { slug, status });
+  if (grantId) await authorizationServer(platform, slug).getOAuthApi(engineEnv(platform)).revokeGrant(grantId, slug);
+  // With the grant gone, the engine itself answers this token with its invalid_token challenge.
+  const retry = new Request(request.url, { method: 'GET', headers: { authorization: request.headers.get('authorization') ?? '', ...(request.headers.get('origin') ? { origin: request.headers.get('origin')! } : {}) } });
+  return protect(platform, slug, retry, async () => jsonRpcError(401, 'The upstream MCP server rejected the key'));
+}

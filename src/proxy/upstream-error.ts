@@ -1,0 +1,32 @@
+/**
+ * A short, secret-free reason for a failed upstream fetch. fetch wraps network failures as
+ * `TypeError: fetch failed` with the real cause (ECONNREFUSED, ENOTFOUND, a blocked address…)
+ * inside; we report the cause's code or message, never the request (which holds the key).
+ */
+export function describeUpstreamError(error: unknown): string {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const { name, code, message, cause } = current as { name?: string; code?: string; message?: string; cause?: unknown };
+    if (name === 'UpstreamBlockedError' && message) return message;
+    if (typeof code === 'string' && KNOWN_CODES[code]) return KNOWN_CODES[code];
+    if (!cause) return message && message !== 'fetch failed' ? message : 'network error';
+    current = cause;
+  }
+  return 'network error';
+}
+
+const KNOWN_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'DNS lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  UND_ERR_SOCKET: 'connection closed unexpectedly',
+  CERT_HAS_EXPIRED: 'TLS certificate has expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate is self-signed',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate could not be verified',
+};

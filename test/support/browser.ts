@@ -1,0 +1,73 @@
+import { parse } from 'node-html-parser';
+
+/**
+ * A minimal browser for the authorization page: keeps cookies, reads the page's one form, fills
+ * it in and submits it the way a browser would (same URL, urlencoded body, Origin and
+ * Sec-Fetch-Site headers), without following the final redirect to the client.
+ */
+export class Browser {
+  cookies = new Map<string, string>();
+
+  async get(url: string | URL): Promise<Page> {
+    const response = await fetch(url, { headers: this.headers(), redirect: 'manual' });
+    this.keepCookies(response);
+    return new Page(String(url), response, await response.text());
+  }
+
+  async submit(page: Page, fields: Record<string, string>, button: { name: string; value: string }): Promise<Response> {
+    const root = parse(page.body);
+    const form = root.querySelector('form[method="post"]');
+    if (!form) throw new Error(`no form on the page:\n${page.body}`);
+    const body = new URLSearchParams();
+    for (const input of form.querySelectorAll('input')) {
+      const name = input.getAttribute('name');
+      if (name && input.getAttribute('type') === 'hidden') body.set(name, input.getAttribute('value') ?? '');
+    }
+    for (const [name, value] of Object.entries(fields)) body.set(name, value);
+    body.set(button.name, button.value);
+    const action = form.getAttribute('action');
+    const target = new URL(action ?? page.url, page.url);
+    const response = await fetch(target, {
+      method: 'POST',
+      headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded', origin: target.origin, 'sec-fetch-site': 'same-origin' },
+      body,
+      redirect: 'manual',
+    });
+    this.keepCookies(response);
+    return response;
+  }
+
+  private headers(): Record<string, string> {
+    const cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    return cookie ? { cookie } : {};
+  }
+
+  private keepCookies(response: Response) {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (/max-age=0/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
+export class Page {
+  url: string;
+  response: Response;
+  body: string;
+  constructor(url: string, response: Response, body: string) {
+    this.url = url;
+    this.response = response;
+    this.body = body;
+  }
+  get status() {
+    return this.response.status;
+  }
+  /** The page's visible text, for assertions on what a user reads. */
+  text(): string {
+    return parse(this.body).querySelector('main')?.text.replace(/\s+/g, ' ').trim() ?? '';
+  }
+}
