@@ -64,10 +64,3 @@ export interface Storage {
 export function wantsJson(type: KVGetType | undefined): boolean {
   return type === 'json' || (typeof type === 'object' && type?.type === 'json');
 }
-
-/** Absolute expiry in seconds from put options, or undefined for a key that never expires. */
-export function expiryFromOptions(options: KVPutOptions | undefined, nowSeconds: number): number | undefined {
-  if (options?.expiration !== undefined) return options.expiration;
-  if (options?.expirationTtl !== undefined) return nowSeconds + options.expirationTtl;
-  return undefined;
-}

@@ -50,8 +50,7 @@ export function preparePut(key: string, value: string, options: KVPutOptions | u
 
 /**
  * Workers KV (as its simulator, miniflare, implements it) lets `expirationTtl` win when both are
- * given, and wants either to land at least 60 seconds in the future. Note that kv.ts's
- * `expiryFromOptions` prefers `expiration`; stores use this function instead.
+ * given, and wants either to land at least 60 seconds in the future.
  */
 function expirationFrom(options: KVPutOptions | undefined, nowSeconds: number): number | null {
   const ttl = options?.expirationTtl;
