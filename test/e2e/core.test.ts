@@ -2,14 +2,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startServer, type ServerProcess } from '../support/server-process.ts';
+import { startServer } from '../support/server-process.ts';
+import { targets, type Running } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { Browser } from '../support/browser.ts';
 import { approveInBrowser, connectWithOAuth, TestOAuthProvider } from '../support/oauth-client.ts';
 
 const KEY = 'sk-test-0123456789abcdef';
 
-async function createEndpoint(server: ServerProcess, body: Record<string, unknown>) {
+async function createEndpoint(server: Running, body: Record<string, unknown>) {
   const response = await fetch(`${server.url}/api/slugs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -22,14 +23,14 @@ function callEcho(client: Client, text: string) {
   return client.callTool({ name: 'echo', arguments: { text } }) as Promise<{ content: { type: string; text: string }[] }>;
 }
 
-describe('the core bridge, end to end through the real server process', () => {
+for (const target of targets()) describe(`the core bridge, end to end through the real server (${target.name})`, () => {
   let upstream: Upstream;
-  let server: ServerProcess;
+  let server: Running;
   let endpoint: string;
 
   before(async () => {
     upstream = await startUpstream({ key: KEY });
-    server = await startServer();
+    server = await target.start();
     const created = await createEndpoint(server, { upstream_url: upstream.url, display_name: 'Echo server' });
     assert.equal(created.status, 201);
     endpoint = created.body.mcp_endpoint!;
