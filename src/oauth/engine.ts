@@ -1,5 +1,6 @@
 import { OAuthAuthorizationServer, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import type { Platform } from '../platform/platform.ts';
+import { checkClientRegistration } from '../security/registration.ts';
 import { resourceUrl } from './resource.ts';
 
 /**
@@ -37,6 +38,7 @@ export function authorizationServer(platform: Platform, slug?: string): OAuthAut
     scopesSupported: SCOPES,
     accessTokenTTL: config.accessTokenTtl,
     refreshTokenTTL: config.refreshTokenTtl,
+    clientRegistrationCallback: checkClientRegistration,
     onError: ({ status, code, description, internal }) => {
       platform.log.info('oauth error', { status, error: code, description, category: internal.category, reason: internal.reason });
     },
