@@ -2,9 +2,11 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { createEndpoint } from './endpoints/create.ts';
 import { describeEndpoint } from './endpoints/endpoint.ts';
+import { manageEndpoint } from './endpoints/manage.ts';
 import { isSlug } from './endpoints/slug.ts';
 import { createEndpointStore } from './endpoints/store.ts';
 import { htmlResponse, jsonError } from './http/responses.ts';
+import { bodyLimits, requestLog, securityHeaders } from './http/middleware.ts';
 import { isCrossSiteFormPost, onPublicOrigin } from './http/request.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServer, engineEnv, executionContext, AUTHORIZE_PATH, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
@@ -29,6 +31,8 @@ export function createApp(platform: Platform): Hono {
   const engineFetch = (request: Request, slug?: string) =>
     engine(slug).fetch(onPublicOrigin(request, config.publicUrl), engineEnv(platform) as never, executionContext(platform) as never);
 
+  app.use(requestLog(platform.log), securityHeaders(), bodyLimits(config));
+
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));
   app.get('/assets/app.js', () => asset(APP_JS, 'text/javascript; charset=utf-8'));
@@ -37,13 +41,15 @@ export function createApp(platform: Platform): Hono {
   app.get('/', () => htmlResponse(homePage({ adminRequired: Boolean(config.adminToken) })));
   app.post('/', async (c) => {
     if (isCrossSiteFormPost(c.req.raw, config.publicUrl)) return htmlResponse(errorPage('Request refused', 'This form can only be submitted from this site.'), { status: 403 });
-    const form = Object.fromEntries([...(await c.req.formData())].map(([name, value]) => [name, String(value)]));
+    const formData = await c.req.formData().catch(() => null);
+    if (!formData) return htmlResponse(errorPage('Bad request', 'The form could not be read.'), { status: 400 });
+    const form = Object.fromEntries([...formData].map(([name, value]) => [name, String(value)]));
     const { admin_token: adminToken, ...fields } = form;
     const input: HomeForm = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== '')) as HomeForm;
-    const home = (error: string, status: number) => htmlResponse(homePage({ error, form: input, adminRequired: Boolean(config.adminToken) }), { status });
+    const home = (error: string, status: number, headers?: Headers) => htmlResponse(homePage({ error, form: input, adminRequired: Boolean(config.adminToken) }), { status, headers });
     if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
     const retryAfter = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, address(c));
-    if (retryAfter !== null) return home(`Too many endpoints created from your network; try again in ${retryAfter} seconds.`, 429);
+    if (retryAfter !== null) return home(`Too many endpoints created from your network; try again in ${retryAfter} seconds.`, 429, new Headers({ 'retry-after': String(retryAfter) }));
     const result = await createEndpoint(platform, input);
     if (!result.ok) return home(result.message, result.status);
     const view = describeEndpoint(result.endpoint, config.publicUrl);
@@ -73,6 +79,9 @@ export function createApp(platform: Platform): Hono {
     if (!result.ok) return jsonError(result.status, result.error, result.message);
     return c.json({ ...describeEndpoint(result.endpoint, config.publicUrl), manage_token: result.manageToken }, 201);
   });
+
+  // The creator's controls: read, change or delete an endpoint with its manage token.
+  app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug')));
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
   app.get('/.well-known/oauth-authorization-server', async (c) => {

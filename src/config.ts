@@ -20,11 +20,15 @@ export interface Config {
   /** Largest request body accepted on MCP routes and on every other route, in bytes. */
   maxMcpBodyBytes: number;
   maxBodyBytes: number;
-  /** Requests per window: endpoint creation, client registration, authorization-page submissions. */
+  /**
+   * Requests per window: endpoint creation, client registration, authorization-page key
+   * submissions per client address, and key submissions per endpoint (from all addresses).
+   */
   rateLimits: {
     createEndpoint: RateLimit;
     registerClient: RateLimit;
     authorizeSubmit: RateLimit;
+    authorizeSubmitPerEndpoint: RateLimit;
   };
   logLevel: LogLevel;
 }
@@ -61,6 +65,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       createEndpoint: parseRateLimit(env, 'RATE_LIMIT_CREATE', { limit: 20, windowSeconds: 3600 }),
       registerClient: parseRateLimit(env, 'RATE_LIMIT_REGISTER', { limit: 30, windowSeconds: 3600 }),
       authorizeSubmit: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE', { limit: 10, windowSeconds: 600 }),
+      authorizeSubmitPerEndpoint: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_ENDPOINT', { limit: 60, windowSeconds: 600 }),
     },
     logLevel: parseLogLevel(env.LOG_LEVEL),
   };

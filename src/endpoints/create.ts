@@ -18,14 +18,8 @@ export async function createEndpoint(platform: Platform, body: unknown): Promise
   if (!parsed.success) return invalid(firstIssue(parsed.error));
   const input = parsed.data;
 
-  const { config } = platform;
-  const checked = checkUpstreamUrl(input.upstream_url, {
-    allowPrivate: config.allowPrivateUpstreams,
-    allowlist: config.upstreamAllowlist,
-  });
+  const checked = await checkUpstream(platform, input.upstream_url);
   if (!checked.ok) return invalid(checked.reason, 'invalid_upstream_url');
-  const hostCheck = await platform.checkUpstreamHost(checked.url.hostname);
-  if (!hostCheck.ok) return invalid(hostCheck.reason, 'invalid_upstream_url');
 
   const headerName = input.auth_header_name ?? 'Authorization';
   const headerPrefix = input.auth_header_prefix ?? (headerName.toLowerCase() === 'authorization' ? 'Bearer' : '');
@@ -41,6 +35,16 @@ export async function createEndpoint(platform: Platform, body: unknown): Promise
   });
   platform.log.info('endpoint created', { slug: endpoint.slug, upstream_host: checked.url.host });
   return { ok: true, endpoint, manageToken };
+}
+
+/** The URL policy, then every address the host resolves to: for creation and for changes alike. */
+export async function checkUpstream(platform: Platform, raw: string): Promise<{ ok: true; url: URL } | { ok: false; reason: string }> {
+  const { config } = platform;
+  const checked = checkUpstreamUrl(raw, { allowPrivate: config.allowPrivateUpstreams, allowlist: config.upstreamAllowlist });
+  if (!checked.ok) return checked;
+  const hostCheck = await platform.checkUpstreamHost(checked.url.hostname);
+  if (!hostCheck.ok) return hostCheck;
+  return checked;
 }
 
 function invalid(message: string, error = 'invalid_request'): CreateResult {

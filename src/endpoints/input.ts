@@ -53,6 +53,13 @@ export const createEndpointInput = z.strictObject({
 
 export type CreateEndpointInput = z.infer<typeof createEndpointInput>;
 
+/** A change by the creator (PATCH /api/slugs/:slug): the same fields and rules, all optional, at least one. */
+export const updateEndpointInput = createEndpointInput
+  .partial()
+  .refine((input) => Object.values(input).some((value) => value !== undefined), { message: 'Send at least one field to change' });
+
+export type UpdateEndpointInput = z.infer<typeof updateEndpointInput>;
+
 /** The first problem zod found, as one sentence a user can act on. */
 export function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0];

@@ -8,7 +8,8 @@ import { errorPage } from '../pages/error.ts';
 import type { Platform } from '../platform/platform.ts';
 import { probeKey, type ProbeResult } from '../proxy/probe.ts';
 import { rateLimit } from '../security/rate-limit.ts';
-import { authorizationServer, engineEnv, SCOPES, type GrantProps } from './engine.ts';
+import { sha256Hex } from '../security/tokens.ts';
+import { authorizationServer, engineEnv, grantIdOf, SCOPES, type GrantProps } from './engine.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
 const MAX_KEY_LENGTH = 8192;
@@ -98,6 +99,27 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     }
     const oauth = authorizationServer(platform, slug).getOAuthApi(engineEnv(platform));
 
+    // Where the page said the key would go must still be where it goes: the creator may have
+    // changed the endpoint (PATCH /api/slugs/:slug) while the page was open.
+    if (String(form.get('destination') ?? '') !== (await destinationOf(endpoint))) {
+      return consentPage(oauth, approved.request, endpoint, {
+        error: 'This endpoint was changed while the page was open. Check where your key will go, then approve again.',
+        status: 409,
+        headers: approved.headers,
+      });
+    }
+    // Key guessing through one endpoint from many addresses.
+    const endpointRetryAfter = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
+    if (endpointRetryAfter !== null) {
+      const headers = new Headers(approved.headers);
+      headers.set('retry-after', String(endpointRetryAfter));
+      return consentPage(oauth, approved.request, endpoint, {
+        error: `Too many keys were tried on this endpoint. Try again in ${endpointRetryAfter} seconds.`,
+        status: 429,
+        headers,
+      });
+    }
+
     const apiKey = String(form.get('api_key') ?? '').trim();
     const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint);
     if (problem) {
@@ -118,6 +140,14 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       // sign other people out. Each authorization is its own grant.
       revokeExistingGrants: false,
     });
+    // The endpoint may have been deleted or changed while the key was being checked; its grants
+    // were revoked then, and this one, made for what it was before, must not outlive them.
+    const current = await createEndpointStore(platform.kv).get(slug);
+    if (!current || (await destinationOf(current)) !== (await destinationOf(endpoint))) {
+      const grantId = grantIdOf(new URL(redirectTo).searchParams.get('code') ?? '');
+      if (grantId) await oauth.revokeGrant(grantId, slug);
+      return htmlResponse(errorPage('Endpoint changed', 'This endpoint was changed or deleted while your key was being checked. Nothing was granted; start again from your app.'), { status: 409, headers: approved.headers });
+    }
     platform.log.info('authorization granted', { slug });
     return redirect(redirectTo, approved.headers);
   } catch (error) {
@@ -138,6 +168,7 @@ async function consentPage(
   return htmlResponse(
     authorizePage({
       handle: transaction.handle,
+      destination: await destinationOf(endpoint),
       endpointName: endpoint.displayName,
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       headerName: endpoint.authHeaderName,
@@ -146,6 +177,14 @@ async function consentPage(
     }),
     { status: extra.status ?? 200, headers, formAction: [redirectSource(authRequest.redirectUri)] },
   );
+}
+
+/**
+ * What the consent page promised: the key goes to this URL in this header. Hashed, because the
+ * page is public and an upstream URL may carry more than its host shows.
+ */
+function destinationOf(endpoint: Endpoint): Promise<string> {
+  return sha256Hex(JSON.stringify([endpoint.authHeaderName, endpoint.authHeaderPrefix, endpoint.upstreamUrl, endpoint.transport]));
 }
 
 /** The CSP source that lets the post-approval redirect reach the client. */

@@ -4,6 +4,8 @@ import { layout, trustNotice, type Html } from './layout.ts';
 
 export interface AuthorizePageOptions {
   handle: string;
+  /** The upstream URL and header the key goes to, posted back so a change in between is caught. */
+  destination: string;
   endpointName: string;
   upstreamHost: string;
   headerName: string;
@@ -32,6 +34,7 @@ ${consent.redirectIsLoopback
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" class="stack">
 <input type="hidden" name="handle" value="${options.handle}">
+<input type="hidden" name="destination" value="${options.destination}">
 <label>API key for ${options.upstreamHost}
 <input name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus></label>
 <div class="buttons">
