@@ -1,0 +1,68 @@
+import { request as httpRequest } from 'node:http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { Running } from './targets.ts';
+import { TestOAuthProvider } from './oauth-client.ts';
+
+/** Helpers shared by the security suites. */
+
+export async function createEndpoint(server: Running, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const response = await fetch(`${server.url}/api/slugs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, string> };
+}
+
+/** A client app whose self-chosen registration name is `name`. */
+export class NamedClient extends TestOAuthProvider {
+  name: string;
+  constructor(name: string, authMethod: 'none' | 'client_secret_post' = 'none') {
+    super(authMethod);
+    this.name = name;
+  }
+  override get clientMetadata(): OAuthClientMetadata {
+    return { ...super.clientMetadata, client_name: this.name };
+  }
+}
+
+/** Lets the SDK discover, register and build the authorization URL, as a client app does; returns it. */
+export async function startAuthorization(endpoint: string, provider = new TestOAuthProvider()): Promise<URL> {
+  const transport = new StreamableHTTPClientTransport(new URL(endpoint), { authProvider: provider });
+  await new Client({ name: 't', version: '1' }).connect(transport).catch(() => {});
+  if (!provider.authorizationUrl) throw new Error('the client did not get an authorization URL');
+  return provider.authorizationUrl;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * A request exactly as written: any method, any path bytes (invalid percent-encoding included),
+ * any body and headers. fetch() would normalise or refuse some of these.
+ */
+export function rawRequest(base: string, method: string, path: string, options: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<RawResponse> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, method, path, headers: { connection: 'close', ...options.headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (options.body !== undefined) req.end(options.body);
+    else req.end();
+  });
+}
+
+/** Things no answer may ever contain: stack frames, source paths, runtime error names. */
+export const LEAK_PATTERNS = [/\n\s+at\s/, /node_modules/, /\/src\//, /\.ts:\d+/, /file:\/\//, /\b(TypeError|SyntaxError|RangeError|ReferenceError|URIError)\b/];
