@@ -3,24 +3,11 @@ import assert from 'node:assert/strict';
 import { parse } from 'node-html-parser';
 import { Browser, Page } from '../support/browser.ts';
 import { TestOAuthProvider } from '../support/oauth-client.ts';
-import { createEndpoint, NamedClient, startAuthorization } from '../support/security.ts';
+import { cookieHeader, createEndpoint, NamedClient, postForm, startAuthorization } from '../support/security.ts';
 import { targets, type Running } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const KEY = 'sk-consent-0123456789abcdef';
-
-/** Posts the page's form with the given fields and request headers, the way a (possibly hostile) page would. */
-async function post(page: Page, fields: Record<string, string>, headers: Record<string, string>): Promise<Response> {
-  const form = parse(page.body).querySelector('form[method="post"]')!;
-  const body = new URLSearchParams();
-  for (const input of form.querySelectorAll('input[type="hidden"]')) body.set(input.getAttribute('name')!, input.getAttribute('value') ?? '');
-  for (const [name, value] of Object.entries(fields)) body.set(name, value);
-  return fetch(page.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, redirect: 'manual' });
-}
-
-function cookieHeader(browser: Browser): string {
-  return [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-}
 
 function assertPageHeaders(response: Response, where: string) {
   const csp = response.headers.get('content-security-policy') ?? '';
@@ -75,7 +62,7 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
   test('a POST without the browser cookie is refused and issues nothing', async () => {
     const browser = new Browser();
     const page = await browser.get(await startAuthorization(endpoint));
-    const forged = await post(page, { api_key: KEY, action: 'approve' }, { origin: new URL(server.url).origin, 'sec-fetch-site': 'same-origin' });
+    const forged = await postForm(page, { api_key: KEY, action: 'approve' }, { origin: new URL(server.url).origin, 'sec-fetch-site': 'same-origin' });
     assert.equal(forged.status, 400);
     assert.equal(forged.headers.get('location'), null);
     assert.match(await forged.text(), /not started in this browser/);
@@ -96,7 +83,7 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
       { origin: 'null' },
     ];
     for (const headers of attempts) {
-      const response = await post(page, { api_key: KEY, action: 'approve' }, { cookie, ...headers });
+      const response = await postForm(page, { api_key: KEY, action: 'approve' }, { cookie, ...headers });
       assert.equal(response.status, 403, JSON.stringify(headers));
       assert.equal(response.headers.get('location'), null);
       assertPageHeaders(response, 'refusal page');
@@ -111,7 +98,7 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
     const cookie = cookieHeader(browser);
     const first = await browser.submit(page, { api_key: KEY }, { name: 'action', value: 'approve' });
     assert.equal(first.status, 302);
-    const replay = await post(page, { api_key: KEY, action: 'approve' }, { cookie, origin: new URL(server.url).origin, 'sec-fetch-site': 'same-origin' });
+    const replay = await postForm(page, { api_key: KEY, action: 'approve' }, { cookie, origin: new URL(server.url).origin, 'sec-fetch-site': 'same-origin' });
     assert.equal(replay.status, 400);
     assert.equal(replay.headers.get('location'), null);
     assert.match(await replay.text(), /expired or was already used/);
@@ -121,7 +108,7 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
     const provider = new TestOAuthProvider();
     const browser = new Browser();
     const page = await browser.get(await startAuthorization(endpoint, provider));
-    const response = await post(
+    const response = await postForm(
       page,
       { api_key: KEY, action: 'approve', redirect_uri: 'https://evil.example/cb', client_id: 'someone-else', state: 'forged', resource: 'https://evil.example/mcp' },
       { cookie: cookieHeader(browser), origin: new URL(server.url).origin, 'sec-fetch-site': 'same-origin' },
@@ -139,7 +126,7 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
     const mallory = new Browser();
     const alicePage = await alice.get(await startAuthorization(endpoint));
     await mallory.get(await startAuthorization(endpoint));
-    const response = await post(alicePage, { api_key: KEY, action: 'approve' }, { cookie: cookieHeader(mallory), origin: new URL(server.url).origin });
+    const response = await postForm(alicePage, { api_key: KEY, action: 'approve' }, { cookie: cookieHeader(mallory), origin: new URL(server.url).origin });
     assert.equal(response.status, 400);
     assert.equal(response.headers.get('location'), null);
   });

@@ -2,8 +2,10 @@ import { request as httpRequest } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { parse } from 'node-html-parser';
+import { Browser } from './browser.ts';
 import type { Running } from './targets.ts';
-import { TestOAuthProvider } from './oauth-client.ts';
+import { approveInBrowser, TestOAuthProvider } from './oauth-client.ts';
 
 /** Helpers shared by the security suites. */
 
@@ -66,3 +68,48 @@ export function rawRequest(base: string, method: string, path: string, options: 
 
 /** Things no answer may ever contain: stack frames, source paths, runtime error names. */
 export const LEAK_PATTERNS = [/\n\s+at\s/, /node_modules/, /\/src\//, /\.ts:\d+/, /file:\/\//, /\b(TypeError|SyntaxError|RangeError|ReferenceError|URIError)\b/];
+
+/** Posts a page's form with the given fields and request headers, the way a (possibly hostile) page would. */
+export async function postForm(page: { url: string; body: string }, fields: Record<string, string>, headers: Record<string, string>): Promise<Response> {
+  const form = parse(page.body).querySelector('form[method="post"]');
+  if (!form) throw new Error(`no form on the page:\n${page.body}`);
+  const body = new URLSearchParams();
+  for (const input of form.querySelectorAll('input[type="hidden"]')) body.set(input.getAttribute('name')!, input.getAttribute('value') ?? '');
+  for (const [name, value] of Object.entries(fields)) body.set(name, value);
+  return fetch(page.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, redirect: 'manual' });
+}
+
+export function cookieHeader(browser: Browser): string {
+  return [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+}
+
+export interface Authorized {
+  provider: TestOAuthProvider;
+  clientId: string;
+  code: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/** The whole authorization by hand: SDK discovery and registration, the browser approves, the code is exchanged. */
+export async function authorize(server: Running, endpoint: string, key: string, provider = new TestOAuthProvider()): Promise<Authorized> {
+  const code = await approveInBrowser(new Browser(), await startAuthorization(endpoint, provider), key);
+  const clientId = provider.information!.client_id;
+  const body = new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: provider.verifier, client_id: clientId, redirect_uri: provider.redirectUrl, resource: endpoint });
+  const secret = (provider.information as { client_secret?: string }).client_secret;
+  if (secret) body.set('client_secret', secret);
+  const response = await fetch(`${server.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  if (response.status !== 200) throw new Error(`token exchange answered ${response.status}: ${await response.text()}`);
+  const tokens = (await response.json()) as { access_token: string; refresh_token: string };
+  return { provider, clientId, code, accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
+}
+
+/** One MCP request with a bearer token, as a client sends it. */
+export function mcpPost(endpoint: string, token: string, body: BodyInit, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(endpoint, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body,
+    duplex: 'half',
+  } as RequestInit);
+}
