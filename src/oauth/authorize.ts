@@ -10,6 +10,7 @@ import { probeKey, type ProbeResult } from '../proxy/probe.ts';
 import { rateLimit } from '../security/rate-limit.ts';
 import { sha256Hex } from '../security/tokens.ts';
 import { authorizationServer, engineEnv, grantIdOf, SCOPES, type GrantProps } from './engine.ts';
+import { authorizeQuery, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
 const MAX_KEY_LENGTH = 8192;
@@ -24,6 +25,8 @@ export async function showAuthorize(platform: Platform, incoming: Request): Prom
   const request = onPublicOrigin(incoming, publicUrl);
   const url = new URL(request.url);
   const params = url.searchParams;
+  const problem = paramsProblem(authorizeQuery, params);
+  if (problem) return htmlResponse(errorPage('Authorization failed', `${problem}.`, 'Start again from your app.'), { status: 400 });
 
   // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
   const pasted = params.get('endpoint');
@@ -38,7 +41,12 @@ export async function showAuthorize(platform: Platform, incoming: Request): Prom
   }
 
   const slug = slugFromResource(publicUrl, params.get('resource'));
-  if (!slug) return htmlResponse(chooseEndpointPage(params));
+  if (!slug) {
+    // Ask the user only on behalf of a client that exists; the engine checks the rest once the endpoint is known.
+    const client = await authorizationServer(platform).getOAuthApi(engineEnv(platform)).lookupClient(params.get('client_id')!).catch(() => null);
+    if (!client) return htmlResponse(errorPage('Authorization failed', 'The app that sent you here is not registered with this server.', 'Start again from your app.'), { status: 400 });
+    return htmlResponse(chooseEndpointPage(params));
+  }
   const endpoint = await createEndpointStore(platform.kv).get(slug);
   if (!endpoint) {
     return htmlResponse(errorPage('Endpoint not found', 'This endpoint does not exist on this server; it may have been deleted.'), { status: 404 });

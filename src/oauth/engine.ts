@@ -1,6 +1,7 @@
 import { OAuthAuthorizationServer, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import type { Platform } from '../platform/platform.ts';
 import { checkClientRegistration } from '../security/registration.ts';
+import { isPlausibleToken } from './params.ts';
 import { resourceUrl } from './resource.ts';
 
 /**
@@ -83,7 +84,7 @@ export function resourceServer(platform: Platform, slug: string, handler: Protec
       bearer_methods_supported: ['header'],
     },
     requiredScopes: ['mcp'],
-    validateToken: (env) => (resource, token) => as.validateToken<GrantProps>(resource, token, env),
+    validateToken: (env) => async (resource, token) => (isPlausibleToken(token) ? as.validateToken<GrantProps>(resource, token, env) : null),
     handler: {
       fetch: (_request, _env, ctx) =>
         handler(ctx.props, {

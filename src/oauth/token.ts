@@ -2,6 +2,7 @@ import { jsonError } from '../http/responses.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform/platform.ts';
 import { authorizationServer, engineEnv, executionContext } from './engine.ts';
+import { basicAuthProblem, paramsProblem, tokenForm } from './params.ts';
 import { resourceUrl, slugFromResource, slugFromToken } from './resource.ts';
 
 /**
@@ -17,6 +18,8 @@ export async function tokenEndpoint(platform: Platform, incoming: Request): Prom
     return jsonError(400, 'invalid_request', 'The token endpoint takes application/x-www-form-urlencoded bodies');
   }
   const form = new URLSearchParams(incoming.method === 'POST' ? await incoming.text() : '');
+  const problem = paramsProblem(tokenForm, form) ?? basicAuthProblem(incoming.headers.get('authorization'));
+  if (problem) return Response.json({ error: 'invalid_request', error_description: problem }, { status: 400, headers: { 'cache-control': 'no-store' } });
   const slug = slugFromToken(form.get('code') ?? form.get('refresh_token') ?? form.get('token'));
 
   const resource = form.get('resource');

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+/**
+ * Shape and size rules for what clients send to the OAuth routes, checked before the engine sees
+ * anything. The engine validates meaning (known client, registered redirect URI, PKCE, …); these
+ * rules keep absurd input from reaching it: a client_id becomes a storage key (Workers KV caps keys
+ * at 512 bytes, and a longer one is a storage error, not a "no such client"), and nothing a client
+ * sends needs to be longer than a URL.
+ */
+
+const text = (name: string, max: number) => z.string().max(max, `${name} must be at most ${max} characters`);
+
+const URL_MAX = 2048;
+export const CLIENT_ID_MAX = 256;
+/** Engine tokens and codes read `{userId}:{grantId}:{secret}`, well under this. */
+const TOKEN_MAX = 512;
+
+/** GET /authorize, the authorization request (RFC 6749 §4.1.1, PKCE, RFC 8707). */
+export const authorizeQuery = z.looseObject({
+  client_id: z.string({ error: 'client_id is required' }).min(1, 'client_id is required').max(CLIENT_ID_MAX, `client_id must be at most ${CLIENT_ID_MAX} characters`),
+  response_type: text('response_type', 64).optional(),
+  redirect_uri: text('redirect_uri', URL_MAX).optional(),
+  scope: text('scope', 1024).optional(),
+  // Clients put their own data in state (some a signed blob): generous, but bounded.
+  state: text('state', 4096).optional(),
+  code_challenge: text('code_challenge', 128).optional(),
+  code_challenge_method: text('code_challenge_method', 16).optional(),
+  resource: text('resource', URL_MAX).optional(),
+  endpoint: text('endpoint', URL_MAX).optional(),
+});
+
+/** POST /oauth/token: code and refresh grants, and RFC 7009 revocation. */
+export const tokenForm = z.looseObject({
+  grant_type: text('grant_type', 128).optional(),
+  code: text('code', TOKEN_MAX).optional(),
+  refresh_token: text('refresh_token', TOKEN_MAX).optional(),
+  token: text('token', TOKEN_MAX).optional(),
+  token_type_hint: text('token_type_hint', 64).optional(),
+  code_verifier: text('code_verifier', 128).optional(),
+  client_id: text('client_id', CLIENT_ID_MAX).optional(),
+  client_secret: text('client_secret', 256).optional(),
+  redirect_uri: text('redirect_uri', URL_MAX).optional(),
+  resource: text('resource', URL_MAX).optional(),
+  scope: text('scope', 1024).optional(),
+});
+
+/** The first problem in a set of query or form parameters, or undefined when they pass. */
+export function paramsProblem(schema: z.ZodType, params: URLSearchParams, maxParams = 50): string | undefined {
+  if ([...params.keys()].length > maxParams) return `At most ${maxParams} parameters are accepted`;
+  const result = schema.safeParse(Object.fromEntries(params));
+  if (result.success) return undefined;
+  return result.error.issues[0]?.message ?? 'Invalid parameters';
+}
+
+/** Client credentials in `Authorization: Basic` on the token endpoint, bounded like the form's. */
+export function basicAuthProblem(header: string | null): string | undefined {
+  if (header && header.length > 1024) return 'The Authorization header is too long';
+  return undefined;
+}
+
+/**
+ * Whether a bearer value could be one of the engine's tokens at all. Anything else is answered
+ * as an invalid token without touching storage (a long part would become an oversized key).
+ */
+export function isPlausibleToken(token: string): boolean {
+  if (token.length > TOKEN_MAX) return false;
+  const parts = token.split(':');
+  return parts.length === 3 && parts.every((part) => part.length > 0 && part.length <= 128);
+}
