@@ -6,7 +6,7 @@ import { manageEndpoint } from './endpoints/manage.ts';
 import { isSlug } from './endpoints/slug.ts';
 import { createEndpointStore } from './endpoints/store.ts';
 import { htmlResponse, jsonError } from './http/responses.ts';
-import { bodyLimits, requestLog, securityHeaders } from './http/middleware.ts';
+import { bodyLimits, errorBodies, requestLog, securityHeaders } from './http/middleware.ts';
 import { isCrossSiteFormPost, onPublicOrigin } from './http/request.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServer, engineEnv, executionContext, AUTHORIZE_PATH, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
@@ -31,7 +31,7 @@ export function createApp(platform: Platform): Hono {
   const engineFetch = (request: Request, slug?: string) =>
     engine(slug).fetch(onPublicOrigin(request, config.publicUrl), engineEnv(platform) as never, executionContext(platform) as never);
 
-  app.use(requestLog(platform.log), securityHeaders(), bodyLimits(config));
+  app.use(requestLog(platform.log), securityHeaders(), errorBodies(), bodyLimits(config));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));

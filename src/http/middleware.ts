@@ -44,6 +44,28 @@ export function securityHeaders(): MiddlewareHandler {
 }
 
 /**
+ * Every error answer says what went wrong in a body a client can show: an error without one (the
+ * engine's `401` challenges carry only `WWW-Authenticate`) gets `{error, error_description,
+ * message}` taken from the challenge. Headers, the challenge included, stay as they were.
+ */
+export function errorBodies(): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    const response = c.res;
+    if (response.status < 400 || response.body !== null || c.req.method === 'HEAD') return;
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    const error = /\berror="([^"]*)"/.exec(challenge)?.[1] ?? (response.status === 401 ? 'unauthorized' : 'error');
+    const description =
+      /\berror_description="([^"]*)"/.exec(challenge)?.[1] ??
+      (response.status === 401 ? 'This endpoint needs an OAuth access token; the WWW-Authenticate header says where to get one' : `HTTP ${response.status}`);
+    const headers = new Headers(response.headers);
+    headers.set('content-type', 'application/json');
+    headers.delete('content-length');
+    c.res = new Response(JSON.stringify({ error, error_description: description, message: description }), { status: response.status, headers });
+  };
+}
+
+/**
  * One line per request: method, path, status and the time to the response headers (a stream may
  * go on after). Never the query string (codes, state and resource travel there on /authorize and
  * redirects), never a header, never a body. Health checks are logged at debug level only.
