@@ -13,15 +13,18 @@ import { htmlResponse, jsonError } from './responses.ts';
 /** Paths under an endpoint (`/{slug}/…`): MCP traffic, streamed to the upstream. */
 const ENDPOINT_PATH = /^\/[A-Za-z0-9]{12}\//;
 
-/** What a response that is not one of our pages gets: nothing may run, frame or sniff it. */
-const LOCKED_DOWN_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
+/** What a response that is not one of our pages gets: nothing may load in it or frame it. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+/** What comes back from an upstream through the proxy: on top, no script may run as our origin. */
+const PROXIED_CSP = `${API_CSP}; sandbox`;
 
 /**
  * Every response carries `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
  * `Referrer-Policy: no-referrer` and a Content-Security-Policy with `frame-ancestors 'none'`.
  * Our pages set their own, fuller CSP (kept); JSON from the engine gets the locked-down one; and
- * whatever an upstream sends back through the proxy always gets the locked-down one, replacing
- * the upstream's: a hostile upstream must not be able to serve active content from our origin.
+ * whatever an upstream sends back through the proxy always gets a sandboxing one, replacing the
+ * upstream's: a hostile upstream must not be able to serve active content from our origin.
+ * Redirects (nothing renders them) get no CSP.
  */
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
@@ -37,9 +40,9 @@ export function securityHeaders(): MiddlewareHandler {
     }
     headers.set('x-frame-options', 'DENY');
     headers.set('referrer-policy', 'no-referrer');
-    if (ENDPOINT_PATH.test(c.req.path) || !headers.has('content-security-policy')) {
-      headers.set('content-security-policy', LOCKED_DOWN_CSP);
-    }
+    if (c.res.status >= 300 && c.res.status < 400) return;
+    if (ENDPOINT_PATH.test(c.req.path)) headers.set('content-security-policy', PROXIED_CSP);
+    else if (!headers.has('content-security-policy')) headers.set('content-security-policy', API_CSP);
   };
 }
 
