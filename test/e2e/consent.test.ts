@@ -1,9 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { parse } from 'node-html-parser';
 import { Browser, Page } from '../support/browser.ts';
 import { TestOAuthProvider } from '../support/oauth-client.ts';
-import { cookieHeader, createEndpoint, NamedClient, postForm, startAuthorization } from '../support/security.ts';
+import { authorize, cookieHeader, createEndpoint, mcpPost, NamedClient, postForm, startAuthorization } from '../support/security.ts';
 import { targets, type Running } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
@@ -216,6 +217,45 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
       assert.equal(approved.status, 302, 'approving what is shown now works');
     } finally {
       await other.close();
+    }
+  });
+});
+
+for (const target of targets()) describe(`a hostile upstream cannot act as our origin (${target.name})`, () => {
+  test('HTML, script, cookies and a permissive CSP from the upstream arrive inert', async () => {
+    const http = createServer((req, res) => {
+      if (req.headers.authorization !== `Bearer ${KEY}`) return void res.writeHead(401).end();
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, {
+          'content-type': 'text/html',
+          'content-security-policy': "script-src * 'unsafe-inline'",
+          'x-frame-options': 'ALLOWALL',
+          'set-cookie': '__Host-oauth-consent-x=stolen; Path=/; Secure',
+        });
+        res.end('<script>document.cookie</script>');
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const server = await target.start();
+    try {
+      const port = (http.address() as { port: number }).port;
+      const created = await createEndpoint(server, { upstream_url: `http://127.0.0.1:${port}/mcp`, transport: 'streamable-http' });
+      const { accessToken } = await authorize(server, created.body.mcp_endpoint!, KEY);
+      const response = await mcpPost(created.body.mcp_endpoint!, accessToken, '{}');
+      assert.equal(response.status, 200);
+      const csp = response.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /sandbox/, 'our CSP replaces the upstream’s');
+      assert.match(csp, /default-src 'none'/);
+      assert.doesNotMatch(csp, /unsafe-inline/);
+      assert.equal(response.headers.get('x-frame-options'), 'DENY');
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(response.headers.get('set-cookie'), null, 'no cookie of the upstream lands on our origin');
+      await response.body?.cancel();
+    } finally {
+      await server.stop();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
     }
   });
 });

@@ -180,3 +180,41 @@ for (const target of targets()) describe(`malformed input on every route (${targ
     assert.doesNotMatch(server.output(), /unhandled error/);
   });
 });
+
+for (const target of targets()) describe(`client registration limits (${target.name})`, () => {
+  test('registrations at the limits are accepted; one step over is refused with invalid_client_metadata', async () => {
+    const server = await target.start();
+    const register = async (metadata: Record<string, unknown>) => {
+      const response = await fetch(`${server.url}/oauth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token_endpoint_auth_method: 'none', ...metadata }),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const uris = (count: number, length = 40) => Array.from({ length: count }, (_, i) => `https://app.example/${String(i).padEnd(length - 20, 'p')}`);
+    try {
+      const atLimit = await register({ redirect_uris: uris(10), client_name: 'n'.repeat(200) });
+      assert.equal(atLimit.status, 201, JSON.stringify(atLimit.body));
+      const longUri = `https://app.example/${'u'.repeat(2048 - 'https://app.example/'.length)}`;
+      assert.equal((await register({ redirect_uris: [longUri] })).status, 201);
+      assert.equal((await register({ redirect_uris: uris(1), software_id: 's'.repeat(256), extra: 'e'.repeat(15 * 1024) })).status, 201);
+
+      const over: [string, Record<string, unknown>, RegExp][] = [
+        ['11 redirect URIs', { redirect_uris: uris(11) }, /redirect_uris/],
+        ['a 2049-character redirect URI', { redirect_uris: [`${longUri}u`] }, /2048/],
+        ['a 201-character client_name', { redirect_uris: uris(1), client_name: 'n'.repeat(201) }, /client_name/],
+        ['metadata over 16 KiB', { redirect_uris: uris(1), extra: 'e'.repeat(16 * 1024) }, /16384 bytes/],
+        ['a client_name with a line break', { redirect_uris: uris(1), client_name: 'a\nb' }, /control characters/],
+      ];
+      for (const [name, metadata, message] of over) {
+        const refused = await register(metadata);
+        assert.equal(refused.status, 400, name);
+        assert.equal(refused.body.error, 'invalid_client_metadata', name);
+        assert.match(String(refused.body.error_description), message, name);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
