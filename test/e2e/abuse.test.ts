@@ -10,8 +10,13 @@ import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const KEY = 'sk-abuse-0123456789abcdef';
 
+/**
+ * Requests "from" another client address: behind a trusted proxy on Node (TRUST_PROXY, last
+ * X-Forwarded-For entry); on Workers the address is CF-Connecting-IP, which Cloudflare sets.
+ */
+let addressHeader = 'x-forwarded-for';
 function from(address: string): Record<string, string> {
-  return { 'x-forwarded-for': address };
+  return { [addressHeader]: address };
 }
 
 function assertRetryAfter(response: Response, max: number) {
@@ -24,6 +29,9 @@ const registration = (name: string) =>
   JSON.stringify({ client_name: name, redirect_uris: ['http://127.0.0.1:9/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
 
 for (const target of targets()) describe(`abuse limits (${target.name})`, () => {
+  before(() => {
+    addressHeader = target.name === 'node' ? 'x-forwarded-for' : 'cf-connecting-ip';
+  });
   describe('rate limits on creation and registration, per client address', () => {
     let server: Running;
     before(async () => {
