@@ -23,8 +23,12 @@ export const authorizeQuery = z.looseObject({
   scope: text('scope', 1024).optional(),
   // Clients put their own data in state (some a signed blob): generous, but bounded.
   state: text('state', 4096).optional(),
-  code_challenge: text('code_challenge', 128).optional(),
-  code_challenge_method: text('code_challenge_method', 16).optional(),
+  // OAuth 2.1 and MCP require PKCE of every client; the engine alone would let a request without it through.
+  code_challenge: z
+    .string({ error: 'code_challenge is required (PKCE with S256)' })
+    .min(43, 'code_challenge must be a PKCE S256 challenge (43 characters)')
+    .max(128, 'code_challenge must be a PKCE S256 challenge (43 characters)'),
+  code_challenge_method: z.literal('S256', { error: 'code_challenge_method must be S256' }),
   resource: text('resource', URL_MAX).optional(),
   endpoint: text('endpoint', URL_MAX).optional(),
 });

@@ -122,6 +122,24 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
     assert.ok(location.searchParams.get('code'));
   });
 
+  test('an authorization request without PKCE S256 is refused before any page is shown', async () => {
+    const url = await startAuthorization(endpoint);
+    assert.equal((await new Browser().get(url)).status, 200);
+    const variants: [string, (params: URLSearchParams) => void][] = [
+      ['no code_challenge', (params) => (params.delete('code_challenge'), params.delete('code_challenge_method'))],
+      ['plain method', (params) => params.set('code_challenge_method', 'plain')],
+      ['no method', (params) => params.delete('code_challenge_method')],
+    ];
+    for (const [name, change] of variants) {
+      const changed = new URL(url);
+      change(changed.searchParams);
+      const page = await new Browser().get(changed);
+      assert.equal(page.status, 400, name);
+      assert.match(page.text(), /code_challenge/, name);
+      assert.equal(page.response.headers.getSetCookie().length, 0, `${name}: no consent transaction was started`);
+    }
+  });
+
   test('a handle from one browser cannot be used with another browser’s cookie', async () => {
     const alice = new Browser();
     const mallory = new Browser();

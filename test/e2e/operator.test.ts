@@ -172,7 +172,8 @@ for (const target of targets()) describe(`operator controls (${target.name})`, (
       }
       assert.equal((await manage(server, slug!, token, 'GET')).status, 404);
       assert.equal((await fetch(endpoint!, { method: 'POST', body: LIST, headers: { 'content-type': 'application/json' } })).status, 404);
-      const page = await fetch(`${server.url}/authorize?resource=${encodeURIComponent(endpoint!)}&client_id=${grants[0]!.clientId}&response_type=code`);
+      const request = new URLSearchParams({ resource: endpoint!, client_id: grants[0]!.clientId, response_type: 'code', redirect_uri: grants[0]!.provider.redirectUrl, code_challenge: 'c'.repeat(43), code_challenge_method: 'S256' });
+      const page = await fetch(`${server.url}/authorize?${request}`);
       assert.equal(page.status, 404);
       assert.ok(await tokenWorks(keep.body.mcp_endpoint!, kept.accessToken), 'other endpoints keep their grants');
     });
