@@ -10,7 +10,7 @@ import { probeKey, type ProbeResult } from '../proxy/probe.ts';
 import { rateLimit } from '../security/rate-limit.ts';
 import { sha256Hex } from '../security/tokens.ts';
 import { authorizationServer, engineEnv, grantIdOf, SCOPES, type GrantProps } from './engine.ts';
-import { authorizeQuery, paramsProblem } from './params.ts';
+import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
 const MAX_KEY_LENGTH = 8192;
@@ -78,6 +78,10 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   } catch {
     return htmlResponse(errorPage('Bad request', 'The form could not be read.'), { status: 400 });
   }
+  const fields = new URLSearchParams();
+  for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
+  const problem = paramsProblem(consentForm, fields);
+  if (problem) return htmlResponse(errorPage('Bad request', `${problem}.`), { status: 400 });
   const handle = String(form.get('handle') ?? '');
   const action = String(form.get('action') ?? '');
   const anyEngine = authorizationServer(platform).getOAuthApi(engineEnv(platform));

@@ -48,6 +48,14 @@ export const tokenForm = z.looseObject({
   scope: text('scope', 1024).optional(),
 });
 
+/** POST /authorize, the consent form. The key's own rules (characters, length) give friendlier messages later. */
+export const consentForm = z.looseObject({
+  handle: z.string({ error: 'The form is missing its handle; start again from your app' }).min(1, 'The form is missing its handle; start again from your app').max(128, 'The form’s handle is not one of ours'),
+  action: z.enum(['approve', 'deny'], { error: 'Choose Approve or Deny' }),
+  api_key: z.string().max(65536).optional(),
+  destination: z.string().max(128).optional(),
+});
+
 /** The first problem in a set of query or form parameters, or undefined when they pass. */
 export function paramsProblem(schema: z.ZodType, params: URLSearchParams, maxParams = 50): string | undefined {
   if ([...params.keys()].length > maxParams) return `At most ${maxParams} parameters are accepted`;
