@@ -47,9 +47,10 @@ export function createApp(platform: Platform): Hono {
     const { admin_token: adminToken, ...fields } = form;
     const input: HomeForm = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== '')) as HomeForm;
     const home = (error: string, status: number, headers?: Headers) => htmlResponse(homePage({ error, form: input, adminRequired: Boolean(config.adminToken) }), { status, headers });
-    if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
+    // Counted before the admin token is checked, so the limit also stops guessing it.
     const retryAfter = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, address(c));
     if (retryAfter !== null) return home(`Too many endpoints created from your network; try again in ${retryAfter} seconds.`, 429, new Headers({ 'retry-after': String(retryAfter) }));
+    if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
     const result = await createEndpoint(platform, input);
     if (!result.ok) return home(result.message, result.status);
     const view = describeEndpoint(result.endpoint, config.publicUrl);
@@ -60,6 +61,9 @@ export function createApp(platform: Platform): Hono {
   });
 
   app.post('/api/slugs', async (c) => {
+    // Counted before the admin token is checked, so the limit also stops guessing it.
+    const retryAfter = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, address(c));
+    if (retryAfter !== null) return jsonError(429, 'rate_limited', `Too many endpoints created; try again in ${retryAfter} seconds`, { 'retry-after': String(retryAfter) });
     if (config.adminToken) {
       const presented = c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
       if (!timingSafeEqual(presented, config.adminToken)) return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
@@ -73,15 +77,13 @@ export function createApp(platform: Platform): Hono {
     } catch {
       return jsonError(400, 'invalid_json', 'The body is not valid JSON');
     }
-    const retryAfter = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, address(c));
-    if (retryAfter !== null) return jsonError(429, 'rate_limited', `Too many endpoints created; try again in ${retryAfter} seconds`, { 'retry-after': String(retryAfter) });
     const result = await createEndpoint(platform, body);
     if (!result.ok) return jsonError(result.status, result.error, result.message);
     return c.json({ ...describeEndpoint(result.endpoint, config.publicUrl), manage_token: result.manageToken }, 201);
   });
 
   // The creator's controls: read, change or delete an endpoint with its manage token.
-  app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug')));
+  app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
   app.get('/.well-known/oauth-authorization-server', async (c) => {

@@ -29,6 +29,8 @@ export interface Config {
     registerClient: RateLimit;
     authorizeSubmit: RateLimit;
     authorizeSubmitPerEndpoint: RateLimit;
+    /** Requests to the manage API (`/api/slugs/:slug`) per client address, so tokens cannot be guessed. */
+    manage: RateLimit;
   };
   logLevel: LogLevel;
 }
@@ -66,6 +68,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       registerClient: parseRateLimit(env, 'RATE_LIMIT_REGISTER', { limit: 30, windowSeconds: 3600 }),
       authorizeSubmit: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE', { limit: 10, windowSeconds: 600 }),
       authorizeSubmitPerEndpoint: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_ENDPOINT', { limit: 60, windowSeconds: 600 }),
+      manage: parseRateLimit(env, 'RATE_LIMIT_MANAGE', { limit: 60, windowSeconds: 600 }),
     },
     logLevel: parseLogLevel(env.LOG_LEVEL),
   };

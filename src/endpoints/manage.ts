@@ -1,6 +1,7 @@
 import { jsonError } from '../http/responses.ts';
 import { authorizationServer, engineEnv } from '../oauth/engine.ts';
 import type { Platform } from '../platform/platform.ts';
+import { rateLimit } from '../security/rate-limit.ts';
 import { sha256Hex, timingSafeEqual } from '../security/tokens.ts';
 import { checkUpstream } from './create.ts';
 import { describeEndpoint, type Endpoint } from './endpoint.ts';
@@ -18,7 +19,10 @@ import { createEndpointStore } from './store.ts';
  * entrusted their keys to the old destination, and each grant carries that destination in its
  * encrypted props, so every user must see the new one and approve again.
  */
-export async function manageEndpoint(platform: Platform, request: Request, slug: string): Promise<Response> {
+export async function manageEndpoint(platform: Platform, request: Request, slug: string, clientAddress: string): Promise<Response> {
+  // Every request counts, before any token is looked at: the admin token may be weaker than a manage token.
+  const retryAfter = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
+  if (retryAfter !== null) return jsonError(429, 'rate_limited', `Too many requests; try again in ${retryAfter} seconds`, { 'retry-after': String(retryAfter) });
   const store = createEndpointStore(platform.kv);
   const endpoint = isSlug(slug) ? await store.get(slug) : null;
   if (!endpoint) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');

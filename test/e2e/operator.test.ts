@@ -179,6 +179,37 @@ for (const target of targets()) describe(`operator controls (${target.name})`, (
     });
   });
 
+  describe('guessing tokens', () => {
+    let server: Running;
+    before(async () => {
+      server = await target.start({ ADMIN_TOKEN: ADMIN, RATE_LIMIT_CREATE: '3/3600', RATE_LIMIT_MANAGE: '3/600' });
+    });
+    after(async () => {
+      await server?.stop();
+    });
+
+    test('wrong admin tokens use up the creation limit: then even the right one waits', async () => {
+      const body = { upstream_url: 'http://127.0.0.1:9/mcp' };
+      for (let attempt = 0; attempt < 3; attempt++) {
+        assert.equal((await createEndpoint(server, body, { authorization: `Bearer guess-${attempt}` })).status, 401);
+      }
+      const limited = await fetch(`${server.url}/api/slugs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(body) });
+      assert.equal(limited.status, 429, 'a correct guess after the limit learns nothing');
+      assert.match(limited.headers.get('retry-after') ?? '', /^\d+$/);
+      const form = await fetch(`${server.url}/`, { method: 'POST', body: new URLSearchParams({ ...body, admin_token: ADMIN }) });
+      assert.equal(form.status, 429, 'the start page shares the limit');
+    });
+
+    test('wrong tokens on the manage API use up its limit: then even the right one waits', async () => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        assert.equal((await manage(server, 'AAAAAAAAAAAA', `guess-${attempt}`, 'DELETE')).status, 404);
+      }
+      const limited = await manage(server, 'AAAAAAAAAAAA', ADMIN, 'GET');
+      assert.equal(limited.status, 429);
+      assert.match(limited.headers.get('retry-after') ?? '', /^\d+$/);
+    });
+  });
+
   describe('ADMIN_TOKEN', () => {
     let server: Running;
     let upstream: Upstream;
