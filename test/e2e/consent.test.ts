@@ -277,3 +277,53 @@ for (const target of targets()) describe(`a hostile upstream cannot act as our o
     }
   });
 });
+
+for (const target of targets()) describe(`an endpoint changed while a key is being checked (${target.name})`, () => {
+  test('the grant made meanwhile is revoked and the browser gets no code', async () => {
+    let hold: Promise<void> | undefined;
+    let arrived!: () => void;
+    const probing = new Promise<void>((resolve) => (arrived = resolve));
+    const http = createServer((req, res) => {
+      if (req.headers.authorization !== `Bearer ${KEY}`) return void res.writeHead(401).end();
+      req.resume();
+      req.on('end', async () => {
+        if (hold) {
+          arrived();
+          await hold;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":0,"result":{}}');
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const server = await target.start();
+    try {
+      const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/mcp`;
+      const created = await createEndpoint(server, { upstream_url: url, transport: 'streamable-http' });
+      const { slug, manage_token: token } = created.body as Record<string, string>;
+      const browser = new Browser();
+      const page = await browser.get(await startAuthorization(created.body.mcp_endpoint!));
+
+      let release!: () => void;
+      hold = new Promise<void>((resolve) => (release = resolve));
+      const submitted = browser.submit(page, { api_key: KEY }, { name: 'action', value: 'approve' });
+      await probing;
+      const patch = (body: unknown) =>
+        fetch(`${server.url}/api/slugs/${slug}`, { method: 'PATCH', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const moved = await patch({ auth_header_name: 'X-Api-Key' });
+      assert.equal(moved.status, 200);
+      release();
+      hold = undefined;
+
+      const response = await submitted;
+      assert.equal(response.status, 409);
+      assert.equal(response.headers.get('location'), null, 'no code reaches the client');
+      // Had the grant made during the check survived, this change would find and revoke it.
+      const again = await patch({ auth_header_name: 'Authorization' });
+      assert.equal(((await again.json()) as { revoked_grants: number }).revoked_grants, 0);
+    } finally {
+      await server.stop();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  });
+});
