@@ -58,6 +58,15 @@ for (const target of targets()) describe(`abuse limits (${target.name})`, () => 
       assert.equal((await createEndpoint(server, body, from('198.51.100.2'))).status, 201);
     });
 
+    test('an IPv6 client is counted by its /64: new addresses in the same /64 do not reset the limit', async () => {
+      const body = { upstream_url: 'http://127.0.0.1:9/mcp' };
+      assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1::1'))).status, 201);
+      assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1:ffff:1234:5678:9abc'))).status, 201);
+      assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1::2'))).status, 429);
+      assert.equal((await createEndpoint(server, body, from('::ffff:198.51.100.9'))).status, 201);
+      assert.equal((await createEndpoint(server, body, from('2001:db8:aa:2::1'))).status, 201, 'the next /64 is someone else');
+    });
+
     test('client registration: the third from one address gets 429 with Retry-After; another address is unaffected', async () => {
       const register = (address: string) =>
         fetch(`${server.url}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...from(address) }, body: registration('R') });
