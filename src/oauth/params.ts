@@ -66,7 +66,20 @@ export function paramsProblem(schema: z.ZodType, params: URLSearchParams, maxPar
 
 /** Client credentials in `Authorization: Basic` on the token endpoint, bounded like the form's. */
 export function basicAuthProblem(header: string | null): string | undefined {
-  if (header && header.length > 1024) return 'The Authorization header is too long';
+  if (!header) return undefined;
+  if (header.length > 1024) return 'The Authorization header is too long';
+  const basic = /^Basic\s+(\S+)\s*$/i.exec(header);
+  if (!basic) return undefined;
+  let decoded: string;
+  try {
+    decoded = atob(basic[1]!);
+  } catch {
+    return 'The Basic credentials are not valid base64';
+  }
+  const separator = decoded.indexOf(':');
+  const clientId = separator === -1 ? decoded : decoded.slice(0, separator);
+  // The engine percent-decodes the client_id (RFC 6749 §2.3.1); decoding only shortens it.
+  if (clientId.length > CLIENT_ID_MAX) return `client_id must be at most ${CLIENT_ID_MAX} characters`;
   return undefined;
 }
 

@@ -4,7 +4,7 @@ import { layout, trustNotice, type Html } from './layout.ts';
 
 export interface AuthorizePageOptions {
   handle: string;
-  /** The upstream URL and header the key goes to, posted back so a change in between is caught. */
+  /** A hash of where and how the key is sent, posted back so a change in between is caught. */
   destination: string;
   endpointName: string;
   upstreamHost: string;

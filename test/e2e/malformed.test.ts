@@ -89,6 +89,8 @@ function cases(S: string, T: string, A: string): Case[] {
     { name: 'token: odd resource', method: 'POST', path: '/oauth/token', headers: FORM_TYPE, body: 'grant_type=refresh_token&refresh_token=a:b:c&resource=%00%ff' },
     { name: 'token: huge client_id', method: 'POST', path: '/oauth/token', headers: FORM_TYPE, body: `grant_type=authorization_code&code=${S}:a:b&client_id=${long(1000)}&code_verifier=${long(50)}` },
     { name: 'token: huge basic auth', method: 'POST', path: '/oauth/token', headers: { ...FORM_TYPE, authorization: `Basic ${Buffer.from(`${long(1000)}:secret`).toString('base64')}` }, body: `grant_type=refresh_token&refresh_token=${S}:a:b` },
+    { name: 'token: 700-character client_id in Basic auth', method: 'POST', path: '/oauth/token', headers: { ...FORM_TYPE, authorization: `Basic ${Buffer.from(`${long(700)}:s`).toString('base64')}` }, body: `grant_type=refresh_token&refresh_token=${S}:a:b` },
+    { name: 'token: Basic auth not base64', method: 'POST', path: '/oauth/token', headers: { ...FORM_TYPE, authorization: 'Basic %%%' }, body: `grant_type=refresh_token&refresh_token=${S}:a:b` },
     { name: 'token: revoke huge token', method: 'POST', path: '/oauth/token', headers: FORM_TYPE, body: `token=${S}:${long(700)}:x&client_id=abc` },
     { name: 'token: refresh with long grant part', method: 'POST', path: '/oauth/token', headers: FORM_TYPE, body: `grant_type=refresh_token&refresh_token=${S}:${long(700)}:x&client_id=abc` },
     { name: 'token: GET', method: 'GET', path: '/oauth/token?grant_type=x' },
