@@ -106,7 +106,7 @@ export function createApp(platform: Platform): Hono {
     return engineFetch(c.req.raw);
   });
   app.on(['POST', 'OPTIONS'], TOKEN_PATH, (c) => (c.req.method === 'POST' ? tokenEndpoint(platform, c.req.raw) : engineFetch(c.req.raw)));
-  app.get(AUTHORIZE_PATH, (c) => showAuthorize(platform, c.req.raw));
+  app.get(AUTHORIZE_PATH, (c) => showAuthorize(platform, c.req.raw, address(c)));
   app.post(AUTHORIZE_PATH, (c) => submitAuthorize(platform, c.req.raw, address(c)));
 
   // The proxy.

@@ -29,6 +29,8 @@ export interface Config {
     registerClient: RateLimit;
     authorizeSubmit: RateLimit;
     authorizeSubmitPerEndpoint: RateLimit;
+    /** Authorization pages shown per client address: each stores a consent transaction for ten minutes. */
+    authorizePage: RateLimit;
     /** Requests to the manage API (`/api/slugs/:slug`) per client address, so tokens cannot be guessed. */
     manage: RateLimit;
   };
@@ -69,6 +71,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       authorizeSubmit: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE', { limit: 10, windowSeconds: 600 }),
       authorizeSubmitPerEndpoint: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_ENDPOINT', { limit: 60, windowSeconds: 600 }),
       manage: parseRateLimit(env, 'RATE_LIMIT_MANAGE', { limit: 60, windowSeconds: 600 }),
+      authorizePage: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_PAGE', { limit: 120, windowSeconds: 600 }),
     },
     logLevel: parseLogLevel(env.LOG_LEVEL),
   };

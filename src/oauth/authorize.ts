@@ -20,7 +20,7 @@ const MAX_KEY_LENGTH = 8192;
  * user pastes the key. The engine keeps the request server-side behind a single-use handle bound
  * to this browser by a `__Host-` cookie, so the form cannot be forged or replayed.
  */
-export async function showAuthorize(platform: Platform, incoming: Request): Promise<Response> {
+export async function showAuthorize(platform: Platform, incoming: Request, clientAddress = 'unknown'): Promise<Response> {
   const { publicUrl } = platform.config;
   const request = onPublicOrigin(incoming, publicUrl);
   const url = new URL(request.url);
@@ -61,6 +61,14 @@ export async function showAuthorize(platform: Platform, incoming: Request): Prom
     authRequest = await oauth.parseAuthRequest(new Request(url, { headers: request.headers }));
   } catch (error) {
     return authorizationFailure(error);
+  }
+  // Each page stores a consent transaction (ten minutes): bounded per address, so nobody can fill the store.
+  const retryAfter = await rateLimit(platform, 'authorize-page', platform.config.rateLimits.authorizePage, clientAddress);
+  if (retryAfter !== null) {
+    return htmlResponse(errorPage('Too many attempts', `Too many authorization pages were opened from your network. Try again in ${retryAfter} seconds.`), {
+      status: 429,
+      headers: new Headers({ 'retry-after': String(retryAfter) }),
+    });
   }
   return consentPage(oauth, authRequest, endpoint);
 }

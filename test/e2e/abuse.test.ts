@@ -147,6 +147,39 @@ for (const target of targets()) describe(`abuse limits (${target.name})`, () => 
     });
   });
 
+  describe('authorization pages, per client address', () => {
+    let server: Running;
+    let upstream: Upstream;
+    before(async () => {
+      upstream = await startUpstream({ key: KEY });
+      server = await target.start({ TRUST_PROXY: 'true', RATE_LIMIT_AUTHORIZE_PAGE: '2/600' });
+    });
+    after(async () => {
+      await server?.stop();
+      await upstream?.close();
+    });
+
+    test('each page stores a consent transaction, so a third from one address gets 429 and stores nothing', async () => {
+      const created = await createEndpoint(server, { upstream_url: upstream.url });
+      const url = await startAuthorization(created.body.mcp_endpoint!);
+      const open = (address: string) => fetch(url, { headers: from(address) });
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const page = await open('192.0.2.50');
+        assert.equal(page.status, 200);
+        assert.equal(page.headers.getSetCookie().length, 1, 'a transaction was started');
+        await page.body?.cancel();
+      }
+      const limited = await open('192.0.2.50');
+      assert.equal(limited.status, 429);
+      assertRetryAfter(limited, 600);
+      assert.equal(limited.headers.getSetCookie().length, 0, 'no transaction was started');
+      assert.match(await limited.text(), /Too many authorization pages/);
+      const other = await open('192.0.2.51');
+      assert.equal(other.status, 200);
+      await other.body?.cancel();
+    });
+  });
+
   describe('body size limits', () => {
     let server: Running;
     let upstream: Upstream;
