@@ -117,20 +117,26 @@ export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyByte
     if (declared !== null && Number(declared) > max) return mcpTooLarge(max);
     let exceeded = false;
     let size = 0;
+    // Past the limit the upstream request is aborted, not just its body ended: workerd would
+    // otherwise close the chunked body cleanly, and the upstream would take a prefix for the whole.
+    const cutOff = new AbortController();
     const counted = body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
           size += chunk.byteLength;
           if (size > max) {
             exceeded = true;
-            controller.error(new PayloadTooLargeError(max));
+            const error = new PayloadTooLargeError(max);
+            cutOff.abort(error);
+            controller.error(error);
           } else {
             controller.enqueue(chunk);
           }
         },
       }),
     );
-    c.req.raw = new Request(c.req.raw, { body: counted, duplex: 'half' } as RequestInit);
+    const signal = AbortSignal.any([c.req.raw.signal, cutOff.signal]);
+    c.req.raw = new Request(c.req.raw, { body: counted, duplex: 'half', signal } as RequestInit);
     await next();
     if (exceeded) {
       await c.res.body?.cancel().catch(() => {});
