@@ -75,8 +75,9 @@ export function createApp(platform: Platform): Hono {
   });
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
-  app.get('/.well-known/oauth-authorization-server', async (c) => {
+  app.on(['GET', 'HEAD', 'OPTIONS'], '/.well-known/oauth-authorization-server', async (c) => {
     const response = await engineFetch(c.req.raw);
+    if (c.req.method !== 'GET' || !response.ok) return response; // CORS preflight (browser clients), HEAD
     const metadata = (await response.json()) as Record<string, unknown>;
     // The engine lists its resources here; ours is a per-request stand-in, not a real resource.
     delete metadata.protected_resources;
