@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { targets, type Running } from '../support/targets.ts';
-import { connectWithOAuth } from '../support/oauth-client.ts';
+import { connectWithOAuth, TestOAuthProvider } from '../support/oauth-client.ts';
 
 const KEY = 'sk-details-1';
 
@@ -86,6 +86,38 @@ for (const target of targets()) describe(`OAuth details real clients depend on (
       assert.equal(answer.status, 200);
       await answer.body?.cancel();
     }
+  });
+
+  test('a client registered with client_secret_basic authenticates with HTTP Basic and works', async () => {
+    const { client, provider } = await connectWithOAuth(endpoint, KEY, new TestOAuthProvider('client_secret_basic'));
+    assert.equal((provider.information as { token_endpoint_auth_method?: string }).token_endpoint_auth_method, 'client_secret_basic');
+    const tools = await client.listTools();
+    assert.deepEqual(tools.tools.map((tool) => tool.name), ['echo']);
+    await client.close();
+  });
+
+  test('the token endpoint accepts resource with a trailing slash or as the bare origin, as clients send it', async () => {
+    const { client, provider } = await connectWithOAuth(endpoint, KEY);
+    await client.close();
+    let refreshToken = provider.savedTokens!.refresh_token!;
+    for (const resource of [`${endpoint}/`, server.url, `${server.url}/`]) {
+      const response = await fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: provider.information!.client_id, resource }),
+      });
+      assert.equal(response.status, 200, `${resource}: ${await response.clone().text()}`);
+      const tokens = (await response.json()) as { refresh_token: string; resource: string };
+      assert.equal(tokens.resource, endpoint, 'the token stays bound to the endpoint');
+      refreshToken = tokens.refresh_token;
+    }
+    const other = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: provider.information!.client_id, resource: `${server.url}/AAAAAAAAAAAA/mcp` }),
+    });
+    assert.equal(other.status, 400, 'a token cannot be retargeted at another endpoint');
+    assert.equal(((await other.json()) as { error: string }).error, 'invalid_target');
   });
 
   test('a client whose registration the server no longer knows is told invalid_client (401), so it registers again', async () => {
