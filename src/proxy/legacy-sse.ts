@@ -1,0 +1,219 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { createEndpointStore } from '../endpoints/store.ts';
+import { jsonError } from '../http/responses.ts';
+import { onPublicOrigin } from '../http/request.ts';
+import type { GrantProps } from '../oauth/engine.ts';
+import { resourceUrl } from '../oauth/resource.ts';
+import type { Platform } from '../platform/platform.ts';
+import { hmacHex, timingSafeEqual } from '../security/tokens.ts';
+import { jsonRpcError } from './errors.ts';
+import { forward } from './forward.ts';
+import { keyRejected, protect } from './mcp-route.ts';
+
+/**
+ * The legacy HTTP+SSE transport (MCP 2024-11-05): `GET /{slug}/sse` opens the upstream's event
+ * stream; its first `endpoint` event names the URL the client must POST its messages to. That URL
+ * is the upstream's (usually origin-relative, such as `/messages?sessionId=…`), so we rewrite it to
+ * `{PUBLIC_URL}/{slug}/messages?to=<upstream path and query>&sig=<mac>`, and POSTs there go to the
+ * upstream's message URL for the same session, with the key.
+ *
+ * Why this mapping: it is stateless. The upstream session lives on the upstream and our URL
+ * carries everything needed to reach it, so the stream and its POSTs may land on different
+ * replicas (or Worker isolates) with no shared session table and nothing to expire. The `to` part
+ * is only a path and query, always resolved against the upstream's own origin, and an `endpoint`
+ * event that names another origin is refused: the key never goes anywhere but the origin the user
+ * gave it to. The `sig` (HMAC under the deployment secret, bound to the slug and the path) means
+ * the POST goes only to a URL the upstream itself named, so a token holder cannot use the key on
+ * other paths of the upstream's host (say, its REST API). Replicas must share the deployment
+ * secret for this, as they already must share the store.
+ *
+ * Both routes check the token: the engine validates tokens for the canonical resource
+ * `/{slug}/mcp`, so `protect()` is given a request for that URL with the same headers, and the
+ * original request is served inside.
+ */
+
+export type LegacyRoute = 'sse' | 'messages';
+
+/** What may come before the `endpoint` event; a stream that sends more without one is refused. */
+const MAX_BYTES_BEFORE_ENDPOINT = 64 * 1024;
+/** Upper bound on the `to` path we accept back (URLs of real servers are far shorter). */
+const MAX_TARGET_LENGTH = 4096;
+
+const ALLOWED: Record<LegacyRoute, string[]> = { sse: ['GET', 'OPTIONS'], messages: ['POST', 'OPTIONS'] };
+
+export async function legacyRoute(platform: Platform, incoming: Request, slug: string, route: LegacyRoute): Promise<Response> {
+  if (!ALLOWED[route].includes(incoming.method)) {
+    const response = jsonRpcError(405, `Method ${incoming.method} is not supported here`);
+    response.headers.set('allow', ALLOWED[route].join(', '));
+    return response;
+  }
+  const request = onPublicOrigin(incoming, platform.config.publicUrl);
+  if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
+    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+  }
+  const canonical = new Request(resourceUrl(platform.config.publicUrl, slug), { method: request.method, headers: request.headers });
+  return protect(platform, slug, canonical, async (props) => {
+    if (props.upstream.transport !== 'sse') {
+      return jsonRpcError(404, `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`);
+    }
+    return route === 'sse' ? legacyStream(platform, slug, request, canonical, props) : legacyMessage(platform, slug, request, canonical, props);
+  });
+}
+
+/**
+ * Opens the upstream's event stream and relays it with the `endpoint` event rewritten. Also used
+ * for `GET /{slug}/mcp` of a legacy endpoint: clients that try Streamable HTTP first fall back to
+ * a GET on the same URL, and that URL is the one the token is for.
+ */
+export async function legacyStream(platform: Platform, slug: string, request: Request, canonical: Request, props: GrantProps): Promise<Response> {
+  const outcome = await forward(platform, request, props, { url: props.upstream.url, method: 'GET' });
+  if (outcome.kind === 'key-rejected') return keyRejected(platform, slug, canonical, outcome.status);
+  const { response } = outcome;
+  const type = response.headers.get('content-type') ?? '';
+  if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) return response;
+
+  const upstreamUrl = new URL(props.upstream.url);
+  const rewrite = async (data: string): Promise<string> => {
+    let target: URL;
+    try {
+      target = new URL(data, upstreamUrl);
+    } catch {
+      throw new LegacyEndpointRefused('the endpoint event does not hold a URL');
+    }
+    if (target.origin !== upstreamUrl.origin) throw new LegacyEndpointRefused('the endpoint event names another origin');
+    const to = target.pathname + target.search;
+    const sig = await signTarget(platform.secret, slug, to);
+    return `${platform.config.publicUrl}/${slug}/messages?${new URLSearchParams({ to, sig })}`;
+  };
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  const body = response.body.pipeThrough(
+    endpointRewriter(async (data) => {
+      try {
+        return await rewrite(data);
+      } catch (error) {
+        platform.log.warn('legacy SSE endpoint refused', { slug, reason: error instanceof LegacyEndpointRefused ? error.message : 'error' });
+        throw error;
+      }
+    }),
+  );
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}
+
+async function legacyMessage(platform: Platform, slug: string, request: Request, canonical: Request, props: GrantProps): Promise<Response> {
+  const params = new URL(request.url).searchParams;
+  const to = params.get('to');
+  const sig = params.get('sig');
+  if (!to || !sig || to.length > MAX_TARGET_LENGTH) {
+    return jsonRpcError(400, 'This message URL is incomplete; open the SSE stream again to get a new one');
+  }
+  if (!timingSafeEqual(sig, await signTarget(platform.secret, slug, to))) {
+    return jsonRpcError(403, 'This message URL was not issued by this server for this endpoint');
+  }
+  const origin = new URL(props.upstream.url).origin;
+  const target = new URL(to, origin);
+  // Signed, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
+  if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
+  const outcome = await forward(platform, request, props, { url: target.href });
+  if (outcome.kind === 'key-rejected') return keyRejected(platform, slug, canonical, outcome.status);
+  return outcome.response;
+}
+
+/** MAC of a message target, bound to its endpoint. 128 bits, hex. */
+async function signTarget(secret: string, slug: string, to: string): Promise<string> {
+  return (await hmacHex(secret, `legacy-sse-endpoint\n${slug}\n${to}`)).slice(0, 32);
+}
+
+class LegacyEndpointRefused extends Error {
+  override name = 'LegacyEndpointRefused';
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * A byte stream transform that rewrites the first SSE `endpoint` event with `rewrite(data)` and
+ * passes every other byte through unchanged, chunk by chunk as it arrives. Until that event has
+ * been seen, bytes are held only until their event is complete (events before it are relayed
+ * verbatim); after it, chunks are relayed as they are, with no parsing at all. The transform
+ * keeps the stream's backpressure (one chunk in flight), so a slow client slows the upstream.
+ */
+export function endpointRewriter(rewrite: (data: string) => Promise<string>): TransformStream<Uint8Array, Uint8Array> {
+  let pending: Uint8Array = new Uint8Array(0);
+  let rewritten = false;
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  return new TransformStream<Uint8Array, Uint8Array>({
+    async transform(chunk, controller) {
+      if (rewritten) {
+        controller.enqueue(chunk);
+        return;
+      }
+      pending = concat(pending, chunk);
+      for (;;) {
+        const end = eventEnd(pending);
+        if (end === -1) break;
+        const block = pending.subarray(0, end);
+        pending = pending.subarray(end);
+        const event = parseEvent(decoder.decode(block));
+        if (event?.event !== 'endpoint') {
+          controller.enqueue(block);
+          continue;
+        }
+        const url = await rewrite(event.data);
+        const id = event.id === undefined ? '' : `id: ${event.id}\n`;
+        controller.enqueue(encoder.encode(`${id}event: endpoint\ndata: ${url}\n\n`));
+        rewritten = true;
+        if (pending.length > 0) controller.enqueue(pending);
+        pending = new Uint8Array(0);
+        return;
+      }
+      if (pending.length > MAX_BYTES_BEFORE_ENDPOINT) throw new LegacyEndpointRefused('no endpoint event at the start of the stream');
+    },
+    flush(controller) {
+      if (pending.length > 0) controller.enqueue(pending);
+    },
+  });
+}
+
+/** The first event in one complete SSE block, parsed by eventsource-parser. */
+function parseEvent(text: string): EventSourceMessage | undefined {
+  let found: EventSourceMessage | undefined;
+  const parser = createParser({ onEvent: (event) => void (found ??= event) });
+  parser.feed(text);
+  return found;
+}
+
+/**
+ * Where the first complete event in `bytes` ends (just after the blank line that ends it), or -1.
+ * Lines end with CRLF, LF or CR (SSE allows all three); a CR at the very end is undecided until
+ * the next byte shows whether an LF follows. Those bytes are ASCII, never part of a UTF-8 sequence.
+ */
+function eventEnd(bytes: Uint8Array): number {
+  let lineStart = true;
+  for (let i = 0; i < bytes.length; ) {
+    const byte = bytes[i]!;
+    if (byte !== CR && byte !== LF) {
+      lineStart = false;
+      i++;
+      continue;
+    }
+    let length = 1;
+    if (byte === CR) {
+      if (i + 1 >= bytes.length) return -1;
+      if (bytes[i + 1] === LF) length = 2;
+    }
+    if (lineStart) return i + length;
+    lineStart = true;
+    i += length;
+  }
+  return -1;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}
