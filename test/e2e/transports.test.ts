@@ -122,7 +122,7 @@ for (const target of targets()) {
       });
       // The SDK opens the GET stream right after initialization; wait until it is there.
       await waitFor(() => upstream.requests.some((r) => r.method === 'GET'), 5000, 'the GET stream');
-      const result = (await client.callTool({ name: 'ask', arguments: {} })) as Text;
+      const result = (await client.callTool({ name: 'ask', arguments: {} }, undefined, { timeout: 10_000 })) as Text;
       assert.equal(result.content[0]!.text, 'hello Ada');
       assert.deepEqual(asked, ['What is your name?']);
       const get = upstream.requests.find((r) => r.method === 'GET')!;
@@ -208,8 +208,22 @@ for (const target of targets()) {
       getLeaving.abort();
       const getGone = await waitFor(() => upstream.aborted.find((a) => a.method === 'GET'), 3000, 'the upstream GET to close');
       const getMs = getGone.at - getLeftAt;
-      t.diagnostic(`abort reached the upstream after ${postMs.toFixed(1)} ms (POST stream), ${getMs.toFixed(1)} ms (GET stream)`);
-      assert.ok(postMs < 1000 && getMs < 1000);
+      // And a client that leaves while the upstream has not even answered yet.
+      upstream.intercept = (req) => req.method === 'POST' && req.headers['mcp-name'] === 'hang';
+      const early = new AbortController();
+      const pending = post(endpoint, bearer(provider), { jsonrpc: '2.0', id: 8, method: 'tools/list' }, { ...headers, 'mcp-name': 'hang' }, early.signal).catch(() => undefined);
+      try {
+        await waitFor(() => upstream.requests.some((r) => r.headers['mcp-name'] === 'hang'), 3000, 'the request to reach the upstream');
+        const earlyLeftAt = performance.now();
+        early.abort();
+        await pending;
+        const earlyGone = await waitFor(() => upstream.aborted.find((a) => a.method === 'POST' && a !== postGone), 3000, 'the unanswered upstream request to close');
+        const earlyMs = earlyGone.at - earlyLeftAt;
+        t.diagnostic(`abort reached the upstream after ${postMs.toFixed(1)} ms (POST stream), ${getMs.toFixed(1)} ms (GET stream), ${earlyMs.toFixed(1)} ms (before any answer)`);
+        assert.ok(postMs < 1000 && getMs < 1000 && earlyMs < 1000);
+      } finally {
+        upstream.intercept = undefined;
+      }
       upstream.release('progress-2');
     });
 
@@ -385,12 +399,17 @@ for (const target of targets()) {
 
     test('a stream that lasts longer than the first-byte timeout is not cut', async () => {
       const { client } = await connectStreamable(endpoint, { provider });
+      upstream.requests.length = 0;
+      upstream.aborted.length = 0;
       const result = (await client.callTool({ name: 'progress', arguments: { steps: 3 } }, undefined, {
         timeout: 20_000,
         onprogress: ({ progress }) => void setTimeout(() => upstream.release(`progress-${progress + 1}`), 800),
       })) as Text;
       // 2 × 800 ms of silence in the middle of the answer, against a 1000 ms first-byte timeout.
       assert.equal(result.content[0]!.text, 'done after 3 steps');
+      // Delivered on the one stream: not cut and then rescued by a resumption.
+      assert.deepEqual(upstream.aborted, []);
+      assert.ok(!upstream.requests.some((r) => r.headers['last-event-id']), 'no resumption was needed');
       await client.close();
     });
   });
