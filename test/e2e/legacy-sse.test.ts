@@ -49,11 +49,16 @@ for (const target of targets()) {
       const forced = await createEndpoint(server, { upstream_url: upstream.url, transport: 'streamable-http' });
       assert.equal(forced.transport, 'streamable-http');
       const streamable = await startMcpUpstream({ key: KEY, mode: 'stateless' });
+      // Without the /sse convention, the answers alone tell: POST 405, keyless GET 401.
+      const unconventional = await startMcpUpstream({ key: KEY, mode: 'legacy-sse', ssePath: '/v1/events' });
       try {
         assert.equal((await createEndpoint(server, { upstream_url: streamable.url })).transport, 'streamable-http');
         assert.equal((await createEndpoint(server, { upstream_url: streamable.url, transport: 'sse' })).transport, 'sse');
+        assert.equal((await createEndpoint(server, { upstream_url: unconventional.url })).transport, 'sse');
+        assert.equal((await createEndpoint(server, { upstream_url: unconventional.url, transport: 'auto' })).transport, 'sse');
       } finally {
         await streamable.close();
+        await unconventional.close();
       }
     });
 
@@ -113,6 +118,16 @@ for (const target of targets()) {
       assert.equal((await message(otherSlug, bearer(provider))).status, 401, 'the token is for its own endpoint only');
       assert.equal(upstream.requests.length, 0, 'nothing reached the upstream');
       await events.cancel();
+
+      // Browser clients' preflights succeed on both legacy routes.
+      for (const path of [`/${slug}/sse`, `/${slug}/messages`]) {
+        const preflight = await fetch(`${server.url}${path}`, {
+          method: 'OPTIONS',
+          headers: { origin: 'https://inspector.example', 'access-control-request-method': path.endsWith('sse') ? 'GET' : 'POST', 'access-control-request-headers': 'authorization' },
+        });
+        assert.equal(preflight.status, 204, path);
+        assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://inspector.example');
+      }
     });
 
     test('SSEClientTransport calls tools; progress arrives event by event', async () => {

@@ -22,7 +22,7 @@ import { z } from 'zod';
 export type UpstreamMode = 'stateful-sse' | 'stateful-json' | 'stateless' | 'legacy-sse';
 
 export interface McpUpstream {
-  /** The URL to register: `/mcp`, or `/sse` for the legacy transport. */
+  /** The URL to register: `/mcp`, or the stream path (`/sse` unless told) for the legacy transport. */
   url: string;
   origin: string;
   mode: UpstreamMode;
@@ -64,8 +64,10 @@ class OrderedEventStore implements EventStore {
   }
 }
 
-export async function startMcpUpstream(options: { key: string; mode: UpstreamMode; retryMs?: number }): Promise<McpUpstream> {
+export async function startMcpUpstream(options: { key: string; mode: UpstreamMode; retryMs?: number; ssePath?: string }): Promise<McpUpstream> {
   const { mode } = options;
+  /** Where the legacy stream lives; `/sse` by convention. */
+  const ssePath = options.ssePath ?? '/sse';
   const gates = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   const gate = (name: string) => {
     let entry = gates.get(name);
@@ -136,16 +138,21 @@ export async function startMcpUpstream(options: { key: string; mode: UpstreamMod
     res.on('close', () => {
       if (!res.writableFinished) state.aborted.push({ method: req.method ?? '', path, at: performance.now() });
     });
+    const { pathname, searchParams } = new URL(path, 'http://upstream');
+    if (mode === 'legacy-sse' && req.method === 'POST' && pathname === ssePath) {
+      // Routing before the key check, as a server with per-route auth does: no POST here.
+      res.writeHead(405, { allow: 'GET' }).end();
+      return;
+    }
     if (req.headers.authorization !== `Bearer ${options.key}`) {
       res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="upstream"' });
       res.end(JSON.stringify({ error: 'invalid api key' }));
       return;
     }
     if (state.intercept?.(req, res)) return;
-    const { pathname, searchParams } = new URL(path, 'http://upstream');
 
     if (mode === 'legacy-sse') {
-      if (req.method === 'GET' && pathname === '/sse') {
+      if (req.method === 'GET' && pathname === ssePath) {
         const transport = new SSEServerTransport('/messages', res);
         legacy.set(transport.sessionId, transport);
         transport.onclose = () => legacy.delete(transport.sessionId);
@@ -161,7 +168,7 @@ export async function startMcpUpstream(options: { key: string; mode: UpstreamMod
         await transport.handlePostMessage(req, res);
         return;
       }
-      res.writeHead(pathname === '/sse' ? 405 : 404).end();
+      res.writeHead(pathname === ssePath ? 405 : 404).end();
       return;
     }
 
@@ -208,7 +215,7 @@ export async function startMcpUpstream(options: { key: string; mode: UpstreamMod
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
   state.origin = `http://127.0.0.1:${port}`;
-  state.url = `${state.origin}${mode === 'legacy-sse' ? '/sse' : '/mcp'}`;
+  state.url = `${state.origin}${mode === 'legacy-sse' ? ssePath : '/mcp'}`;
   state.close = async () => {
     for (const entry of gates.values()) entry.resolve();
     for (const transport of streamable.values()) await transport.close().catch(() => {});
