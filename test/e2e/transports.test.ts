@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -394,6 +396,42 @@ for (const target of targets()) {
         await waitFor(() => upstream.aborted.some((a) => a.method === 'POST'), 3000, 'the upstream request to be ended');
       } finally {
         upstream.intercept = undefined;
+      }
+    });
+
+    test('an upstream that does not accept the connection gets a 504 after the connect timeout', async () => {
+      // A listener whose process is stopped: the kernel completes handshakes only until its
+      // backlog is full, then drops SYNs, so the next connect hangs, as it does behind a firewall
+      // that drops packets. It takes over the port of an upstream we have already authorized.
+      const doomed = await startMcpUpstream({ key: KEY, mode: 'stateful-sse' });
+      const slow = await target.start({ UPSTREAM_CONNECT_TIMEOUT_MS: '500' });
+      const listener = { child: undefined as ChildProcess | undefined, fillers: [] as Socket[] };
+      try {
+        const mcp = (await createEndpoint(slow, { upstream_url: doomed.url })).mcp_endpoint!;
+        const token = bearer(await authorize(mcp, KEY));
+        const port = Number(new URL(doomed.url).port);
+        await doomed.close();
+        listener.child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen({ port: ${port}, host: '127.0.0.1', backlog: 1 }, () => console.log('listening'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+        await new Promise<void>((resolve, reject) => {
+          listener.child!.stdout!.once('data', () => resolve());
+          listener.child!.once('exit', () => reject(new Error('the stand-in listener could not take the port')));
+        });
+        listener.child.kill('SIGSTOP');
+        for (let i = 0; i < 8; i++) listener.fillers.push(connect(port, '127.0.0.1').on('error', () => {}));
+        await sleep(200);
+
+        const started = performance.now();
+        const response = await post(mcp, token, INITIALIZE);
+        const elapsed = performance.now() - started;
+        assert.equal(response.status, 504);
+        const body = (await response.json()) as { error: { message: string } };
+        assert.match(body.error.message, /timed out/);
+        assert.ok(elapsed >= 450 && elapsed < 5000, `answered after ${elapsed.toFixed(0)} ms`);
+      } finally {
+        for (const socket of listener.fillers) socket.destroy();
+        listener.child?.kill('SIGKILL');
+        await slow.stop();
+        await doomed.close().catch(() => {});
       }
     });
 
