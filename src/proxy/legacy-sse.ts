@@ -2,7 +2,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/responses.ts';
 import { onPublicOrigin } from '../http/request.ts';
-import type { GrantProps } from '../oauth/engine.ts';
+import { grantIdOf, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
 import { resourceUrl } from '../oauth/resource.ts';
 import type { Platform } from '../platform/platform.ts';
 import { hmacHex, timingSafeEqual } from '../security/tokens.ts';
@@ -22,9 +22,9 @@ import { keyRejected, protect } from './mcp-route.ts';
  * replicas (or Worker isolates) with no shared session table and nothing to expire. The `to` part
  * is only a path and query, always resolved against the upstream's own origin, and an `endpoint`
  * event that names another origin is refused: the key never goes anywhere but the origin the user
- * gave it to. The `sig` (HMAC under the deployment secret, bound to the slug and the path) means
- * the POST goes only to a URL the upstream itself named, so a token holder cannot use the key on
- * other paths of the upstream's host (say, its REST API). Replicas must share the deployment
+ * gave it to. The `sig` (HMAC under the deployment secret, bound to the slug, the grant and the
+ * path) means the POST goes only to a URL the upstream itself named for this grant, so a token
+ * holder cannot use the key on other paths of the upstream's host (say, its REST API). Replicas must share the deployment
  * secret for this, as they already must share the store.
  *
  * Both routes check the token: the engine validates tokens for the canonical resource
@@ -52,11 +52,11 @@ export async function legacyRoute(platform: Platform, incoming: Request, slug: s
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
   }
   const canonical = new Request(resourceUrl(platform.config.publicUrl, slug), { method: request.method, headers: request.headers });
-  return protect(platform, slug, canonical, async (props) => {
+  return protect(platform, slug, canonical, async (props, auth) => {
     if (props.upstream.transport !== 'sse') {
       return jsonRpcError(404, `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`);
     }
-    return route === 'sse' ? legacyStream(platform, slug, request, canonical, props) : legacyMessage(platform, slug, request, canonical, props);
+    return route === 'sse' ? legacyStream(platform, slug, request, canonical, props, auth) : legacyMessage(platform, slug, request, canonical, props, auth);
   });
 }
 
@@ -65,7 +65,14 @@ export async function legacyRoute(platform: Platform, incoming: Request, slug: s
  * for `GET /{slug}/mcp` of a legacy endpoint: clients that try Streamable HTTP first fall back to
  * a GET on the same URL, and that URL is the one the token is for.
  */
-export async function legacyStream(platform: Platform, slug: string, request: Request, canonical: Request, props: GrantProps): Promise<Response> {
+export async function legacyStream(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  canonical: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+): Promise<Response> {
   const outcome = await forward(platform, request, props, { url: props.upstream.url, method: 'GET' });
   if (outcome.kind === 'key-rejected') return keyRejected(platform, slug, canonical, outcome.status);
   const { response } = outcome;
@@ -82,7 +89,7 @@ export async function legacyStream(platform: Platform, slug: string, request: Re
     }
     if (target.origin !== upstreamUrl.origin) throw new LegacyEndpointRefused('the endpoint event names another origin');
     const to = target.pathname + target.search;
-    const sig = await signTarget(platform.secret, slug, to);
+    const sig = await signTarget(platform.secret, slug, grantOf(auth), to);
     return `${platform.config.publicUrl}/${slug}/messages?${new URLSearchParams({ to, sig })}`;
   };
   const headers = new Headers(response.headers);
@@ -100,15 +107,22 @@ export async function legacyStream(platform: Platform, slug: string, request: Re
   return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }
 
-async function legacyMessage(platform: Platform, slug: string, request: Request, canonical: Request, props: GrantProps): Promise<Response> {
+async function legacyMessage(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  canonical: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+): Promise<Response> {
   const params = new URL(request.url).searchParams;
   const to = params.get('to');
   const sig = params.get('sig');
   if (!to || !sig || to.length > MAX_TARGET_LENGTH) {
     return jsonRpcError(400, 'This message URL is incomplete; open the SSE stream again to get a new one');
   }
-  if (!timingSafeEqual(sig, await signTarget(platform.secret, slug, to))) {
-    return jsonRpcError(403, 'This message URL was not issued by this server for this endpoint');
+  if (!timingSafeEqual(sig, await signTarget(platform.secret, slug, grantOf(auth), to))) {
+    return jsonRpcError(403, 'This message URL was not issued by this server for this endpoint and authorization');
   }
   const origin = new URL(props.upstream.url).origin;
   const target = new URL(to, origin);
@@ -119,9 +133,17 @@ async function legacyMessage(platform: Platform, slug: string, request: Request,
   return outcome.response;
 }
 
-/** MAC of a message target, bound to its endpoint. 128 bits, hex. */
-async function signTarget(secret: string, slug: string, to: string): Promise<string> {
-  return (await hmacHex(secret, `legacy-sse-endpoint\n${slug}\n${to}`)).slice(0, 32);
+/**
+ * MAC of a message target, bound to its endpoint and to the grant whose token opened the stream
+ * (a grant keeps its id across refreshes), so one user's message URL, which names their upstream
+ * session, is useless with another user's token. 128 bits, hex.
+ */
+async function signTarget(secret: string, slug: string, grant: string, to: string): Promise<string> {
+  return (await hmacHex(secret, `legacy-sse-endpoint\n${slug}\n${grant}\n${to}`)).slice(0, 32);
+}
+
+function grantOf(auth: VerifiedToken): string {
+  return grantIdOf(auth.token) ?? '';
 }
 
 class LegacyEndpointRefused extends Error {

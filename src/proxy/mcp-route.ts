@@ -23,8 +23,8 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
   if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
   }
-  return protect(platform, slug, request, (props) => {
-    if (props.upstream.transport === 'sse') return legacyOnMcpUrl(platform, slug, request, props);
+  return protect(platform, slug, request, (props, auth) => {
+    if (props.upstream.transport === 'sse') return legacyOnMcpUrl(platform, slug, request, props, auth);
     return forwardWithKey(platform, slug, request, props, props.upstream.url);
   });
 }
@@ -34,8 +34,8 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
  * (the SDK's documented fallback, Claude, …) get a 405 for their POST and then open a GET event
  * stream on the same URL, which is the legacy stream with its `endpoint` event rewritten.
  */
-function legacyOnMcpUrl(platform: Platform, slug: string, request: Request, props: GrantProps): Promise<Response> {
-  if (request.method === 'GET') return legacyStream(platform, slug, request, request, props);
+function legacyOnMcpUrl(platform: Platform, slug: string, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
+  if (request.method === 'GET') return legacyStream(platform, slug, request, request, props, auth);
   const response = jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse');
   response.headers.set('allow', 'GET');
   return Promise.resolve(response);

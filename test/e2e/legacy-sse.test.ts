@@ -114,6 +114,10 @@ for (const target of targets()) {
       const elsewhere = new URL(url);
       elsewhere.searchParams.set('to', '//evil.example/messages');
       assert.equal((await message(elsewhere, bearer(provider))).status, 403);
+      // Another user's token (another grant, same endpoint) cannot use this user's message URL.
+      const someoneElse = await authorize(created.mcp_endpoint!, KEY);
+      upstream.requests.length = 0;
+      assert.equal((await message(url, bearer(someoneElse))).status, 403);
       const otherSlug = new URL(url.href.replace(`/${slug}/`, '/AAAAAAAAAAAA/'));
       assert.equal((await message(otherSlug, bearer(provider))).status, 401, 'the token is for its own endpoint only');
       assert.equal(upstream.requests.length, 0, 'nothing reached the upstream');
