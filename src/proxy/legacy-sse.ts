@@ -24,8 +24,8 @@ import { endpointRewriter } from './sse-endpoint-rewriter.ts';
  * event that names another origin is refused: the key never goes anywhere but the origin the user
  * gave it to. The `sig` (HMAC under the deployment secret, bound to the slug, the grant and the
  * path) means the POST goes only to a URL the upstream itself named for this grant, so a token
- * holder cannot use the key on other paths of the upstream's host (say, its REST API). Replicas must share the deployment
- * secret for this, as they already must share the store.
+ * holder cannot use the key on other paths of the upstream's host (say, its REST API). Replicas
+ * must share the deployment secret for this, as they already share the store.
  *
  * Both routes check the token: the engine validates tokens for the canonical resource
  * `/{slug}/mcp`, so `protect()` is given a request for that URL with the same headers, and the
