@@ -14,6 +14,7 @@ import { createdPage } from './pages/created.ts';
 import { errorPage } from './pages/error.ts';
 import { homePage, type HomeForm } from './pages/home.ts';
 import type { Platform } from './platform/platform.ts';
+import { legacyRoute, type LegacyRoute } from './proxy/legacy-sse.ts';
 import { mcpRoute, protect } from './proxy/mcp-route.ts';
 import { rateLimit } from './security/rate-limit.ts';
 import { timingSafeEqual } from './security/tokens.ts';
@@ -105,6 +106,14 @@ export function createApp(platform: Platform): Hono {
     if (!isSlug(slug)) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
     return mcpRoute(platform, c.req.raw, slug);
   });
+  // Legacy HTTP+SSE (2024-11-05): the event stream and the message URL its endpoint event names.
+  const legacy = (route: LegacyRoute) => (c: Context) => {
+    const slug = c.req.param('slug')!;
+    if (!isSlug(slug)) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+    return legacyRoute(platform, c.req.raw, slug, route);
+  };
+  app.all('/:slug/sse', legacy('sse'));
+  app.all('/:slug/messages', legacy('messages'));
 
   app.notFound(() => jsonError(404, 'not_found', 'Not found'));
   app.onError((error) => {
