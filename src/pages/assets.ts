@@ -13,7 +13,8 @@ main { max-width: 46rem; margin: 0 auto; padding: 0 1rem 2rem; }
 h1 { font-size: 1.5rem; margin-top: 0; } h2 { font-size: 1.2rem; margin-top: 0; }
 .stack { display: grid; gap: .9rem; }
 label { display: block; font-weight: 600; }
-label input { display: block; margin-top: .3rem; }
+label input, label select { display: block; margin-top: .3rem; }
+select { font: inherit; padding: .5rem .6rem; border: 1px solid #9995; border-radius: 8px; background: transparent; color: inherit; width: 100%; }
 label .muted { font-weight: 400; }
 input { font: inherit; padding: .55rem .7rem; border: 1px solid #9995; border-radius: 8px; background: transparent; color: inherit; width: 100%; }
 button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border: 0; border-radius: 8px; background: var(--accent); color: #fff; cursor: pointer; }

@@ -80,7 +80,7 @@ describe('the pages in real Chromium', { skip: !haveChromium && 'Chromium not in
 
     await page.fill('input[name=api_key]', KEY);
     await page.click('button[value=approve]');
-    await page.waitForURL(/claude\.ai/);
+    await page.waitForURL((url) => url.hostname === 'claude.ai');
     assert.ok(callback, 'the browser was sent back to the client');
     assert.equal(callback.searchParams.get('state'), state, 'a non-Latin-1 state round-trips');
     assert.equal(callback.searchParams.get('iss'), server.url);
