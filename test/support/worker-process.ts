@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './server-process.ts';
@@ -16,6 +16,8 @@ export interface WorkerProcess {
   /** Milliseconds from spawn until /healthz answered. */
   startupMs: number;
   output(): string;
+  /** Processes of wrangler's group still running (zombies awaiting their reaper do not count). */
+  livingProcesses(): number[];
   stop(): Promise<void>;
 }
 
@@ -33,7 +35,8 @@ export const OFFLINE_WRANGLER_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: 'false',
 };
 
-export async function startWorker(vars: Record<string, string> = {}, options: { port?: number; persistDir?: string } = {}): Promise<WorkerProcess> {
+/** `anyAnswer`: ready once /healthz answers at all (a misconfigured Worker answers 500 there). */
+export async function startWorker(vars: Record<string, string> = {}, options: { port?: number; persistDir?: string; anyAnswer?: boolean } = {}): Promise<WorkerProcess> {
   const port = options.port ?? (await freePort());
   const inspectorPort = await freePort();
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-worker-'));
@@ -76,7 +79,7 @@ export async function startWorker(vars: Record<string, string> = {}, options: { 
     if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
       const response = await fetch(`${url}/healthz`);
-      if (response.ok) break;
+      if (response.ok || options.anyAnswer) break;
     } catch {}
     if (Date.now() > deadline) {
       await stop();
@@ -89,9 +92,28 @@ export async function startWorker(vars: Record<string, string> = {}, options: { 
     persistDir,
     startupMs: Date.now() - started,
     output: () => output,
+    livingProcesses: () => livingInGroup(child.pid!),
     stop: async () => {
       await stop();
       if (!options.persistDir) rmSync(persistDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Linux: the pids in process group `pgid` that are not zombies, read from /proc. */
+function livingInGroup(pgid: number): number[] {
+  const living: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid pgrp …; comm may contain spaces, so split after its closing paren.
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(group) === pgid && state !== 'Z' && state !== 'X') living.push(Number(entry));
+  }
+  return living;
 }

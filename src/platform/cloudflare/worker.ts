@@ -68,9 +68,10 @@ export async function workerPlatform(request: Request, env: WorkerEnv, ctx: Exec
   };
 }
 
+/** The string vars and secrets; an empty one (easy to leave in the dashboard) counts as unset. */
 function stringVars(env: WorkerEnv): Env {
   const vars: Env = {};
-  for (const [name, value] of Object.entries(env)) if (typeof value === 'string') vars[name] = value;
+  for (const [name, value] of Object.entries(env)) if (typeof value === 'string' && value !== '') vars[name] = value;
   return vars;
 }
 
