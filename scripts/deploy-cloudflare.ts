@@ -49,6 +49,8 @@ export interface DeployOptions {
   extraArgs?: string[];
   log?: (line: string) => void;
   generateSecret?: () => string;
+  /** Where CLOUDFLARE_ACCOUNT_ID is looked up; process.env by default. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface DeployResult {
@@ -70,6 +72,14 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     const whoami = await runWrangler(['whoami', '--json'], { capture: true });
     if (whoami.code !== 0) {
       throw new DeployError('wrangler is not logged in to Cloudflare. Run `npx wrangler login` (or set CLOUDFLARE_API_TOKEN) and try again.');
+    }
+    // With several accounts wrangler would stop and ask, where this script cannot show the question.
+    const accounts = parseAccounts(whoami.stdout);
+    if (accounts.length > 1 && !(options.env ?? process.env).CLOUDFLARE_ACCOUNT_ID) {
+      throw new DeployError(
+        `Your login has ${accounts.length} Cloudflare accounts. Choose one with CLOUDFLARE_ACCOUNT_ID, e.g.\n` +
+          accounts.map((account) => `  CLOUDFLARE_ACCOUNT_ID=${account.id} npm run deploy:cloudflare    # ${account.name}`).join('\n'),
+      );
     }
   }
 
@@ -149,6 +159,16 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
 }
 
 // ── wrangler's output ─────────────────────────────────────────────────────────────────────
+
+/** `wrangler whoami --json`: `{"loggedIn": true, "accounts": [{"id": "...", "name": "..."}], …}`. */
+export function parseAccounts(stdout: string): { id: string; name: string }[] {
+  try {
+    const parsed = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { accounts?: { id?: unknown; name?: unknown }[] };
+    return (parsed.accounts ?? []).filter((account): account is { id: string; name: string } => typeof account.id === 'string' && typeof account.name === 'string');
+  } catch {
+    return [];
+  }
+}
 
 export interface KvNamespace {
   id: string;

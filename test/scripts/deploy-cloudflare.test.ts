@@ -34,7 +34,7 @@ function mirrorProject(): string {
   return root;
 }
 
-function runDeploy(root: string, api: FakeCloudflare | undefined, args: string[] = []): Promise<{ code: number; output: string }> {
+function runDeploy(root: string, api: FakeCloudflare | undefined, args: string[] = [], accountId: string | null = ACCOUNT_ID): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [join(root, 'scripts', 'deploy-cloudflare.ts'), ...args], {
       cwd: root,
@@ -43,7 +43,8 @@ function runDeploy(root: string, api: FakeCloudflare | undefined, args: string[]
         HOME: root,
         WRANGLER_LOG_PATH: join(root, 'logs'),
         ...OFFLINE_WRANGLER_ENV,
-        ...(api ? { CLOUDFLARE_API_BASE_URL: api.baseUrl, CLOUDFLARE_API_TOKEN: 'test-token', CLOUDFLARE_ACCOUNT_ID: ACCOUNT_ID } : {}),
+        ...(api ? { CLOUDFLARE_API_BASE_URL: api.baseUrl, CLOUDFLARE_API_TOKEN: 'test-token' } : {}),
+        ...(api && accountId ? { CLOUDFLARE_ACCOUNT_ID: accountId } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -113,6 +114,22 @@ describe('npm run deploy:cloudflare, with the real wrangler against a fake Cloud
       const { code, output } = await runDeploy(otherRoot, fresh);
       assert.equal(code, 1);
       assert.match(output, /wrangler login/);
+      assert.equal(fresh.namespaces.length, 0);
+      assert.equal(fresh.uploads.length, 0);
+    } finally {
+      await fresh.close();
+      rmSync(otherRoot, { recursive: true, force: true });
+    }
+  });
+
+  test('a login with several accounts is asked to choose one, and nothing is created', async () => {
+    const fresh = await startFakeCloudflare();
+    fresh.accounts.push({ id: 'fedcba9876543210fedcba9876543210', name: 'Second account' });
+    const otherRoot = mirrorProject();
+    try {
+      const { code, output } = await runDeploy(otherRoot, fresh, [], null);
+      assert.equal(code, 1);
+      assert.match(output, /CLOUDFLARE_ACCOUNT_ID=fedcba9876543210fedcba9876543210 npm run deploy:cloudflare/);
       assert.equal(fresh.namespaces.length, 0);
       assert.equal(fresh.uploads.length, 0);
     } finally {

@@ -26,6 +26,8 @@ export interface FakeCloudflare {
   uploads: UploadedScript[];
   /** When false, the token does not verify: wrangler is "not logged in". */
   tokenValid: boolean;
+  /** The accounts the token can use. */
+  accounts: { id: string; name: string }[];
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export async function startFakeCloudflare(): Promise<FakeCloudflare> {
     secrets: new Set(),
     uploads: [],
     tokenValid: true,
+    accounts: [{ id: ACCOUNT_ID, name: 'Example account' }],
     close: async () => {},
   };
 
@@ -68,8 +71,8 @@ export async function startFakeCloudflare(): Promise<FakeCloudflare> {
       if (!state.tokenValid) return fail(400, 1000, 'Invalid API Token');
       if (path === '/user/tokens/verify') return send(200, { id: 'token', status: 'active' });
       if (path === '/user') return send(200, { id: 'user', email: 'user@example.com' });
-      if (path === '/accounts') return page([{ id: ACCOUNT_ID, name: 'Example account' }]);
-      if (path === '/memberships') return page([{ id: 'membership', account: { id: ACCOUNT_ID, name: 'Example account' } }]);
+      if (path === '/accounts') return page(state.accounts);
+      if (path === '/memberships') return page(state.accounts.map((account) => ({ id: `membership-${account.id}`, account })));
 
       const account = `/accounts/${ACCOUNT_ID}`;
       if (path === `${account}/storage/kv/namespaces` && method === 'GET') return page(state.namespaces);
