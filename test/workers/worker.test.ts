@@ -53,7 +53,7 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
     rmSync(persistDir, { recursive: true, force: true });
   });
 
-  test('tokens with the 60-second minimum lifetime are issued and work (KV accepts the TTL)', async () => {
+  test('tokens with the 60-second minimum lifetime are issued and work (KV accepts the TTL); the key check closes its session', async () => {
     worker = await startWorker(vars, { port, persistDir });
     const created = await createEndpoint(worker.url, upstream.url);
     assert.equal(created.status, 201);
@@ -62,6 +62,10 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
     provider = connected.provider;
     assert.equal(provider.savedTokens!.expires_in, 60);
     assert.equal(((await connected.client.callTool({ name: 'echo', arguments: { text: 'first' } })) as { content: { text: string }[] }).content[0]!.text, 'echo: first');
+    // The key check's MCP session is closed again after the page answered (waitUntil).
+    const deadline = Date.now() + 5000;
+    while (!upstream.requests.some((request) => request.method === 'DELETE') && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
+    assert.ok(upstream.requests.some((request) => request.method === 'DELETE'), 'the key check leaves no session behind upstream');
     await connected.client.close();
     assert.equal((await createEndpoint(worker.url, upstream.url)).status, 201);
   });

@@ -8,6 +8,8 @@
  * Vars: the same names as the Node server's environment (PUBLIC_URL, ALLOW_PRIVATE_UPSTREAMS, …).
  * Secret: `KEY2OAUTH_SECRET` (npm run deploy:cloudflare sets one).
  */
+import { waitUntil } from 'cloudflare:workers';
+import type { Hono } from 'hono';
 import { createApp } from '../../app.ts';
 import { ConfigError, parseConfig, type Env } from '../../config.ts';
 import { createLogger } from '../../log.ts';
@@ -30,9 +32,9 @@ const MIN_SECRET_LENGTH = 32;
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response> {
-    let platform: Platform;
+    let app: Hono;
     try {
-      platform = await workerPlatform(request, env, ctx);
+      app = await appFor(request, env);
     } catch (error) {
       if (error instanceof ConfigError) {
         console.error(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: `key2oauth: ${error.message}` }));
@@ -40,9 +42,31 @@ export default {
       }
       throw error;
     }
-    return createApp(platform).fetch(request, env, ctx);
+    return app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<WorkerEnv>;
+
+/**
+ * One app per isolate (and per origin when the issuer is derived from it): building the routes
+ * and compiling the router costs a few hundred microseconds of CPU, which every request on the
+ * MCP hot path would otherwise pay again. Nothing request-specific lives in the platform
+ * (`waitUntil` from `cloudflare:workers` finds the current request itself).
+ */
+const apps = new WeakMap<object, Map<string, Hono>>();
+const MAX_CACHED_ORIGINS = 16;
+
+async function appFor(request: Request, env: WorkerEnv): Promise<Hono> {
+  const origin = new URL(request.url).origin;
+  const key = typeof env.PUBLIC_URL === 'string' && env.PUBLIC_URL !== '' ? '' : origin;
+  let byOrigin = apps.get(env);
+  if (!byOrigin) apps.set(env, (byOrigin = new Map()));
+  let app = byOrigin.get(key);
+  if (!app) {
+    app = createApp(await workerPlatform(origin, env));
+    if (byOrigin.size < MAX_CACHED_ORIGINS) byOrigin.set(key, app);
+  }
+  return app;
+}
 
 /**
  * PUBLIC_URL, when set, is the issuer for every request. When it is not set, the origin the
@@ -51,9 +75,9 @@ export default {
  * and each of those hostnames is a consistent issuer of its own. Tokens are bound to the origin
  * they were issued on; set PUBLIC_URL once a custom domain is the address clients should use.
  */
-export async function workerPlatform(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Platform> {
+export async function workerPlatform(requestOrigin: string, env: WorkerEnv): Promise<Platform> {
   const vars = stringVars(env);
-  const config = parseConfig(vars, { publicUrl: new URL(request.url).origin });
+  const config = parseConfig(vars, { publicUrl: requestOrigin });
   return {
     config,
     kv: env.OAUTH_KV satisfies KVStore,
@@ -64,7 +88,7 @@ export async function workerPlatform(request: Request, env: WorkerEnv, ctx: Exec
     log: createLogger(config.logLevel),
     // Cloudflare sets CF-Connecting-IP on every request and overwrites any value a client sent.
     clientAddress: (incoming) => incoming.headers.get('cf-connecting-ip') ?? 'unknown',
-    waitUntil: (promise) => ctx.waitUntil(promise.catch(() => {})),
+    waitUntil: (promise) => waitUntil(promise.catch(() => {})),
   };
 }
 
