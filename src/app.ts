@@ -16,6 +16,7 @@ import { createdPage } from './pages/created.ts';
 import { errorPage } from './pages/error.ts';
 import { homePage, type HomeForm } from './pages/home.ts';
 import type { Platform } from './platform/platform.ts';
+import { legacyRoute, type LegacyRoute } from './proxy/legacy-sse.ts';
 import { mcpRoute, protect } from './proxy/mcp-route.ts';
 import { rateLimit } from './security/rate-limit.ts';
 import { timingSafeEqual } from './security/tokens.ts';
@@ -86,8 +87,9 @@ export function createApp(platform: Platform): Hono {
   app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
-  app.get('/.well-known/oauth-authorization-server', async (c) => {
+  app.on(['GET', 'HEAD', 'OPTIONS'], '/.well-known/oauth-authorization-server', async (c) => {
     const response = await engineFetch(c.req.raw);
+    if (c.req.method !== 'GET' || !response.ok) return response; // CORS preflight (browser clients), HEAD
     const metadata = (await response.json()) as Record<string, unknown>;
     // The engine lists its resources here; ours is a per-request stand-in, not a real resource.
     delete metadata.protected_resources;
@@ -115,6 +117,14 @@ export function createApp(platform: Platform): Hono {
     if (!isSlug(slug)) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
     return mcpRoute(platform, c.req.raw, slug);
   });
+  // Legacy HTTP+SSE (2024-11-05): the event stream and the message URL its endpoint event names.
+  const legacy = (route: LegacyRoute) => (c: Context) => {
+    const slug = c.req.param('slug')!;
+    if (!isSlug(slug)) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+    return legacyRoute(platform, c.req.raw, slug, route);
+  };
+  app.all('/:slug/sse', legacy('sse'));
+  app.all('/:slug/messages', legacy('messages'));
 
   app.notFound(() => jsonError(404, 'not_found', 'Not found'));
   app.onError((error) => {

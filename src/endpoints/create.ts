@@ -1,4 +1,5 @@
 import type { Platform } from '../platform/platform.ts';
+import { detectTransport } from '../proxy/detect.ts';
 import { checkUpstreamUrl } from '../security/upstream-url.ts';
 import { sha256Hex, randomToken } from '../security/tokens.ts';
 import type { Endpoint } from './endpoint.ts';
@@ -29,7 +30,7 @@ export async function createEndpoint(platform: Platform, body: unknown): Promise
     displayName: input.display_name || checked.url.host,
     authHeaderName: headerName,
     authHeaderPrefix: headerPrefix.trim(),
-    transport: input.transport === 'sse' ? 'sse' : 'streamable-http',
+    transport: await detectTransport(platform, checked.url, input.transport),
     createdAt: Math.floor(Date.now() / 1000),
     manageTokenHash: await sha256Hex(manageToken),
   });

@@ -39,7 +39,7 @@ export const headerPrefix = z
   .regex(HEADER_TEXT, 'auth_header_prefix may contain only visible ASCII characters and spaces (no line breaks)');
 
 export const createEndpointInput = z.strictObject({
-  upstream_url: z.string({ error: 'upstream_url is required' }).trim().min(1, 'upstream_url is required').max(2048, 'upstream_url must be at most 2048 characters'),
+  upstream_url: z.string({ error: (issue) => (issue.input === undefined ? 'upstream_url is required' : 'upstream_url must be a string') }).trim().min(1, 'upstream_url is required').max(2048, 'upstream_url must be at most 2048 characters'),
   display_name: z
     .string()
     .trim()
@@ -67,6 +67,6 @@ export function firstIssue(error: z.ZodError): string {
   if (issue.code === 'unrecognized_keys') return `Unknown field(s): ${issue.keys.join(', ')}`;
   if (issue.code === 'invalid_type' && issue.path.length === 0) return 'The body must be a JSON object';
   const field = issue.path.join('.');
-  if (issue.code === 'invalid_type') return `${field} must be a ${issue.expected}`;
+  if (issue.code === 'invalid_type') return issue.message.startsWith('Invalid input') ? `${field} must be a ${issue.expected}` : issue.message;
   return issue.message;
 }

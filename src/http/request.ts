@@ -18,11 +18,15 @@ export function onPublicOrigin(request: Request, publicUrl: string, body?: BodyI
   return new Request(url, init);
 }
 
-/** Same-origin check for form posts: modern browsers send Sec-Fetch-Site, older ones Origin. */
+/**
+ * Same-origin check for form posts. Browsers that send Sec-Fetch-Site (all current ones) are
+ * judged by it alone: our pages set `Referrer-Policy: no-referrer`, under which Chromium sends
+ * `Origin: null` even for a same-origin form. Without Sec-Fetch-Site, Origin must be ours; a
+ * `null` origin then is refused, since sandboxed frames send it too.
+ */
 export function isCrossSiteFormPost(request: Request, publicUrl: string): boolean {
   const site = request.headers.get('sec-fetch-site');
-  if (site && site !== 'same-origin' && site !== 'none') return true;
+  if (site) return site !== 'same-origin' && site !== 'none';
   const origin = request.headers.get('origin');
-  if (origin && origin !== new URL(publicUrl).origin) return true;
-  return false;
+  return origin !== null && origin !== new URL(publicUrl).origin;
 }

@@ -12,7 +12,10 @@ main { max-width: 46rem; margin: 0 auto; padding: 0 1rem 2rem; }
 .card { background: var(--card); border-radius: 12px; padding: 1.25rem 1.5rem; margin: 1rem 0; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 h1 { font-size: 1.5rem; margin-top: 0; } h2 { font-size: 1.2rem; margin-top: 0; }
 .stack { display: grid; gap: .9rem; }
-label { display: grid; gap: .3rem; font-weight: 600; }
+label { display: block; font-weight: 600; }
+label input, label select { display: block; margin-top: .3rem; }
+select { font: inherit; padding: .5rem .6rem; border: 1px solid #9995; border-radius: 8px; background: transparent; color: inherit; width: 100%; }
+label .muted { font-weight: 400; }
 input { font: inherit; padding: .55rem .7rem; border: 1px solid #9995; border-radius: 8px; background: transparent; color: inherit; width: 100%; }
 button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border: 0; border-radius: 8px; background: var(--accent); color: #fff; cursor: pointer; }
 button.secondary { background: transparent; color: var(--fg); border: 1px solid #9998; }

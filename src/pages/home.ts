@@ -6,7 +6,10 @@ export interface HomeForm {
   display_name?: string;
   auth_header_name?: string;
   auth_header_prefix?: string;
+  transport?: 'auto' | 'streamable-http' | 'sse';
 }
+
+const TRANSPORT_LABELS = { auto: 'Detect', 'streamable-http': 'Streamable HTTP', sse: 'Legacy HTTP+SSE (2024-11-05)' };
 
 export function homePage(options: { error?: string; form?: HomeForm; adminRequired: boolean }): Html {
   const form = options.form ?? {};
@@ -28,6 +31,12 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <input name="auth_header_name" maxlength="64" placeholder="Authorization" value="${form.auth_header_name ?? ''}"></label>
 <label>Prefix <span class="muted">(joined to the key by one space; leave empty to send the bare key)</span>
 <input name="auth_header_prefix" maxlength="64" placeholder="Bearer" value="${form.auth_header_prefix ?? ''}"></label>
+<label>Transport <span class="muted">(detected from the server unless you choose)</span>
+<select name="transport">
+${(['auto', 'streamable-http', 'sse'] as const).map(
+  (value) => html`<option value="${value}"${form.transport === value ? ' selected' : ''}>${TRANSPORT_LABELS[value]}</option>`,
+)}
+</select></label>
 </details>
 ${options.adminRequired ? html`<label>Admin token <span class="muted">(this deployment is private)</span>
 <input name="admin_token" type="password" autocomplete="off" required></label>` : ''}

@@ -3,7 +3,7 @@ import type { GrantProps } from '../oauth/engine.ts';
 import type { Platform } from '../platform/platform.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { jsonRpcError } from './errors.ts';
-import { describeUpstreamError } from './upstream-error.ts';
+import { describeUpstreamError, isUpstreamTimeout } from './upstream-error.ts';
 
 export type ForwardOutcome =
   | { kind: 'response'; response: Response }
@@ -52,6 +52,10 @@ export async function forward(
     }
     if (request.signal.aborted) return { kind: 'response', response: new Response(null, { status: 499 }) };
     const reason = describeUpstreamError(error);
+    if (isUpstreamTimeout(error)) {
+      platform.log.warn('upstream timed out', { slug: props.slug, reason });
+      return { kind: 'response', response: jsonRpcError(504, `The upstream MCP server did not answer in time: ${reason}`) };
+    }
     platform.log.warn('upstream unreachable', { slug: props.slug, reason });
     return { kind: 'response', response: jsonRpcError(502, `The upstream MCP server could not be reached: ${reason}`) };
   } finally {
@@ -68,9 +72,12 @@ export async function forward(
     await upstream.body?.cancel();
     return { kind: 'response', response: jsonRpcError(502, `The upstream MCP server answered with a redirect (${upstream.status}), which is not followed`) };
   }
+  // 204, 205 and 304 carry no body; a Response with one (even an empty stream) cannot be built.
+  const nullBody = upstream.status === 204 || upstream.status === 205 || upstream.status === 304;
+  if (nullBody) await upstream.body?.cancel();
   return {
     kind: 'response',
-    response: new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: clientResponseHeaders(upstream.headers) }),
+    response: new Response(nullBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: clientResponseHeaders(upstream.headers) }),
   };
 }
 

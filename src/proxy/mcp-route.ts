@@ -5,6 +5,7 @@ import { authorizationServer, engineEnv, executionContext, grantIdOf, resourceSe
 import type { Platform } from '../platform/platform.ts';
 import { jsonRpcError } from './errors.ts';
 import { forward } from './forward.ts';
+import { legacyStream } from './legacy-sse.ts';
 
 const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);
 
@@ -22,7 +23,22 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
   if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
   }
-  return protect(platform, slug, request, (props) => forwardWithKey(platform, slug, request, props, props.upstream.url));
+  return protect(platform, slug, request, (props, auth) => {
+    if (props.upstream.transport === 'sse') return legacyOnMcpUrl(platform, slug, request, props, auth);
+    return forwardWithKey(platform, slug, request, props, props.upstream.url);
+  });
+}
+
+/**
+ * A legacy HTTP+SSE upstream reached at `/{slug}/mcp`: clients that try Streamable HTTP first
+ * (the SDK's documented fallback, Claude, …) get a 405 for their POST and then open a GET event
+ * stream on the same URL, which is the legacy stream with its `endpoint` event rewritten.
+ */
+function legacyOnMcpUrl(platform: Platform, slug: string, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
+  if (request.method === 'GET') return legacyStream(platform, slug, request, request, props, auth);
+  const response = jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse');
+  response.headers.set('allow', 'GET');
+  return Promise.resolve(response);
 }
 
 /**
@@ -55,7 +71,7 @@ export async function forwardWithKey(
   return keyRejected(platform, slug, request, outcome.status);
 }
 
-async function keyRejected(platform: Platform, slug: string, request: Request, status: number): Promise<Response> {
+export async function keyRejected(platform: Platform, slug: string, request: Request, status: number): Promise<Response> {
   const token = request.headers.get('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
   const grantId = grantIdOf(token);
   platform.log.info('upstream rejected the key; revoking its grant', { slug, status });

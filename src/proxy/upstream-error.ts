@@ -30,3 +30,22 @@ const KNOWN_CODES: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate could not be verified',
 };
+
+/** Codes of failures that mean "too slow" rather than "refused" or "gone". */
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+
+/**
+ * Whether a failed upstream fetch timed out (connecting, or waiting for headers): such failures
+ * are answered with 504, every other network failure with 502.
+ */
+export function isUpstreamTimeout(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const { name, code, cause } = current as { name?: string; code?: string; cause?: unknown };
+    if (name === 'TimeoutError' || (typeof code === 'string' && TIMEOUT_CODES.has(code))) return true;
+    current = cause;
+  }
+  return false;
+}

@@ -118,7 +118,7 @@ export function encodeCursor(key: string): string {
 export function decodeCursor(cursor: string): string {
   try {
     const binary = atob(cursor.replaceAll('-', '+').replaceAll('_', '/'));
-    return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(binary, (char) => char.charCodeAt(0)));
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (char) => char.charCodeAt(0)));
   } catch {
     throw new KVError('LIST', 400, 'Invalid cursor');
   }

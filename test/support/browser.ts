@@ -2,8 +2,8 @@ import { parse } from 'node-html-parser';
 
 /**
  * A minimal browser for the authorization page: keeps cookies, reads the page's one form, fills
- * it in and submits it the way a browser would (same URL, urlencoded body, Origin and
- * Sec-Fetch-Site headers), without following the final redirect to the client.
+ * it in and submits it the way Chromium does (same URL, urlencoded body, `Origin: null` under
+ * our no-referrer policy, `Sec-Fetch-Site: same-origin`), without following the final redirect to the client.
  */
 export class Browser {
   cookies = new Map<string, string>();
@@ -29,7 +29,8 @@ export class Browser {
     const target = new URL(action ?? page.url, page.url);
     const response = await fetch(target, {
       method: 'POST',
-      headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded', origin: target.origin, 'sec-fetch-site': 'same-origin' },
+      // What Chromium sends for a same-origin form on a page with Referrer-Policy: no-referrer.
+      headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'same-origin' },
       body,
       redirect: 'manual',
     });

@@ -1,4 +1,5 @@
 import { startServer } from './server-process.ts';
+import { startWorker } from './worker-process.ts';
 
 /**
  * The platforms the shared end-to-end suites run against. Each suite loops over `targets()` and
@@ -22,6 +23,12 @@ export const nodeTarget: Target = {
   start: (env) => startServer(env),
 };
 
+/** The Worker under `wrangler dev` (workerd, local KV and Durable Objects); env entries become Worker vars. */
+export const workerTarget: Target = {
+  name: 'workers',
+  start: (env) => startWorker(env),
+};
+
 export function targets(): Target[] {
-  return [nodeTarget];
+  return [nodeTarget, workerTarget];
 }

@@ -26,6 +26,9 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       allowPrivate: config.allowPrivateUpstreams,
       allowlist: config.upstreamAllowlist,
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      // The proxy's own first-byte timer answers 504 at UPSTREAM_FIRST_BYTE_TIMEOUT_MS; undici's
+      // header timeout (300 s by default) must never fire before it.
+      headersTimeoutMs: config.upstreamFirstByteTimeoutMs + 5_000,
     });
     closeResources = async () => {
       await guard.close();

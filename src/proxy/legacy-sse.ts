@@ -1,0 +1,149 @@
+import { createEndpointStore } from '../endpoints/store.ts';
+import { jsonError } from '../http/responses.ts';
+import { onPublicOrigin } from '../http/request.ts';
+import { grantIdOf, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
+import { resourceUrl } from '../oauth/resource.ts';
+import type { Platform } from '../platform/platform.ts';
+import { hmacHex, timingSafeEqual } from '../security/tokens.ts';
+import { jsonRpcError } from './errors.ts';
+import { forward } from './forward.ts';
+import { keyRejected, protect } from './mcp-route.ts';
+import { endpointRewriter } from './sse-endpoint-rewriter.ts';
+
+/**
+ * The legacy HTTP+SSE transport (MCP 2024-11-05): `GET /{slug}/sse` opens the upstream's event
+ * stream; its first `endpoint` event names the URL the client must POST its messages to. That URL
+ * is the upstream's (usually origin-relative, such as `/messages?sessionId=…`), so we rewrite it to
+ * `{PUBLIC_URL}/{slug}/messages?to=<upstream path and query>&sig=<mac>`, and POSTs there go to the
+ * upstream's message URL for the same session, with the key.
+ *
+ * Why this mapping: it is stateless. The upstream session lives on the upstream and our URL
+ * carries everything needed to reach it, so the stream and its POSTs may land on different
+ * replicas (or Worker isolates) with no shared session table and nothing to expire. The `to` part
+ * is only a path and query, always resolved against the upstream's own origin, and an `endpoint`
+ * event that names another origin is refused: the key never goes anywhere but the origin the user
+ * gave it to. The `sig` (HMAC under the deployment secret, bound to the slug, the grant and the
+ * path) means the POST goes only to a URL the upstream itself named for this grant, so a token
+ * holder cannot use the key on other paths of the upstream's host (say, its REST API). Replicas
+ * must share the deployment secret for this, as they already share the store.
+ *
+ * Both routes check the token: the engine validates tokens for the canonical resource
+ * `/{slug}/mcp`, so `protect()` is given a request for that URL with the same headers, and the
+ * original request is served inside.
+ */
+
+export type LegacyRoute = 'sse' | 'messages';
+
+/** Upper bound on the `to` path we accept back (URLs of real servers are far shorter). */
+const MAX_TARGET_LENGTH = 4096;
+
+const ALLOWED: Record<LegacyRoute, string[]> = { sse: ['GET', 'OPTIONS'], messages: ['POST', 'OPTIONS'] };
+
+export async function legacyRoute(platform: Platform, incoming: Request, slug: string, route: LegacyRoute): Promise<Response> {
+  if (!ALLOWED[route].includes(incoming.method)) {
+    const response = jsonRpcError(405, `Method ${incoming.method} is not supported here`);
+    response.headers.set('allow', ALLOWED[route].join(', '));
+    return response;
+  }
+  const request = onPublicOrigin(incoming, platform.config.publicUrl);
+  if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
+    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+  }
+  const canonical = new Request(resourceUrl(platform.config.publicUrl, slug), { method: request.method, headers: request.headers });
+  return protect(platform, slug, canonical, async (props, auth) => {
+    if (props.upstream.transport !== 'sse') {
+      return jsonRpcError(404, `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`);
+    }
+    return route === 'sse' ? legacyStream(platform, slug, request, canonical, props, auth) : legacyMessage(platform, slug, request, canonical, props, auth);
+  });
+}
+
+/**
+ * Opens the upstream's event stream and relays it with the `endpoint` event rewritten. Also used
+ * for `GET /{slug}/mcp` of a legacy endpoint: clients that try Streamable HTTP first fall back to
+ * a GET on the same URL, and that URL is the one the token is for.
+ */
+export async function legacyStream(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  canonical: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+): Promise<Response> {
+  const outcome = await forward(platform, request, props, { url: props.upstream.url, method: 'GET' });
+  if (outcome.kind === 'key-rejected') return keyRejected(platform, slug, canonical, outcome.status);
+  const { response } = outcome;
+  const type = response.headers.get('content-type') ?? '';
+  if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) return response;
+
+  const upstreamUrl = new URL(props.upstream.url);
+  const rewrite = async (data: string): Promise<string> => {
+    let target: URL;
+    try {
+      target = new URL(data, upstreamUrl);
+    } catch {
+      throw new LegacyEndpointRefused('the endpoint event does not hold a URL');
+    }
+    if (target.origin !== upstreamUrl.origin) throw new LegacyEndpointRefused('the endpoint event names another origin');
+    const to = target.pathname + target.search;
+    const sig = await signTarget(platform.secret, slug, grantOf(auth), to);
+    return `${platform.config.publicUrl}/${slug}/messages?${new URLSearchParams({ to, sig })}`;
+  };
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  const body = response.body.pipeThrough(
+    endpointRewriter(async (data) => {
+      try {
+        return await rewrite(data);
+      } catch (error) {
+        platform.log.warn('legacy SSE endpoint refused', { slug, reason: error instanceof LegacyEndpointRefused ? error.message : 'error' });
+        throw error;
+      }
+    }),
+  );
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}
+
+async function legacyMessage(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  canonical: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+): Promise<Response> {
+  const params = new URL(request.url).searchParams;
+  const to = params.get('to');
+  const sig = params.get('sig');
+  if (!to || !sig || to.length > MAX_TARGET_LENGTH) {
+    return jsonRpcError(400, 'This message URL is incomplete; open the SSE stream again to get a new one');
+  }
+  if (!timingSafeEqual(sig, await signTarget(platform.secret, slug, grantOf(auth), to))) {
+    return jsonRpcError(403, 'This message URL was not issued by this server for this endpoint and authorization');
+  }
+  const origin = new URL(props.upstream.url).origin;
+  const target = new URL(to, origin);
+  // Signed, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
+  if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
+  const outcome = await forward(platform, request, props, { url: target.href });
+  if (outcome.kind === 'key-rejected') return keyRejected(platform, slug, canonical, outcome.status);
+  return outcome.response;
+}
+
+/**
+ * MAC of a message target, bound to its endpoint and to the grant whose token opened the stream
+ * (a grant keeps its id across refreshes), so one user's message URL, which names their upstream
+ * session, is useless with another user's token. 128 bits, hex.
+ */
+async function signTarget(secret: string, slug: string, grant: string, to: string): Promise<string> {
+  return (await hmacHex(secret, `legacy-sse-endpoint\n${slug}\n${grant}\n${to}`)).slice(0, 32);
+}
+
+function grantOf(auth: VerifiedToken): string {
+  return grantIdOf(auth.token) ?? '';
+}
+
+class LegacyEndpointRefused extends Error {
+  override name = 'LegacyEndpointRefused';
+}

@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resourceUrl, slugFromResource, slugFromToken } from '../../src/oauth/resource.ts';
+
+const PUBLIC = 'https://k2o.example.com';
+const SLUG = 'Ab3dEf6hIj9L';
+
+test('the resource of an endpoint is its MCP URL', () => {
+  assert.equal(resourceUrl(PUBLIC, SLUG), `${PUBLIC}/${SLUG}/mcp`);
+});
+
+test('resource values real clients send are understood (CLIENTS.md)', () => {
+  for (const value of [
+    `${PUBLIC}/${SLUG}/mcp`,
+    `${PUBLIC}/${SLUG}/mcp/`,
+    `HTTPS://K2O.EXAMPLE.COM/${SLUG}/mcp`,
+    `${PUBLIC}/${SLUG}`,
+    `${PUBLIC}/${SLUG}/sse`,
+    ` ${PUBLIC}/${SLUG}/mcp `,
+    SLUG,
+  ]) {
+    assert.equal(slugFromResource(PUBLIC, value), SLUG, value);
+  }
+});
+
+test('values that name no endpoint of this server give nothing', () => {
+  for (const value of [
+    PUBLIC,
+    `${PUBLIC}/`,
+    `https://other.example.com/${SLUG}/mcp`,
+    `http://k2o.example.com/${SLUG}/mcp`,
+    `${PUBLIC}/${SLUG}/other`,
+    `${PUBLIC}/short/mcp`,
+    'not a url',
+    '',
+    null,
+  ]) {
+    assert.equal(slugFromResource(PUBLIC, value), undefined, String(value));
+  }
+});
+
+test('an engine token names its slug in its first segment', () => {
+  assert.equal(slugFromToken(`${SLUG}:grant123:secretsecretsecret`), SLUG);
+  assert.equal(slugFromToken('nota-slug:grant:secret'), undefined);
+  assert.equal(slugFromToken(undefined), undefined);
+});

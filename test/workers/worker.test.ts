@@ -1,0 +1,137 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { freePort } from '../support/server-process.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
+import { connectWithOAuth, type TestOAuthProvider } from '../support/oauth-client.ts';
+import { startWorker, type WorkerProcess } from '../support/worker-process.ts';
+
+/**
+ * What only the Worker adapter does, tested inside workerd through the real Worker's public
+ * behaviour: bindings persisted by local KV and Durable Objects, Worker vars, the secret, the
+ * fetch guard, and KV's 60-second TTL minimum.
+ */
+const KEY = 'sk-worker-test-0123456789';
+
+async function createEndpoint(url: string, upstreamUrl: string) {
+  return fetch(`${url}/api/slugs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ upstream_url: upstreamUrl }) });
+}
+
+async function callEcho(endpoint: string, provider: TestOAuthProvider, text: string) {
+  const client = new Client({ name: 'worker-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { authProvider: provider }));
+  try {
+    const result = (await client.callTool({ name: 'echo', arguments: { text } })) as { content: { text: string }[] };
+    return result.content[0]!.text;
+  } finally {
+    await client.close();
+  }
+}
+
+describe('the Worker across restarts (wrangler dev, state persisted)', () => {
+  let upstream: Upstream;
+  let persistDir: string;
+  let port: number;
+  let worker: WorkerProcess | undefined;
+  let endpoint: string;
+  let provider: TestOAuthProvider;
+  // The shortest lifetimes the config accepts are exactly the shortest TTL Workers KV stores.
+  const vars = { ACCESS_TOKEN_TTL: '60', REFRESH_TOKEN_TTL: '60', RATE_LIMIT_CREATE: '3/3600' };
+
+  before(async () => {
+    upstream = await startUpstream({ key: KEY });
+    persistDir = mkdtempSync(join(tmpdir(), 'key2oauth-worker-state-'));
+    port = await freePort();
+  });
+  after(async () => {
+    await worker?.stop();
+    await upstream?.close();
+    rmSync(persistDir, { recursive: true, force: true });
+  });
+
+  test('tokens with the 60-second minimum lifetime are issued and work (KV accepts the TTL); the key check closes its session', async () => {
+    worker = await startWorker(vars, { port, persistDir });
+    const created = await createEndpoint(worker.url, upstream.url);
+    assert.equal(created.status, 201);
+    endpoint = ((await created.json()) as { mcp_endpoint: string }).mcp_endpoint;
+    const connected = await connectWithOAuth(endpoint, KEY);
+    provider = connected.provider;
+    assert.equal(provider.savedTokens!.expires_in, 60);
+    assert.equal(((await connected.client.callTool({ name: 'echo', arguments: { text: 'first' } })) as { content: { text: string }[] }).content[0]!.text, 'echo: first');
+    // The key check's MCP session is closed again after the page answered (waitUntil).
+    const deadline = Date.now() + 5000;
+    while (!upstream.requests.some((request) => request.method === 'DELETE') && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
+    assert.ok(upstream.requests.some((request) => request.method === 'DELETE'), 'the key check leaves no session behind upstream');
+    await connected.client.close();
+    assert.equal((await createEndpoint(worker.url, upstream.url)).status, 201);
+  });
+
+  test('stopping leaves no wrangler or workerd process running', async () => {
+    const stopped = worker!;
+    worker = undefined;
+    await stopped.stop();
+    assert.deepEqual(stopped.livingProcesses(), []);
+  });
+
+  test('after a restart the endpoint, the grant and the rate-limit count are still there', async () => {
+    worker = await startWorker(vars, { port, persistDir });
+    assert.equal(await callEcho(endpoint, provider, 'after restart'), 'echo: after restart');
+    // Two creations counted before the restart; the generated secret (same buckets) and the
+    // Durable Object counters both survived, so the limit of 3 is reached on the next two.
+    assert.equal((await createEndpoint(worker.url, upstream.url)).status, 201);
+    const refused = await createEndpoint(worker.url, upstream.url);
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    await worker.stop();
+    worker = undefined;
+  });
+
+  test('an upstream the URL policy no longer allows is not contacted, even for existing grants', async () => {
+    worker = await startWorker({ ...vars, ALLOW_PRIVATE_UPSTREAMS: 'false' }, { port, persistDir });
+    const before = upstream.requests.length;
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${provider.savedTokens!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(response.status, 502);
+    assert.match(((await response.json()) as { error: { message: string } }).error.message, /must start with https/);
+    assert.equal(upstream.requests.length, before, 'no request reached the upstream');
+  });
+});
+
+describe('Worker configuration', () => {
+  test('without PUBLIC_URL each origin the Worker is reached on is its own consistent issuer', async () => {
+    const worker = await startWorker({ PUBLIC_URL: '' });
+    try {
+      const port = new URL(worker.url).port;
+      for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+        const metadata = (await (await fetch(`${origin}/.well-known/oauth-authorization-server`)).json()) as { issuer: string; token_endpoint: string };
+        assert.equal(metadata.issuer, origin);
+        assert.equal(metadata.token_endpoint, `${origin}/oauth/token`);
+      }
+      const created = (await (await createEndpoint(`http://127.0.0.1:${port}`, 'https://mcp.example.com/mcp')).json()) as { mcp_endpoint: string };
+      assert.match(created.mcp_endpoint, new RegExp(`^http://127\\.0\\.0\\.1:${port}/[A-Za-z0-9]{12}/mcp$`));
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('a KEY2OAUTH_SECRET too short to be safe stops every request with a message naming it', async () => {
+    const worker = await startWorker({ KEY2OAUTH_SECRET: 'short-secret' }, { anyAnswer: true });
+    try {
+      const response = await fetch(`${worker.url}/`);
+      assert.equal(response.status, 500);
+      const body = (await response.json()) as { error: string; message: string };
+      assert.equal(body.error, 'server_misconfigured');
+      assert.match(body.message, /KEY2OAUTH_SECRET must be at least 32/);
+      assert.ok(!body.message.includes('short-secret'), 'the value is not echoed');
+    } finally {
+      await worker.stop();
+    }
+  });
+});
