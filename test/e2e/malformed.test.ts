@@ -126,6 +126,16 @@ function cases(S: string, T: string, A: string): Case[] {
     { name: 'mcp: basic auth', method: 'POST', path: `/${S}/mcp`, headers: { ...JSON_TYPE, authorization: 'Basic Zm9vOmJhcg==' }, body: '{}' },
     { name: 'mcp: token for another endpoint', method: 'POST', path: '/AAAAAAAAAAAA/mcp', headers: { ...JSON_TYPE, ...bearer }, body: '{}' },
     { name: 'mcp: query junk', method: 'GET', path: `/${S}/mcp?%ZZ=%`, headers: { accept: 'text/event-stream' } },
+    // Legacy HTTP+SSE routes
+    { name: 'sse: no token', method: 'GET', path: `/${S}/sse`, headers: { accept: 'text/event-stream' } },
+    { name: 'sse: PUT', method: 'PUT', path: `/${S}/sse`, headers: bearer, body: '{}' },
+    { name: 'sse: bad slug', method: 'GET', path: '/%ZZ/sse' },
+    { name: 'messages: no token', method: 'POST', path: `/${S}/messages?to=x&sig=y`, headers: JSON_TYPE, body: '{}' },
+    { name: 'messages: forged signature', method: 'POST', path: `/${S}/messages?to=%2Fmessages%3FsessionId%3D1&sig=${long(43)}`, headers: { ...JSON_TYPE, ...bearer }, body: '{}' },
+    { name: 'messages: no parameters', method: 'POST', path: `/${S}/messages`, headers: { ...JSON_TYPE, ...bearer }, body: '{}' },
+    { name: 'messages: bad percent-encoding', method: 'POST', path: `/${S}/messages?to=%ZZ&sig=%`, headers: { ...JSON_TYPE, ...bearer }, body: '{}' },
+    { name: 'messages: huge to', method: 'POST', path: `/${S}/messages?to=${long(6000)}&sig=x`, headers: { ...JSON_TYPE, ...bearer }, body: '{}' },
+    { name: 'messages: GET', method: 'GET', path: `/${S}/messages?to=x&sig=y`, headers: bearer },
     // Everything else
     { name: 'unknown path', method: 'GET', path: '/%ZZ/%%/..%2f' },
     { name: 'unknown method', method: 'SEARCH', path: '/healthz' },
