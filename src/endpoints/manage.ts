@@ -1,4 +1,5 @@
 import { jsonError } from '../http/responses.ts';
+import { detectTransport } from '../proxy/detect.ts';
 import { authorizationServer, engineEnv } from '../oauth/engine.ts';
 import type { Platform } from '../platform/platform.ts';
 import { rateLimit } from '../security/rate-limit.ts';
@@ -67,7 +68,10 @@ export async function manageEndpoint(platform: Platform, request: Request, slug:
   if (input.auth_header_name !== undefined) updated.authHeaderName = input.auth_header_name;
   if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
   else if (input.auth_header_name !== undefined) updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
-  if (input.transport !== undefined) updated.transport = input.transport === 'sse' ? 'sse' : 'streamable-http';
+  // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
+  if (input.transport !== undefined || input.upstream_url !== undefined) {
+    updated.transport = await detectTransport(platform, new URL(updated.upstreamUrl), input.transport ?? 'auto');
+  }
 
   const destinationChanged =
     updated.upstreamUrl !== endpoint.upstreamUrl ||

@@ -228,7 +228,7 @@ for (const target of targets()) describe(`consent cannot be forged (${target.nam
       const response = await browser.submit(page, { api_key: KEY }, { name: 'action', value: 'approve' });
       assert.equal(response.status, 409);
       assert.equal(response.headers.get('location'), null);
-      assert.equal(other.requests.length, 0, 'the key did not travel to the new destination');
+      assert.ok(other.requests.every(({ headers }) => !JSON.stringify(headers).includes(KEY)), 'the key did not travel to the new destination');
       const again = new Page(page.url, response, await response.text());
       assert.equal(parse(again.body).querySelector('.destination .host')?.text, new URL(other.url).host, 'the page now names the new host');
       const approved = await browser.submit(again, { api_key: KEY }, { name: 'action', value: 'approve' });
