@@ -173,7 +173,10 @@ for (const target of targets()) {
       await client.close();
     });
 
-    test('a client that leaves ends the upstream stream promptly', async () => {
+    // Only where an idle client's disconnect can be noticed: after the endpoint event the stream is
+    // silent, and workerd run locally learns of a disconnect only when a write fails
+    // (Target.capabilities.clientDisconnect, test/support/targets.ts).
+    if (target.capabilities.clientDisconnect) test('a client that leaves ends the upstream stream promptly', async () => {
       upstream.aborted.length = 0;
       const leaving = new AbortController();
       const response = await fetch(`${server.url}/${slug}/sse`, { headers: { authorization: bearer(provider), accept: 'text/event-stream' }, signal: leaving.signal });
