@@ -45,7 +45,7 @@ export async function startWorker(vars: Record<string, string> = {}, options: { 
   const args = [
     WRANGLER, 'dev',
     '--local', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
-    '--persist-to', persistDir, '--show-interactive-dev-session=false', '--log-level', 'info',
+    '--persist-to', persistDir, '--show-interactive-dev-session=false', '--log-level', 'log',
     ...Object.entries(allVars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
   ];
   const started = Date.now();
