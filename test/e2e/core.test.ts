@@ -4,20 +4,13 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startServer } from '../support/server-process.ts';
 import { targets, type Running } from '../support/targets.ts';
+import { createEndpoint } from '../support/api.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { Browser } from '../support/browser.ts';
 import { approveInBrowser, connectWithOAuth, TestOAuthProvider } from '../support/oauth-client.ts';
 
 const KEY = 'sk-test-0123456789abcdef';
 
-async function createEndpoint(server: Running, body: Record<string, unknown>) {
-  const response = await fetch(`${server.url}/api/slugs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, string> };
-}
 
 function callEcho(client: Client, text: string) {
   return client.callTool({ name: 'echo', arguments: { text } }) as Promise<{ content: { type: string; text: string }[] }>;

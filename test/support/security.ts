@@ -9,14 +9,7 @@ import { approveInBrowser, TestOAuthProvider } from './oauth-client.ts';
 
 /** Helpers shared by the security suites. */
 
-export async function createEndpoint(server: Running, body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  const response = await fetch(`${server.url}/api/slugs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, string> };
-}
+export { createEndpoint } from './api.ts';
 
 /** A client app whose self-chosen registration name is `name`. */
 export class NamedClient extends TestOAuthProvider {

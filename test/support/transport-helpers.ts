@@ -2,22 +2,12 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Running } from './targets.ts';
 import { Browser } from './browser.ts';
 import { approveInBrowser, TestOAuthProvider } from './oauth-client.ts';
 
 /** Shared steps of the transport suites: endpoints, tokens, raw SSE reading, bounded waiting. */
 
-export async function createEndpoint(server: Running, body: Record<string, unknown>) {
-  const response = await fetch(`${server.url}/api/slugs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const json = (await response.json()) as Record<string, string>;
-  if (response.status !== 201) throw new Error(`creating the endpoint answered ${response.status}: ${JSON.stringify(json)}`);
-  return json;
-}
+export { mustCreateEndpoint as createEndpoint } from './api.ts';
 
 /**
  * The OAuth flow up to the tokens, driven by the SDK's Streamable HTTP client (its first request
