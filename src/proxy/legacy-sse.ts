@@ -1,13 +1,10 @@
-import { createEndpointStore } from '../endpoints/store.ts';
-import { jsonError } from '../http/responses.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import { grantIdOf, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
 import { resourceUrl } from '../oauth/resource.ts';
 import type { Platform } from '../platform/platform.ts';
 import { hmacHex, timingSafeEqual } from '../security/tokens.ts';
 import { jsonRpcError } from './errors.ts';
-import { forward } from './forward.ts';
-import { keyRejected, protect } from './mcp-route.ts';
+import { forwardWithKey, protect, unknownEndpoint } from './mcp-route.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
 
 /**
@@ -46,15 +43,14 @@ export async function legacyRoute(platform: Platform, incoming: Request, slug: s
     return response;
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
-  if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
-    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  }
+  const unknown = await unknownEndpoint(platform, request, slug);
+  if (unknown) return unknown;
   const canonical = new Request(resourceUrl(platform.config.publicUrl, slug), { method: request.method, headers: request.headers });
   return protect(platform, slug, canonical, async (props, auth) => {
     if (props.upstream.transport !== 'sse') {
       return jsonRpcError(404, `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`);
     }
-    return route === 'sse' ? legacyStream(platform, slug, request, canonical, props, auth) : legacyMessage(platform, slug, request, canonical, props, auth);
+    return route === 'sse' ? legacyStream(platform, slug, request, props, auth) : legacyMessage(platform, slug, request, props, auth);
   });
 }
 
@@ -67,13 +63,10 @@ export async function legacyStream(
   platform: Platform,
   slug: string,
   request: Request,
-  canonical: Request,
   props: GrantProps,
   auth: VerifiedToken,
 ): Promise<Response> {
-  const outcome = await forward(platform, request, props, { url: props.upstream.url, method: 'GET' });
-  if (outcome.kind === 'key-rejected') return keyRejected(platform, slug, canonical, outcome.status);
-  const { response } = outcome;
+  const response = await forwardWithKey(platform, slug, request, props, auth, { url: props.upstream.url, method: 'GET' });
   const type = response.headers.get('content-type') ?? '';
   if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) return response;
 
@@ -109,7 +102,6 @@ async function legacyMessage(
   platform: Platform,
   slug: string,
   request: Request,
-  canonical: Request,
   props: GrantProps,
   auth: VerifiedToken,
 ): Promise<Response> {
@@ -126,9 +118,7 @@ async function legacyMessage(
   const target = new URL(to, origin);
   // Signed, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
   if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
-  const outcome = await forward(platform, request, props, { url: target.href });
-  if (outcome.kind === 'key-rejected') return keyRejected(platform, slug, canonical, outcome.status);
-  return outcome.response;
+  return forwardWithKey(platform, slug, request, props, auth, { url: target.href });
 }
 
 /**

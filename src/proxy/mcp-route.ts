@@ -2,6 +2,7 @@ import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/responses.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import { authorizationServer, engineEnv, executionContext, grantIdOf, resourceServer, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
+import { resourceUrl } from '../oauth/resource.ts';
 import type { Platform } from '../platform/platform.ts';
 import { jsonRpcError } from './errors.ts';
 import { forward } from './forward.ts';
@@ -20,13 +21,22 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
     return jsonRpcError(405, `Method ${incoming.method} is not supported on an MCP endpoint`);
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
-  if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
-    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  }
+  const unknown = await unknownEndpoint(platform, request, slug);
+  if (unknown) return unknown;
   return protect(platform, slug, request, (props, auth) => {
     if (props.upstream.transport === 'sse') return legacyOnMcpUrl(platform, slug, request, props, auth);
-    return forwardWithKey(platform, slug, request, props, props.upstream.url);
+    return forwardWithKey(platform, slug, request, props, auth, { url: props.upstream.url });
   });
+}
+
+/**
+ * 404 for a slug that does not exist, instead of an OAuth challenge. Only requests without a
+ * token pay for the endpoint read; with one, the token check alone decides (no token is valid
+ * for an unknown slug), which keeps the hot path at one store read.
+ */
+export async function unknownEndpoint(platform: Platform, request: Request, slug: string): Promise<Response | null> {
+  if (request.headers.has('authorization') || (await createEndpointStore(platform.kv).get(slug))) return null;
+  return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
 }
 
 /**
@@ -35,7 +45,7 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
  * stream on the same URL, which is the legacy stream with its `endpoint` event rewritten.
  */
 function legacyOnMcpUrl(platform: Platform, slug: string, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
-  if (request.method === 'GET') return legacyStream(platform, slug, request, request, props, auth);
+  if (request.method === 'GET') return legacyStream(platform, slug, request, props, auth);
   const response = jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse');
   response.headers.set('allow', 'GET');
   return Promise.resolve(response);
@@ -57,26 +67,30 @@ export function protect(
 /**
  * Forwards and handles the upstream refusing the key: the grant that holds it is revoked, and
  * the client gets our own 401 `invalid_token` challenge, so it re-authorizes and the user can
- * paste a new key.
+ * paste a new key. Every route that sends the key upstream goes through here.
  */
 export async function forwardWithKey(
   platform: Platform,
   slug: string,
   request: Request,
   props: GrantProps,
-  url: string,
+  auth: VerifiedToken,
+  target: { url: string; method?: string },
 ): Promise<Response> {
-  const outcome = await forward(platform, request, props, { url });
+  const outcome = await forward(platform, request, props, target);
   if (outcome.kind === 'response') return outcome.response;
-  return keyRejected(platform, slug, request, outcome.status);
+  return keyRejected(platform, slug, request, auth, outcome.status);
 }
 
-export async function keyRejected(platform: Platform, slug: string, request: Request, status: number): Promise<Response> {
-  const token = request.headers.get('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
-  const grantId = grantIdOf(token);
+async function keyRejected(platform: Platform, slug: string, request: Request, auth: VerifiedToken, status: number): Promise<Response> {
+  const grantId = grantIdOf(auth.token);
   platform.log.info('upstream rejected the key; revoking its grant', { slug, status });
   if (grantId) await authorizationServer(platform, slug).getOAuthApi(engineEnv(platform)).revokeGrant(grantId, slug);
-  // With the grant gone, the engine itself answers this token with its invalid_token challenge.
-  const retry = new Request(request.url, { method: 'GET', headers: { authorization: request.headers.get('authorization') ?? '', ...(request.headers.get('origin') ? { origin: request.headers.get('origin')! } : {}) } });
+  // With the grant gone, the engine itself answers this token with its invalid_token challenge,
+  // asked on the canonical resource URL (legacy routes live beside it, not under it).
+  const headers = new Headers({ authorization: `Bearer ${auth.token}` });
+  const origin = request.headers.get('origin');
+  if (origin) headers.set('origin', origin);
+  const retry = new Request(resourceUrl(platform.config.publicUrl, slug), { method: 'GET', headers });
   return protect(platform, slug, retry, async () => jsonRpcError(401, 'The upstream MCP server rejected the key'));
 }
