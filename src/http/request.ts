@@ -5,6 +5,8 @@
  */
 export function onPublicOrigin(request: Request, publicUrl: string, body?: BodyInit | null): Request {
   const incoming = new URL(request.url);
+  // Already on the public origin (the usual case, and the MCP hot path): nothing to copy.
+  if (body === undefined && incoming.origin === new URL(publicUrl).origin) return request;
   const url = new URL(incoming.pathname + incoming.search, publicUrl);
   const headers = new Headers(request.headers);
   const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal: request.signal };

@@ -58,6 +58,19 @@ for (const target of targets()) describe(`OAuth details real clients depend on (
     await response.body?.cancel();
   });
 
+  test('reached by another name (127.0.0.1, a reverse proxy), the server still speaks as PUBLIC_URL', async () => {
+    const other = server.url.replace('localhost', '127.0.0.1');
+    const slug = new URL(endpoint).pathname.split('/')[1];
+    const challenge = await fetch(`${other}/${slug}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(challenge.status, 401);
+    assert.match(challenge.headers.get('www-authenticate') ?? '', new RegExp(`resource_metadata="${server.url}/\\.well-known/oauth-protected-resource/${slug}/mcp"`));
+    const prm = (await (await fetch(`${other}/.well-known/oauth-protected-resource/${slug}/mcp`)).json()) as { resource: string };
+    assert.equal(prm.resource, endpoint);
+    const as = (await (await fetch(`${other}/.well-known/oauth-authorization-server`)).json()) as { issuer: string; token_endpoint: string };
+    assert.equal(as.issuer, server.url);
+    assert.equal(as.token_endpoint, `${server.url}/oauth/token`);
+  });
+
   test('access tokens live as long as ACCESS_TOKEN_TTL says', async () => {
     const { client, provider } = await connectWithOAuth(endpoint, KEY);
     await client.close();
