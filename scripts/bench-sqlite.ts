@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStorage } from '../src/storage/sqlite.ts';
+import { createSqliteStorage } from '../src/adapters/node/sqlite.ts';
 
 const N = 10_000;
 const dir = mkdtempSync(join(process.argv[2] ?? tmpdir(), 'key2oauth-bench-'));

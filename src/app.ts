@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { createEndpoint } from './endpoints/create.ts';
 import { describeEndpoint } from './endpoints/endpoint.ts';
-import { manageEndpoint } from './endpoints/manage.ts';
+import { manageEndpoint } from './manage/manage-api.ts';
 import { isSlug } from './endpoints/slug.ts';
 import { createEndpointStore } from './endpoints/store.ts';
 import { htmlResponse, jsonError } from './http/responses.ts';
@@ -15,11 +15,11 @@ import { APP_JS, STYLE_CSS } from './pages/assets.ts';
 import { createdPage } from './pages/created.ts';
 import { errorPage } from './pages/error.ts';
 import { homePage, type HomeForm } from './pages/home.ts';
-import type { Platform } from './platform/platform.ts';
-import { legacyRoute, type LegacyRoute } from './proxy/legacy-sse.ts';
-import { mcpRoute, protect } from './proxy/mcp-route.ts';
-import { rateLimit } from './security/rate-limit.ts';
-import { timingSafeEqual } from './security/tokens.ts';
+import type { Platform } from './platform.ts';
+import { legacyRoute, type LegacyRoute } from './mcp/legacy-sse.ts';
+import { mcpRoute, protect } from './mcp/mcp-route.ts';
+import { rateLimit } from './http/rate-limit.ts';
+import { timingSafeEqual } from './crypto.ts';
 
 /**
  * The whole HTTP surface, for any platform. Every route is wired here and nowhere else.

@@ -9,7 +9,7 @@ const patterns = process.argv.slice(2).map((arg) => (arg.endsWith('.ts') ? arg :
 const result = spawnSync(
   process.execPath,
   [
-    '--import', './src/platform/node/hooks.ts',
+    '--import', './src/adapters/node/hooks.ts',
     '--test',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=./test/support/summary-reporter.ts', '--test-reporter-destination=stdout',

@@ -1,4 +1,4 @@
-import type { KVStore } from '../storage/kv.ts';
+import type { KVStore } from '../storage/contract.ts';
 import type { Endpoint } from './endpoint.ts';
 import { generateSlug } from './slug.ts';
 

@@ -1,6 +1,6 @@
 import { OAuthAuthorizationServer, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
-import type { Platform } from '../platform/platform.ts';
-import { checkClientRegistration } from '../security/registration.ts';
+import type { Platform } from '../platform.ts';
+import { checkClientRegistration } from './registration.ts';
 import { isPlausibleToken } from './params.ts';
 import { resourceUrl } from './resource.ts';
 

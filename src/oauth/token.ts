@@ -1,6 +1,6 @@
 import { jsonError } from '../http/responses.ts';
 import { onPublicOrigin } from '../http/request.ts';
-import type { Platform } from '../platform/platform.ts';
+import type { Platform } from '../platform.ts';
 import { authorizationServer, engineEnv, executionContext } from './engine.ts';
 import { basicAuthProblem, paramsProblem, tokenForm } from './params.ts';
 import { resourceUrl, slugFromResource, slugFromToken } from './resource.ts';

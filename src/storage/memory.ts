@@ -1,4 +1,4 @@
-import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from './kv.ts';
+import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from './contract.ts';
 import {
   checkKey,
   compareKeys,

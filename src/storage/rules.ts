@@ -1,4 +1,4 @@
-import { wantsJson, type KVGetType, type KVPutOptions } from './kv.ts';
+import { wantsJson, type KVGetType, type KVPutOptions } from './contract.ts';
 
 /**
  * Workers KV's rules, shared by every store we implement. Enforcing Cloudflare's limits on Node too

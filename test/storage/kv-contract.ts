@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { KVListKey, KVListResult, KVStore, Storage } from '../../src/storage/kv.ts';
+import type { KVListKey, KVListResult, KVStore, Storage } from '../../src/storage/contract.ts';
 
 /**
  * The behaviour every store must share, written only against the `Storage` interface so the

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { createSqliteStorage } from '../../src/storage/sqlite.ts';
+import { createSqliteStorage } from '../../src/adapters/node/sqlite.ts';
 import { manualClock, storageContract } from './kv-contract.ts';
 
 /** A temp directory per test; the database goes two levels down so the store must create them. */
@@ -102,7 +102,7 @@ describe('sqlite: file and housekeeping', () => {
     try {
       const workers = Array.from({ length: threads }, () => new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module: new URL('../../src/storage/sqlite.ts', import.meta.url).href, path: database.path, now, perThread },
+        workerData: { module: new URL('../../src/adapters/node/sqlite.ts', import.meta.url).href, path: database.path, now, perThread },
       }));
       const ready = workers.map((worker) => new Promise((resolve, reject) => {
         worker.once('message', resolve);

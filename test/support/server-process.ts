@@ -27,7 +27,7 @@ export async function freePort(): Promise<number> {
 export async function startServer(env: Record<string, string> = {}, options: { dataDir?: string; port?: number } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-test-'));
-  const child: ChildProcess = spawn(process.execPath, ['src/platform/node/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['src/adapters/node/main.ts'], {
     env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir, ALLOW_PRIVATE_UPSTREAMS: 'true', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { freePort } from './server-process.ts';
 
 /**
- * The real Worker (wrangler.jsonc, src/platform/cloudflare/worker.ts) under `wrangler dev`:
+ * The real Worker (wrangler.jsonc, src/adapters/cloudflare/worker.ts) under `wrangler dev`:
  * workerd with local KV and Durable Objects persisted to a temp dir, on a free loopback port.
  * Nothing leaves the machine: no remote bindings, no metrics, no update check, no Request.cf
  * download. The process group is killed on stop, so no workerd outlives the test.

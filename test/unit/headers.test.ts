@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/upstream/headers.ts';
 
 test('towards the upstream: the key replaces the client credentials; MCP headers pass', () => {
   const incoming = new Headers({

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientIdentity } from '../../src/security/rate-limit.ts';
+import { clientIdentity } from '../../src/http/rate-limit.ts';
 
 test('an IPv6 client is counted by its /64, an IPv4-mapped one by its IPv4 address', () => {
   assert.equal(clientIdentity('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), clientIdentity('2001:db8:1:2::1'));

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getPlatformProxy } from 'wrangler';
-import type { KVStore } from '../../src/storage/kv.ts';
+import type { KVStore } from '../../src/storage/contract.ts';
 import { createMemoryStorage } from '../../src/storage/memory.ts';
 import { OFFLINE_WRANGLER_ENV } from '../support/worker-process.ts';
 

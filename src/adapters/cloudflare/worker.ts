@@ -1,5 +1,5 @@
 /**
- * The Cloudflare Worker entry: the twin of `platform/node/server.ts`. It only builds a
+ * The Cloudflare Worker entry: the twin of `adapters/node/server.ts`. It only builds a
  * `Platform` from the Worker's bindings, vars and secrets and hands every request to the same
  * core (`createApp`); no route or rule lives here.
  *
@@ -13,8 +13,8 @@ import type { Hono } from 'hono';
 import { createApp } from '../../app.ts';
 import { ConfigError, parseConfig, type Env } from '../../config.ts';
 import { createLogger } from '../../log.ts';
-import type { KVStore } from '../../storage/kv.ts';
-import type { Platform } from '../platform.ts';
+import type { KVStore } from '../../storage/contract.ts';
+import type { Platform } from '../../platform.ts';
 import { Counters, durableCounters, SECRET_OBJECT_NAME } from './counters.ts';
 import { checkUpstreamHostOnWorkers, createWorkerUpstreamFetch } from './upstream-fetch.ts';
 

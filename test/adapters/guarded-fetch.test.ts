@@ -11,8 +11,8 @@ import {
   createUpstreamGuard,
   type GuardOptions,
   type Resolver,
-} from '../../src/platform/node/guarded-fetch.ts';
-import { UpstreamBlockedError } from '../../src/security/upstream-url.ts';
+} from '../../src/adapters/node/guarded-fetch.ts';
+import { UpstreamBlockedError } from '../../src/upstream/url-policy.ts';
 
 interface TestServer {
   port: number;

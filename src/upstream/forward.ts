@@ -1,9 +1,9 @@
 import { authHeaderValue } from '../endpoints/endpoint.ts';
 import type { GrantProps } from '../oauth/engine.ts';
-import type { Platform } from '../platform/platform.ts';
+import type { Platform } from '../platform.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
-import { jsonRpcError } from './errors.ts';
-import { describeUpstreamError, isUpstreamTimeout } from './upstream-error.ts';
+import { jsonRpcError } from '../http/errors.ts';
+import { describeUpstreamError, isUpstreamTimeout } from './network-error.ts';
 
 export type ForwardOutcome =
   | { kind: 'response'; response: Response }

@@ -1,9 +1,9 @@
 import { onPublicOrigin } from '../http/request.ts';
 import { grantIdOf, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
 import { resourceUrl } from '../oauth/resource.ts';
-import type { Platform } from '../platform/platform.ts';
-import { hmacHex, timingSafeEqual } from '../security/tokens.ts';
-import { jsonRpcError } from './errors.ts';
+import type { Platform } from '../platform.ts';
+import { hmacHex, timingSafeEqual } from '../crypto.ts';
+import { jsonRpcError } from '../http/errors.ts';
 import { forwardWithKey, protect, unknownEndpoint } from './mcp-route.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
 

@@ -1,6 +1,6 @@
-import type { Config } from '../config.ts';
-import type { CounterStore, KVStore } from '../storage/kv.ts';
-import type { Logger } from '../log.ts';
+import type { Config } from './config.ts';
+import type { CounterStore, KVStore } from './storage/contract.ts';
+import type { Logger } from './log.ts';
 
 /**
  * What differs between runtimes, handed to the core (`createApp`). The core itself only uses web

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkAddress, isPublicAddress } from '../../src/security/address-policy.ts';
+import { checkAddress, isPublicAddress } from '../../src/upstream/address-policy.ts';
 
 // One representative (often the edges) of every special-purpose block the policy must refuse.
 const REFUSED_V4 = [

@@ -1,5 +1,5 @@
-import type { HostCheck, UpstreamFetch } from '../platform.ts';
-import { checkUpstreamUrl, UpstreamBlockedError, type UpstreamPolicy } from '../../security/upstream-url.ts';
+import type { HostCheck, UpstreamFetch } from '../../platform.ts';
+import { checkUpstreamUrl, UpstreamBlockedError, type UpstreamPolicy } from '../../upstream/url-policy.ts';
 
 /**
  * The Worker side of the upstream guard. A Worker cannot resolve DNS or see the address it

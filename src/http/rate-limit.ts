@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import type { RateLimit } from '../config.ts';
-import type { Platform } from '../platform/platform.ts';
-import { hmacHex } from './tokens.ts';
+import type { Platform } from '../platform.ts';
+import { hmacHex } from '../crypto.ts';
 
 /**
  * Fixed-window rate limits on the shared counter store, so they hold across every replica.

@@ -5,7 +5,7 @@ import { checkAddress } from './address-policy.ts';
  * The first gate for an upstream URL a stranger typed in: scheme, credentials, host name rules and
  * IP literals. Pure, so it runs on Node and Workers alike. It cannot see DNS: a public-looking name
  * may still resolve inside, which is why Node also checks every address at connect time
- * (`platform/node/guarded-fetch.ts`) and Workers rely on `global_fetch_strictly_public`.
+ * (`adapters/node/guarded-fetch.ts`) and Workers rely on `global_fetch_strictly_public`.
  *
  * Callers must use the returned `url` (or its `href`) from here on, never the raw string, so the
  * URL that was checked is exactly the URL that is fetched.

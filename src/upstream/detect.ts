@@ -1,5 +1,5 @@
 import type { UpstreamTransport } from '../endpoints/endpoint.ts';
-import type { Platform } from '../platform/platform.ts';
+import type { Platform } from '../platform.ts';
 
 /** Detection is a courtesy at creation time; it must not hold the creator up for long. */
 const DETECT_TIMEOUT_MS = 5000;

@@ -1,7 +1,7 @@
 import { authHeaderValue, type UpstreamTarget } from '../endpoints/endpoint.ts';
-import type { Platform } from '../platform/platform.ts';
+import type { Platform } from '../platform.ts';
 import { upstreamRequestHeaders } from './headers.ts';
-import { describeUpstreamError } from './upstream-error.ts';
+import { describeUpstreamError } from './network-error.ts';
 
 export type ProbeResult =
   | { ok: true }

@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { createApp } from '../../app.ts';
 import { ConfigError, parseConfig, type Env } from '../../config.ts';
 import { createLogger } from '../../log.ts';
-import { createSqliteStorage } from '../../storage/sqlite.ts';
-import type { Platform } from '../platform.ts';
+import { createSqliteStorage } from './sqlite.ts';
+import type { Platform } from '../../platform.ts';
 import { createUpstreamGuard } from './guarded-fetch.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkUpstreamUrl, matchesAllowlist } from '../../src/security/upstream-url.ts';
+import { checkUpstreamUrl, matchesAllowlist } from '../../src/upstream/url-policy.ts';
 
 const STRICT = { allowPrivate: false, allowlist: [] };
 const DEV = { allowPrivate: true, allowlist: [] };

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { CounterStore } from '../../storage/kv.ts';
+import type { CounterStore } from '../../storage/contract.ts';
 import { windowEnd } from '../../storage/rules.ts';
 
 /**

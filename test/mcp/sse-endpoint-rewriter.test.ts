@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { endpointRewriter } from '../../src/proxy/sse-endpoint-rewriter.ts';
+import { endpointRewriter } from '../../src/mcp/sse-endpoint-rewriter.ts';
 
 const encoder = new TextEncoder();
 

@@ -3,9 +3,9 @@ import { jsonError } from '../http/responses.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import { authorizationServer, engineEnv, executionContext, grantIdOf, resourceServer, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
 import { resourceUrl } from '../oauth/resource.ts';
-import type { Platform } from '../platform/platform.ts';
-import { jsonRpcError } from './errors.ts';
-import { forward } from './forward.ts';
+import type { Platform } from '../platform.ts';
+import { jsonRpcError } from '../http/errors.ts';
+import { forward } from '../upstream/forward.ts';
 import { legacyStream } from './legacy-sse.ts';
 
 const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);

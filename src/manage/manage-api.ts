@@ -1,14 +1,14 @@
 import { jsonError } from '../http/responses.ts';
-import { detectTransport } from '../proxy/detect.ts';
+import { detectTransport } from '../upstream/detect.ts';
 import { authorizationServer, engineEnv } from '../oauth/engine.ts';
-import type { Platform } from '../platform/platform.ts';
-import { rateLimit } from '../security/rate-limit.ts';
-import { sha256Hex, timingSafeEqual } from '../security/tokens.ts';
-import { checkUpstream } from './create.ts';
-import { describeEndpoint, type Endpoint } from './endpoint.ts';
-import { firstIssue, updateEndpointInput } from './input.ts';
-import { isSlug } from './slug.ts';
-import { createEndpointStore } from './store.ts';
+import type { Platform } from '../platform.ts';
+import { rateLimit } from '../http/rate-limit.ts';
+import { sha256Hex, timingSafeEqual } from '../crypto.ts';
+import { checkUpstream } from '../endpoints/create.ts';
+import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
+import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
+import { isSlug } from '../endpoints/slug.ts';
+import { createEndpointStore } from '../endpoints/store.ts';
 
 /**
  * `GET/PATCH/DELETE /api/slugs/:slug`: the creator's controls, authenticated by

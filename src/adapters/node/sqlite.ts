@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from './kv.ts';
+import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from '../../storage/contract.ts';
 import {
   checkKey,
   compareKeys,
@@ -15,7 +15,7 @@ import {
   readsJson,
   toSeconds,
   windowEnd,
-} from './rules.ts';
+} from '../../storage/rules.ts';
 
 /**
  * The embedded default store: one SQLite file, through Node's built-in `node:sqlite` (no native

@@ -1,9 +1,9 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import { Agent, buildConnector } from 'undici';
-import type { HostCheck, UpstreamFetch } from '../platform.ts';
-import { checkAddress } from '../../security/address-policy.ts';
-import { checkUpstreamUrl, UpstreamBlockedError } from '../../security/upstream-url.ts';
+import type { HostCheck, UpstreamFetch } from '../../platform.ts';
+import { checkAddress } from '../../upstream/address-policy.ts';
+import { checkUpstreamUrl, UpstreamBlockedError } from '../../upstream/url-policy.ts';
 
 /**
  * The Node side of the upstream guard: a fetch whose every new connection goes only to addresses
