@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import type { CounterStore, KVStore } from './storage/contract.ts';
 import type { Logger } from './log.ts';
@@ -27,7 +28,7 @@ export interface Platform {
   secret: string;
   log: Logger;
   /** The client's network address, for rate limits (Node: the socket, or X-Forwarded-For behind a trusted proxy). */
-  clientAddress(request: Request, env: unknown): string;
+  clientAddress(c: Context): string;
   /** Lets a handler keep work alive after the response (Workers' `waitUntil`); Node just runs it. */
   waitUntil(promise: Promise<unknown>): void;
 }

@@ -1,9 +1,10 @@
+import type { UpstreamTarget, UpstreamTransport } from '../upstream/target.ts';
+
 /**
  * An endpoint: one upstream MCP server reachable at `{PUBLIC_URL}/{slug}/mcp`.
  * Records hold no secret: the API key lives only in each grant's encrypted props, and the manage
  * token only as a SHA-256 hash (it is 256 random bits, so a plain hash cannot be reversed).
  */
-export type UpstreamTransport = 'streamable-http' | 'sse';
 
 export interface Endpoint {
   slug: string;
@@ -19,13 +20,6 @@ export interface Endpoint {
 }
 
 /** The upstream facts a grant needs to forward a request, snapshotted into its encrypted props. */
-export interface UpstreamTarget {
-  url: string;
-  headerName: string;
-  headerPrefix: string;
-  transport: UpstreamTransport;
-}
-
 export function upstreamTarget(endpoint: Endpoint): UpstreamTarget {
   return {
     url: endpoint.upstreamUrl,
@@ -33,12 +27,6 @@ export function upstreamTarget(endpoint: Endpoint): UpstreamTarget {
     headerPrefix: endpoint.authHeaderPrefix,
     transport: endpoint.transport,
   };
-}
-
-/** The header value sent upstream for a key. */
-export function authHeaderValue(target: Pick<UpstreamTarget, 'headerPrefix'>, key: string): string {
-  const prefix = target.headerPrefix.trim();
-  return prefix ? `${prefix} ${key}` : key;
 }
 
 /** The public view of an endpoint, as the JSON API returns it (names from the original design). */

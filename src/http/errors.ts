@@ -1,10 +1,29 @@
+import { errorPage } from '../pages/error.ts';
+import { htmlResponse } from './responses.ts';
+
 /**
- * Failures on MCP routes are answered as JSON-RPC errors, so every MCP client can show the
- * message; the HTTP status still says what happened (502 upstream unreachable, 504 timeout).
+ * Every error answer is built here, in one of three shapes, by who reads it:
+ * - JSON routes (the API, OAuth endpoints, metadata): `{error, error_description, message}`. OAuth
+ *   clients read `error` and `error_description` (RFC 6749 §5.2); API users and scripts read
+ *   `message`. Both carry the same sentence.
+ * - MCP routes: a JSON-RPC error, so every MCP client can show the message; the HTTP status still
+ *   says what happened (502 upstream unreachable, 504 timeout, 413 too large).
+ * - Pages: an HTML page that says what happened and what to do next.
+ * None of them is cached.
  */
-export function jsonRpcError(status: number, message: string, code = -32000): Response {
-  return Response.json(
-    { jsonrpc: '2.0', id: null, error: { code, message } },
-    { status, headers: { 'cache-control': 'no-store' } },
-  );
+
+export function jsonError(status: number, error: string, message: string, headers?: HeadersInit): Response {
+  const response = Response.json({ error, error_description: message, message }, { status, headers });
+  response.headers.set('cache-control', 'no-store');
+  return response;
+}
+
+export function jsonRpcError(status: number, message: string, code = -32000, headers?: HeadersInit): Response {
+  const response = Response.json({ jsonrpc: '2.0', id: null, error: { code, message } }, { status, headers });
+  response.headers.set('cache-control', 'no-store');
+  return response;
+}
+
+export function pageError(status: number, title: string, message: string, hint?: string, headers?: Headers): Promise<Response> {
+  return htmlResponse(errorPage(title, message, hint), { status, ...(headers ? { headers } : {}) });
 }

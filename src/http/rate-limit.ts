@@ -1,19 +1,47 @@
 import ipaddr from 'ipaddr.js';
 import type { RateLimit } from '../config.ts';
-import type { Platform } from '../platform.ts';
 import { hmacHex } from '../crypto.ts';
+import type { Platform } from '../platform.ts';
+import { jsonError, pageError } from './errors.ts';
 
 /**
  * Fixed-window rate limits on the shared counter store, so they hold across every replica.
  * Identities (client addresses, slugs) are stored only as keyed hashes.
- * Returns the seconds to wait when the limit is exceeded, or null when the request may proceed.
+ * Returns null when the request may proceed, or the refusal, which answers in the caller's shape.
  */
-export async function rateLimit(platform: Platform, bucket: string, limit: RateLimit, identity: string): Promise<number | null> {
+export async function rateLimit(platform: Platform, bucket: string, limit: RateLimit, identity: string): Promise<Refusal | null> {
   if (limit.limit === 0) return null;
   const key = `k2o:rl:${bucket}:${(await hmacHex(platform.secret, clientIdentity(identity))).slice(0, 32)}`;
   const { count, resetAt } = await platform.counters.increment(key, limit.windowSeconds);
   if (count <= limit.limit) return null;
-  return Math.max(1, Math.ceil(resetAt - Date.now() / 1000));
+  return new Refusal(Math.max(1, Math.ceil(resetAt - Date.now() / 1000)));
+}
+
+/** A request over its limit: every 429 is built from this, with `Retry-After` and the wait in words. */
+export class Refusal {
+  readonly retryAfter: number;
+  constructor(retryAfter: number) {
+    this.retryAfter = retryAfter;
+  }
+
+  headers(base?: HeadersInit): Headers {
+    const headers = new Headers(base);
+    headers.set('retry-after', String(this.retryAfter));
+    return headers;
+  }
+
+  /** `Too many X; try again in N seconds.` */
+  sentence(tooMany: string): string {
+    return `Too many ${tooMany}; try again in ${this.retryAfter} seconds.`;
+  }
+
+  json(tooMany: string): Response {
+    return jsonError(429, 'rate_limited', this.sentence(tooMany), this.headers());
+  }
+
+  page(tooMany: string): Promise<Response> {
+    return pageError(429, 'Too many attempts', this.sentence(tooMany), undefined, this.headers());
+  }
 }
 
 /**

@@ -31,13 +31,6 @@ export async function htmlResponse(page: Html, init: { status?: number; headers?
   return new Response(String(await page), { status: init.status ?? 200, headers });
 }
 
-/** `{error, message}` for every non-MCP JSON error: the same shape on every route. */
-export function jsonError(status: number, error: string, message: string, headers?: HeadersInit): Response {
-  const response = Response.json({ error, message }, { status, headers });
-  response.headers.set('cache-control', 'no-store');
-  return response;
-}
-
 export function redirect(location: string, headers: Headers = new Headers(), status = 302): Response {
   headers.set('location', location);
   headers.set('cache-control', 'no-store');

@@ -1,14 +1,14 @@
-import { jsonError } from '../http/responses.ts';
-import { detectTransport } from '../upstream/detect.ts';
-import { authorizationServer, engineEnv } from '../oauth/engine.ts';
-import type { Platform } from '../platform.ts';
-import { rateLimit } from '../http/rate-limit.ts';
 import { sha256Hex, timingSafeEqual } from '../crypto.ts';
 import { checkUpstream } from '../endpoints/create.ts';
 import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
 import { isSlug } from '../endpoints/slug.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
+import { jsonError } from '../http/errors.ts';
+import { rateLimit } from '../http/rate-limit.ts';
+import { engine } from '../oauth/engine.ts';
+import type { Platform } from '../platform.ts';
+import { detectTransport } from '../upstream/detect.ts';
 
 /**
  * `GET/PATCH/DELETE /api/slugs/:slug`: the creator's controls, authenticated by
@@ -22,8 +22,8 @@ import { createEndpointStore } from '../endpoints/store.ts';
  */
 export async function manageEndpoint(platform: Platform, request: Request, slug: string, clientAddress: string): Promise<Response> {
   // Every request counts, before any token is looked at: the admin token may be weaker than a manage token.
-  const retryAfter = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
-  if (retryAfter !== null) return jsonError(429, 'rate_limited', `Too many requests; try again in ${retryAfter} seconds`, { 'retry-after': String(retryAfter) });
+  const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
+  if (limited) return limited.json('requests');
   const store = createEndpointStore(platform.kv);
   const endpoint = isSlug(slug) ? await store.get(slug) : null;
   if (!endpoint) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
@@ -39,7 +39,7 @@ export async function manageEndpoint(platform: Platform, request: Request, slug:
   if (request.method === 'DELETE') {
     // The record goes first, so no new authorization can start or finish; then its grants.
     await store.delete(slug);
-    const revoked = await revokeAllGrants(platform, slug);
+    const revoked = await engine(platform, slug).revokeAllGrants();
     platform.log.info('endpoint deleted', { slug, revoked_grants: revoked });
     return ok({ deleted: true, slug, revoked_grants: revoked });
   }
@@ -79,7 +79,7 @@ export async function manageEndpoint(platform: Platform, request: Request, slug:
     updated.authHeaderPrefix !== endpoint.authHeaderPrefix ||
     updated.transport !== endpoint.transport;
   await store.put(updated);
-  const revoked = destinationChanged ? await revokeAllGrants(platform, slug) : 0;
+  const revoked = destinationChanged ? await engine(platform, slug).revokeAllGrants() : 0;
   platform.log.info('endpoint changed', { slug, destination_changed: destinationChanged, revoked_grants: revoked });
   return ok({ ...describeEndpoint(updated, publicUrl), revoked_grants: revoked });
 }
@@ -91,20 +91,6 @@ async function authorized(platform: Platform, request: Request, endpoint: Endpoi
   const { adminToken } = platform.config;
   if (adminToken && timingSafeEqual(presented, adminToken)) return true;
   return Boolean(endpoint.manageTokenHash) && timingSafeEqual(await sha256Hex(presented), endpoint.manageTokenHash!);
-}
-
-/** Every grant of the endpoint (its slug is the engine's userId), listed first, then revoked. */
-export async function revokeAllGrants(platform: Platform, slug: string): Promise<number> {
-  const oauth = authorizationServer(platform, slug).getOAuthApi(engineEnv(platform));
-  const ids: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await oauth.listUserGrants(slug, { limit: 1000, ...(cursor ? { cursor } : {}) });
-    ids.push(...page.items.map((grant) => grant.id));
-    cursor = page.cursor;
-  } while (cursor);
-  for (const id of ids) await oauth.revokeGrant(id, slug);
-  return ids.length;
 }
 
 function ok(body: unknown): Response {

@@ -1,10 +1,10 @@
-import { onPublicOrigin } from '../http/request.ts';
-import { grantIdOf, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
-import { resourceUrl } from '../oauth/resource.ts';
-import type { Platform } from '../platform.ts';
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { jsonRpcError } from '../http/errors.ts';
-import { forwardWithKey, protect, unknownEndpoint } from './mcp-route.ts';
+import { onPublicOrigin } from '../http/request.ts';
+import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
+import { resourceUrl } from '../oauth/resource.ts';
+import type { Platform } from '../platform.ts';
+import { forwardWithKey, guard } from './guard.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
 
 /**
@@ -25,7 +25,7 @@ import { endpointRewriter } from './sse-endpoint-rewriter.ts';
  * must share the deployment secret for this, as they already share the store.
  *
  * Both routes check the token: the engine validates tokens for the canonical resource
- * `/{slug}/mcp`, so `protect()` is given a request for that URL with the same headers, and the
+ * `/{slug}/mcp`, so `guard()` is given a request for that URL with the same headers, and the
  * original request is served inside.
  */
 
@@ -38,19 +38,15 @@ const ALLOWED: Record<LegacyRoute, string[]> = { sse: ['GET', 'OPTIONS'], messag
 
 export async function legacyRoute(platform: Platform, incoming: Request, slug: string, route: LegacyRoute): Promise<Response> {
   if (!ALLOWED[route].includes(incoming.method)) {
-    const response = jsonRpcError(405, `Method ${incoming.method} is not supported here`);
-    response.headers.set('allow', ALLOWED[route].join(', '));
-    return response;
+    return jsonRpcError(405, `Method ${incoming.method} is not supported here`, -32000, { allow: ALLOWED[route].join(', ') });
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
-  const unknown = await unknownEndpoint(platform, request, slug);
-  if (unknown) return unknown;
   const canonical = new Request(resourceUrl(platform.config.publicUrl, slug), { method: request.method, headers: request.headers });
-  return protect(platform, slug, canonical, async (props, auth) => {
+  return guard(platform, slug, canonical, async (props, auth) => {
     if (props.upstream.transport !== 'sse') {
       return jsonRpcError(404, `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`);
     }
-    return route === 'sse' ? legacyStream(platform, slug, request, props, auth) : legacyMessage(platform, slug, request, props, auth);
+    return route === 'sse' ? legacyStream(platform, request, props, auth) : legacyMessage(platform, request, props, auth);
   });
 }
 
@@ -59,14 +55,9 @@ export async function legacyRoute(platform: Platform, incoming: Request, slug: s
  * for `GET /{slug}/mcp` of a legacy endpoint: clients that try Streamable HTTP first fall back to
  * a GET on the same URL, and that URL is the one the token is for.
  */
-export async function legacyStream(
-  platform: Platform,
-  slug: string,
-  request: Request,
-  props: GrantProps,
-  auth: VerifiedToken,
-): Promise<Response> {
-  const response = await forwardWithKey(platform, slug, request, props, auth, { url: props.upstream.url, method: 'GET' });
+export async function legacyStream(platform: Platform, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
+  const { slug } = props;
+  const response = await forwardWithKey(platform, request, props, auth, { url: props.upstream.url, method: 'GET' });
   const type = response.headers.get('content-type') ?? '';
   if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) return response;
 
@@ -80,7 +71,7 @@ export async function legacyStream(
     }
     if (target.origin !== upstreamUrl.origin) throw new LegacyEndpointRefused('the endpoint event names another origin');
     const to = target.pathname + target.search;
-    const sig = await signTarget(platform.secret, slug, grantOf(auth), to);
+    const sig = await signTarget(platform.secret, slug, auth.grantId, to);
     return `${platform.config.publicUrl}/${slug}/messages?${new URLSearchParams({ to, sig })}`;
   };
   const headers = new Headers(response.headers);
@@ -98,27 +89,22 @@ export async function legacyStream(
   return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }
 
-async function legacyMessage(
-  platform: Platform,
-  slug: string,
-  request: Request,
-  props: GrantProps,
-  auth: VerifiedToken,
-): Promise<Response> {
+async function legacyMessage(platform: Platform, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
+  const { slug } = props;
   const params = new URL(request.url).searchParams;
   const to = params.get('to');
   const sig = params.get('sig');
   if (!to || !sig || to.length > MAX_TARGET_LENGTH) {
     return jsonRpcError(400, 'This message URL is incomplete; open the SSE stream again to get a new one');
   }
-  if (!timingSafeEqual(sig, await signTarget(platform.secret, slug, grantOf(auth), to))) {
+  if (!timingSafeEqual(sig, await signTarget(platform.secret, slug, auth.grantId, to))) {
     return jsonRpcError(403, 'This message URL was not issued by this server for this endpoint and authorization');
   }
   const origin = new URL(props.upstream.url).origin;
   const target = new URL(to, origin);
   // Signed, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
   if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
-  return forwardWithKey(platform, slug, request, props, auth, { url: target.href });
+  return forwardWithKey(platform, request, props, auth, { url: target.href });
 }
 
 /**
@@ -128,10 +114,6 @@ async function legacyMessage(
  */
 async function signTarget(secret: string, slug: string, grant: string, to: string): Promise<string> {
   return (await hmacHex(secret, `legacy-sse-endpoint\n${slug}\n${grant}\n${to}`)).slice(0, 32);
-}
-
-function grantOf(auth: VerifiedToken): string {
-  return grantIdOf(auth.token) ?? '';
 }
 
 class LegacyEndpointRefused extends Error {

@@ -1,15 +1,15 @@
 import { AuthorizationError, CimdFetchError, type AuthRequest, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
 import { upstreamTarget, type Endpoint } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { htmlResponse, redirect } from '../http/responses.ts';
+import { sha256Hex } from '../crypto.ts';
+import { pageError } from '../http/errors.ts';
+import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
+import { htmlResponse, redirect } from '../http/responses.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
-import { errorPage } from '../pages/error.ts';
 import type { Platform } from '../platform.ts';
 import { probeKey, type ProbeResult } from '../upstream/probe.ts';
-import { rateLimit } from '../http/rate-limit.ts';
-import { sha256Hex } from '../crypto.ts';
-import { authorizationServer, engineEnv, grantIdOf, SCOPES, type GrantProps } from './engine.ts';
+import { engine, SCOPES, tokenParts, type GrantProps } from './engine.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
@@ -26,7 +26,7 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const url = new URL(request.url);
   const params = url.searchParams;
   const problem = paramsProblem(authorizeQuery, params);
-  if (problem) return htmlResponse(errorPage('Authorization failed', `${problem}.`, 'Start again from your app.'), { status: 400 });
+  if (problem) return pageError(400, 'Authorization failed', `${problem}.`, 'Start again from your app.');
 
   // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
   const pasted = params.get('endpoint');
@@ -43,19 +43,17 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const slug = slugFromResource(publicUrl, params.get('resource'));
   if (!slug) {
     // Ask the user only on behalf of a client that exists; the engine checks the rest once the endpoint is known.
-    const client = await authorizationServer(platform).getOAuthApi(engineEnv(platform)).lookupClient(params.get('client_id')!).catch(() => null);
-    if (!client) return htmlResponse(errorPage('Authorization failed', 'The app that sent you here is not registered with this server.', 'Start again from your app.'), { status: 400 });
+    const client = await engine(platform).helpers().lookupClient(params.get('client_id')!).catch(() => null);
+    if (!client) return pageError(400, 'Authorization failed', 'The app that sent you here is not registered with this server.', 'Start again from your app.');
     return htmlResponse(chooseEndpointPage(params));
   }
   const endpoint = await createEndpointStore(platform.kv).get(slug);
-  if (!endpoint) {
-    return htmlResponse(errorPage('Endpoint not found', 'This endpoint does not exist on this server; it may have been deleted.'), { status: 404 });
-  }
+  if (!endpoint) return pageError(404, 'Endpoint not found', 'This endpoint does not exist on this server; it may have been deleted.');
 
-  // Clients send `resource` with a trailing slash or other case (CLIENTS.md); the engine compares
-  // exactly, so hand it the canonical form of the endpoint we matched.
+  // Clients send `resource` with a trailing slash or other case (docs/architecture.md); the engine
+  // compares exactly, so hand it the canonical form of the endpoint we matched.
   params.set('resource', resourceUrl(publicUrl, slug));
-  const oauth = authorizationServer(platform, slug).getOAuthApi(engineEnv(platform));
+  const oauth = engine(platform, slug).helpers();
   let authRequest: AuthRequest;
   try {
     authRequest = await oauth.parseAuthRequest(new Request(url, { headers: request.headers }));
@@ -63,13 +61,8 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
     return authorizationFailure(error);
   }
   // Each page stores a consent transaction (ten minutes): bounded per address, so nobody can fill the store.
-  const retryAfter = await rateLimit(platform, 'authorize-page', platform.config.rateLimits.authorizePage, clientAddress);
-  if (retryAfter !== null) {
-    return htmlResponse(errorPage('Too many attempts', `Too many authorization pages were opened from your network. Try again in ${retryAfter} seconds.`), {
-      status: 429,
-      headers: new Headers({ 'retry-after': String(retryAfter) }),
-    });
-  }
+  const limited = await rateLimit(platform, 'authorize-page', platform.config.rateLimits.authorizePage, clientAddress);
+  if (limited) return limited.page('authorization pages were opened from your network');
   return consentPage(oauth, authRequest, endpoint);
 }
 
@@ -78,21 +71,21 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   const { config } = platform;
   const request = onPublicOrigin(incoming, config.publicUrl);
   if (isCrossSiteFormPost(request, config.publicUrl)) {
-    return htmlResponse(errorPage('Request refused', 'This form can only be submitted from this site.'), { status: 403 });
+    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
   }
   let form: FormData;
   try {
     form = await request.formData();
   } catch {
-    return htmlResponse(errorPage('Bad request', 'The form could not be read.'), { status: 400 });
+    return pageError(400, 'Bad request', 'The form could not be read.');
   }
   const fields = new URLSearchParams();
   for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
   const problem = paramsProblem(consentForm, fields);
-  if (problem) return htmlResponse(errorPage('Bad request', `${problem}.`), { status: 400 });
+  if (problem) return pageError(400, 'Bad request', `${problem}.`);
   const handle = String(form.get('handle') ?? '');
   const action = String(form.get('action') ?? '');
-  const anyEngine = authorizationServer(platform).getOAuthApi(engineEnv(platform));
+  const anyEngine = engine(platform).helpers();
 
   try {
     if (action === 'deny') {
@@ -100,24 +93,19 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       return redirect(denied.redirectTo, denied.headers);
     }
     if (action !== 'approve') {
-      return htmlResponse(errorPage('Bad request', 'Choose Approve or Deny.'), { status: 400 });
+      return pageError(400, 'Bad request', 'Choose Approve or Deny.');
     }
 
-    const retryAfter = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
-    if (retryAfter !== null) {
-      return htmlResponse(errorPage('Too many attempts', `Too many key submissions from your network. Try again in ${retryAfter} seconds.`), {
-        status: 429,
-        headers: new Headers({ 'retry-after': String(retryAfter) }),
-      });
-    }
+    const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
+    if (limited) return limited.page('key submissions from your network');
 
     const approved = await anyEngine.approveConsent(request, handle);
     const slug = slugFromResource(config.publicUrl, approved.request.resource);
     const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
     if (!slug || !endpoint) {
-      return htmlResponse(errorPage('Endpoint not found', 'This endpoint was deleted while you were authorizing.'), { status: 404 });
+      return pageError(404, 'Endpoint not found', 'This endpoint was deleted while you were authorizing.');
     }
-    const oauth = authorizationServer(platform, slug).getOAuthApi(engineEnv(platform));
+    const oauth = engine(platform, slug).helpers();
 
     // Where the page said the key would go must still be where it goes: the creator may have
     // changed the endpoint (PATCH /api/slugs/:slug) while the page was open.
@@ -129,14 +117,12 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       });
     }
     // Key guessing through one endpoint from many addresses.
-    const endpointRetryAfter = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
-    if (endpointRetryAfter !== null) {
-      const headers = new Headers(approved.headers);
-      headers.set('retry-after', String(endpointRetryAfter));
+    const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
+    if (endpointLimited) {
       return consentPage(oauth, approved.request, endpoint, {
-        error: `Too many keys were tried on this endpoint. Try again in ${endpointRetryAfter} seconds.`,
+        error: endpointLimited.sentence('keys were tried on this endpoint'),
         status: 429,
-        headers,
+        headers: endpointLimited.headers(approved.headers),
       });
     }
 
@@ -164,9 +150,9 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     // were revoked then, and this one, made for what it was before, must not outlive them.
     const current = await createEndpointStore(platform.kv).get(slug);
     if (!current || (await destinationOf(current)) !== (await destinationOf(endpoint))) {
-      const grantId = grantIdOf(new URL(redirectTo).searchParams.get('code') ?? '');
+      const grantId = tokenParts(new URL(redirectTo).searchParams.get('code'))?.grantId;
       if (grantId) await oauth.revokeGrant(grantId, slug);
-      return htmlResponse(errorPage('Endpoint changed', 'This endpoint was changed or deleted while your key was being checked. Nothing was granted; start again from your app.'), { status: 409, headers: approved.headers });
+      return pageError(409, 'Endpoint changed', 'This endpoint was changed or deleted while your key was being checked. Nothing was granted; start again from your app.', undefined, approved.headers);
     }
     platform.log.info('authorization granted', { slug });
     return redirect(redirectTo, approved.headers);
@@ -252,10 +238,10 @@ async function authorizationFailure(error: unknown): Promise<Response> {
   if (error instanceof AuthorizationError) {
     // A redirect back is only safe once the engine validated the client and its redirect URI.
     if (error.redirectTo) return redirect(error.redirectTo);
-    return htmlResponse(errorPage('Authorization failed', error.description, 'Start again from your app.'), { status: 400 });
+    return pageError(400, 'Authorization failed', error.description, 'Start again from your app.');
   }
   if (error instanceof CimdFetchError) {
-    return htmlResponse(errorPage('Authorization failed', 'The app’s metadata document could not be fetched, so it cannot be verified.'), { status: 400 });
+    return pageError(400, 'Authorization failed', 'The app’s metadata document could not be fetched, so it cannot be verified.');
   }
   throw error;
 }

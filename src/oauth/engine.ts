@@ -1,36 +1,67 @@
-import { OAuthAuthorizationServer, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
+import { OAuthAuthorizationServer, OAuthResourceServer, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
+import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
+import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
-import { isPlausibleToken } from './params.ts';
-import { resourceUrl } from './resource.ts';
+import { resourceMetadataUrl, resourceUrl } from './resource.ts';
 
 /**
- * The OAuth engine, set up for the endpoint in play.
+ * The one seam to the OAuth engine, `@cloudflare/workers-oauth-provider`. Everything else talks
+ * to `engine(platform, slug)`; only this file constructs the engine, knows its token format, and
+ * bridges its Workers-typed `env` and `ctx` (the casts live here and nowhere else).
  *
- * `@cloudflare/workers-oauth-provider` fixes its resource registry at construction, while slugs
- * are created at any time. Its constructor does no I/O, so we build one per request for the one
- * resource that request concerns. Registration and metadata concern no endpoint; they get an
- * engine whose only resource is the bare origin, which never authorizes anything (our
- * authorization page always names an endpoint) and which we strip from the metadata.
+ * The engine fixes its resource registry at construction, while slugs are created at any time.
+ * Its constructor does no I/O, so one is built per request for the one resource that request
+ * concerns. Registration and metadata concern no endpoint; they get an engine whose only resource
+ * is the bare origin, which never authorizes anything (our authorization page always names an
+ * endpoint) and which the metadata route strips.
  */
 
 export const SCOPES = ['mcp', 'offline_access'];
+/** What every MCP request must carry; `offline_access` is the authorization server's, not the resource's. */
+const REQUIRED_SCOPES = ['mcp'];
 export const AUTHORIZE_PATH = '/authorize';
 export const TOKEN_PATH = '/oauth/token';
 export const REGISTER_PATH = '/oauth/register';
 
-/** What the engine sees as `env`: our KV store under the binding name it expects. */
-export interface EngineEnv {
-  OAUTH_KV: Platform['kv'];
+/** Grant props: encrypted by the engine with a key only the token holder can unwrap. */
+export interface GrantProps {
+  v: 1;
+  slug: string;
+  apiKey: string;
+  upstream: UpstreamTarget;
 }
 
-export function engineEnv(platform: Platform): EngineEnv {
-  return { OAUTH_KV: platform.kv };
+/** What a handler learns about the verified token besides its props. */
+export interface VerifiedToken {
+  /** The grant the token belongs to (it keeps its id across refreshes). Never logged. */
+  grantId: string;
+  clientId?: string;
 }
 
-export function authorizationServer(platform: Platform, slug?: string): OAuthAuthorizationServer<EngineEnv> {
+export type ProtectedHandler = (props: GrantProps, auth: VerifiedToken) => Promise<Response>;
+
+export interface Engine {
+  /** The engine's own HTTP answer: metadata, registration, token, refresh, revocation, CORS preflights. */
+  serve(request: Request): Promise<Response>;
+  /** Consent transactions, clients and grants. */
+  helpers(): OAuthHelpers;
+  /** Revokes every grant of this endpoint (everyone on it shares its slug as userId); returns how many. */
+  revokeAllGrants(): Promise<number>;
+  /**
+   * The resource-server role: serves the endpoint's RFC 9728 metadata, answers requests without a
+   * valid token with a challenge that names it, validates the bearer token (never cached, so
+   * revocation is immediate) and runs `handler` with the decrypted props.
+   */
+  protect(request: Request, handler: ProtectedHandler): Promise<Response>;
+}
+
+/** The engine for one endpoint's resource (`slug`), or for none (registration, metadata, consent). */
+export function engine(platform: Platform, slug?: string): Engine {
   const { config } = platform;
-  return new OAuthAuthorizationServer<EngineEnv>({
+  const env: EngineEnv = { OAUTH_KV: platform.kv };
+  const ctx = { waitUntil: (promise: Promise<unknown>) => platform.waitUntil(promise), passThroughOnException: () => {}, props: {} };
+  const server = new OAuthAuthorizationServer<EngineEnv>({
     issuer: config.publicUrl,
     resources: [slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl],
     authorizeEndpoint: config.publicUrl + AUTHORIZE_PATH,
@@ -44,69 +75,73 @@ export function authorizationServer(platform: Platform, slug?: string): OAuthAut
       platform.log.info('oauth error', { status, error: code, description, category: internal.category, reason: internal.reason });
     },
   });
-}
+  let helpers: OAuthHelpers | undefined;
+  const api = () => (helpers ??= server.getOAuthApi(env));
 
-/** Grant props: encrypted by the engine with a key only the token holder can unwrap. */
-export interface GrantProps {
-  v: 1;
-  slug: string;
-  apiKey: string;
-  upstream: import('../endpoints/endpoint.ts').UpstreamTarget;
-}
-
-/** What the handler learns about the verified token besides its props. */
-export interface VerifiedToken {
-  /** The access token as presented; used only to find its grant, never logged or forwarded. */
-  token: string;
-  userId: string;
-  clientId?: string;
-}
-
-export type ProtectedHandler = (props: GrantProps, auth: VerifiedToken) => Promise<Response>;
-
-/** The grant an engine token belongs to: tokens read `{userId}:{grantId}:{secret}`. */
-export function grantIdOf(token: string): string | undefined {
-  return token.split(':')[1];
-}
-
-/**
- * The engine's resource-server role for one endpoint: serves its RFC 9728 metadata, answers
- * unauthenticated requests with a challenge that names it, validates the bearer token (no cache,
- * so revocation is immediate) and hands the decrypted props to `handler`.
- */
-export function resourceServer(platform: Platform, slug: string, handler: ProtectedHandler): OAuthResourceServer<EngineEnv, GrantProps> {
-  const { config } = platform;
-  const as = authorizationServer(platform, slug);
-  return new OAuthResourceServer<EngineEnv, GrantProps>({
-    resourceMetadata: {
-      resource: resourceUrl(config.publicUrl, slug),
-      authorization_servers: [config.publicUrl],
-      bearer_methods_supported: ['header'],
-    },
-    requiredScopes: ['mcp'],
-    validateToken: (env) => async (resource, token) => (isPlausibleToken(token) ? as.validateToken<GrantProps>(resource, token, env) : null),
-    handler: {
-      fetch: (_request, _env, ctx) =>
-        handler(ctx.props, {
-          token: ctx.auth.token,
-          userId: ctx.auth.userId ?? slug,
-          ...(ctx.auth.clientId ? { clientId: ctx.auth.clientId } : {}),
-        }),
-    },
-  });
-}
-
-/** A minimal execution context for engine calls; Workers pass their real one. */
-export function executionContext(platform: Platform): ExecutionContextLike {
   return {
-    waitUntil: (promise: Promise<unknown>) => platform.waitUntil(promise),
-    passThroughOnException: () => {},
-    props: {},
+    serve: (request) => server.fetch(request, env as never, ctx as never),
+    helpers: api,
+    async revokeAllGrants() {
+      if (!slug) return 0;
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await api().listUserGrants(slug, { limit: 1000, ...(cursor ? { cursor } : {}) });
+        ids.push(...page.items.map((grant) => grant.id));
+        cursor = page.cursor;
+      } while (cursor);
+      for (const id of ids) await api().revokeGrant(id, slug);
+      return ids.length;
+    },
+    protect(request, handler) {
+      if (!slug) throw new Error('protect() needs an endpoint');
+      const resource = new OAuthResourceServer<EngineEnv, GrantProps>({
+        resourceMetadata: { resource: resourceUrl(config.publicUrl, slug), authorization_servers: [config.publicUrl], bearer_methods_supported: ['header'] },
+        requiredScopes: REQUIRED_SCOPES,
+        validateToken: () => async (audience, token) => (tokenParts(token) ? server.validateToken<GrantProps>(audience, token, env) : null),
+        handler: {
+          fetch: (_request, _env, context) =>
+            handler(context.props, {
+              grantId: tokenParts(context.auth.token)?.grantId ?? '',
+              ...(context.auth.clientId ? { clientId: context.auth.clientId } : {}),
+            }),
+        },
+      });
+      return resource.fetch(request, env as never, ctx as never);
+    },
   };
 }
 
-export interface ExecutionContextLike {
-  waitUntil(promise: Promise<unknown>): void;
-  passThroughOnException(): void;
-  props: unknown;
+/** What the engine sees as `env`: our KV store under the binding name it expects. */
+interface EngineEnv {
+  OAUTH_KV: Platform['kv'];
+}
+
+/** Engine tokens and codes read `{userId}:{grantId}:{secret}`, well under this. */
+export const TOKEN_MAX = 512;
+
+/**
+ * The parts of an engine-issued code, access or refresh token: `{userId}:{grantId}:{secret}`, where
+ * the userId is always the endpoint's slug. Anything else is no token of ours, and is refused without a
+ * storage read (a long part would become an oversized key).
+ */
+export function tokenParts(token: string | null | undefined): { slug: string; grantId: string } | undefined {
+  if (!token || token.length > TOKEN_MAX) return undefined;
+  const parts = token.split(':');
+  if (parts.length !== 3 || !parts.every((part) => part.length > 0 && part.length <= 128) || !isSlug(parts[0]!)) return undefined;
+  return { slug: parts[0]!, grantId: parts[1]! };
+}
+
+/**
+ * The answer to a token whose grant is gone (the upstream refused its key and the grant was
+ * revoked): the engine's own `invalid_token` challenge, in the form its resource server writes it
+ * (realm, metadata URL, error, required scopes), so the client re-authorizes and the user can paste
+ * a new key. Returned from inside `protect()`, so it gets the engine's CORS headers too.
+ */
+export function invalidTokenChallenge(publicUrl: string, slug: string, message: string): Response {
+  const challenge = `Bearer realm="OAuth", resource_metadata="${resourceMetadataUrl(publicUrl, slug)}", error="invalid_token", scope="${REQUIRED_SCOPES.join(' ')}"`;
+  return Response.json(
+    { error: 'invalid_token', error_description: message, message },
+    { status: 401, headers: { 'www-authenticate': challenge, 'cache-control': 'no-store' } },
+  );
 }

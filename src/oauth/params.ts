@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TOKEN_MAX } from './engine.ts';
 
 /**
  * Shape and size rules for what clients send to the OAuth routes, checked before the engine sees
@@ -12,8 +13,6 @@ const text = (name: string, max: number) => z.string().max(max, `${name} must be
 
 const URL_MAX = 2048;
 export const CLIENT_ID_MAX = 256;
-/** Engine tokens and codes read `{userId}:{grantId}:{secret}`, well under this. */
-const TOKEN_MAX = 512;
 
 /** GET /authorize, the authorization request (RFC 6749 §4.1.1, PKCE, RFC 8707). */
 export const authorizeQuery = z.looseObject({
@@ -81,14 +80,4 @@ export function basicAuthProblem(header: string | null): string | undefined {
   // The engine percent-decodes the client_id (RFC 6749 §2.3.1); decoding only shortens it.
   if (clientId.length > CLIENT_ID_MAX) return `client_id must be at most ${CLIENT_ID_MAX} characters`;
   return undefined;
-}
-
-/**
- * Whether a bearer value could be one of the engine's tokens at all. Anything else is answered
- * as an invalid token without touching storage (a long part would become an oversized key).
- */
-export function isPlausibleToken(token: string): boolean {
-  if (token.length > TOKEN_MAX) return false;
-  const parts = token.split(':');
-  return parts.length === 3 && parts.every((part) => part.length > 0 && part.length <= 128);
 }

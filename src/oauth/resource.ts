@@ -8,10 +8,15 @@ export function resourceUrl(publicUrl: string, slug: string): string {
   return `${publicUrl}/${slug}/mcp`;
 }
 
+/** Its RFC 9728 metadata document, at the path-inserted well-known URL. */
+export function resourceMetadataUrl(publicUrl: string, slug: string): string {
+  return `${publicUrl}/.well-known/oauth-protected-resource/${slug}/mcp`;
+}
+
 /**
  * The slug a client meant by a `resource` value (RFC 8707) or a pasted endpoint URL. Tolerates
- * what real clients send (CLIENTS.md): a trailing `/`, different case in scheme and host, a
- * `/sse` endpoint URL, or just the slug. A bare origin names no endpoint: undefined.
+ * what real clients send (docs/architecture.md, "What clients do"): a trailing `/`, different case
+ * in scheme and host, a `/sse` endpoint URL, or just the slug. A bare origin names no endpoint.
  */
 export function slugFromResource(publicUrl: string, value: string | null | undefined): string | undefined {
   if (!value) return undefined;
@@ -26,10 +31,4 @@ export function slugFromResource(publicUrl: string, value: string | null | undef
   if (url.origin !== new URL(publicUrl).origin) return undefined;
   const match = /^\/([A-Za-z0-9]{12})(?:\/(?:mcp|sse)\/?)?\/?$/.exec(url.pathname);
   return match?.[1];
-}
-
-/** The slug an engine-issued code or token names: its first `:`-separated part is the userId. */
-export function slugFromToken(token: string | null | undefined): string | undefined {
-  const first = token?.split(':', 1)[0];
-  return first && isSlug(first) ? first : undefined;
 }

@@ -1,9 +1,9 @@
-import { jsonError } from '../http/responses.ts';
+import { jsonError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
-import { authorizationServer, engineEnv, executionContext } from './engine.ts';
+import { engine, tokenParts } from './engine.ts';
 import { basicAuthProblem, paramsProblem, tokenForm } from './params.ts';
-import { resourceUrl, slugFromResource, slugFromToken } from './resource.ts';
+import { resourceUrl, slugFromResource } from './resource.ts';
 
 /**
  * POST /oauth/token (token, refresh and RFC 7009 revocation): the engine answers; we only choose
@@ -19,8 +19,8 @@ export async function tokenEndpoint(platform: Platform, incoming: Request): Prom
   }
   const form = new URLSearchParams(incoming.method === 'POST' ? await incoming.text() : '');
   const problem = paramsProblem(tokenForm, form) ?? basicAuthProblem(incoming.headers.get('authorization'));
-  if (problem) return Response.json({ error: 'invalid_request', error_description: problem }, { status: 400, headers: { 'cache-control': 'no-store' } });
-  const slug = slugFromToken(form.get('code') ?? form.get('refresh_token') ?? form.get('token'));
+  if (problem) return jsonError(400, 'invalid_request', problem);
+  const slug = tokenParts(form.get('code') ?? form.get('refresh_token') ?? form.get('token'))?.slug;
 
   const resource = form.get('resource');
   if (resource !== null && form.getAll('resource').length === 1) {
@@ -31,8 +31,7 @@ export async function tokenEndpoint(platform: Platform, incoming: Request): Prom
   }
 
   const request = onPublicOrigin(incoming, publicUrl, form.toString());
-  const engine = authorizationServer(platform, slug);
-  const response = await engine.fetch(request, engineEnv(platform) as never, executionContext(platform) as never);
+  const response = await engine(platform, slug).serve(request);
   response.headers.set('cache-control', 'no-store');
   return response;
 }

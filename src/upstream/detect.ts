@@ -1,4 +1,4 @@
-import type { UpstreamTransport } from '../endpoints/endpoint.ts';
+import type { UpstreamTransport } from './target.ts';
 import type { Platform } from '../platform.ts';
 
 /** Detection is a courtesy at creation time; it must not hold the creator up for long. */

@@ -1,9 +1,8 @@
-import { authHeaderValue } from '../endpoints/endpoint.ts';
-import type { GrantProps } from '../oauth/engine.ts';
+import { jsonRpcError } from '../http/errors.ts';
 import type { Platform } from '../platform.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
-import { jsonRpcError } from '../http/errors.ts';
 import { describeUpstreamError, isUpstreamTimeout } from './network-error.ts';
+import { keyHeader, type UpstreamTarget } from './target.ts';
 
 export type ForwardOutcome =
   | { kind: 'response'; response: Response }
@@ -11,7 +10,7 @@ export type ForwardOutcome =
   | { kind: 'key-rejected'; status: number };
 
 /**
- * Sends one client request to the upstream with the key injected and streams the answer back.
+ * Sends one client request to `to` (the target's URL, or a URL on its origin) with the key injected and streams the answer back.
  * Bodies are never buffered in either direction: the request body is piped as it arrives and the
  * response body (JSON or an SSE stream) is handed to the client as the upstream produces it.
  * The client's abort signal is passed on, so a client that leaves ends the upstream request.
@@ -19,15 +18,14 @@ export type ForwardOutcome =
 export async function forward(
   platform: Platform,
   request: Request,
-  props: GrantProps,
-  target: { url: string; method?: string },
+  target: UpstreamTarget,
+  key: string,
+  to: { url: string; method?: string },
 ): Promise<ForwardOutcome> {
   const { config } = platform;
-  const headers = upstreamRequestHeaders(request.headers, {
-    name: props.upstream.headerName,
-    value: authHeaderValue(props.upstream, props.apiKey),
-  });
-  const method = target.method ?? request.method;
+  const headers = upstreamRequestHeaders(request.headers, keyHeader(target, key));
+  const method = to.method ?? request.method;
+  const host = new URL(to.url).host;
   const hasBody = method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && request.body !== null;
 
   // The first-byte timer runs until the upstream answers with headers; a stream that then stays
@@ -38,7 +36,7 @@ export async function forward(
 
   let upstream: Response;
   try {
-    upstream = await platform.fetchUpstream(target.url, {
+    upstream = await platform.fetchUpstream(to.url, {
       method,
       headers,
       body: hasBody ? request.body : null,
@@ -53,10 +51,10 @@ export async function forward(
     if (request.signal.aborted) return { kind: 'response', response: new Response(null, { status: 499 }) };
     const reason = describeUpstreamError(error);
     if (isUpstreamTimeout(error)) {
-      platform.log.warn('upstream timed out', { slug: props.slug, reason });
+      platform.log.warn('upstream timed out', { upstream_host: host, reason });
       return { kind: 'response', response: jsonRpcError(504, `The upstream MCP server did not answer in time: ${reason}`) };
     }
-    platform.log.warn('upstream unreachable', { slug: props.slug, reason });
+    platform.log.warn('upstream unreachable', { upstream_host: host, reason });
     return { kind: 'response', response: jsonRpcError(502, `The upstream MCP server could not be reached: ${reason}`) };
   } finally {
     clearTimeout(timer);

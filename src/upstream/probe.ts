@@ -1,7 +1,7 @@
-import { authHeaderValue, type UpstreamTarget } from '../endpoints/endpoint.ts';
 import type { Platform } from '../platform.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { describeUpstreamError } from './network-error.ts';
+import { keyHeader, type UpstreamTarget } from './target.ts';
 
 export type ProbeResult =
   | { ok: true }
@@ -18,7 +18,7 @@ const PROTOCOL_VERSION = '2025-06-18';
  * opens is deleted again); legacy SSE gets the stream's GET, closed as soon as it answers.
  */
 export async function probeKey(platform: Platform, target: UpstreamTarget, apiKey: string): Promise<ProbeResult> {
-  const auth = { name: target.headerName, value: authHeaderValue(target, apiKey) };
+  const auth = keyHeader(target, apiKey);
   const signal = AbortSignal.timeout(Math.min(PROBE_TIMEOUT_MS, platform.config.upstreamFirstByteTimeoutMs));
   let response: Response;
   try {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resourceUrl, slugFromResource, slugFromToken } from '../../src/oauth/resource.ts';
+import { tokenParts } from '../../src/oauth/engine.ts';
+import { resourceUrl, slugFromResource } from '../../src/oauth/resource.ts';
 
 const PUBLIC = 'https://k2o.example.com';
 const SLUG = 'Ab3dEf6hIj9L';
@@ -40,7 +41,7 @@ test('values that name no endpoint of this server give nothing', () => {
 });
 
 test('an engine token names its slug in its first segment', () => {
-  assert.equal(slugFromToken(`${SLUG}:grant123:secretsecretsecret`), SLUG);
-  assert.equal(slugFromToken('nota-slug:grant:secret'), undefined);
-  assert.equal(slugFromToken(undefined), undefined);
+  assert.deepEqual(tokenParts(`${SLUG}:grant123:secretsecretsecret`), { slug: SLUG, grantId: 'grant123' });
+  assert.equal(tokenParts('nota-slug:grant:secret'), undefined);
+  assert.equal(tokenParts(undefined), undefined);
 });

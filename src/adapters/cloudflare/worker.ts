@@ -10,6 +10,7 @@
  */
 import { waitUntil } from 'cloudflare:workers';
 import type { Hono } from 'hono';
+import { getConnInfo } from 'hono/cloudflare-workers';
 import { createApp } from '../../app.ts';
 import { ConfigError, parseConfig, type Env } from '../../config.ts';
 import { createLogger } from '../../log.ts';
@@ -26,9 +27,6 @@ export interface WorkerEnv {
   KEY2OAUTH_SECRET?: string;
   [name: string]: unknown;
 }
-
-/** Secrets shorter than this are refused: it must carry at least 32 bytes of entropy as base64. */
-const MIN_SECRET_LENGTH = 32;
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response> {
@@ -84,33 +82,28 @@ export async function workerPlatform(requestOrigin: string, env: WorkerEnv): Pro
     counters: durableCounters(env.COUNTERS),
     fetchUpstream: createWorkerUpstreamFetch({ allowPrivate: config.allowPrivateUpstreams, allowlist: config.upstreamAllowlist }),
     checkUpstreamHost: checkUpstreamHostOnWorkers,
-    secret: await deploymentSecret(env),
+    secret: config.secret ?? (await generatedDeploymentSecret(env)),
     log: createLogger(config.logLevel),
     // Cloudflare sets CF-Connecting-IP on every request and overwrites any value a client sent.
-    clientAddress: (incoming) => incoming.headers.get('cf-connecting-ip') ?? 'unknown',
+    clientAddress: (c) => getConnInfo(c).remote.address ?? 'unknown',
     waitUntil: (promise) => waitUntil(promise.catch(() => {})),
   };
 }
 
-/** The string vars and secrets; an empty one (easy to leave in the dashboard) counts as unset. */
+/** The string vars and secrets (bindings are objects); parseConfig treats an empty one as unset. */
 function stringVars(env: WorkerEnv): Env {
   const vars: Env = {};
-  for (const [name, value] of Object.entries(env)) if (typeof value === 'string' && value !== '') vars[name] = value;
+  for (const [name, value] of Object.entries(env)) if (typeof value === 'string') vars[name] = value;
   return vars;
 }
 
 let generatedSecret: Promise<string> | undefined;
 
-async function deploymentSecret(env: WorkerEnv): Promise<string> {
-  const configured = env.KEY2OAUTH_SECRET;
-  if (configured !== undefined && configured !== '') {
-    if (configured.length < MIN_SECRET_LENGTH) {
-      throw new ConfigError(`KEY2OAUTH_SECRET must be at least ${MIN_SECRET_LENGTH} random characters (e.g. openssl rand -base64 32)`);
-    }
-    return configured;
-  }
-  // Without a Worker secret (a Deploy-button install, wrangler dev): one generated secret for the
-  // whole deployment, fetched once per isolate.
+/**
+ * Without a Worker secret (a Deploy-button install, wrangler dev): one generated secret for the
+ * whole deployment, fetched once per isolate.
+ */
+async function generatedDeploymentSecret(env: WorkerEnv): Promise<string> {
   generatedSecret ??= env.COUNTERS.get(env.COUNTERS.idFromName(SECRET_OBJECT_NAME))
     .deploymentSecret()
     .catch((error: unknown) => {

@@ -1,8 +1,10 @@
-import { serve, type HttpBindings } from '@hono/node-server';
+import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context } from 'hono';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createApp } from '../../app.ts';
-import { ConfigError, parseConfig, type Env } from '../../config.ts';
+import { ConfigError, parseConfig, parseServerConfig, type Env, type ServerConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { createSqliteStorage } from './sqlite.ts';
 import type { Platform } from '../../platform.ts';
@@ -13,14 +15,14 @@ import { loadOrCreateSecret } from './secrets.ts';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function startFromEnvironment(env: Env): Promise<void> {
-  let port: number;
+  let server: ServerConfig;
   let platform: Platform;
   let closeResources: () => Promise<void>;
   try {
-    port = parsePort(env.PORT);
-    const config = parseConfig(env, { publicUrl: `http://localhost:${port}` });
-    const dataDir = resolve(env.DATA_DIR || './data');
-    const secret = loadOrCreateSecret(dataDir);
+    server = parseServerConfig(env);
+    const config = parseConfig(env, { publicUrl: `http://localhost:${server.port}` });
+    const dataDir = resolve(server.dataDir);
+    const secret = config.secret ?? loadOrCreateSecret(dataDir);
     const storage = createSqliteStorage(join(dataDir, 'key2oauth.db'));
     const guard = createUpstreamGuard({
       allowPrivate: config.allowPrivateUpstreams,
@@ -34,7 +36,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       await guard.close();
       await storage.close();
     };
-    const trustProxy = /^(1|true|yes|on)$/i.test(env.TRUST_PROXY ?? '');
+    const { trustProxy } = server;
     const pending = new Set<Promise<unknown>>();
     platform = {
       config,
@@ -44,7 +46,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       checkUpstreamHost: guard.checkHostResolves,
       secret,
       log: createLogger(config.logLevel),
-      clientAddress: (request, bindings) => clientAddress(request, bindings as HttpBindings, trustProxy),
+      clientAddress: (c) => clientAddress(c, trustProxy),
       waitUntil: (promise) => {
         const tracked = promise.catch(() => {}).finally(() => pending.delete(tracked));
         pending.add(tracked);
@@ -59,11 +61,10 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   }
 
   const app = createApp(platform);
-  const host = env.HOST || '127.0.0.1';
-  const server = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
+  const listener = serve({ fetch: app.fetch, port: server.port, hostname: server.host }, (info: AddressInfo) => {
     platform.log.info('listening', { address: `${info.address}:${info.port}`, public_url: platform.config.publicUrl });
   });
-  server.on('error', (error) => {
+  listener.on('error', (error) => {
     platform.log.error('server failed to start', { error });
     process.exit(1);
   });
@@ -75,34 +76,27 @@ export async function startFromEnvironment(env: Env): Promise<void> {
     platform.log.info('shutting down', { signal });
     const force = setTimeout(() => {
       // Streams (SSE) never end by themselves; after the grace period they are cut.
-      if ('closeAllConnections' in server) server.closeAllConnections();
+      if ('closeAllConnections' in listener) listener.closeAllConnections();
     }, SHUTDOWN_GRACE_MS);
     force.unref();
-    server.close(async () => {
+    listener.close(async () => {
       clearTimeout(force);
       await closeResources();
       platform.log.info('stopped');
       process.exit(0);
     });
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    if ('closeIdleConnections' in listener) listener.closeIdleConnections();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-function parsePort(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return 8787;
-  const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port < 1 || port > 65535) throw new ConfigError(`PORT must be a number from 1 to 65535 (got ${JSON.stringify(raw)})`);
-  return port;
-}
-
 /** The socket's peer, or, behind a proxy we were told to trust, the address it appended. */
-function clientAddress(request: Request, bindings: HttpBindings | undefined, trustProxy: boolean): string {
+function clientAddress(c: Context, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = request.headers.get('x-forwarded-for')?.split(',').map((part) => part.trim()).filter(Boolean);
+    const forwarded = c.req.header('x-forwarded-for')?.split(',').map((part) => part.trim()).filter(Boolean);
     const last = forwarded?.at(-1);
     if (last) return last;
   }
-  return bindings?.incoming?.socket?.remoteAddress ?? 'unknown';
+  return getConnInfo(c).remote.address ?? 'unknown';
 }

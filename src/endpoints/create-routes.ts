@@ -1,0 +1,68 @@
+import type { Context } from 'hono';
+import { timingSafeEqual } from '../crypto.ts';
+import { jsonError, pageError } from '../http/errors.ts';
+import { rateLimit } from '../http/rate-limit.ts';
+import { isCrossSiteFormPost } from '../http/request.ts';
+import { htmlResponse } from '../http/responses.ts';
+import { createdPage } from '../pages/created.ts';
+import { homePage, type HomeForm } from '../pages/home.ts';
+import type { Platform } from '../platform.ts';
+import { createEndpoint } from './create.ts';
+import { describeEndpoint } from './endpoint.ts';
+
+/**
+ * The two ways to create an endpoint, the home-page form (`POST /`) and the JSON API
+ * (`POST /api/slugs`): the same limit, the same admin check and the same `createEndpoint` rules;
+ * they differ only in how they read the input and answer.
+ *
+ * The create limit is counted before the admin token is checked, so it also stops guessing it.
+ */
+
+export function showHome(platform: Platform): Promise<Response> {
+  return htmlResponse(homePage({ adminRequired: Boolean(platform.config.adminToken) }));
+}
+
+export async function createFromForm(platform: Platform, c: Context): Promise<Response> {
+  const { config } = platform;
+  if (isCrossSiteFormPost(c.req.raw, config.publicUrl)) return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
+  const formData = await c.req.formData().catch(() => null);
+  if (!formData) return pageError(400, 'Bad request', 'The form could not be read.');
+  const form = Object.fromEntries([...formData].map(([name, value]) => [name, String(value)]));
+  const { admin_token: adminToken, ...fields } = form;
+  const input: HomeForm = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== '')) as HomeForm;
+  const home = (error: string, status: number, headers?: Headers) =>
+    htmlResponse(homePage({ error, form: input, adminRequired: Boolean(config.adminToken) }), { status, ...(headers ? { headers } : {}) });
+
+  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, platform.clientAddress(c));
+  if (limited) return home(limited.sentence('endpoints created from your network'), 429, limited.headers());
+  if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
+  const result = await createEndpoint(platform, input);
+  if (!result.ok) return home(result.message, result.status);
+  const view = describeEndpoint(result.endpoint, config.publicUrl);
+  return htmlResponse(
+    createdPage({ mcpEndpoint: view.mcp_endpoint, displayName: view.display_name, upstreamHost: new URL(view.upstream_url).host, manageToken: result.manageToken }),
+    { status: 201 },
+  );
+}
+
+export async function createFromApi(platform: Platform, c: Context): Promise<Response> {
+  const { config } = platform;
+  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, platform.clientAddress(c));
+  if (limited) return limited.json('endpoints created');
+  if (config.adminToken) {
+    const presented = c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
+    if (!timingSafeEqual(presented, config.adminToken)) return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
+  }
+  if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
+    return jsonError(415, 'unsupported_media_type', 'Send a JSON body with Content-Type: application/json');
+  }
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    return jsonError(400, 'invalid_json', 'The body is not valid JSON');
+  }
+  const result = await createEndpoint(platform, body);
+  if (!result.ok) return jsonError(result.status, result.error, result.message);
+  return Response.json({ ...describeEndpoint(result.endpoint, config.publicUrl), manage_token: result.manageToken }, { status: 201 });
+}

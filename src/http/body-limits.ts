@@ -1,0 +1,70 @@
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Config } from '../config.ts';
+import { ENDPOINT_PATH } from './endpoint-path.ts';
+import { jsonError, jsonRpcError, pageError } from './errors.ts';
+
+/**
+ * Body size limits. MCP traffic (`/{slug}/…`) is streamed to the upstream and must stay
+ * streamed: a declared `Content-Length` over MAX_MCP_BODY_BYTES is refused with 413 up front,
+ * and otherwise the body is counted as it flows and cut off past the limit (the upstream request
+ * is aborted and the client gets 413). Every other route reads small bodies whole: Hono's
+ * bodyLimit caps them at MAX_BODY_BYTES.
+ */
+export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyBytes'>): MiddlewareHandler {
+  const buffered = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: (c) => tooLarge(c.req.raw, config.maxBodyBytes),
+  });
+  return async (c, next) => {
+    if (!ENDPOINT_PATH.test(c.req.path)) return buffered(c, next);
+    const body = c.req.raw.body;
+    if (!body) return next();
+    const max = config.maxMcpBodyBytes;
+    const declared = c.req.raw.headers.get('content-length');
+    if (declared !== null && Number(declared) > max) return mcpTooLarge(max);
+    let exceeded = false;
+    let size = 0;
+    // Past the limit the upstream request is aborted, not just its body ended: workerd would
+    // otherwise close the chunked body cleanly, and the upstream would take a prefix for the whole.
+    const cutOff = new AbortController();
+    const counted = body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          size += chunk.byteLength;
+          if (size > max) {
+            exceeded = true;
+            const error = new PayloadTooLargeError(max);
+            cutOff.abort(error);
+            controller.error(error);
+          } else {
+            controller.enqueue(chunk);
+          }
+        },
+      }),
+    );
+    const signal = AbortSignal.any([c.req.raw.signal, cutOff.signal]);
+    c.req.raw = new Request(c.req.raw, { body: counted, duplex: 'half', signal } as RequestInit);
+    await next();
+    if (exceeded) {
+      await c.res.body?.cancel().catch(() => {});
+      c.res = mcpTooLarge(max);
+    }
+  };
+}
+
+export class PayloadTooLargeError extends Error {
+  override name = 'PayloadTooLargeError';
+  constructor(max: number) {
+    super(`The request body is larger than ${max} bytes`);
+  }
+}
+
+function mcpTooLarge(max: number): Response {
+  return jsonRpcError(413, `The request body is larger than ${max} bytes`, -32600);
+}
+
+async function tooLarge(request: Request, max: number): Promise<Response> {
+  if ((request.headers.get('accept') ?? '').includes('text/html')) return pageError(413, 'Request too large', `The form sent more than ${max} bytes.`);
+  return jsonError(413, 'payload_too_large', `The request body is larger than ${max} bytes`);
+}

@@ -1,0 +1,35 @@
+import type { MiddlewareHandler } from 'hono';
+import { ENDPOINT_PATH } from './endpoint-path.ts';
+
+/** What a response that is not one of our pages gets: nothing may load in it or frame it. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+/** What comes back from an upstream through the proxy: on top, no script may run as our origin. */
+const PROXIED_CSP = `${API_CSP}; sandbox`;
+
+/**
+ * Every response carries `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
+ * `Referrer-Policy: no-referrer` and a Content-Security-Policy with `frame-ancestors 'none'`.
+ * Our pages set their own, fuller CSP (kept); JSON from the engine gets the locked-down one; and
+ * whatever an upstream sends back through the proxy always gets a sandboxing one, replacing the
+ * upstream's: a hostile upstream must not be able to serve active content from our origin.
+ * Redirects (nothing renders them) get no CSP.
+ */
+export function securityHeaders(): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    let headers = c.res.headers;
+    try {
+      headers.set('x-content-type-options', 'nosniff');
+    } catch {
+      // Immutable headers (a fetch() response passed through): copy into a mutable response.
+      c.res = new Response(c.res.body, c.res);
+      headers = c.res.headers;
+      headers.set('x-content-type-options', 'nosniff');
+    }
+    headers.set('x-frame-options', 'DENY');
+    headers.set('referrer-policy', 'no-referrer');
+    if (c.res.status >= 300 && c.res.status < 400) return;
+    if (ENDPOINT_PATH.test(c.req.path)) headers.set('content-security-policy', PROXIED_CSP);
+    else if (!headers.has('content-security-policy')) headers.set('content-security-policy', API_CSP);
+  };
+}

@@ -1,0 +1,46 @@
+import { createEndpointStore } from '../endpoints/store.ts';
+import { jsonError } from '../http/errors.ts';
+import { engine, invalidTokenChallenge, type GrantProps, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
+import type { Platform } from '../platform.ts';
+import { forward } from '../upstream/forward.ts';
+
+/**
+ * What every MCP route (`/{slug}/mcp`, and the legacy `/{slug}/sse` and `/{slug}/messages`) does
+ * around its own work: refuse an unknown slug, check the token, and send the key upstream through
+ * one door that handles the upstream refusing it.
+ */
+
+/**
+ * Runs `handler` for a request whose bearer token is valid for the endpoint; otherwise the engine
+ * answers (401 challenge naming the resource metadata, CORS preflight, …). The request must be on
+ * the canonical resource URL `{PUBLIC_URL}/{slug}/mcp` (the legacy routes hand in a copy).
+ *
+ * Without a token, the endpoint record is read to answer 404 for an unknown slug instead of a
+ * challenge. With one, the token check alone decides (no token is valid for an unknown slug),
+ * which keeps the hot path at one store read.
+ */
+export async function guard(platform: Platform, slug: string, request: Request, handler: ProtectedHandler): Promise<Response> {
+  if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
+    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+  }
+  return engine(platform, slug).protect(request, handler);
+}
+
+/**
+ * Forwards with the grant's key. When the upstream refuses the key (401/403), the grant that holds
+ * it is useless: it is revoked, and the client gets the engine's `invalid_token` challenge, so it
+ * authorizes again and the user can paste a new key. Every route that sends the key goes here.
+ */
+export async function forwardWithKey(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+  to: { url: string; method?: string },
+): Promise<Response> {
+  const outcome = await forward(platform, request, props.upstream, props.apiKey, to);
+  if (outcome.kind === 'response') return outcome.response;
+  platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status: outcome.status });
+  await engine(platform, props.slug).helpers().revokeGrant(auth.grantId, props.slug);
+  return invalidTokenChallenge(platform.config.publicUrl, props.slug, 'The upstream MCP server rejected the key; authorize again with a valid one');
+}

@@ -1,0 +1,25 @@
+import { createEndpointStore } from '../endpoints/store.ts';
+import { isSlug } from '../endpoints/slug.ts';
+import { jsonError } from '../http/errors.ts';
+import { onPublicOrigin } from '../http/request.ts';
+import type { Platform } from '../platform.ts';
+import { engine } from './engine.ts';
+
+/**
+ * Discovery: the authorization server's RFC 8414 metadata (one issuer for every endpoint) and
+ * each endpoint's RFC 9728 protected resource metadata. Both are the engine's documents.
+ */
+
+export async function authorizationServerMetadata(platform: Platform, request: Request): Promise<Response> {
+  const response = await engine(platform).serve(onPublicOrigin(request, platform.config.publicUrl));
+  if (request.method !== 'GET' || !response.ok) return response; // CORS preflight (browser clients), HEAD
+  const metadata = (await response.json()) as Record<string, unknown>;
+  // The engine lists its resources here; ours is a per-request stand-in, not a real resource.
+  delete metadata.protected_resources;
+  return new Response(JSON.stringify(metadata), { status: response.status, headers: response.headers });
+}
+
+export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string): Promise<Response> {
+  if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug))) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+  return engine(platform, slug).protect(onPublicOrigin(request, platform.config.publicUrl), async () => jsonError(404, 'not_found', 'Not found'));
+}

@@ -1,0 +1,20 @@
+/**
+ * Where and how a key travels upstream. Everything under `upstream/` takes one of these and a key;
+ * none of it knows about OAuth, grants or endpoints.
+ */
+export type UpstreamTransport = 'streamable-http' | 'sse';
+
+export interface UpstreamTarget {
+  url: string;
+  /** Header that carries the key, e.g. `Authorization` or `X-API-Key`. */
+  headerName: string;
+  /** Text before the key, joined by one space (`Bearer` gives `Bearer <key>`); empty for the bare key. */
+  headerPrefix: string;
+  transport: UpstreamTransport;
+}
+
+/** The header line a key becomes: `{name: 'Authorization', value: 'Bearer sk-…'}`. */
+export function keyHeader(target: Pick<UpstreamTarget, 'headerName' | 'headerPrefix'>, key: string): { name: string; value: string } {
+  const prefix = target.headerPrefix.trim();
+  return { name: target.headerName, value: prefix ? `${prefix} ${key}` : key };
+}
