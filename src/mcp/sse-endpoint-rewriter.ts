@@ -54,10 +54,14 @@ export function endpointRewriter(rewrite: (data: string) => Promise<string>): Tr
 /** The first event in one complete SSE block, parsed by eventsource-parser. */
 function parseEvent(text: string): EventSourceMessage | undefined {
   let found: EventSourceMessage | undefined;
-  const parser = createParser({ onEvent: (event) => void (found ??= event) });
+  const parser = createParser({
+    onEvent: (event) => {
+      found ??= event;
+    },
+  });
   // A block ending in CR CR is complete, but the parser waits for a possible LF after the last CR;
   // one more line end settles it (at worst it adds an empty line, which dispatches nothing).
-  parser.feed(text + '\n');
+  parser.feed(`${text}\n`);
   return found;
 }
 

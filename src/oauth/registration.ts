@@ -5,7 +5,7 @@ import { z } from 'zod';
  * Limits on dynamic client registration (RFC 7591), on top of the engine's own checks (which
  * validate redirect URI schemes, grant types and auth methods). Anyone may register, so a
  * registration must not be able to store megabytes or put pages' worth of text on the consent
- * page. Real clients (CLIENTS.md) register one to three redirect URIs and a short name.
+ * page. Real clients (docs/architecture.md) register one to three redirect URIs and a short name.
  */
 export const REGISTRATION_LIMITS = {
   /** The whole metadata document, as JSON. */

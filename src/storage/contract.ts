@@ -1,7 +1,8 @@
 /**
  * The one storage seam. Shaped like Workers KV because the OAuth engine
  * (@cloudflare/workers-oauth-provider) talks to exactly this surface as `env.OAUTH_KV`,
- * and every store we ship (memory, SQLite, Redis, Workers KV) implements it.
+ * and every store implements it: memory (tests), SQLite (`adapters/node/sqlite.ts`) and Workers KV
+ * itself. A new backend implements this file and passes test/storage/kv-contract.ts.
  *
  * Semantics every implementation keeps:
  * - values are strings; `get(key, 'json')` / `get(key, { type: 'json' })` parses them;
@@ -38,6 +39,7 @@ export interface KVListResult {
 export type KVGetType = 'text' | 'json' | { type: 'text' | 'json' };
 
 export interface KVStore {
+  // biome-ignore lint/suspicious/noExplicitAny: Workers KV's own signature; the engine is typed against it.
   get(key: string, type?: KVGetType): Promise<any>;
   put(key: string, value: string, options?: KVPutOptions): Promise<void>;
   delete(key: string): Promise<void>;

@@ -10,8 +10,8 @@ import {
   preparePut,
   readsJson,
   toSeconds,
-  windowEnd,
 } from './rules.ts';
+import { countOne, windowEnd, type Window } from './fixed-window.ts';
 
 /**
  * A store that lives in one process's memory: for unit tests and throwaway runs. It follows the same
@@ -20,7 +20,7 @@ import {
 export function createMemoryStorage(options: { now?: () => number } = {}): Storage {
   const now = options.now ?? Date.now;
   const entries = new Map<string, { value: string; expiration: number | null; metadata: string | null }>();
-  const windows = new Map<string, { count: number; resetAt: number }>();
+  const windows = new Map<string, Window>();
 
   /** The live entry for a key; an expired one is dropped on sight so the map does not keep it. */
   function read(key: string) {
@@ -79,9 +79,7 @@ export function createMemoryStorage(options: { now?: () => number } = {}): Stora
     counters: {
       async increment(key: string, windowSeconds: number) {
         const resetAt = windowEnd(now(), windowSeconds);
-        const current = windows.get(key);
-        // Same rule as the SQL stores: a stored window that is not older than ours keeps counting.
-        const next = current && current.resetAt >= resetAt ? { count: current.count + 1, resetAt: current.resetAt } : { count: 1, resetAt };
+        const next = countOne(windows.get(key), resetAt);
         windows.set(key, next);
         return { ...next };
       },

@@ -1,4 +1,5 @@
 import { wantsJson, type KVGetType, type KVPutOptions } from './contract.ts';
+import { base64url } from '../crypto.ts';
 
 /**
  * Workers KV's rules, shared by every store we implement. Enforcing Cloudflare's limits on Node too
@@ -110,9 +111,7 @@ export function listLimit(limit: number | undefined): number {
  * added or deleted between pages (the next page simply starts after that key).
  */
 export function encodeCursor(key: string): string {
-  let binary = '';
-  for (const byte of encoder.encode(key)) binary += String.fromCharCode(byte);
-  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+  return base64url(encoder.encode(key));
 }
 
 export function decodeCursor(cursor: string): string {
@@ -167,17 +166,6 @@ export function toSeconds(ms: number): number {
 /** An entry whose expiry (Unix seconds) is now or earlier reads as absent. */
 export function isExpired(expiration: number | null, nowSeconds: number): boolean {
   return expiration !== null && expiration <= nowSeconds;
-}
-
-/**
- * End of the fixed window holding `nowMs`, in Unix seconds. Windows are aligned to the epoch, so
- * every process computes the same window without talking to the others.
- */
-export function windowEnd(nowMs: number, windowSeconds: number): number {
-  if (!Number.isSafeInteger(windowSeconds) || windowSeconds < 1) {
-    throw new RangeError(`Counter windows are whole seconds, at least 1 (got ${windowSeconds})`);
-  }
-  return (Math.floor(toSeconds(nowMs) / windowSeconds) + 1) * windowSeconds;
 }
 
 function utf8Length(text: string): number {

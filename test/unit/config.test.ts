@@ -1,16 +1,42 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { readFileSync } from 'node:fs';
+import { ConfigError, DEFAULTS, OPTIONAL, parseConfig, parseServerConfig } from '../../src/config.ts';
 
 const defaults = { publicUrl: 'http://localhost:8787' };
 
-test('defaults match the README', () => {
+/** The README's Configuration table: variable → its Default cell. */
+function readmeDefaults(): Map<string, string> {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+  const rows = [...section.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]*) \|/gm)];
+  return new Map(rows.map((row) => [row[1]!, row[2]!.trim()]));
+}
+
+test('every setting is in the README with the default the code uses, and every documented one exists', () => {
+  const documented = readmeDefaults();
+  assert.ok(documented.size >= 20, `the README table was read (${documented.size} rows)`);
+  for (const [name, fallback] of Object.entries(DEFAULTS)) assert.equal(documented.get(name), `\`${fallback}\``, `README default of ${name}`);
+  for (const name of OPTIONAL) assert.ok(documented.has(name), `${name} is documented`);
+  for (const name of documented.keys()) assert.ok(name in DEFAULTS || (OPTIONAL as readonly string[]).includes(name), `${name} is a setting of src/config.ts`);
+});
+
+test('defaults as parsed', () => {
   const config = parseConfig({}, defaults);
   assert.equal(config.publicUrl, 'http://localhost:8787');
   assert.equal(config.allowPrivateUpstreams, false);
   assert.equal(config.accessTokenTtl, 3600);
   assert.equal(config.refreshTokenTtl, 30 * 24 * 3600);
   assert.equal(config.adminToken, undefined);
+  assert.deepEqual(parseServerConfig({}), { port: 8787, host: '127.0.0.1', dataDir: './data', trustProxy: false });
+});
+
+test('server settings are as strict as the others: a typo is refused, never read as false', () => {
+  assert.throws(() => parseServerConfig({ TRUST_PROXY: 'ture' }), /TRUST_PROXY must be true or false/);
+  assert.throws(() => parseServerConfig({ PORT: '80a' }), /PORT must be a whole number/);
+  assert.throws(() => parseServerConfig({ PORT: '70000' }), /PORT must be at most 65535/);
+  assert.equal(parseServerConfig({ TRUST_PROXY: 'yes', PORT: '' }).trustProxy, true);
+  assert.throws(() => parseConfig({ KEY2OAUTH_SECRET: 'short' }, defaults), /KEY2OAUTH_SECRET must be at least 32/);
 });
 
 test('PUBLIC_URL is the exact issuer: a bare origin, trailing slash dropped, no path', () => {

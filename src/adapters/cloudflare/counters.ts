@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { CounterStore } from '../../storage/contract.ts';
-import { windowEnd } from '../../storage/rules.ts';
+import { randomToken } from '../../crypto.ts';
+import { countOne, windowEnd, type Window } from '../../storage/fixed-window.ts';
 
 /**
  * Rate-limit counters on Workers: one small SQLite-backed Durable Object per bucket
@@ -13,15 +14,14 @@ import { windowEnd } from '../../storage/rules.ts';
  * and it counts per Cloudflare location, so `RATE_LIMIT_CREATE=20/3600` could not mean what it
  * means on Node. A Durable Object is single-threaded and strongly consistent, so each increment
  * is exact, with the same fixed, epoch-aligned windows as the SQLite and memory stores.
- * Only endpoint creation, client registration and key submissions are counted: the MCP data path
- * never touches it.
+ * Every bucket that `http/rate-limit.ts` counts lands here (creation, registration, the
+ * authorization page, key submissions per address and per endpoint, the manage API); the MCP data
+ * path never touches it.
  */
 export class Counters extends DurableObject {
   async increment(windowSeconds: number): Promise<{ count: number; resetAt: number }> {
     const resetAt = windowEnd(Date.now(), windowSeconds);
-    const current = await this.ctx.storage.get<{ count: number; resetAt: number }>('window');
-    // Same rule as the SQL and memory stores: a stored window that is not older than ours keeps counting.
-    const next = current && current.resetAt >= resetAt ? { count: current.count + 1, resetAt: current.resetAt } : { count: 1, resetAt };
+    const next = countOne(await this.ctx.storage.get<Window>('window'), resetAt);
     await this.ctx.storage.put('window', next);
     // Nothing outlives its window: the alarm clears this object's storage when the window ends.
     await this.ctx.storage.setAlarm(next.resetAt * 1000);
@@ -36,8 +36,7 @@ export class Counters extends DurableObject {
   async deploymentSecret(): Promise<string> {
     const existing = await this.ctx.storage.get<string>('secret');
     if (existing) return existing;
-    const bytes = crypto.getRandomValues(new Uint8Array(32));
-    const secret = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const secret = randomToken(32);
     await this.ctx.storage.put('secret', secret);
     return secret;
   }

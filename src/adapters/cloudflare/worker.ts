@@ -57,7 +57,10 @@ async function appFor(request: Request, env: WorkerEnv): Promise<Hono> {
   const origin = new URL(request.url).origin;
   const key = typeof env.PUBLIC_URL === 'string' && env.PUBLIC_URL !== '' ? '' : origin;
   let byOrigin = apps.get(env);
-  if (!byOrigin) apps.set(env, (byOrigin = new Map()));
+  if (!byOrigin) {
+    byOrigin = new Map();
+    apps.set(env, byOrigin);
+  }
   let app = byOrigin.get(key);
   if (!app) {
     app = createApp(await workerPlatform(origin, env));

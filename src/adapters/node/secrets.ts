@@ -18,7 +18,7 @@ export function loadOrCreateSecret(dataDir: string): string {
   const secret = randomBytes(32).toString('base64url');
   // 'wx' fails if another process created it meanwhile; then theirs wins and we read it.
   try {
-    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
     return secret;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();

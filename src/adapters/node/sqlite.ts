@@ -14,8 +14,8 @@ import {
   prefixEnd,
   readsJson,
   toSeconds,
-  windowEnd,
 } from '../../storage/rules.ts';
+import { windowEnd } from '../../storage/fixed-window.ts';
 
 /**
  * The embedded default store: one SQLite file, through Node's built-in `node:sqlite` (no native
@@ -99,6 +99,7 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
     // A fixed window in one statement: start at 1, or add 1 while the window is the same. If another
     // process has already moved the row to a later window (its clock runs ahead), count there rather
     // than resetting it back and forth. RETURNING reads the result inside the same write.
+    // storage/fixed-window.ts's countOne, as one atomic statement shared by every process.
     increment: db.prepare(`
       INSERT INTO counters (key, count, reset_at) VALUES (?, 1, ?)
       ON CONFLICT (key) DO UPDATE SET
