@@ -21,6 +21,7 @@ const LAYERS = [
   ['mcp', 'manage'],
   ['app'],
   ['adapters/node', 'adapters/cloudflare'],
+  ['cli'],
 ];
 
 const SRC = join(import.meta.dirname, '..', '..', 'src');

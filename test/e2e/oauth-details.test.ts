@@ -6,7 +6,7 @@ import { connectWithOAuth, TestOAuthProvider } from '../support/oauth-client.ts'
 
 const KEY = 'sk-details-1';
 
-/** What real clients do beyond the happy path (CLIENTS.md): CORS, lifetimes, racing refreshes. */
+/** What real clients do beyond the happy path (docs/architecture.md): CORS, lifetimes, racing refreshes. */
 for (const target of targets()) describe(`OAuth details real clients depend on (${target.name})`, () => {
   let upstream: Upstream;
   let server: Running;

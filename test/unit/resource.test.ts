@@ -10,7 +10,7 @@ test('the resource of an endpoint is its MCP URL', () => {
   assert.equal(resourceUrl(PUBLIC, SLUG), `${PUBLIC}/${SLUG}/mcp`);
 });
 
-test('resource values real clients send are understood (CLIENTS.md)', () => {
+test('resource values real clients send are understood (docs/architecture.md)', () => {
   for (const value of [
     `${PUBLIC}/${SLUG}/mcp`,
     `${PUBLIC}/${SLUG}/mcp/`,

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../../crypto.ts';
 
 /**
  * The deployment secret, generated on first start into DATA_DIR and reused after, so rate-limit
@@ -15,7 +15,7 @@ export function loadOrCreateSecret(dataDir: string): string {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const secret = randomBytes(32).toString('base64url');
+  const secret = randomToken(32);
   // 'wx' fails if another process created it meanwhile; then theirs wins and we read it.
   try {
     writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
