@@ -1,0 +1,288 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Hono } from 'hono';
+import { parse } from 'node-html-parser';
+import { createApp } from '../../src/app.ts';
+import { parseConfig, type Env } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import type { Platform } from '../../src/platform.ts';
+import { createMemoryStorage } from '../../src/storage/memory.ts';
+import { createUpstreams, serveMcp, type McpUpstream, type Upstreams } from './in-process-upstream.ts';
+
+/**
+ * The whole app in this process: `createApp(platform).fetch(request)` with the memory store, a
+ * capturing logger and upstreams that are reached without sockets (in-process-upstream.ts). No
+ * port, no child process: a test file starts in milliseconds.
+ *
+ * The engine imports `cloudflare:workers`, so the test process must be started with
+ * `--import ./src/adapters/node/hooks.ts` (test/run.ts does). Static imports resolve before any
+ * module runs, so importing the hooks here would come too late.
+ */
+
+export const PUBLIC_URL = 'https://bridge.example.org';
+export const KEY = 'sk-in-process-0123456789abcdef';
+/** The default upstream: a real MCP SDK server behind this URL, accepting `Bearer <KEY>`. */
+export const UPSTREAM_URL = 'https://echo.example.com/mcp';
+export const REDIRECT_URI = 'https://client.example.net/callback';
+/** The address requests come from unless a test says otherwise. */
+export const CLIENT_ADDRESS = '198.51.100.7';
+
+/** What each request carries besides itself; the platform reads the client address from it. */
+interface RequestEnv {
+  clientAddress: string;
+}
+
+export interface InProcess {
+  app: Hono;
+  platform: Platform;
+  /** Every upstream request, recorded; `upstreams.serve()` adds more upstream servers. */
+  upstreams: Upstreams;
+  /** The default MCP upstream at UPSTREAM_URL. */
+  upstream: McpUpstream;
+  /** Every log line the app wrote (at debug level, whatever LOG_LEVEL says). */
+  logs: string[];
+  url: string;
+  /** One request to the app; `path` may also be an absolute URL (on any host). */
+  fetch(path: string, init?: RequestInit & { clientAddress?: string }): Promise<Response>;
+  createEndpoint(body: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: Record<string, string> }>;
+  /** Creation for tests whose subject is not creation: anything but 201 throws. */
+  mustCreateEndpoint(body?: Record<string, unknown>): Promise<Record<string, string>>;
+  register(metadata?: Record<string, unknown>): Promise<Client>;
+  openConsent(endpoint: string, client: Client, options?: { params?: Record<string, string>; jar?: CookieJar }): Promise<ConsentPage>;
+  /** Opens an authorization URL someone else built (an MCP SDK client), as a browser does. */
+  openAuthorization(url: string | URL, jar?: CookieJar): Promise<ConsentPage>;
+  submitConsent(page: ConsentPage, fields: Record<string, string>, headers?: Record<string, string>): Promise<Response>;
+  /** The whole authorization code + PKCE flow by hand, up to the tokens. */
+  authorize(endpoint: string, options?: { key?: string; client?: Client }): Promise<Grant>;
+  token(fields: Record<string, string>): Promise<Response>;
+  /** One MCP POST with a bearer token, as a client sends it. */
+  mcp(endpoint: string, token: string | undefined, message: unknown, headers?: Record<string, string>): Promise<Response>;
+  /** Waits for work handed to `waitUntil` (session cleanup on the upstream). */
+  settle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Client {
+  client_id: string;
+  client_secret?: string;
+  redirect_uris: string[];
+  /** PKCE for this client's next authorization. */
+  verifier: string;
+  challenge: string;
+}
+
+export interface ConsentPage {
+  url: string;
+  response: Response;
+  status: number;
+  html: string;
+  /** The form's hidden fields (handle, destination). */
+  hidden: Record<string, string>;
+  jar: CookieJar;
+  /** The visible text of the page. */
+  text: string;
+}
+
+export interface Grant {
+  client: Client;
+  code: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/** Cookies as a browser keeps them for our origin. */
+export class CookieJar {
+  cookies = new Map<string, string>();
+  keep(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      if (/max-age=0/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, pair!.slice(eq + 1).trim());
+    }
+  }
+  header(): Record<string, string> {
+    const cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    return cookie ? { cookie } : {};
+  }
+}
+
+export function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+export const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'in-process', version: '1' } },
+};
+
+/** The JSON-RPC answer in a response, whether sent as JSON or as an SSE stream. */
+export async function readRpc(response: Response): Promise<{ id?: unknown; result?: any; error?: { code: number; message: string } }> {
+  const text = await response.text();
+  if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) return JSON.parse(text);
+  const messages = text
+    .split(/\r?\n\r?\n/)
+    .map((event) => event.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trim()).join('\n'))
+    .filter(Boolean)
+    .map((data) => JSON.parse(data));
+  const answer = messages.find((message) => 'result' in message || 'error' in message);
+  if (!answer) throw new Error(`no JSON-RPC answer in the stream:\n${text}`);
+  return answer;
+}
+
+export interface StartOptions {
+  /** Environment variables, as the server reads them (PUBLIC_URL and LOG_LEVEL are set). */
+  env?: Env;
+  /** The key the default upstream accepts. */
+  key?: string;
+  /** Platform parts to replace, e.g. a `checkUpstreamHost` that refuses. */
+  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv'>>;
+}
+
+export async function startApp(options: StartOptions = {}): Promise<InProcess> {
+  const config = parseConfig({ PUBLIC_URL, LOG_LEVEL: 'silent', ...options.env }, { publicUrl: PUBLIC_URL });
+  const storage = createMemoryStorage();
+  const upstreams = createUpstreams();
+  const upstream = serveMcp(upstreams, { url: UPSTREAM_URL, key: options.key ?? KEY });
+  const logs: string[] = [];
+  const pending = new Set<Promise<unknown>>();
+  const platform: Platform = {
+    config,
+    kv: storage.kv,
+    counters: storage.counters,
+    fetchUpstream: upstreams.fetch,
+    checkUpstreamHost: async () => ({ ok: true }),
+    secret: randomBytes(32).toString('base64url'),
+    log: createLogger('debug', (line) => logs.push(line)),
+    // The one place the client address is read: from the RequestEnv each request is sent with.
+    clientAddress: (c) => (c.env as RequestEnv).clientAddress,
+    waitUntil: (promise) => {
+      const tracked: Promise<unknown> = promise.catch(() => {}).finally(() => pending.delete(tracked));
+      pending.add(tracked);
+    },
+    ...options.platform,
+  };
+  const app = createApp(platform);
+
+  const fetch: InProcess['fetch'] = async (path, init = {}) => {
+    const { clientAddress = CLIENT_ADDRESS, ...rest } = init;
+    const env: RequestEnv = { clientAddress };
+    return app.fetch(new Request(new URL(path, PUBLIC_URL), rest), env);
+  };
+
+  const createEndpoint: InProcess['createEndpoint'] = async (body, headers = {}) => {
+    const response = await fetch('/api/slugs', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, string> };
+  };
+
+  const register: InProcess['register'] = async (metadata = {}) => {
+    const response = await fetch('/oauth/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'In-process Client', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], ...metadata }),
+    });
+    if (response.status !== 201) throw new Error(`registration answered ${response.status}: ${await response.text()}`);
+    return { ...((await response.json()) as Omit<Client, 'verifier' | 'challenge'>), ...pkce() };
+  };
+
+  const openConsent: InProcess['openConsent'] = async (endpoint, client, { params = {}, jar = new CookieJar() } = {}) => {
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: client.redirect_uris[0]!,
+      code_challenge: client.challenge,
+      code_challenge_method: 'S256',
+      state: 'state-ünicode-✓',
+      scope: 'mcp offline_access',
+      resource: endpoint,
+      ...params,
+    });
+    return openAuthorization(`${PUBLIC_URL}/authorize?${query}`, jar);
+  };
+
+  const openAuthorization: InProcess['openAuthorization'] = async (url, jar = new CookieJar()) => {
+    // A top-level navigation from the client app: another site.
+    const response = await fetch(String(url), { headers: { ...jar.header(), accept: 'text/html', 'sec-fetch-site': 'cross-site' } });
+    jar.keep(response);
+    return consentPage(String(url), response, await response.text(), jar);
+  };
+
+  const submitConsent: InProcess['submitConsent'] = async (page, fields, headers = {}) => {
+    const body = new URLSearchParams({ ...page.hidden, ...fields });
+    const response = await fetch(page.url, {
+      method: 'POST',
+      // What Chromium sends for a same-origin form on a page with Referrer-Policy: no-referrer.
+      headers: { ...page.jar.header(), 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'same-origin', accept: 'text/html', ...headers },
+      body,
+      redirect: 'manual',
+    });
+    page.jar.keep(response);
+    return response;
+  };
+
+  const token: InProcess['token'] = (fields) =>
+    fetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+
+  const authorize: InProcess['authorize'] = async (endpoint, { key = KEY, client } = {}) => {
+    const registered = client ?? (await register());
+    const page = await openConsent(endpoint, registered);
+    if (page.status !== 200) throw new Error(`authorization page answered ${page.status}: ${page.text}`);
+    const approved = await submitConsent(page, { api_key: key, action: 'approve' });
+    if (approved.status !== 302) throw new Error(`approval answered ${approved.status}: ${await approved.text()}`);
+    const code = new URL(approved.headers.get('location')!).searchParams.get('code')!;
+    const fields: Record<string, string> = { grant_type: 'authorization_code', code, code_verifier: registered.verifier, client_id: registered.client_id, redirect_uri: registered.redirect_uris[0]!, resource: endpoint };
+    if (registered.client_secret) fields.client_secret = registered.client_secret;
+    const response = await token(fields);
+    if (response.status !== 200) throw new Error(`token exchange answered ${response.status}: ${await response.text()}`);
+    const tokens = (await response.json()) as { access_token: string; refresh_token: string };
+    return { client: registered, code, accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
+  };
+
+  return {
+    app,
+    platform,
+    upstreams,
+    upstream,
+    logs,
+    url: PUBLIC_URL,
+    fetch,
+    createEndpoint,
+    async mustCreateEndpoint(body = { upstream_url: UPSTREAM_URL }) {
+      const created = await createEndpoint(body);
+      if (created.status !== 201) throw new Error(`creating the endpoint answered ${created.status}: ${JSON.stringify(created.body)}`);
+      return created.body;
+    },
+    register,
+    openConsent,
+    openAuthorization,
+    submitConsent,
+    authorize,
+    token,
+    mcp: (endpoint, bearer, message, headers = {}) =>
+      fetch(endpoint, {
+        method: 'POST',
+        headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body: typeof message === 'string' ? message : JSON.stringify(message),
+      }),
+    settle: async () => {
+      while (pending.size) await Promise.all(pending);
+    },
+    async close() {
+      while (pending.size) await Promise.all(pending);
+      await upstreams.close();
+      await storage.close();
+    },
+  };
+}
+
+/** Reads a consent page (or the error page in its place) as the user sees it. */
+export function consentPage(url: string, response: Response, html: string, jar: CookieJar): ConsentPage {
+  const root = parse(html);
+  const hidden: Record<string, string> = {};
+  for (const input of root.querySelectorAll('form[method="post"] input[type="hidden"]')) hidden[input.getAttribute('name')!] = input.getAttribute('value') ?? '';
+  const text = root.querySelector('main')?.text.replace(/\s+/g, ' ').trim() ?? '';
+  return { url, response, status: response.status, html, hidden, jar, text };
+}
