@@ -117,7 +117,7 @@ describe('the JSON API, in-process', () => {
     }
     const broken = await k.fetch('/api/slugs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"upstream_url":' });
     assert.equal(broken.status, 400);
-    assert.deepEqual(await broken.json(), { error: 'invalid_json', message: 'The body is not valid JSON' });
+    assert.deepEqual(await broken.json(), { error: 'invalid_json', error_description: 'The body is not valid JSON', message: 'The body is not valid JSON' });
   });
 
   test('a body that is not JSON gets 415', async () => {
@@ -133,7 +133,7 @@ describe('the JSON API, in-process', () => {
     try {
       const refused = await strict.createEndpoint({ upstream_url: UPSTREAM_URL });
       assert.equal(refused.status, 400);
-      assert.deepEqual(refused.body, { error: 'invalid_upstream_url', message: 'echo.example.com resolves to a private address.' });
+      assert.deepEqual(refused.body, { error: 'invalid_upstream_url', error_description: 'echo.example.com resolves to a private address.', message: 'echo.example.com resolves to a private address.' });
       assert.equal(strict.upstreams.requests.length, 0, 'nothing was sent to a refused host');
     } finally {
       await strict.close();

@@ -131,7 +131,7 @@ describe('shared HTTP behaviour, in-process', () => {
   test('bodies over the limits are 413: JSON for the API, a page for forms, JSON-RPC for MCP whether declared or streamed', async () => {
     const api = await k.fetch('/api/slugs', json({ upstream_url: UPSTREAM_URL, display_name: 'x'.repeat(2000) }));
     assert.equal(api.status, 413);
-    assert.deepEqual(await api.json(), { error: 'payload_too_large', message: 'The request body is larger than 1024 bytes' });
+    assert.deepEqual(await api.json(), { error: 'payload_too_large', error_description: 'The request body is larger than 1024 bytes', message: 'The request body is larger than 1024 bytes' });
     const page = await k.fetch('/', form({ upstream_url: UPSTREAM_URL, display_name: 'x'.repeat(2000) }, { accept: 'text/html' }));
     assert.equal(page.status, 413);
     assertPageHeaders(page, 'form 413');
@@ -175,7 +175,7 @@ describe('failures inside the server, in-process', () => {
       assert.equal(response.status, 500);
       assertApiHeaders(response, '500');
       const text = await response.text();
-      assert.deepEqual(JSON.parse(text), { error: 'server_error', message: 'Something went wrong on our side' });
+      assert.deepEqual(JSON.parse(text), { error: 'server_error', error_description: 'Something went wrong on our side', message: 'Something went wrong on our side' });
       assert.doesNotMatch(text, /disk on fire/);
       assert.ok(k.logs.some((line) => line.includes('"msg":"unhandled error"') && line.includes('disk on fire')), 'the operator sees the cause');
     } finally {
