@@ -68,5 +68,6 @@ export function firstIssue(error: z.ZodError): string {
   if (issue.code === 'invalid_type' && issue.path.length === 0) return 'The body must be a JSON object';
   const field = issue.path.join('.');
   if (issue.code === 'invalid_type') return issue.message.startsWith('Invalid input') ? `${field} must be a ${issue.expected}` : issue.message;
+  if (issue.code === 'invalid_value') return `${field} must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
   return issue.message;
 }

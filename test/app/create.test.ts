@@ -99,7 +99,7 @@ describe('the JSON API, in-process', () => {
       [{ upstream_url: UPSTREAM_URL, auth_header_name: 'X-Key\r\nInjected: 1' }, 'invalid_request', /valid HTTP header name/],
       [{ upstream_url: UPSTREAM_URL, auth_header_prefix: 'Bearer\n' }, 'invalid_request', /visible ASCII/],
       [{ upstream_url: UPSTREAM_URL, display_name: 'x'.repeat(101) }, 'invalid_request', /at most 100 characters/],
-      [{ upstream_url: UPSTREAM_URL, transport: 'websocket' }, 'invalid_request', /expected one of "auto"\|"streamable-http"\|"sse"/],
+      [{ upstream_url: UPSTREAM_URL, transport: 'websocket' }, 'invalid_request', /^transport must be one of "auto", "streamable-http", "sse"$/],
       [{ upstream_url: 'http://echo.example.com/mcp' }, 'invalid_upstream_url', /must start with https:\/\//],
       [{ upstream_url: 'https://localhost/mcp' }, 'invalid_upstream_url', /localhost/],
       [{ upstream_url: 'https://10.0.0.1/mcp' }, 'invalid_upstream_url', /only public internet addresses/],
