@@ -24,10 +24,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startServer(env: Record<string, string> = {}, options: { dataDir?: string; port?: number } = {}): Promise<ServerProcess> {
+/** `nodeArgs`: flags for node itself, before the entry (e.g. `--import` of a test preload). */
+export async function startServer(env: Record<string, string> = {}, options: { dataDir?: string; port?: number; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-test-'));
-  const child: ChildProcess = spawn(process.execPath, ['src/adapters/node/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts'], {
     env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir, ALLOW_PRIVATE_UPSTREAMS: 'true', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
