@@ -101,8 +101,10 @@ async function legacyMessage(platform: Platform, request: Request, props: GrantP
     return jsonRpcError(403, 'This message URL was not issued by this server for this endpoint and authorization');
   }
   const origin = new URL(props.upstream.url).origin;
-  const target = new URL(to, origin);
-  // Signed, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
+  // Appended to the origin, never resolved against it: a path such as `//other-host/…` (which an
+  // upstream may name as `/.//other-host/…`) is a path on the upstream, not another host.
+  const target = new URL(origin + to);
+  // Signed and appended, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
   if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
   return forwardWithKey(platform, request, props, auth, { url: target.href });
 }

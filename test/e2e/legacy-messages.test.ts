@@ -95,9 +95,9 @@ for (const target of targets()) describe(`malformed message URLs on a legacy HTT
     }
   });
 
-  test('an endpoint event whose path leads to another host gets a message URL that is refused (403)', async () => {
+  test('an endpoint event whose path looks like another host stays a path on the upstream', async () => {
     // `/.//host/…` is a path on the upstream's origin, so the stream is relayed and its URL signed;
-    // resolved again as `//host/…` it would name another origin.
+    // resolved again as `//host/…` it would name another origin: the message must go to the upstream.
     upstream.intercept = (req, res) => {
       if (req.method !== 'GET') return false;
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -109,9 +109,8 @@ for (const target of targets()) describe(`malformed message URLs on a legacy HTT
       assert.equal(url.origin, server.url);
       assert.ok(url.searchParams.get('to')!.startsWith('//'), url.href);
       const before = upstreamPosts();
-      const response = await post(url);
-      assert.equal(response.status, 403, await response.text());
-      assert.equal(upstreamPosts(), before);
+      await (await post(url)).body?.cancel();
+      assert.equal(upstreamPosts(), before + 1, 'the message went to the upstream');
       assert.equal(elsewhere.connections, 0, 'nothing connected to the other host');
     } finally {
       await events.cancel();
