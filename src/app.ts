@@ -1,5 +1,5 @@
-import { Hono } from 'hono';
 import type { Context } from 'hono';
+import { Hono } from 'hono';
 import { createFromApi, createFromForm, showHome } from './endpoints/create-routes.ts';
 import { isSlug } from './endpoints/slug.ts';
 import { accessLog } from './http/access-log.ts';
@@ -10,7 +10,7 @@ import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
-import { legacyRoute, type LegacyRoute } from './mcp/legacy-sse.ts';
+import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/discovery.ts';
@@ -53,7 +53,9 @@ export function createApp(platform: Platform): Hono {
     }
     return engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl));
   });
-  app.on(['POST', 'OPTIONS'], TOKEN_PATH, (c) => (c.req.method === 'POST' ? tokenEndpoint(platform, c.req.raw) : engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl))));
+  app.on(['POST', 'OPTIONS'], TOKEN_PATH, (c) =>
+    c.req.method === 'POST' ? tokenEndpoint(platform, c.req.raw) : engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl)),
+  );
   app.get(AUTHORIZE_PATH, (c) => showAuthorize(platform, c.req.raw, address(c)));
   app.post(AUTHORIZE_PATH, (c) => submitAuthorize(platform, c.req.raw, address(c)));
 
@@ -76,5 +78,7 @@ export function createApp(platform: Platform): Hono {
 }
 
 function asset(body: string, type: string): Response {
-  return new Response(body, { headers: { 'content-type': type, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' } });
+  return new Response(body, {
+    headers: { 'content-type': type, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' },
+  });
 }

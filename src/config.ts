@@ -150,7 +150,8 @@ function parsePublicUrl(raw: string): string {
   } catch {
     throw new ConfigError(`PUBLIC_URL must be an absolute URL such as https://mcp.example.com (got ${JSON.stringify(raw)})`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('PUBLIC_URL must use https (or http for a local server)');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigError('PUBLIC_URL must use https (or http for a local server)');
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
     // The issuer sits at the origin root: the most compatible choice (docs/architecture.md).
     throw new ConfigError('PUBLIC_URL must be a bare origin such as https://mcp.example.com, without a path');

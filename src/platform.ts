@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { Config } from './config.ts';
-import type { CounterStore, KVStore } from './storage/contract.ts';
 import type { Logger } from './log.ts';
+import type { CounterStore, KVStore } from './storage/contract.ts';
 
 /**
  * What differs between runtimes, handed to the core (`createApp`). The core itself only uses web

@@ -9,15 +9,20 @@ import { spawnSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
 const options = args.filter((arg) => arg.startsWith('--'));
-const patterns = args.filter((arg) => !arg.startsWith('--')).map((arg) => (arg.endsWith('.ts') ? arg : `${arg.replace(/\/$/, '')}/**/*.test.ts`));
+const patterns = args
+  .filter((arg) => !arg.startsWith('--'))
+  .map((arg) => (arg.endsWith('.ts') ? arg : `${arg.replace(/\/$/, '')}/**/*.test.ts`));
 const result = spawnSync(
   process.execPath,
   [
-    '--import', './src/adapters/node/hooks.ts',
+    '--import',
+    './src/adapters/node/hooks.ts',
     '--test',
     ...options,
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=./test/support/summary-reporter.ts', '--test-reporter-destination=stdout',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=./test/support/summary-reporter.ts',
+    '--test-reporter-destination=stdout',
     ...(patterns.length ? patterns : ['test/**/*.test.ts']),
   ],
   { stdio: 'inherit' },

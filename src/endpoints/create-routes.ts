@@ -5,7 +5,7 @@ import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost } from '../http/request.ts';
 import { htmlResponse } from '../http/responses.ts';
 import { createdPage } from '../pages/created.ts';
-import { homePage, type HomeForm } from '../pages/home.ts';
+import { type HomeForm, homePage } from '../pages/home.ts';
 import type { Platform } from '../platform.ts';
 import { createEndpoint } from './create.ts';
 import { describeEndpoint } from './endpoint.ts';
@@ -24,7 +24,8 @@ export function showHome(platform: Platform): Promise<Response> {
 
 export async function createFromForm(platform: Platform, c: Context): Promise<Response> {
   const { config } = platform;
-  if (isCrossSiteFormPost(c.req.raw, config.publicUrl)) return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
+  if (isCrossSiteFormPost(c.req.raw, config.publicUrl))
+    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
   const formData = await c.req.formData().catch(() => null);
   if (!formData) return pageError(400, 'Bad request', 'The form could not be read.');
   const form = Object.fromEntries([...formData].map(([name, value]) => [name, String(value)]));
@@ -40,7 +41,12 @@ export async function createFromForm(platform: Platform, c: Context): Promise<Re
   if (!result.ok) return home(result.message, result.status);
   const view = describeEndpoint(result.endpoint, config.publicUrl);
   return htmlResponse(
-    createdPage({ mcpEndpoint: view.mcp_endpoint, displayName: view.display_name, upstreamHost: new URL(view.upstream_url).host, manageToken: result.manageToken }),
+    createdPage({
+      mcpEndpoint: view.mcp_endpoint,
+      displayName: view.display_name,
+      upstreamHost: new URL(view.upstream_url).host,
+      manageToken: result.manageToken,
+    }),
     { status: 201 },
   );
 }
@@ -51,7 +57,8 @@ export async function createFromApi(platform: Platform, c: Context): Promise<Res
   if (limited) return limited.json('endpoints created');
   if (config.adminToken) {
     const presented = c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
-    if (!timingSafeEqual(presented, config.adminToken)) return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
+    if (!timingSafeEqual(presented, config.adminToken))
+      return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
   }
   if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
     return jsonError(415, 'unsupported_media_type', 'Send a JSON body with Content-Type: application/json');

@@ -1,7 +1,7 @@
+import { randomToken, sha256Hex } from '../crypto.ts';
 import type { Platform } from '../platform.ts';
 import { detectTransport } from '../upstream/detect.ts';
 import { checkUpstreamUrl } from '../upstream/url-policy.ts';
-import { sha256Hex, randomToken } from '../crypto.ts';
 import type { Endpoint } from './endpoint.ts';
 import { createEndpointInput, firstIssue } from './input.ts';
 import { createEndpointStore } from './store.ts';

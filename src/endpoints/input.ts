@@ -11,10 +11,33 @@ const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Names we manage ourselves, or whose value would change how the request is framed or routed. */
 const RESERVED_HEADERS = new Set([
-  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
-  'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'cookie', 'set-cookie', 'expect',
-  'content-type', 'content-encoding', 'accept', 'accept-encoding', 'origin', 'referer', 'via', 'forwarded',
-  'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'proxy-connection',
+  'cookie',
+  'set-cookie',
+  'expect',
+  'content-type',
+  'content-encoding',
+  'accept',
+  'accept-encoding',
+  'origin',
+  'referer',
+  'via',
+  'forwarded',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+  'mcp-method',
+  'mcp-name',
 ]);
 const RESERVED_PREFIXES = ['x-forwarded-', 'sec-', 'proxy-', 'cf-'];
 
@@ -28,7 +51,7 @@ export const headerName = z
   .trim()
   .min(1, 'auth_header_name must not be empty')
   .max(64, 'auth_header_name must be at most 64 characters')
-  .regex(HEADER_TOKEN, 'auth_header_name must be a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)')
+  .regex(HEADER_TOKEN, "auth_header_name must be a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
   .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()) && !RESERVED_PREFIXES.some((p) => name.toLowerCase().startsWith(p)), {
     message: 'auth_header_name names a header that carries framing, routing or protocol state and cannot hold the key',
   });
@@ -39,7 +62,11 @@ export const headerPrefix = z
   .regex(HEADER_TEXT, 'auth_header_prefix may contain only visible ASCII characters and spaces (no line breaks)');
 
 export const createEndpointInput = z.strictObject({
-  upstream_url: z.string({ error: (issue) => (issue.input === undefined ? 'upstream_url is required' : 'upstream_url must be a string') }).trim().min(1, 'upstream_url is required').max(2048, 'upstream_url must be at most 2048 characters'),
+  upstream_url: z
+    .string({ error: (issue) => (issue.input === undefined ? 'upstream_url is required' : 'upstream_url must be a string') })
+    .trim()
+    .min(1, 'upstream_url is required')
+    .max(2048, 'upstream_url must be at most 2048 characters'),
   display_name: z
     .string()
     .trim()
@@ -67,7 +94,8 @@ export function firstIssue(error: z.ZodError): string {
   if (issue.code === 'unrecognized_keys') return `Unknown field(s): ${issue.keys.join(', ')}`;
   if (issue.code === 'invalid_type' && issue.path.length === 0) return 'The body must be a JSON object';
   const field = issue.path.join('.');
-  if (issue.code === 'invalid_type') return issue.message.startsWith('Invalid input') ? `${field} must be a ${issue.expected}` : issue.message;
+  if (issue.code === 'invalid_type')
+    return issue.message.startsWith('Invalid input') ? `${field} must be a ${issue.expected}` : issue.message;
   if (issue.code === 'invalid_value') return `${field} must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
   return issue.message;
 }

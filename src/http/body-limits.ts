@@ -65,6 +65,7 @@ function mcpTooLarge(max: number): Response {
 }
 
 async function tooLarge(request: Request, max: number): Promise<Response> {
-  if ((request.headers.get('accept') ?? '').includes('text/html')) return pageError(413, 'Request too large', `The form sent more than ${max} bytes.`);
+  if ((request.headers.get('accept') ?? '').includes('text/html'))
+    return pageError(413, 'Request too large', `The form sent more than ${max} bytes.`);
   return jsonError(413, 'payload_too_large', `The request body is larger than ${max} bytes`);
 }

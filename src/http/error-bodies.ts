@@ -15,7 +15,9 @@ export function errorBodies(): MiddlewareHandler {
     const error = /\berror="([^"]*)"/.exec(challenge)?.[1] ?? (response.status === 401 ? 'unauthorized' : 'error');
     const description =
       /\berror_description="([^"]*)"/.exec(challenge)?.[1] ??
-      (response.status === 401 ? 'This endpoint needs an OAuth access token; the WWW-Authenticate header says where to get one' : `HTTP ${response.status}`);
+      (response.status === 401
+        ? 'This endpoint needs an OAuth access token; the WWW-Authenticate header says where to get one'
+        : `HTTP ${response.status}`);
     const headers = new Headers(response.headers);
     headers.delete('content-length');
     headers.delete('content-type');

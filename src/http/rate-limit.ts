@@ -52,5 +52,8 @@ export function clientIdentity(identity: string): string {
   if (!ipaddr.IPv6.isValid(identity)) return identity;
   const address = ipaddr.IPv6.parse(identity);
   if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
-  return `${address.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
+  return `${address.parts
+    .slice(0, 4)
+    .map((part) => part.toString(16))
+    .join(':')}::/64`;
 }

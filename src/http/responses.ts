@@ -22,7 +22,10 @@ export function pageHeaders(formAction: string[] = []): Headers {
   });
 }
 
-export async function htmlResponse(page: Html, init: { status?: number; headers?: Headers; formAction?: string[] } = {}): Promise<Response> {
+export async function htmlResponse(
+  page: Html,
+  init: { status?: number; headers?: Headers; formAction?: string[] } = {},
+): Promise<Response> {
   const headers = pageHeaders(init.formAction);
   for (const [name, value] of init.headers ?? []) {
     if (name === 'set-cookie') headers.append(name, value);

@@ -67,7 +67,8 @@ export async function manageEndpoint(platform: Platform, request: Request, slug:
   if (input.display_name !== undefined) updated.displayName = input.display_name || new URL(updated.upstreamUrl).host;
   if (input.auth_header_name !== undefined) updated.authHeaderName = input.auth_header_name;
   if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
-  else if (input.auth_header_name !== undefined) updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
+  else if (input.auth_header_name !== undefined)
+    updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
   // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
   if (input.transport !== undefined || input.upstream_url !== undefined) {
     updated.transport = await detectTransport(platform, new URL(updated.upstreamUrl), input.transport ?? 'auto');

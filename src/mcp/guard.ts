@@ -1,6 +1,6 @@
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
-import { engine, invalidTokenChallenge, type GrantProps, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
+import { engine, type GrantProps, invalidTokenChallenge, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
 
@@ -42,5 +42,9 @@ export async function forwardWithKey(
   if (outcome.kind === 'response') return outcome.response;
   platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status: outcome.status });
   await engine(platform, props.slug).helpers().revokeGrant(auth.grantId, props.slug);
-  return invalidTokenChallenge(platform.config.publicUrl, props.slug, 'The upstream MCP server rejected the key; authorize again with a valid one');
+  return invalidTokenChallenge(
+    platform.config.publicUrl,
+    props.slug,
+    'The upstream MCP server rejected the key; authorize again with a valid one',
+  );
 }

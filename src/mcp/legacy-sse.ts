@@ -81,7 +81,10 @@ export async function legacyStream(platform: Platform, request: Request, props: 
       try {
         return await rewrite(data);
       } catch (error) {
-        platform.log.warn('legacy SSE endpoint refused', { slug, reason: error instanceof LegacyEndpointRefused ? error.message : 'error' });
+        platform.log.warn('legacy SSE endpoint refused', {
+          slug,
+          reason: error instanceof LegacyEndpointRefused ? error.message : 'error',
+        });
         throw error;
       }
     }),

@@ -17,14 +17,18 @@ const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);
  */
 export async function mcpRoute(platform: Platform, incoming: Request, slug: string): Promise<Response> {
   if (!MCP_METHODS.has(incoming.method)) {
-    return jsonRpcError(405, `Method ${incoming.method} is not supported on an MCP endpoint`, -32000, { allow: [...MCP_METHODS].join(', ') });
+    return jsonRpcError(405, `Method ${incoming.method} is not supported on an MCP endpoint`, -32000, {
+      allow: [...MCP_METHODS].join(', '),
+    });
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
   return guard(platform, slug, request, (props, auth) => {
     if (props.upstream.transport !== 'sse') return forwardWithKey(platform, request, props, auth, { url: props.upstream.url });
     if (request.method === 'GET') return legacyStream(platform, request, props, auth);
     return Promise.resolve(
-      jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse', -32000, { allow: 'GET' }),
+      jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse', -32000, {
+        allow: 'GET',
+      }),
     );
   });
 }

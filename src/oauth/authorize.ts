@@ -1,15 +1,15 @@
-import { AuthorizationError, CimdFetchError, type AuthRequest, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
-import { upstreamTarget, type Endpoint } from '../endpoints/endpoint.ts';
-import { createEndpointStore } from '../endpoints/store.ts';
+import { AuthorizationError, type AuthRequest, CimdFetchError, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
 import { sha256Hex } from '../crypto.ts';
+import { type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
+import { createEndpointStore } from '../endpoints/store.ts';
 import { pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import type { Platform } from '../platform.ts';
-import { probeKey, type ProbeResult } from '../upstream/probe.ts';
-import { engine, SCOPES, tokenParts, type GrantProps } from './engine.ts';
+import { type ProbeResult, probeKey } from '../upstream/probe.ts';
+import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
@@ -33,7 +33,9 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   if (pasted !== null) {
     const slug = slugFromResource(publicUrl, pasted);
     if (!slug || !(await createEndpointStore(platform.kv).get(slug))) {
-      return htmlResponse(chooseEndpointPage(params, 'That is not an endpoint of this server. Paste the URL that ends in /mcp.'), { status: 400 });
+      return htmlResponse(chooseEndpointPage(params, 'That is not an endpoint of this server. Paste the URL that ends in /mcp.'), {
+        status: 400,
+      });
     }
     params.delete('endpoint');
     params.set('resource', resourceUrl(publicUrl, slug));
@@ -43,8 +45,17 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const slug = slugFromResource(publicUrl, params.get('resource'));
   if (!slug) {
     // Ask the user only on behalf of a client that exists; the engine checks the rest once the endpoint is known.
-    const client = await engine(platform).helpers().lookupClient(params.get('client_id')!).catch(() => null);
-    if (!client) return pageError(400, 'Authorization failed', 'The app that sent you here is not registered with this server.', 'Start again from your app.');
+    const client = await engine(platform)
+      .helpers()
+      .lookupClient(params.get('client_id')!)
+      .catch(() => null);
+    if (!client)
+      return pageError(
+        400,
+        'Authorization failed',
+        'The app that sent you here is not registered with this server.',
+        'Start again from your app.',
+      );
     return htmlResponse(chooseEndpointPage(params));
   }
   const endpoint = await createEndpointStore(platform.kv).get(slug);
@@ -152,7 +163,13 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     if (!current || (await destinationOf(current)) !== (await destinationOf(endpoint))) {
       const grantId = tokenParts(new URL(redirectTo).searchParams.get('code'))?.grantId;
       if (grantId) await oauth.revokeGrant(grantId, slug);
-      return pageError(409, 'Endpoint changed', 'This endpoint was changed or deleted while your key was being checked. Nothing was granted; start again from your app.', undefined, approved.headers);
+      return pageError(
+        409,
+        'Endpoint changed',
+        'This endpoint was changed or deleted while your key was being checked. Nothing was granted; start again from your app.',
+        undefined,
+        approved.headers,
+      );
     }
     platform.log.info('authorization granted', { slug });
     return redirect(redirectTo, approved.headers);
@@ -216,7 +233,11 @@ function keyProblem(apiKey: string): Problem | undefined {
   if (apiKey.length > MAX_KEY_LENGTH) return { message: 'That key is too long.', status: 400, log: 'too long' };
   // The key becomes a header value: anything outside visible ASCII could split or corrupt it.
   if (!/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(apiKey)) {
-    return { message: 'That key contains characters an HTTP header cannot carry (line breaks, control or non-ASCII characters).', status: 400, log: 'bad characters' };
+    return {
+      message: 'That key contains characters an HTTP header cannot carry (line breaks, control or non-ASCII characters).',
+      status: 400,
+      log: 'bad characters',
+    };
   }
   return undefined;
 }
@@ -226,11 +247,23 @@ function probeMessage(result: ProbeResult, endpoint: Endpoint): Problem | undefi
   if (result.ok) return undefined;
   switch (result.kind) {
     case 'rejected':
-      return { message: `${host} rejected this key (HTTP ${result.status}). Check the key and try again.`, status: 401, log: `rejected ${result.status}` };
+      return {
+        message: `${host} rejected this key (HTTP ${result.status}). Check the key and try again.`,
+        status: 401,
+        log: `rejected ${result.status}`,
+      };
     case 'unreachable':
-      return { message: `${host} could not be reached (${result.reason}), so the key could not be checked. Nothing was saved; try again later.`, status: 502, log: `unreachable: ${result.reason}` };
+      return {
+        message: `${host} could not be reached (${result.reason}), so the key could not be checked. Nothing was saved; try again later.`,
+        status: 502,
+        log: `unreachable: ${result.reason}`,
+      };
     case 'unexpected':
-      return { message: `${host} answered HTTP ${result.status} to an MCP handshake, so the key could not be checked. Nothing was saved.`, status: 502, log: `unexpected ${result.status}` };
+      return {
+        message: `${host} answered HTTP ${result.status} to an MCP handshake, so the key could not be checked. Nothing was saved.`,
+        status: 502,
+        log: `unexpected ${result.status}`,
+      };
   }
 }
 

@@ -1,5 +1,5 @@
-import { createEndpointStore } from '../endpoints/store.ts';
 import { isSlug } from '../endpoints/slug.ts';
+import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
@@ -20,6 +20,9 @@ export async function authorizationServerMetadata(platform: Platform, request: R
 }
 
 export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string): Promise<Response> {
-  if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug))) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  return engine(platform, slug).protect(onPublicOrigin(request, platform.config.publicUrl), async () => jsonError(404, 'not_found', 'Not found'));
+  if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug)))
+    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+  return engine(platform, slug).protect(onPublicOrigin(request, platform.config.publicUrl), async () =>
+    jsonError(404, 'not_found', 'Not found'),
+  );
 }

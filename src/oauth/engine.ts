@@ -1,4 +1,4 @@
-import { OAuthAuthorizationServer, OAuthResourceServer, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
+import { OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
@@ -96,7 +96,11 @@ export function engine(platform: Platform, slug?: string): Engine {
     protect(request, handler) {
       if (!slug) throw new Error('protect() needs an endpoint');
       const resource = new OAuthResourceServer<EngineEnv, GrantProps>({
-        resourceMetadata: { resource: resourceUrl(config.publicUrl, slug), authorization_servers: [config.publicUrl], bearer_methods_supported: ['header'] },
+        resourceMetadata: {
+          resource: resourceUrl(config.publicUrl, slug),
+          authorization_servers: [config.publicUrl],
+          bearer_methods_supported: ['header'],
+        },
         requiredScopes: REQUIRED_SCOPES,
         validateToken: () => async (audience, token) => (tokenParts(token) ? server.validateToken<GrantProps>(audience, token, env) : null),
         handler: {

@@ -16,7 +16,10 @@ export const CLIENT_ID_MAX = 256;
 
 /** GET /authorize, the authorization request (RFC 6749 §4.1.1, PKCE, RFC 8707). */
 export const authorizeQuery = z.looseObject({
-  client_id: z.string({ error: 'client_id is required' }).min(1, 'client_id is required').max(CLIENT_ID_MAX, `client_id must be at most ${CLIENT_ID_MAX} characters`),
+  client_id: z
+    .string({ error: 'client_id is required' })
+    .min(1, 'client_id is required')
+    .max(CLIENT_ID_MAX, `client_id must be at most ${CLIENT_ID_MAX} characters`),
   response_type: text('response_type', 64).optional(),
   redirect_uri: text('redirect_uri', URL_MAX).optional(),
   scope: text('scope', 1024).optional(),
@@ -49,7 +52,10 @@ export const tokenForm = z.looseObject({
 
 /** POST /authorize, the consent form. The key's own rules (characters, length) give friendlier messages later. */
 export const consentForm = z.looseObject({
-  handle: z.string({ error: 'The form is missing its handle; start again from your app' }).min(1, 'The form is missing its handle; start again from your app').max(128, 'The form’s handle is not one of ours'),
+  handle: z
+    .string({ error: 'The form is missing its handle; start again from your app' })
+    .min(1, 'The form is missing its handle; start again from your app')
+    .max(128, 'The form’s handle is not one of ours'),
   action: z.enum(['approve', 'deny'], { error: 'Choose Approve or Deny' }),
   api_key: z.string().max(65536).optional(),
   destination: z.string().max(128).optional(),

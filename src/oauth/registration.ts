@@ -42,7 +42,9 @@ const metadata = z.looseObject({
   token_endpoint_auth_method: short.optional(),
 });
 
-export function checkClientRegistration({ clientMetadata }: ClientRegistrationCallbackOptions): ClientRegistrationCallbackResult | undefined {
+export function checkClientRegistration({
+  clientMetadata,
+}: ClientRegistrationCallbackOptions): ClientRegistrationCallbackResult | undefined {
   const size = new TextEncoder().encode(JSON.stringify(clientMetadata)).byteLength;
   if (size > REGISTRATION_LIMITS.metadataBytes) {
     return { description: `Client metadata must be at most ${REGISTRATION_LIMITS.metadataBytes} bytes` };

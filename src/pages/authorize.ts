@@ -1,6 +1,6 @@
 import type { ConsentDescription } from '@cloudflare/workers-oauth-provider';
 import { html } from 'hono/html';
-import { layout, trustNotice, type Html } from './layout.ts';
+import { type Html, layout, trustNotice } from './layout.ts';
 
 export interface AuthorizePageOptions {
   handle: string;
@@ -20,17 +20,23 @@ export interface AuthorizePageOptions {
  */
 export function authorizePage(options: AuthorizePageOptions): Html {
   const { consent } = options;
-  return layout(`Authorize ${consent.clientName}`, html`<section class="card">
+  return layout(
+    `Authorize ${consent.clientName}`,
+    html`<section class="card">
 <h1>Connect ${consent.clientName} to ${options.endpointName}</h1>
 <p class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong>
 in the <code>${options.headerName}</code> header.</p>
-<p>${consent.clientDomain
-    ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`
-    : html`The app calls itself <strong>${consent.clientName}</strong>; it registered itself, so that name is not verified.`}
+<p>${
+      consent.clientDomain
+        ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`
+        : html`The app calls itself <strong>${consent.clientName}</strong>; it registered itself, so that name is not verified.`
+    }
 After you approve, access goes to <strong class="host">${consent.redirectHost}</strong>.</p>
-${consent.redirectIsLoopback
+${
+  consent.redirectIsLoopback
     ? html`<p class="warning">This sends access to an app on your own computer. Continue only if you just started connecting from it.</p>`
-    : ''}
+    : ''
+}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" class="stack">
 <input type="hidden" name="handle" value="${options.handle}">
@@ -43,7 +49,8 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 </div>
 </form>
 </section>
-${trustNotice()}`);
+${trustNotice()}`,
+  );
 }
 
 /**
@@ -52,7 +59,9 @@ ${trustNotice()}`);
  */
 export function chooseEndpointPage(params: URLSearchParams, error?: string): Html {
   const hidden = [...params].filter(([name]) => name !== 'resource' && name !== 'endpoint');
-  return layout('Which endpoint?', html`<section class="card">
+  return layout(
+    'Which endpoint?',
+    html`<section class="card">
 <h1>Which endpoint are you connecting?</h1>
 <p>The app did not say which Key2OAuth endpoint it wants to use. Paste the endpoint URL you
 added to it (it ends in <code>/mcp</code>).</p>
@@ -63,5 +72,6 @@ ${hidden.map(([name, value]) => html`<input type="hidden" name="${name}" value="
 <input name="endpoint" type="url" required maxlength="2048" placeholder="https://…/xxxxxxxxxxxx/mcp"></label>
 <button type="submit">Continue</button>
 </form>
-</section>`);
+</section>`,
+  );
 }

@@ -1,10 +1,16 @@
 import { html } from 'hono/html';
-import { layout, trustNotice, type Html } from './layout.ts';
+import { type Html, layout, trustNotice } from './layout.ts';
 
 export function createdPage(options: { mcpEndpoint: string; displayName: string; upstreamHost: string; manageToken: string }): Html {
   const { mcpEndpoint } = options;
-  const name = options.displayName.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').toLowerCase() || 'mcp-server';
-  return layout('Endpoint created', html`<section class="card">
+  const name =
+    options.displayName
+      .replace(/[^A-Za-z0-9_-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .toLowerCase() || 'mcp-server';
+  return layout(
+    'Endpoint created',
+    html`<section class="card">
 <h1>Your endpoint for ${options.displayName}</h1>
 <p>Requests to this URL are forwarded to <strong class="host">${options.upstreamHost}</strong> with your key.</p>
 <div class="copy-row"><input id="endpoint" readonly value="${mcpEndpoint}" aria-label="MCP endpoint URL">
@@ -30,5 +36,6 @@ paste the URL, Authentication: OAuth.</dd>
 </dl>
 <p>The client opens an authorization page on this site where you paste your API key once.</p>
 </section>
-${trustNotice()}`);
+${trustNotice()}`,
+  );
 }

@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import { layout, trustNotice, type Html } from './layout.ts';
+import { type Html, layout, trustNotice } from './layout.ts';
 
 export interface HomeForm {
   upstream_url?: string;
@@ -13,7 +13,9 @@ const TRANSPORT_LABELS = { auto: 'Detect', 'streamable-http': 'Streamable HTTP',
 
 export function homePage(options: { error?: string; form?: HomeForm; adminRequired: boolean }): Html {
   const form = options.form ?? {};
-  return layout('Connect an API-key MCP server', html`<section class="card">
+  return layout(
+    'Connect an API-key MCP server',
+    html`<section class="card">
 <h1>Use an API-key MCP server from Claude and ChatGPT</h1>
 <p>Claude, ChatGPT and other MCP clients connect to remote servers only through OAuth.
 Enter your server's URL to get an endpoint that speaks OAuth for it. The first time a client
@@ -38,10 +40,15 @@ ${(['auto', 'streamable-http', 'sse'] as const).map(
 )}
 </select></label>
 </details>
-${options.adminRequired ? html`<label>Admin token <span class="muted">(this deployment is private)</span>
-<input name="admin_token" type="password" autocomplete="off" required></label>` : ''}
+${
+  options.adminRequired
+    ? html`<label>Admin token <span class="muted">(this deployment is private)</span>
+<input name="admin_token" type="password" autocomplete="off" required></label>`
+    : ''
+}
 <button type="submit">Create endpoint</button>
 </form>
 </section>
-${trustNotice()}`);
+${trustNotice()}`,
+  );
 }

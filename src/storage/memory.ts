@@ -1,4 +1,5 @@
 import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from './contract.ts';
+import { countOne, type Window, windowEnd } from './fixed-window.ts';
 import {
   checkKey,
   compareKeys,
@@ -11,7 +12,6 @@ import {
   readsJson,
   toSeconds,
 } from './rules.ts';
-import { countOne, windowEnd, type Window } from './fixed-window.ts';
 
 /**
  * A store that lives in one process's memory: for unit tests and throwaway runs. It follows the same

@@ -1,5 +1,5 @@
-import { wantsJson, type KVGetType, type KVPutOptions } from './contract.ts';
 import { base64url } from '../crypto.ts';
+import { type KVGetType, type KVPutOptions, wantsJson } from './contract.ts';
 
 /**
  * Workers KV's rules, shared by every store we implement. Enforcing Cloudflare's limits on Node too
@@ -29,7 +29,8 @@ export function checkKey(operation: 'GET' | 'PUT' | 'DELETE', key: string): void
   if (key === '') throw new KVError(operation, 400, 'Key names must not be empty');
   if (key === '.' || key === '..') throw new KVError(operation, 400, `Illegal key name "${key}". Please use a different name.`);
   const bytes = utf8Length(key);
-  if (bytes > MAX_KEY_BYTES) throw new KVError(operation, 414, `UTF-8 encoded length of ${bytes} exceeds key length limit of ${MAX_KEY_BYTES}.`);
+  if (bytes > MAX_KEY_BYTES)
+    throw new KVError(operation, 414, `UTF-8 encoded length of ${bytes} exceeds key length limit of ${MAX_KEY_BYTES}.`);
 }
 
 /** What a store writes for one `put`: absolute expiry in Unix seconds, metadata as JSON text. */
@@ -58,17 +59,26 @@ function expirationFrom(options: KVPutOptions | undefined, nowSeconds: number): 
   if (ttl !== undefined && ttl !== null) {
     const seconds = Math.trunc(Number(ttl));
     if (!(seconds > 0)) throw new KVError('PUT', 400, `Invalid expiration_ttl of ${ttl}. Please specify integer greater than 0.`);
-    if (seconds < MIN_EXPIRATION_TTL) throw new KVError('PUT', 400, `Invalid expiration_ttl of ${ttl}. Expiration TTL must be at least ${MIN_EXPIRATION_TTL}.`);
+    if (seconds < MIN_EXPIRATION_TTL)
+      throw new KVError('PUT', 400, `Invalid expiration_ttl of ${ttl}. Expiration TTL must be at least ${MIN_EXPIRATION_TTL}.`);
     return nowSeconds + seconds;
   }
   const at = options?.expiration;
   if (at !== undefined && at !== null) {
     const seconds = Math.trunc(Number(at));
     if (!(seconds > nowSeconds)) {
-      throw new KVError('PUT', 400, `Invalid expiration of ${at}. Please specify integer greater than the current number of seconds since the UNIX epoch.`);
+      throw new KVError(
+        'PUT',
+        400,
+        `Invalid expiration of ${at}. Please specify integer greater than the current number of seconds since the UNIX epoch.`,
+      );
     }
     if (seconds < nowSeconds + MIN_EXPIRATION_TTL) {
-      throw new KVError('PUT', 400, `Invalid expiration of ${at}. Expiration times must be at least ${MIN_EXPIRATION_TTL} seconds in the future.`);
+      throw new KVError(
+        'PUT',
+        400,
+        `Invalid expiration of ${at}. Expiration times must be at least ${MIN_EXPIRATION_TTL} seconds in the future.`,
+      );
     }
     return seconds;
   }
@@ -102,7 +112,8 @@ export function listLimit(limit: number | undefined): number {
   if (limit === undefined || limit === null) return MAX_LIST_LIMIT;
   const count = Math.trunc(Number(limit));
   if (!(count >= 1)) throw new KVError('LIST', 400, `Invalid key_count_limit of ${limit}. Please specify an integer greater than 0.`);
-  if (count > MAX_LIST_LIMIT) throw new KVError('LIST', 400, `Invalid key_count_limit of ${limit}. Please specify an integer of at most ${MAX_LIST_LIMIT}.`);
+  if (count > MAX_LIST_LIMIT)
+    throw new KVError('LIST', 400, `Invalid key_count_limit of ${limit}. Please specify an integer of at most ${MAX_LIST_LIMIT}.`);
   return count;
 }
 

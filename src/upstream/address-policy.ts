@@ -107,9 +107,7 @@ export function isPublicAddress(ip: string): boolean {
 export function checkAddress(ip: string, options: AddressPolicyOptions = {}): AddressVerdict {
   const address = parseCanonical(ip);
   if (!address) return { allowed: false, kind: 'not a valid IP address' };
-  return address.kind() === 'ipv4'
-    ? checkV4(address as IPv4, options)
-    : checkV6(address as IPv6, options);
+  return address.kind() === 'ipv4' ? checkV4(address as IPv4, options) : checkV6(address as IPv6, options);
 }
 
 function parseCanonical(ip: string): IPv4 | IPv6 | null {
@@ -167,10 +165,7 @@ function isV4Compatible(address: IPv6): boolean {
   return parts.slice(0, 6).every((part) => part === 0) && (parts[6] !== 0 || (parts[7] ?? 0) > 1);
 }
 
-function findRange(
-  address: IPv4 | IPv6,
-  ranges: Array<{ range: [IPv4 | IPv6, number]; kind: string }>,
-): string | null {
+function findRange(address: IPv4 | IPv6, ranges: Array<{ range: [IPv4 | IPv6, number]; kind: string }>): string | null {
   for (const { range, kind } of ranges) {
     if (range[0].kind() === address.kind() && address.match(range)) return kind;
   }

@@ -1,5 +1,5 @@
-import type { UpstreamTransport } from './target.ts';
 import type { Platform } from '../platform.ts';
+import type { UpstreamTransport } from './target.ts';
 
 /** Detection is a courtesy at creation time; it must not hold the creator up for long. */
 const DETECT_TIMEOUT_MS = 5000;
@@ -23,7 +23,9 @@ export async function detectTransport(
 ): Promise<UpstreamTransport> {
   if (requested === 'streamable-http' || requested === 'sse') return requested;
   const hint: UpstreamTransport | undefined = /\/sse\/?$/i.test(url.pathname) ? 'sse' : undefined;
-  const signal = AbortSignal.timeout(Math.min(DETECT_TIMEOUT_MS, platform.config.upstreamConnectTimeoutMs + platform.config.upstreamFirstByteTimeoutMs));
+  const signal = AbortSignal.timeout(
+    Math.min(DETECT_TIMEOUT_MS, platform.config.upstreamConnectTimeoutMs + platform.config.upstreamFirstByteTimeoutMs),
+  );
   try {
     const post = await platform.fetchUpstream(url.href, {
       method: 'POST',
@@ -65,7 +67,12 @@ function endSession(platform: Platform, url: URL, session: string | null): void 
   if (!session) return;
   platform.waitUntil(
     platform
-      .fetchUpstream(url.href, { method: 'DELETE', headers: { 'mcp-session-id': session }, redirect: 'manual', signal: AbortSignal.timeout(5000) })
+      .fetchUpstream(url.href, {
+        method: 'DELETE',
+        headers: { 'mcp-session-id': session },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(5000),
+      })
       .then((response) => response.body?.cancel())
       .catch(() => {}),
   );

@@ -46,7 +46,10 @@ export async function forward(
     } as RequestInit);
   } catch (error) {
     if (firstByte.signal.aborted) {
-      return { kind: 'response', response: jsonRpcError(504, `The upstream MCP server did not answer within ${config.upstreamFirstByteTimeoutMs} ms`) };
+      return {
+        kind: 'response',
+        response: jsonRpcError(504, `The upstream MCP server did not answer within ${config.upstreamFirstByteTimeoutMs} ms`),
+      };
     }
     if (request.signal.aborted) return { kind: 'response', response: new Response(null, { status: 499 }) };
     const reason = describeUpstreamError(error);
@@ -68,14 +71,21 @@ export async function forward(
     // Redirects are never followed (the key must not travel to a host nobody checked) and
     // never passed on (the client would carry its OAuth token there).
     await upstream.body?.cancel();
-    return { kind: 'response', response: jsonRpcError(502, `The upstream MCP server answered with a redirect (${upstream.status}), which is not followed`) };
+    return {
+      kind: 'response',
+      response: jsonRpcError(502, `The upstream MCP server answered with a redirect (${upstream.status}), which is not followed`),
+    };
   }
   // 204, 205 and 304 carry no body; a Response with one (even an empty stream) cannot be built.
   const nullBody = upstream.status === 204 || upstream.status === 205 || upstream.status === 304;
   if (nullBody) await upstream.body?.cancel();
   return {
     kind: 'response',
-    response: new Response(nullBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: clientResponseHeaders(upstream.headers) }),
+    response: new Response(nullBody ? null : upstream.body, {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers: clientResponseHeaders(upstream.headers),
+    }),
   };
 }
 

@@ -5,13 +5,7 @@
  * client's credentials (its OAuth token, cookies), its browser (Origin, Sec-Fetch-*), or the
  * connection (hop-by-hop headers). The upstream then sees the user's key and nothing else of ours.
  */
-const FORWARDED_REQUEST_HEADERS = new Set([
-  'accept',
-  'accept-language',
-  'content-type',
-  'last-event-id',
-  'user-agent',
-]);
+const FORWARDED_REQUEST_HEADERS = new Set(['accept', 'accept-language', 'content-type', 'last-event-id', 'user-agent']);
 
 /** MCP's own headers (`Mcp-Session-Id`, `MCP-Protocol-Version`, 2026's `Mcp-Method`, `Mcp-Name`, …). */
 const isMcpHeader = (name: string) => name.startsWith('mcp-');

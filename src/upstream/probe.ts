@@ -58,7 +58,8 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, apiKe
     // Leave nothing behind on the upstream; a failure here changes nothing for the user.
     const headers = upstreamRequestHeaders(new Headers({ 'mcp-session-id': session }), auth);
     platform.waitUntil(
-      platform.fetchUpstream(target.url, { method: 'DELETE', headers, redirect: 'manual', signal: AbortSignal.timeout(5000) })
+      platform
+        .fetchUpstream(target.url, { method: 'DELETE', headers, redirect: 'manual', signal: AbortSignal.timeout(5000) })
         .then((r) => r.body?.cancel())
         .catch(() => {}),
     );

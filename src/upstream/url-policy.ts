@@ -41,14 +41,27 @@ export const MAX_UPSTREAM_URL_LENGTH = 2048;
  * private networks already use them.
  */
 const PRIVATE_TLDS = new Set([
-  'localhost', 'local', 'internal', 'localdomain', 'test', 'example', 'invalid', 'onion', 'alt',
-  'arpa', 'home', 'corp', 'mail', 'lan', 'intranet', 'private', 'svc',
+  'localhost',
+  'local',
+  'internal',
+  'localdomain',
+  'test',
+  'example',
+  'invalid',
+  'onion',
+  'alt',
+  'arpa',
+  'home',
+  'corp',
+  'mail',
+  'lan',
+  'intranet',
+  'private',
+  'svc',
 ]);
 
 /** Cloud metadata names; refused even with `allowPrivate`, since they hand out cloud credentials. */
-const METADATA_HOSTS = new Set([
-  'metadata', 'metadata.google.internal', 'instance-data', 'instance-data.ec2.internal',
-]);
+const METADATA_HOSTS = new Set(['metadata', 'metadata.google.internal', 'instance-data', 'instance-data.ec2.internal']);
 
 export function checkUpstreamUrl(raw: string, policy: UpstreamPolicy): UpstreamUrlCheck {
   const text = raw.trim();

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { LookupAddress } from 'node:dns';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LookupAddress } from 'node:dns';
+import { test } from 'node:test';
 import { request } from 'undici';
 import {
   checkHostResolves,
@@ -35,10 +35,11 @@ async function startServer(handler: http.RequestListener = (_req, res) => res.en
     port: (server.address() as AddressInfo).port,
     connections: () => connections,
     requests: () => requests,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -151,7 +152,13 @@ test('the guarded fetch refuses disallowed URLs before connecting', async (t) =>
   const guard = createUpstreamGuard(options({ lookup }));
   t.after(() => guard.close());
 
-  for (const url of [`https://127.0.0.1:${server.port}/`, `https://[::ffff:127.0.0.1]:${server.port}/`, `http://public.example.net:${server.port}/`, `https://localhost:${server.port}/`, 'data:text/plain,hi']) {
+  for (const url of [
+    `https://127.0.0.1:${server.port}/`,
+    `https://[::ffff:127.0.0.1]:${server.port}/`,
+    `http://public.example.net:${server.port}/`,
+    `https://localhost:${server.port}/`,
+    'data:text/plain,hi',
+  ]) {
     await assert.rejects(guard.fetch(url, {}), UpstreamBlockedError, url);
   }
   assert.equal(lookup.calls, 0);
@@ -214,7 +221,10 @@ test('the guarded lookup answers both shapes net.connect asks for, and refuses b
   const good = scriptedResolver(['93.184.216.34', '2606:4700::1111']);
   const all = await call(good, true);
   assert.equal(all.error, null);
-  assert.deepEqual(all.address, [{ address: '93.184.216.34', family: 4 }, { address: '2606:4700::1111', family: 6 }]);
+  assert.deepEqual(all.address, [
+    { address: '93.184.216.34', family: 4 },
+    { address: '2606:4700::1111', family: 6 },
+  ]);
   const one = await call(good, false);
   assert.deepEqual([one.error, one.address, one.family], [null, '93.184.216.34', 4]);
 
@@ -237,7 +247,8 @@ test('checkHostResolves: literals, lookup failures and a stalled resolver', asyn
   assert.equal((await checkHostResolves('169.254.169.254', base)).ok, false);
   assert.equal(lookup.calls, 0);
 
-  const failing: Resolver = (_hostname, _options, callback) => callback(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), []);
+  const failing: Resolver = (_hostname, _options, callback) =>
+    callback(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), []);
   assert.deepEqual(await checkHostResolves('nope.example.net', { ...base, lookup: failing }), {
     ok: false,
     reason: 'The upstream host name could not be found. Check the spelling.',

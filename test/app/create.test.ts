@@ -1,7 +1,7 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
-import { PUBLIC_URL, startApp, UPSTREAM_URL, type InProcess } from '../support/in-process.ts';
+import { type InProcess, PUBLIC_URL, startApp, UPSTREAM_URL } from '../support/in-process.ts';
 
 /** Creating endpoints: the start page's form and the JSON API, with their limits. */
 
@@ -54,7 +54,11 @@ describe('the start page, in-process', () => {
   });
 
   test('a form posted from another site is refused with 403 and creates nothing', async () => {
-    const response = await postForm(k, { upstream_url: UPSTREAM_URL }, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example.com' });
+    const response = await postForm(
+      k,
+      { upstream_url: UPSTREAM_URL },
+      { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example.com' },
+    );
     assert.equal(response.status, 403);
     assert.match(await response.text(), /can only be submitted from this site/);
   });
@@ -99,7 +103,11 @@ describe('the JSON API, in-process', () => {
       [{ upstream_url: UPSTREAM_URL, auth_header_name: 'X-Key\r\nInjected: 1' }, 'invalid_request', /valid HTTP header name/],
       [{ upstream_url: UPSTREAM_URL, auth_header_prefix: 'Bearer\n' }, 'invalid_request', /visible ASCII/],
       [{ upstream_url: UPSTREAM_URL, display_name: 'x'.repeat(101) }, 'invalid_request', /at most 100 characters/],
-      [{ upstream_url: UPSTREAM_URL, transport: 'websocket' }, 'invalid_request', /^transport must be one of "auto", "streamable-http", "sse"$/],
+      [
+        { upstream_url: UPSTREAM_URL, transport: 'websocket' },
+        'invalid_request',
+        /^transport must be one of "auto", "streamable-http", "sse"$/,
+      ],
       [{ upstream_url: 'http://echo.example.com/mcp' }, 'invalid_upstream_url', /must start with https:\/\//],
       [{ upstream_url: 'https://localhost/mcp' }, 'invalid_upstream_url', /localhost/],
       [{ upstream_url: 'https://10.0.0.1/mcp' }, 'invalid_upstream_url', /only public internet addresses/],
@@ -115,13 +123,25 @@ describe('the JSON API, in-process', () => {
       assert.match(response.body.message!, message, label);
       assert.ok(!response.body.message!.includes('hunter2'), 'a password in the URL is never echoed');
     }
-    const broken = await k.fetch('/api/slugs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"upstream_url":' });
+    const broken = await k.fetch('/api/slugs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"upstream_url":',
+    });
     assert.equal(broken.status, 400);
-    assert.deepEqual(await broken.json(), { error: 'invalid_json', error_description: 'The body is not valid JSON', message: 'The body is not valid JSON' });
+    assert.deepEqual(await broken.json(), {
+      error: 'invalid_json',
+      error_description: 'The body is not valid JSON',
+      message: 'The body is not valid JSON',
+    });
   });
 
   test('a body that is not JSON gets 415', async () => {
-    for (const headers of [{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }, {} as Record<string, string>]) {
+    for (const headers of [
+      { 'content-type': 'text/plain' },
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      {} as Record<string, string>,
+    ]) {
       const response = await k.fetch('/api/slugs', { method: 'POST', headers, body: `upstream_url=${UPSTREAM_URL}` });
       assert.equal(response.status, 415, JSON.stringify(headers));
       assert.equal(((await response.json()) as { error: string }).error, 'unsupported_media_type');
@@ -129,11 +149,17 @@ describe('the JSON API, in-process', () => {
   });
 
   test('a host whose addresses the platform refuses is 400 with its reason', async () => {
-    const strict = await startApp({ platform: { checkUpstreamHost: async () => ({ ok: false, reason: 'echo.example.com resolves to a private address.' }) } });
+    const strict = await startApp({
+      platform: { checkUpstreamHost: async () => ({ ok: false, reason: 'echo.example.com resolves to a private address.' }) },
+    });
     try {
       const refused = await strict.createEndpoint({ upstream_url: UPSTREAM_URL });
       assert.equal(refused.status, 400);
-      assert.deepEqual(refused.body, { error: 'invalid_upstream_url', error_description: 'echo.example.com resolves to a private address.', message: 'echo.example.com resolves to a private address.' });
+      assert.deepEqual(refused.body, {
+        error: 'invalid_upstream_url',
+        error_description: 'echo.example.com resolves to a private address.',
+        message: 'echo.example.com resolves to a private address.',
+      });
       assert.equal(strict.upstreams.requests.length, 0, 'nothing was sent to a refused host');
     } finally {
       await strict.close();
@@ -149,8 +175,18 @@ describe('ADMIN_TOKEN and the creation limit, in-process', () => {
   after(() => k.close());
 
   test('the JSON API creates only with the admin token; the start page asks for it', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${ADMIN}x` }, { authorization: `Basic ${ADMIN}` }] as Record<string, string>[]) {
-      const refused = await k.fetch('/api/slugs', { method: 'POST', clientAddress: '192.0.2.66', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ upstream_url: UPSTREAM_URL }) });
+    for (const headers of [
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: `Bearer ${ADMIN}x` },
+      { authorization: `Basic ${ADMIN}` },
+    ] as Record<string, string>[]) {
+      const refused = await k.fetch('/api/slugs', {
+        method: 'POST',
+        clientAddress: '192.0.2.66',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ upstream_url: UPSTREAM_URL }),
+      });
       assert.equal(refused.status, 401, JSON.stringify(headers));
       const body = (await refused.json()) as { error: string; message: string };
       assert.equal(body.error, 'unauthorized');
@@ -171,7 +207,12 @@ describe('ADMIN_TOKEN and the creation limit, in-process', () => {
   test('past the limit, creation is 429 with Retry-After, even with the right token; the form shares the limit; other addresses are not held up', async () => {
     const address = '203.0.113.200';
     const create = (token: string) =>
-      k.fetch('/api/slugs', { method: 'POST', clientAddress: address, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ upstream_url: UPSTREAM_URL }) });
+      k.fetch('/api/slugs', {
+        method: 'POST',
+        clientAddress: address,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ upstream_url: UPSTREAM_URL }),
+      });
     for (let attempt = 0; attempt < 4; attempt++) assert.equal((await create(`guess-${attempt}`)).status, 401);
     const limited = await create(ADMIN);
     assert.equal(limited.status, 429, 'a correct guess after the limit learns nothing');

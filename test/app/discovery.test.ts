@@ -1,6 +1,6 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PUBLIC_URL, REDIRECT_URI, startApp, type InProcess } from '../support/in-process.ts';
+import { after, before, describe, test } from 'node:test';
+import { type InProcess, PUBLIC_URL, REDIRECT_URI, startApp } from '../support/in-process.ts';
 
 /** What an MCP client finds before it has a token: the challenge, both metadata documents, registration. */
 
@@ -28,13 +28,22 @@ describe('discovery, in-process', () => {
     const body = (await challenge.json()) as Record<string, string>;
     assert.equal(body.error, 'unauthorized');
     assert.match(body.message!, /OAuth access token/);
-    assert.equal(k.upstreams.requests.filter((request) => request.headers.authorization).length, 0, 'nothing reached the upstream with a key');
+    assert.equal(
+      k.upstreams.requests.filter((request) => request.headers.authorization).length,
+      0,
+      'nothing reached the upstream with a key',
+    );
   });
 
   test('the protected resource metadata names the endpoint URL itself and our authorization server', async () => {
     const response = await k.fetch(`/.well-known/oauth-protected-resource/${slug}/mcp`);
     assert.equal(response.status, 200);
-    const prm = (await response.json()) as { resource: string; authorization_servers: string[]; bearer_methods_supported: string[]; scopes_supported: string[] };
+    const prm = (await response.json()) as {
+      resource: string;
+      authorization_servers: string[];
+      bearer_methods_supported: string[];
+      scopes_supported: string[];
+    };
     assert.equal(prm.resource, endpoint);
     assert.equal(prm.resource, `${PUBLIC_URL}/${slug}/mcp`);
     assert.deepEqual(prm.authorization_servers, [PUBLIC_URL]);
@@ -59,7 +68,10 @@ describe('discovery, in-process', () => {
   });
 
   test('browser clients get CORS on the metadata', async () => {
-    const preflight = await k.fetch('/.well-known/oauth-authorization-server', { method: 'OPTIONS', headers: { origin: 'https://inspector.example.com', 'access-control-request-method': 'GET' } });
+    const preflight = await k.fetch('/.well-known/oauth-authorization-server', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://inspector.example.com', 'access-control-request-method': 'GET' },
+    });
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://inspector.example.com');
   });
@@ -73,7 +85,10 @@ describe('discovery, in-process', () => {
       ['GET', '/AAAAAAAAAAAA/sse'],
       ['POST', '/AAAAAAAAAAAA/messages'],
     ] as const) {
-      const response = await k.fetch(path, { method, ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+      const response = await k.fetch(path, {
+        method,
+        ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}),
+      });
       assert.equal(response.status, 404, `${method} ${path}`);
       assert.equal(response.headers.get('www-authenticate'), null, `${method} ${path}`);
       const body = (await response.json()) as Record<string, string>;
@@ -83,10 +98,16 @@ describe('discovery, in-process', () => {
   });
 
   test('reached by another host name, the server still speaks as PUBLIC_URL', async () => {
-    const challenge = await k.fetch(`http://127.0.0.1:8787/${slug}/mcp`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const challenge = await k.fetch(`http://127.0.0.1:8787/${slug}/mcp`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(challenge.status, 401);
     assert.equal(resourceMetadataOf(challenge), `${PUBLIC_URL}/.well-known/oauth-protected-resource/${slug}/mcp`);
-    const prm = (await (await k.fetch(`http://127.0.0.1:8787/.well-known/oauth-protected-resource/${slug}/mcp`)).json()) as { resource: string };
+    const prm = (await (await k.fetch(`http://127.0.0.1:8787/.well-known/oauth-protected-resource/${slug}/mcp`)).json()) as {
+      resource: string;
+    };
     assert.equal(prm.resource, endpoint);
     const as = (await (await k.fetch('http://127.0.0.1:8787/.well-known/oauth-authorization-server')).json()) as { issuer: string };
     assert.equal(as.issuer, PUBLIC_URL);
@@ -101,7 +122,12 @@ describe('dynamic client registration, in-process', () => {
   after(() => k.close());
 
   const register = (body: unknown, clientAddress?: string) =>
-    k.fetch('/oauth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(clientAddress ? { clientAddress } : {}) });
+    k.fetch('/oauth/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      ...(clientAddress ? { clientAddress } : {}),
+    });
 
   test('a public client gets a client_id and no secret; a confidential one gets a secret', async () => {
     const pub = await register({ client_name: 'Public', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none' });

@@ -1,7 +1,17 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
-import { consentPage, CookieJar, INITIALIZE, KEY, PUBLIC_URL, readRpc, REDIRECT_URI, startApp, type InProcess } from '../support/in-process.ts';
+import {
+  CookieJar,
+  consentPage,
+  INITIALIZE,
+  type InProcess,
+  KEY,
+  PUBLIC_URL,
+  REDIRECT_URI,
+  readRpc,
+  startApp,
+} from '../support/in-process.ts';
 
 /** The authorization code + PKCE flow by hand, and MCP traffic with the tokens it gives. */
 
@@ -36,7 +46,11 @@ describe('the authorization flow, in-process', () => {
     assert.match(cookies[0]!, /;\s*Secure/i);
     assert.match(cookies[0]!, /;\s*Path=\//i);
     assert.match(cookies[0]!, /;\s*HttpOnly/i);
-    assert.match(page.response.headers.get('content-security-policy') ?? '', /form-action 'self' https:\/\/client\.example\.net/, 'the form may redirect to the client only');
+    assert.match(
+      page.response.headers.get('content-security-policy') ?? '',
+      /form-action 'self' https:\/\/client\.example\.net/,
+      'the form may redirect to the client only',
+    );
 
     const approved = await k.submitConsent(page, { api_key: KEY, action: 'approve' });
     assert.equal(approved.status, 302);
@@ -47,10 +61,23 @@ describe('the authorization flow, in-process', () => {
     const code = location.searchParams.get('code')!;
     assert.ok(code.startsWith(`${slug}:`), 'the code names its endpoint');
 
-    const exchanged = await k.token({ grant_type: 'authorization_code', code, code_verifier: client.verifier, client_id: client.client_id, redirect_uri: REDIRECT_URI, resource: endpoint });
+    const exchanged = await k.token({
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: client.verifier,
+      client_id: client.client_id,
+      redirect_uri: REDIRECT_URI,
+      resource: endpoint,
+    });
     assert.equal(exchanged.status, 200);
     assert.equal(exchanged.headers.get('cache-control'), 'no-store');
-    const tokens = (await exchanged.json()) as { access_token: string; refresh_token: string; token_type: string; scope: string; expires_in: number };
+    const tokens = (await exchanged.json()) as {
+      access_token: string;
+      refresh_token: string;
+      token_type: string;
+      scope: string;
+      expires_in: number;
+    };
     assert.equal(tokens.token_type.toLowerCase(), 'bearer');
     assert.ok(tokens.access_token && tokens.refresh_token);
     assert.deepEqual(tokens.scope.split(' ').sort(), ['mcp', 'offline_access']);
@@ -67,8 +94,18 @@ describe('the authorization flow, in-process', () => {
     const initialized = await k.mcp(endpoint, tokens.access_token, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers);
     assert.equal(initialized.status, 202);
     const list = await readRpc(await k.mcp(endpoint, tokens.access_token, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, headers));
-    assert.deepEqual(list.result.tools.map((tool: { name: string }) => tool.name), ['echo']);
-    const call = await readRpc(await k.mcp(endpoint, tokens.access_token, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } }, headers));
+    assert.deepEqual(
+      list.result.tools.map((tool: { name: string }) => tool.name),
+      ['echo'],
+    );
+    const call = await readRpc(
+      await k.mcp(
+        endpoint,
+        tokens.access_token,
+        { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } },
+        headers,
+      ),
+    );
     assert.deepEqual(call.result.content, [{ type: 'text', text: 'echo: hello' }]);
 
     assert.equal(k.upstreams.requests.length, 4);
@@ -84,8 +121,11 @@ describe('the authorization flow, in-process', () => {
   test('the code works once, and only with its PKCE verifier', async () => {
     const client = await k.register();
     const page = await k.openConsent(endpoint, client);
-    const code = new URL((await k.submitConsent(page, { api_key: KEY, action: 'approve' })).headers.get('location')!).searchParams.get('code')!;
-    const exchange = (verifier: string) => k.token({ grant_type: 'authorization_code', code, code_verifier: verifier, client_id: client.client_id, redirect_uri: REDIRECT_URI });
+    const code = new URL((await k.submitConsent(page, { api_key: KEY, action: 'approve' })).headers.get('location')!).searchParams.get(
+      'code',
+    )!;
+    const exchange = (verifier: string) =>
+      k.token({ grant_type: 'authorization_code', code, code_verifier: verifier, client_id: client.client_id, redirect_uri: REDIRECT_URI });
 
     const wrongVerifier = await exchange('x'.repeat(43));
     assert.equal(wrongVerifier.status, 400);
@@ -98,7 +138,12 @@ describe('the authorization flow, in-process', () => {
 
   test('refresh rotates both tokens and the new access token reaches the upstream', async () => {
     const grant = await k.authorize(endpoint);
-    const refreshed = await k.token({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: grant.client.client_id, resource: endpoint });
+    const refreshed = await k.token({
+      grant_type: 'refresh_token',
+      refresh_token: grant.refreshToken,
+      client_id: grant.client.client_id,
+      resource: endpoint,
+    });
     assert.equal(refreshed.status, 200);
     assert.equal(refreshed.headers.get('cache-control'), 'no-store');
     const tokens = (await refreshed.json()) as { access_token: string; refresh_token: string };
@@ -119,7 +164,10 @@ describe('the authorization flow, in-process', () => {
     const denied = await k.mcp(endpoint, grant.accessToken, INITIALIZE);
     assert.equal(denied.status, 401);
     assert.match(denied.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
-    assert.match(denied.headers.get('www-authenticate') ?? '', new RegExp(`resource_metadata="${PUBLIC_URL}/\\.well-known/oauth-protected-resource/${slug}/mcp"`));
+    assert.match(
+      denied.headers.get('www-authenticate') ?? '',
+      new RegExp(`resource_metadata="${PUBLIC_URL}/\\.well-known/oauth-protected-resource/${slug}/mcp"`),
+    );
     assert.equal(k.upstreams.requests.length, before, 'nothing was forwarded');
   });
 

@@ -1,9 +1,9 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import type { KVStore } from '../../src/storage/contract.ts';
 import { createMemoryStorage } from '../../src/storage/memory.ts';
+import { INITIALIZE, type InProcess, PUBLIC_URL, startApp, UPSTREAM_URL } from '../support/in-process.ts';
 import { LEAK_PATTERNS } from '../support/security.ts';
-import { INITIALIZE, PUBLIC_URL, startApp, UPSTREAM_URL, type InProcess } from '../support/in-process.ts';
 
 /** What every route shares: health and assets, security headers, error bodies, body limits. */
 
@@ -28,8 +28,16 @@ function assertApiHeaders(response: Response, where: string) {
 
 /** An initialize request of about `size` bytes. */
 const padded = (size: number) => ({ ...INITIALIZE, params: { ...INITIALIZE.params, _meta: { pad: 'x'.repeat(size) } } });
-const form = (fields: Record<string, string>, headers: Record<string, string> = {}) => ({ method: 'POST', body: new URLSearchParams(fields), headers: { 'sec-fetch-site': 'same-origin', ...headers } });
-const json = (body: unknown, headers: Record<string, string> = {}) => ({ method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+const form = (fields: Record<string, string>, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  body: new URLSearchParams(fields),
+  headers: { 'sec-fetch-site': 'same-origin', ...headers },
+});
+const json = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  body: JSON.stringify(body),
+  headers: { 'content-type': 'application/json', ...headers },
+});
 
 describe('shared HTTP behaviour, in-process', () => {
   let k: InProcess;
@@ -45,10 +53,16 @@ describe('shared HTTP behaviour, in-process', () => {
     const health = await k.fetch('/healthz');
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { ok: true });
-    assert.ok(k.logs.some((line) => line.includes('"level":"debug"') && line.includes('"path":"/healthz"')), 'health checks are logged at debug only');
+    assert.ok(
+      k.logs.some((line) => line.includes('"level":"debug"') && line.includes('"path":"/healthz"')),
+      'health checks are logged at debug only',
+    );
     assert.ok(!k.logs.some((line) => line.includes('"level":"info"') && line.includes('"path":"/healthz"')));
 
-    for (const [path, type, marker] of [['/assets/style.css', 'text/css', ':root'], ['/assets/app.js', 'text/javascript', 'data-copy']] as const) {
+    for (const [path, type, marker] of [
+      ['/assets/style.css', 'text/css', ':root'],
+      ['/assets/app.js', 'text/javascript', 'data-copy'],
+    ] as const) {
       const response = await k.fetch(path);
       assert.equal(response.status, 200, path);
       assert.match(response.headers.get('content-type') ?? '', new RegExp(`^${type}`), path);
@@ -83,14 +97,25 @@ describe('shared HTTP behaviour, in-process', () => {
       ['AS metadata', k.fetch('/.well-known/oauth-authorization-server')],
       ['PR metadata', k.fetch(`/.well-known/oauth-protected-resource/${slug}/mcp`)],
       ['register error', k.fetch('/oauth/register', { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } })],
-      ['token error', k.fetch('/oauth/token', { method: 'POST', body: 'grant_type=nope', headers: { 'content-type': 'application/x-www-form-urlencoded' } })],
+      [
+        'token error',
+        k.fetch('/oauth/token', {
+          method: 'POST',
+          body: 'grant_type=nope',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        }),
+      ],
       ['API error', k.fetch('/api/slugs', json({}))],
       ['manage 401', k.fetch(`/api/slugs/${slug}`)],
     ];
     for (const [name, pending] of others) assertApiHeaders(await pending, name);
 
     const challenge = await k.mcp(endpoint, undefined, INITIALIZE);
-    assert.equal(challenge.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'; sandbox", 'MCP routes are sandboxed');
+    assert.equal(
+      challenge.headers.get('content-security-policy'),
+      "default-src 'none'; frame-ancestors 'none'; sandbox",
+      'MCP routes are sandboxed',
+    );
 
     const page = await k.openConsent(endpoint, await k.register());
     const redirect = await k.submitConsent(page, { action: 'deny' });
@@ -121,9 +146,18 @@ describe('shared HTTP behaviour, in-process', () => {
       assert.ok(typeof body.message === 'string' && body.message.length > 0, `${name}: ${text}`);
       for (const pattern of LEAK_PATTERNS) assert.doesNotMatch(text, pattern, name);
     }
-    const oauth = (await (await k.fetch('/oauth/token', { method: 'POST', body: 'grant_type=nope', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).json()) as Record<string, string>;
+    const oauth = (await (
+      await k.fetch('/oauth/token', {
+        method: 'POST',
+        body: 'grant_type=nope',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      })
+    ).json()) as Record<string, string>;
     assert.ok(oauth.error && oauth.error_description, 'the token endpoint speaks OAuth errors');
-    const mcp = (await (await k.fetch(endpoint, { method: 'PUT' })).json()) as { jsonrpc: string; error: { code: number; message: string } };
+    const mcp = (await (await k.fetch(endpoint, { method: 'PUT' })).json()) as {
+      jsonrpc: string;
+      error: { code: number; message: string };
+    };
     assert.equal(mcp.jsonrpc, '2.0');
     assert.equal(typeof mcp.error.code, 'number');
   });
@@ -131,12 +165,19 @@ describe('shared HTTP behaviour, in-process', () => {
   test('bodies over the limits are 413: JSON for the API, a page for forms, JSON-RPC for MCP whether declared or streamed', async () => {
     const api = await k.fetch('/api/slugs', json({ upstream_url: UPSTREAM_URL, display_name: 'x'.repeat(2000) }));
     assert.equal(api.status, 413);
-    assert.deepEqual(await api.json(), { error: 'payload_too_large', error_description: 'The request body is larger than 1024 bytes', message: 'The request body is larger than 1024 bytes' });
+    assert.deepEqual(await api.json(), {
+      error: 'payload_too_large',
+      error_description: 'The request body is larger than 1024 bytes',
+      message: 'The request body is larger than 1024 bytes',
+    });
     const page = await k.fetch('/', form({ upstream_url: UPSTREAM_URL, display_name: 'x'.repeat(2000) }, { accept: 'text/html' }));
     assert.equal(page.status, 413);
     assertPageHeaders(page, 'form 413');
     assert.match(await page.text(), /more than 1024 bytes/);
-    assert.equal((await k.fetch('/oauth/register', json({ redirect_uris: ['https://a.example.com/cb'], client_name: 'x'.repeat(2000) }))).status, 413);
+    assert.equal(
+      (await k.fetch('/oauth/register', json({ redirect_uris: ['https://a.example.com/cb'], client_name: 'x'.repeat(2000) }))).status,
+      413,
+    );
 
     const grant = await k.authorize(endpoint);
     const roomy = await k.mcp(endpoint, grant.accessToken, padded(1500));
@@ -154,14 +195,23 @@ describe('shared HTTP behaviour, in-process', () => {
     const chunks = [big.slice(0, 1500), big.slice(1500)];
     const streamed = await k.fetch(endpoint, {
       method: 'POST',
-      headers: { authorization: `Bearer ${grant.accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: new ReadableStream({ pull: (controller) => void (chunks.length ? controller.enqueue(new TextEncoder().encode(chunks.shift())) : controller.close()) }),
+      headers: {
+        authorization: `Bearer ${grant.accessToken}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: new ReadableStream({
+        pull: (controller) => void (chunks.length ? controller.enqueue(new TextEncoder().encode(chunks.shift())) : controller.close()),
+      }),
       duplex: 'half',
     } as RequestInit);
     assert.equal(streamed.status, 413);
     assert.match(((await streamed.json()) as { error: { message: string } }).error.message, /larger than 2048 bytes/);
     const cut = k.upstreams.requests.slice(before);
-    assert.ok(cut.every((request) => request.status !== 200), 'the upstream never accepted the cut-off body');
+    assert.ok(
+      cut.every((request) => request.status !== 200),
+      'the upstream never accepted the cut-off body',
+    );
   });
 });
 
@@ -175,9 +225,16 @@ describe('failures inside the server, in-process', () => {
       assert.equal(response.status, 500);
       assertApiHeaders(response, '500');
       const text = await response.text();
-      assert.deepEqual(JSON.parse(text), { error: 'server_error', error_description: 'Something went wrong on our side', message: 'Something went wrong on our side' });
+      assert.deepEqual(JSON.parse(text), {
+        error: 'server_error',
+        error_description: 'Something went wrong on our side',
+        message: 'Something went wrong on our side',
+      });
       assert.doesNotMatch(text, /disk on fire/);
-      assert.ok(k.logs.some((line) => line.includes('"msg":"unhandled error"') && line.includes('disk on fire')), 'the operator sees the cause');
+      assert.ok(
+        k.logs.some((line) => line.includes('"msg":"unhandled error"') && line.includes('disk on fire')),
+        'the operator sees the cause',
+      );
     } finally {
       await k.close();
     }

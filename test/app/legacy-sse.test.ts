@@ -1,13 +1,18 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Grant, type InProcess, KEY, PUBLIC_URL, startApp } from '../support/in-process.ts';
 import { serveLegacySse } from '../support/in-process-upstream.ts';
-import { KEY, PUBLIC_URL, startApp, type Grant, type InProcess } from '../support/in-process.ts';
 import { sseReader } from '../support/transport-helpers.ts';
 
 /** The legacy HTTP+SSE transport (2024-11-05): `/{slug}/sse`, its rewritten endpoint event, `/{slug}/messages`. */
 
 const LEGACY_URL = 'https://legacy.example.com/sse';
-const INITIALIZE = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'legacy', version: '1' } } };
+const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'legacy', version: '1' } },
+};
 
 describe('legacy HTTP+SSE through the proxy, in-process', () => {
   let k: InProcess;
@@ -27,7 +32,11 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
   const open = (path: string, token: string | null = grant.accessToken) =>
     k.fetch(path, { headers: { accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) } });
   const post = (url: string | URL, body: unknown, token: string | null = grant.accessToken) =>
-    k.fetch(String(url), { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+    k.fetch(String(url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
 
   test('the endpoint event names a signed message URL on our origin; messages reach the upstream session with the key', async () => {
     const response = await open(`/${slug}/sse`);
@@ -56,7 +65,9 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
       assert.equal(JSON.parse(answer.data).result.serverInfo.name, 'in-process-legacy');
 
       await (await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' })).body?.cancel();
-      await (await post(url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'old school' } } })).body?.cancel();
+      await (
+        await post(url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'old school' } } })
+      ).body?.cancel();
       const call = JSON.parse((await events.next()).data);
       assert.equal(call.id, 2);
       assert.deepEqual(call.result.content, [{ type: 'text', text: 'echo: old school' }]);
@@ -68,7 +79,10 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
   test('the token is checked on both routes, and message URLs cannot be altered or borrowed', async () => {
     const noToken = await open(`/${slug}/sse`, null);
     assert.equal(noToken.status, 401);
-    assert.match(noToken.headers.get('www-authenticate') ?? '', new RegExp(`resource_metadata="${PUBLIC_URL}/\\.well-known/oauth-protected-resource/${slug}/mcp"`));
+    assert.match(
+      noToken.headers.get('www-authenticate') ?? '',
+      new RegExp(`resource_metadata="${PUBLIC_URL}/\\.well-known/oauth-protected-resource/${slug}/mcp"`),
+    );
 
     const response = await open(`/${slug}/sse`);
     const events = sseReader(response.body!);
@@ -88,8 +102,14 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
       const someoneElse = await k.authorize(`${PUBLIC_URL}/${slug}/mcp`);
       const borrowed = await post(url, INITIALIZE, someoneElse.accessToken);
       assert.equal(borrowed.status, 403, 'another grant cannot use this message URL');
-      assert.match(((await borrowed.json()) as { error: { message: string } }).error.message, /not issued by this server for this endpoint and authorization/);
-      assert.ok(k.upstreams.requests.slice(before).every((request) => !request.url.includes('/messages')), 'no refused message reached the upstream');
+      assert.match(
+        ((await borrowed.json()) as { error: { message: string } }).error.message,
+        /not issued by this server for this endpoint and authorization/,
+      );
+      assert.ok(
+        k.upstreams.requests.slice(before).every((request) => !request.url.includes('/messages')),
+        'no refused message reached the upstream',
+      );
     } finally {
       await events.cancel();
     }
@@ -114,7 +134,10 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
     const streamable = await k.authorize(created.mcp_endpoint!);
     const response = await open(`/${created.slug}/sse`, streamable.accessToken);
     assert.equal(response.status, 404);
-    assert.match(((await response.json()) as { error: { message: string } }).error.message, new RegExp(`speaks Streamable HTTP; connect to ${created.mcp_endpoint}`));
+    assert.match(
+      ((await response.json()) as { error: { message: string } }).error.message,
+      new RegExp(`speaks Streamable HTTP; connect to ${created.mcp_endpoint}`),
+    );
     const wrongMethod = await k.fetch(`/${slug}/sse`, { method: 'POST', body: '{}' });
     assert.equal(wrongMethod.status, 405);
     assert.equal(wrongMethod.headers.get('allow'), 'GET, OPTIONS');

@@ -1,8 +1,8 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
+import { INITIALIZE, type InProcess, KEY, startApp, UPSTREAM_URL } from '../support/in-process.ts';
 import { serveMcp } from '../support/in-process-upstream.ts';
-import { INITIALIZE, KEY, startApp, UPSTREAM_URL, type InProcess } from '../support/in-process.ts';
 
 /** The creator's controls, `GET/PATCH/DELETE /api/slugs/:slug`, and what they do to grants. */
 
@@ -12,7 +12,10 @@ const OTHER_URL = 'https://other.example.net/v2/mcp';
 function manage(k: InProcess, slug: string, token: string | undefined, method: string, body?: unknown, type = 'application/json') {
   return k.fetch(`/api/slugs/${slug}`, {
     method,
-    headers: { ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': type } : {}) },
+    headers: {
+      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': type } : {}),
+    },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
 }
@@ -71,7 +74,11 @@ describe('the manage API, in-process', () => {
     }
     assert.equal((await manage(k, 'AAAAAAAAAAAA', a.manage_token, 'GET')).status, 404);
     assert.equal((await manage(k, 'not-a-slug', a.manage_token, 'GET')).status, 404);
-    assert.equal(((await (await manage(k, a.slug!, a.manage_token, 'GET')).json()) as { display_name: string }).display_name, 'A', 'nothing changed');
+    assert.equal(
+      ((await (await manage(k, a.slug!, a.manage_token, 'GET')).json()) as { display_name: string }).display_name,
+      'A',
+      'nothing changed',
+    );
   });
 
   test('PATCH of the name keeps grants; PATCH of the upstream revokes them all, and new grants go to the new upstream', async () => {
@@ -102,7 +109,10 @@ describe('the manage API, in-process', () => {
     assert.ok(await tokenWorks(k, endpoint!, again.accessToken));
     const keyed = k.upstreams.requests.filter((request) => request.headers.authorization === `Bearer ${KEY}`);
     assert.ok(keyed.length > 0);
-    assert.ok(keyed.every((request) => request.url === OTHER_URL), 'the key goes to the new upstream only');
+    assert.ok(
+      keyed.every((request) => request.url === OTHER_URL),
+      'the key goes to the new upstream only',
+    );
   });
 
   test('PATCH of how the key is sent revokes grants; refused changes change nothing', async () => {
@@ -176,7 +186,8 @@ describe('the operator and guessing, in-process', () => {
     const k = await startApp({ env: { RATE_LIMIT_MANAGE: '3/600' } });
     try {
       const created = await k.mustCreateEndpoint();
-      for (let attempt = 0; attempt < 3; attempt++) assert.equal((await manage(k, created.slug!, `guess-${attempt}`, 'DELETE')).status, 401);
+      for (let attempt = 0; attempt < 3; attempt++)
+        assert.equal((await manage(k, created.slug!, `guess-${attempt}`, 'DELETE')).status, 401);
       const limited = await manage(k, created.slug!, created.manage_token, 'GET');
       assert.equal(limited.status, 429);
       const retryAfter = Number(limited.headers.get('retry-after'));

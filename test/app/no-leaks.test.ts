@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { consentPage, INITIALIZE, KEY, readRpc, REDIRECT_URI, startApp } from '../support/in-process.ts';
+import { test } from 'node:test';
+import { consentPage, INITIALIZE, KEY, REDIRECT_URI, readRpc, startApp } from '../support/in-process.ts';
 
 /** The logs, at debug level, after every step that handles a secret: none of them may appear. */
 
@@ -32,22 +32,40 @@ test('a whole flow logs no key, code, token, secret, handle or verifier, in-proc
     const code = new URL(approved.headers.get('location')!).searchParams.get('code')!;
     secrets['authorization code'] = code;
 
-    const exchange = { grant_type: 'authorization_code', code, code_verifier: client.verifier, client_id: client.client_id, client_secret: client.client_secret!, redirect_uri: REDIRECT_URI };
+    const exchange = {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: client.verifier,
+      client_id: client.client_id,
+      client_secret: client.client_secret!,
+      redirect_uri: REDIRECT_URI,
+    };
     const tokens = (await (await k.token(exchange)).json()) as { access_token: string; refresh_token: string };
     secrets['access token'] = tokens.access_token;
     secrets['refresh token'] = tokens.refresh_token;
     assert.ok((await readRpc(await k.mcp(endpoint, tokens.access_token, INITIALIZE))).result);
 
-    const refreshed = await k.token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id, client_secret: client.client_secret! });
+    const refreshed = await k.token({
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      client_id: client.client_id,
+      client_secret: client.client_secret!,
+    });
     const rotated = (await refreshed.json()) as { access_token: string; refresh_token: string };
     secrets['refreshed access token'] = rotated.access_token;
     secrets['refreshed refresh token'] = rotated.refresh_token;
-    assert.equal((await k.fetch(`/api/slugs/${created.body.slug}`, { headers: { authorization: `Bearer ${secrets['manage token']}` } })).status, 200);
+    assert.equal(
+      (await k.fetch(`/api/slugs/${created.body.slug}`, { headers: { authorization: `Bearer ${secrets['manage token']}` } })).status,
+      200,
+    );
 
     // The upstream starts refusing the key; then a revocation; then the code replayed (the engine logs that).
     k.upstream.acceptedKey = 'rotated-upstream-key';
     assert.equal((await k.mcp(endpoint, rotated.access_token, INITIALIZE)).status, 401);
-    assert.equal((await k.token({ token: rotated.refresh_token, client_id: client.client_id, client_secret: client.client_secret! })).status, 200);
+    assert.equal(
+      (await k.token({ token: rotated.refresh_token, client_id: client.client_id, client_secret: client.client_secret! })).status,
+      200,
+    );
     assert.equal((await k.token(exchange)).status, 400);
     await k.settle();
   } finally {
@@ -66,5 +84,9 @@ test('a whole flow logs no key, code, token, secret, handle or verifier, in-proc
   assert.ok(k.logs.length > 10, 'the harness logs at debug level, so every line the app writes is checked');
   assert.match(output, /upstream rejected the key/);
   assert.match(output, /authorization key refused/);
-  assert.match(output, /"method":"POST","path":"\/[A-Za-z0-9]{12}\/mcp","status":200,"ms":\d+/, 'MCP requests are logged with status and duration');
+  assert.match(
+    output,
+    /"method":"POST","path":"\/[A-Za-z0-9]{12}\/mcp","status":200,"ms":\d+/,
+    'MCP requests are logged with status and duration',
+  );
 });

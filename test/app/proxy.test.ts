@@ -1,11 +1,11 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { after, before, describe, test } from 'node:test';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { TestOAuthProvider } from '../support/oauth-client.ts';
+import { INITIALIZE, type InProcess, KEY, PUBLIC_URL, readRpc, startApp, UPSTREAM_URL } from '../support/in-process.ts';
 import { serveMcp } from '../support/in-process-upstream.ts';
-import { INITIALIZE, KEY, PUBLIC_URL, readRpc, startApp, UPSTREAM_URL, type InProcess } from '../support/in-process.ts';
+import { TestOAuthProvider } from '../support/oauth-client.ts';
 
 /** `/{slug}/mcp`: what goes upstream, what comes back, and what happens when the upstream misbehaves. */
 
@@ -32,7 +32,10 @@ describe('the MCP proxy, in-process', () => {
 
     const client = new Client({ name: 'sdk', version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(endpoint!), { authProvider: provider, fetch }));
-    assert.deepEqual((await client.listTools()).tools.map((tool) => tool.name), ['echo']);
+    assert.deepEqual(
+      (await client.listTools()).tools.map((tool) => tool.name),
+      ['echo'],
+    );
     const result = (await client.callTool({ name: 'echo', arguments: { text: 'via the SDK' } })) as { content: { text: string }[] };
     assert.equal(result.content[0]!.text, 'echo: via the SDK');
     await client.close();
@@ -40,7 +43,10 @@ describe('the MCP proxy, in-process', () => {
 
   test('a custom header carries the bare key; the client’s token, cookies, origin and proxy headers stay here', async () => {
     serveMcp(k.upstreams, { url: 'https://custom.example.com/mcp', key: KEY, header: 'x-api-key', prefix: '' });
-    const { mcp_endpoint: endpoint } = await k.mustCreateEndpoint({ upstream_url: 'https://custom.example.com/mcp', auth_header_name: 'X-API-Key' });
+    const { mcp_endpoint: endpoint } = await k.mustCreateEndpoint({
+      upstream_url: 'https://custom.example.com/mcp',
+      auth_header_name: 'X-API-Key',
+    });
     const grant = await k.authorize(endpoint!);
     await k.settle();
     k.upstreams.requests.length = 0;
@@ -79,9 +85,16 @@ describe('the MCP proxy, in-process', () => {
 
     upstream.acceptedKey = KEY;
     const before = k.upstreams.requests.length;
-    assert.equal((await k.mcp(endpoint!, grant.accessToken, INITIALIZE)).status, 401, 'the grant was revoked, not just this request refused');
+    assert.equal(
+      (await k.mcp(endpoint!, grant.accessToken, INITIALIZE)).status,
+      401,
+      'the grant was revoked, not just this request refused',
+    );
     assert.equal(k.upstreams.requests.length, before);
-    assert.equal((await k.token({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: grant.client.client_id })).status, 400);
+    assert.equal(
+      (await k.token({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: grant.client.client_id })).status,
+      400,
+    );
   });
 
   test('an unreachable upstream is 502, a redirect is 502 and not followed, a silent one is 504: all JSON-RPC errors', async () => {
@@ -93,7 +106,8 @@ describe('the MCP proxy, in-process', () => {
     const mcpHandler = k.upstreams.handler(url)!;
     k.upstreams.serve(url, (request) => {
       if (mode === 'redirect') return new Response(null, { status: 307, headers: { location: 'https://evil.example.com/steal' } });
-      if (mode === 'silent') return new Promise((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason)));
+      if (mode === 'silent')
+        return new Promise((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason)));
       return mcpHandler(request);
     });
     const expect = async (status: number, message: RegExp) => {
@@ -118,17 +132,19 @@ describe('the MCP proxy, in-process', () => {
     serveMcp(k.upstreams, { url, key: KEY });
     const { mcp_endpoint: endpoint } = await k.mustCreateEndpoint({ upstream_url: url, transport: 'streamable-http' });
     const grant = await k.authorize(endpoint!);
-    k.upstreams.serve(url, () =>
-      new Response('<script>document.cookie</script>', {
-        headers: {
-          'content-type': 'text/html',
-          'content-security-policy': "script-src * 'unsafe-inline'",
-          'x-frame-options': 'ALLOWALL',
-          'set-cookie': '__Host-oauth-consent-x=stolen; Path=/; Secure',
-          'access-control-allow-origin': '*',
-          'strict-transport-security': 'max-age=31536000; includeSubDomains',
-        },
-      }),
+    k.upstreams.serve(
+      url,
+      () =>
+        new Response('<script>document.cookie</script>', {
+          headers: {
+            'content-type': 'text/html',
+            'content-security-policy': "script-src * 'unsafe-inline'",
+            'x-frame-options': 'ALLOWALL',
+            'set-cookie': '__Host-oauth-consent-x=stolen; Path=/; Secure',
+            'access-control-allow-origin': '*',
+            'strict-transport-security': 'max-age=31536000; includeSubDomains',
+          },
+        }),
     );
     const response = await k.mcp(endpoint!, grant.accessToken, INITIALIZE);
     assert.equal(response.status, 200);
@@ -162,7 +178,10 @@ describe('the MCP proxy, in-process', () => {
     const init = await k.mcp(endpoint!, grant.accessToken, INITIALIZE);
     const session = init.headers.get('mcp-session-id')!;
     await readRpc(init);
-    const ended = await k.fetch(endpoint!, { method: 'DELETE', headers: { authorization: `Bearer ${grant.accessToken}`, 'mcp-session-id': session } });
+    const ended = await k.fetch(endpoint!, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${grant.accessToken}`, 'mcp-session-id': session },
+    });
     assert.equal(ended.status, 200);
     const deleted = k.upstreams.requests.filter((request) => request.method === 'DELETE' && request.headers['mcp-session-id'] === session);
     assert.equal(deleted.length, 1);

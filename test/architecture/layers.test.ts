@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
+import { test } from 'node:test';
 
 /**
  * The layout's rule, checked: folders are layers along the data path, and imports point one way,
@@ -61,7 +61,8 @@ test('every import points from a higher layer to a lower one', () => {
     for (const target of imports) {
       const from = layerOf(file);
       const to = layerOf(target);
-      if (from !== to && rankOf(to) >= rankOf(from)) wrong.push(`${relative(SRC, file)} imports ${relative(SRC, target)} (${from} → ${to})`);
+      if (from !== to && rankOf(to) >= rankOf(from))
+        wrong.push(`${relative(SRC, file)} imports ${relative(SRC, target)} (${from} → ${to})`);
     }
   }
   assert.deepEqual(wrong, []);

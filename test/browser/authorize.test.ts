@@ -1,14 +1,14 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { Browser } from 'playwright-core';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startUpstream, type Upstream } from '../support/upstream.ts';
-import { nodeTarget, type Running } from '../support/targets.ts';
+import type { Browser } from 'playwright-core';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
+import { nodeTarget, type Running } from '../support/targets.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const KEY = 'sk-browser-test-42';
 const CALLBACK = 'https://claude.ai/api/mcp/auth_callback';
@@ -51,7 +51,11 @@ describe('the pages in real Chromium', { skip: !haveChromium && 'Chromium not in
       await fetch(`${server.url}/oauth/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_name: 'Claude <script>window.pwned=1</script>', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' }),
+        body: JSON.stringify({
+          client_name: 'Claude <script>window.pwned=1</script>',
+          redirect_uris: [CALLBACK],
+          token_endpoint_auth_method: 'none',
+        }),
       })
     ).json()) as { client_id: string };
     const verifier = 'a'.repeat(43) + 'B'.repeat(20);
@@ -59,9 +63,16 @@ describe('the pages in real Chromium', { skip: !haveChromium && 'Chromium not in
     const authorize = new URL('/authorize', server.url);
     const state = 'état-✓-ステート';
     for (const [name, value] of Object.entries({
-      response_type: 'code', client_id: registration.client_id, redirect_uri: CALLBACK, state,
-      code_challenge: challenge, code_challenge_method: 'S256', scope: 'mcp offline_access', resource: `${endpoint}/`,
-    })) authorize.searchParams.set(name, value);
+      response_type: 'code',
+      client_id: registration.client_id,
+      redirect_uri: CALLBACK,
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      scope: 'mcp offline_access',
+      resource: `${endpoint}/`,
+    }))
+      authorize.searchParams.set(name, value);
 
     let callback: URL | undefined;
     await page.route('https://claude.ai/**', async (route) => {
@@ -90,12 +101,25 @@ describe('the pages in real Chromium', { skip: !haveChromium && 'Chromium not in
       await fetch(`${server.url}/oauth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, client_id: registration.client_id, redirect_uri: CALLBACK, resource: endpoint }),
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: verifier,
+          client_id: registration.client_id,
+          redirect_uri: CALLBACK,
+          resource: endpoint,
+        }),
       })
     ).json()) as { access_token: string };
     const client = new Client({ name: 'browser-test', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { requestInit: { headers: { authorization: `Bearer ${tokens.access_token}` } } }));
-    const result = (await client.callTool({ name: 'echo', arguments: { text: 'from the browser flow' } })) as { content: { text: string }[] };
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(endpoint), {
+        requestInit: { headers: { authorization: `Bearer ${tokens.access_token}` } },
+      }),
+    );
+    const result = (await client.callTool({ name: 'echo', arguments: { text: 'from the browser flow' } })) as {
+      content: { text: string }[];
+    };
     assert.equal(result.content[0]!.text, 'echo: from the browser flow');
     await client.close();
   });

@@ -1,16 +1,19 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { freePort } from '../support/server-process.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'key2oauth.js');
 
 /** The machine's own `node`, not the project's pinned one: what a user's shell finds first. */
 function systemNode(): string {
-  const path = (process.env.PATH ?? '').split(':').filter((dir) => !dir.includes('node_modules')).join(':');
+  const path = (process.env.PATH ?? '')
+    .split(':')
+    .filter((dir) => !dir.includes('node_modules'))
+    .join(':');
   return spawnSync('sh', ['-c', 'command -v node'], { env: { PATH: path }, encoding: 'utf8' }).stdout.trim() || process.execPath;
 }
 
@@ -38,18 +41,27 @@ test('key2oauth serve, started by the system Node, runs the server on the projec
   const node = systemNode();
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'key2oauth-cli-'));
-  const child = spawn(node, [BIN, 'serve'], { env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir }, stdio: 'ignore' });
+  const child = spawn(node, [BIN, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir },
+    stdio: 'ignore',
+  });
   try {
     let healthy = false;
     for (let i = 0; i < 200 && !healthy; i++) {
-      healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+      healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (!healthy) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.ok(healthy, `the server answered /healthz when started by ${node}`);
     child.kill('SIGTERM');
     const code = await new Promise((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
     assert.equal(code, 0, 'SIGTERM is a clean stop');
-    const after = await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'still answering', () => 'stopped');
+    const after = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      () => 'still answering',
+      () => 'stopped',
+    );
     assert.equal(after, 'stopped', 'the server process went down with the command');
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

@@ -1,16 +1,16 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { after, before, describe, test } from 'node:test';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { targets, type Running } from '../support/targets.ts';
-import { startMcpUpstream, type McpUpstream } from '../support/mcp-upstream.ts';
 import { Browser } from '../support/browser.ts';
+import { type McpUpstream, startMcpUpstream } from '../support/mcp-upstream.ts';
 import { approveInBrowser, TestOAuthProvider } from '../support/oauth-client.ts';
+import { type Running, targets } from '../support/targets.ts';
 import { authorize, bearer, createEndpoint, sseReader, waitFor } from '../support/transport-helpers.ts';
 
 const KEY = 'sk-legacy-0123456789abcdef';
@@ -63,7 +63,9 @@ for (const target of targets()) {
     });
 
     test('the endpoint event is rewritten to a message URL under the slug on our origin', async () => {
-      const response = await fetch(`${server.url}/${slug}/sse`, { headers: { authorization: bearer(provider), accept: 'text/event-stream' } });
+      const response = await fetch(`${server.url}/${slug}/sse`, {
+        headers: { authorization: bearer(provider), accept: 'text/event-stream' },
+      });
       assert.equal(response.status, 200);
       assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
       const events = sseReader(response.body!);
@@ -80,7 +82,12 @@ for (const target of targets()) {
       const init = await fetch(url, {
         method: 'POST',
         headers: { authorization: bearer(provider), 'content-type': 'application/json' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+        }),
       });
       assert.equal(init.status, 202);
       await init.body?.cancel();
@@ -96,15 +103,26 @@ for (const target of targets()) {
     test('the token is checked on the stream and on the message URL; message URLs cannot be altered', async () => {
       const noToken = await fetch(`${server.url}/${slug}/sse`, { headers: { accept: 'text/event-stream' } });
       assert.equal(noToken.status, 401);
-      assert.match(noToken.headers.get('www-authenticate') ?? '', new RegExp(`resource_metadata="${server.url}/\\.well-known/oauth-protected-resource/${slug}/mcp"`));
-      const badToken = await fetch(`${server.url}/${slug}/sse`, { headers: { authorization: `Bearer ${slug}:x:y`, accept: 'text/event-stream' } });
+      assert.match(
+        noToken.headers.get('www-authenticate') ?? '',
+        new RegExp(`resource_metadata="${server.url}/\\.well-known/oauth-protected-resource/${slug}/mcp"`),
+      );
+      const badToken = await fetch(`${server.url}/${slug}/sse`, {
+        headers: { authorization: `Bearer ${slug}:x:y`, accept: 'text/event-stream' },
+      });
       assert.equal(badToken.status, 401);
 
-      const response = await fetch(`${server.url}/${slug}/sse`, { headers: { authorization: bearer(provider), accept: 'text/event-stream' } });
+      const response = await fetch(`${server.url}/${slug}/sse`, {
+        headers: { authorization: bearer(provider), accept: 'text/event-stream' },
+      });
       const events = sseReader(response.body!);
       const url = new URL((await events.next()).data);
       const message = (target: URL, auth?: string) =>
-        fetch(target, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
+        fetch(target, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+          body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+        });
 
       upstream.requests.length = 0;
       assert.equal((await message(url)).status, 401);
@@ -127,7 +145,11 @@ for (const target of targets()) {
       for (const path of [`/${slug}/sse`, `/${slug}/messages`]) {
         const preflight = await fetch(`${server.url}${path}`, {
           method: 'OPTIONS',
-          headers: { origin: 'https://inspector.example', 'access-control-request-method': path.endsWith('sse') ? 'GET' : 'POST', 'access-control-request-headers': 'authorization' },
+          headers: {
+            origin: 'https://inspector.example',
+            'access-control-request-method': path.endsWith('sse') ? 'GET' : 'POST',
+            'access-control-request-headers': 'authorization',
+          },
         });
         assert.equal(preflight.status, 204, path);
         assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://inspector.example');
@@ -146,7 +168,8 @@ for (const target of targets()) {
         },
       })) as Text;
       assert.equal(result.content[0]!.text, 'done after 5 steps');
-      for (let k = 1; k < 5; k++) assert.ok(arrivedAt[k]! < upstream.progressSentAt[k + 1]!, `event ${k} arrived before event ${k + 1} was sent`);
+      for (let k = 1; k < 5; k++)
+        assert.ok(arrivedAt[k]! < upstream.progressSentAt[k + 1]!, `event ${k} arrived before event ${k + 1} was sent`);
       await client.close();
     });
 
@@ -176,17 +199,21 @@ for (const target of targets()) {
     // Only where an idle client's disconnect can be noticed: after the endpoint event the stream is
     // silent, and workerd run locally learns of a disconnect only when a write fails
     // (Target.capabilities.clientDisconnect, test/support/targets.ts).
-    if (target.capabilities.clientDisconnect) test('a client that leaves ends the upstream stream promptly', async () => {
-      upstream.aborted.length = 0;
-      const leaving = new AbortController();
-      const response = await fetch(`${server.url}/${slug}/sse`, { headers: { authorization: bearer(provider), accept: 'text/event-stream' }, signal: leaving.signal });
-      const events = sseReader(response.body!);
-      await events.next();
-      const leftAt = performance.now();
-      leaving.abort();
-      const gone = await waitFor(() => upstream.aborted.find((a) => a.method === 'GET'), 3000, 'the upstream stream to close');
-      assert.ok(gone.at - leftAt < 1000);
-    });
+    if (target.capabilities.clientDisconnect)
+      test('a client that leaves ends the upstream stream promptly', async () => {
+        upstream.aborted.length = 0;
+        const leaving = new AbortController();
+        const response = await fetch(`${server.url}/${slug}/sse`, {
+          headers: { authorization: bearer(provider), accept: 'text/event-stream' },
+          signal: leaving.signal,
+        });
+        const events = sseReader(response.body!);
+        await events.next();
+        const leftAt = performance.now();
+        leaving.abort();
+        const gone = await waitFor(() => upstream.aborted.find((a) => a.method === 'GET'), 3000, 'the upstream stream to close');
+        assert.ok(gone.at - leftAt < 1000);
+      });
 
     test('an endpoint event that names another origin is refused; the key goes nowhere else', async () => {
       let elsewhereHits = 0;
@@ -206,7 +233,9 @@ for (const target of targets()) {
       };
       try {
         for (let i = 0; i < hostile.length; i++) {
-          const response = await fetch(`${server.url}/${slug}/sse`, { headers: { authorization: bearer(provider), accept: 'text/event-stream' } });
+          const response = await fetch(`${server.url}/${slug}/sse`, {
+            headers: { authorization: bearer(provider), accept: 'text/event-stream' },
+          });
           const events = sseReader(response.body!);
           await assert.rejects(events.next(3000), /ended|terminated|no SSE event/);
           assert.ok(!events.raw.includes(String(elsewherePort)), 'the foreign URL is not passed on');
@@ -227,7 +256,9 @@ for (const target of targets()) {
       try {
         const created = await createEndpoint(server, { upstream_url: upstream.url });
         const provider = await authorize(created.mcp_endpoint!, KEY);
-        const response = await fetch(`${server.url}/${created.slug}/sse`, { headers: { authorization: bearer(provider), accept: 'text/event-stream' } });
+        const response = await fetch(`${server.url}/${created.slug}/sse`, {
+          headers: { authorization: bearer(provider), accept: 'text/event-stream' },
+        });
         assert.equal(response.status, 404);
         const body = (await response.json()) as { error: { message: string } };
         assert.ok(body.error.message.includes(created.mcp_endpoint!));

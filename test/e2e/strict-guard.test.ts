@@ -1,14 +1,14 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createEndpoint, mustCreateEndpoint } from '../support/api.ts';
 import { Browser, Page } from '../support/browser.ts';
 import { NO_RATE_LIMITS } from '../support/oauth-raw.ts';
 import { authorize, mcpPost, startAuthorization } from '../support/security.ts';
-import { startServer, type ServerProcess } from '../support/server-process.ts';
+import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { makeCertificate, startTlsFront, type TlsFront } from '../support/tls-front.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
@@ -32,7 +32,12 @@ const HOST = 'rebind.example.com';
 /** Globally routable, so it passes every check. Nothing connects to it: creation names the transport, so it sends no request. */
 const PUBLIC_ADDRESS = '93.184.215.14';
 const STUB = fileURLToPath(new URL('../support/dns-stub.ts', import.meta.url));
-const INITIALIZE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'strict', version: '1' } } });
+const INITIALIZE = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'strict', version: '1' } },
+});
 
 describe('the upstream guard checks every address at connect time, so DNS rebinding reaches nothing (node, strict mode)', () => {
   let dir: string;
@@ -62,7 +67,11 @@ describe('the upstream guard checks every address at connect time, so DNS rebind
     try {
       const created = await mustCreateEndpoint(first, { upstream_url: upstreamUrl, transport: 'streamable-http' });
       endpoint = created.mcp_endpoint!;
-      assert.match(first.output(), new RegExp(`dns-stub: ${HOST} -> ${PUBLIC_ADDRESS.replaceAll('.', '\\.')}`), 'creation looked the name up');
+      assert.match(
+        first.output(),
+        new RegExp(`dns-stub: ${HOST} -> ${PUBLIC_ADDRESS.replaceAll('.', '\\.')}`),
+        'creation looked the name up',
+      );
     } finally {
       await first.stop();
     }

@@ -1,11 +1,15 @@
-import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
 import { endpointRewriter } from '../../src/mcp/sse-endpoint-rewriter.ts';
 
 const encoder = new TextEncoder();
 
 /** Runs `input` through the rewriter cut into the given chunks; returns the output bytes as text and the chunks seen. */
-async function run(input: string | Uint8Array, cuts: number[], rewrite = async (data: string) => `https://proxy.example/s/messages?to=${encodeURIComponent(data)}`) {
+async function run(
+  input: string | Uint8Array,
+  cuts: number[],
+  rewrite = async (data: string) => `https://proxy.example/s/messages?to=${encodeURIComponent(data)}`,
+) {
   const bytes = typeof input === 'string' ? encoder.encode(input) : input;
   const chunks: Uint8Array[] = [];
   let last = 0;
@@ -48,7 +52,10 @@ describe('the legacy SSE endpoint rewriter', () => {
         const { text } = await run(input, [cut]);
         assert.equal(text, REWRITTEN + tail, `newline ${JSON.stringify(newline)}, cut at ${cut}`);
       }
-      const byteByByte = await run(input, Array.from({ length: length - 1 }, (_, i) => i + 1));
+      const byteByByte = await run(
+        input,
+        Array.from({ length: length - 1 }, (_, i) => i + 1),
+      );
       assert.equal(byteByByte.text, REWRITTEN + tail);
     }
   });

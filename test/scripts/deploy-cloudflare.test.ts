@@ -1,9 +1,9 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import {
   findNamespace,
   isWorkerNotFound,
@@ -14,7 +14,7 @@ import {
   parseSecretNames,
   publicUrlFromTargets,
 } from '../../scripts/deploy-cloudflare.ts';
-import { ACCOUNT_ID, startFakeCloudflare, SUBDOMAIN, type FakeCloudflare } from '../support/fake-cloudflare-api.ts';
+import { ACCOUNT_ID, type FakeCloudflare, SUBDOMAIN, startFakeCloudflare } from '../support/fake-cloudflare-api.ts';
 import { OFFLINE_WRANGLER_ENV } from '../support/worker-process.ts';
 
 /**
@@ -34,7 +34,12 @@ function mirrorProject(): string {
   return root;
 }
 
-function runDeploy(root: string, api: FakeCloudflare | undefined, args: string[] = [], accountId: string | null = ACCOUNT_ID): Promise<{ code: number; output: string }> {
+function runDeploy(
+  root: string,
+  api: FakeCloudflare | undefined,
+  args: string[] = [],
+  accountId: string | null = ACCOUNT_ID,
+): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [join(root, 'scripts', 'deploy-cloudflare.ts'), ...args], {
       cwd: root,
@@ -72,12 +77,19 @@ describe('npm run deploy:cloudflare, with the real wrangler against a fake Cloud
   test('the first run creates the KV namespace, uploads a generated secret, deploys and prints the URL', async () => {
     const { code, output } = await runDeploy(root, api);
     assert.equal(code, 0, output);
-    assert.deepEqual(api.namespaces.map((namespace) => namespace.title), ['key2oauth-OAUTH_KV']);
+    assert.deepEqual(
+      api.namespaces.map((namespace) => namespace.title),
+      ['key2oauth-OAUTH_KV'],
+    );
     const namespaceId = api.namespaces[0]!.id;
 
     assert.equal(api.uploads.length, 1);
     const bindings = api.uploads[0]!.bindings;
-    assert.equal(bindings.find((binding) => binding.name === 'OAUTH_KV')?.namespace_id, namespaceId, 'the Worker is bound to the namespace just created');
+    assert.equal(
+      bindings.find((binding) => binding.name === 'OAUTH_KV')?.namespace_id,
+      namespaceId,
+      'the Worker is bound to the namespace just created',
+    );
     const secret = bindings.find((binding) => binding.name === 'KEY2OAUTH_SECRET');
     assert.equal(secret?.type, 'secret_text');
     assert.match(secret!.text!, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
@@ -100,7 +112,11 @@ describe('npm run deploy:cloudflare, with the real wrangler against a fake Cloud
     assert.ok(!api.requests.some((request) => request.method === 'POST' && request.path.endsWith('/storage/kv/namespaces')));
     const upload = api.uploads.at(-1)!;
     assert.equal(upload.bindings.find((binding) => binding.name === 'OAUTH_KV')?.namespace_id, api.namespaces[0]!.id);
-    assert.equal(upload.bindings.find((binding) => binding.name === 'KEY2OAUTH_SECRET'), undefined, 'the existing secret is not replaced');
+    assert.equal(
+      upload.bindings.find((binding) => binding.name === 'KEY2OAUTH_SECRET'),
+      undefined,
+      'the existing secret is not replaced',
+    );
     assert.ok(before);
     assert.match(output, /KEY2OAUTH_SECRET is already set; keeping it/);
     assert.match(output, /Key2OAuth is live at https:\/\/key2oauth\.example\.workers\.dev/);
@@ -180,7 +196,8 @@ describe('reading wrangler output', () => {
   });
 
   test('kv namespace list: finds the namespace by exact title', () => {
-    const listed = '[\n  {\n    "id": "e29b263ab50e42ce9b637fa8370175e8",\n    "title": "key2oauth-OAUTH_KV",\n    "supports_url_encoding": true\n  },\n  {\n    "id": "f29b263ab50e42ce9b637fa8370175e8",\n    "title": "key2oauth-OAUTH_KV_preview",\n    "supports_url_encoding": true\n  }\n]\n';
+    const listed =
+      '[\n  {\n    "id": "e29b263ab50e42ce9b637fa8370175e8",\n    "title": "key2oauth-OAUTH_KV",\n    "supports_url_encoding": true\n  },\n  {\n    "id": "f29b263ab50e42ce9b637fa8370175e8",\n    "title": "key2oauth-OAUTH_KV_preview",\n    "supports_url_encoding": true\n  }\n]\n';
     const namespaces = parseNamespaceList(`▲ [WARNING] something wrangler wanted to say\n${listed}`);
     assert.equal(findNamespace(namespaces, 'key2oauth-OAUTH_KV')?.id, 'e29b263ab50e42ce9b637fa8370175e8');
     assert.equal(findNamespace(parseNamespaceList('[]\n'), 'key2oauth-OAUTH_KV'), undefined);
@@ -188,10 +205,19 @@ describe('reading wrangler output', () => {
   });
 
   test('secret list: names, and a Worker that does not exist yet', () => {
-    assert.deepEqual(parseSecretNames('[\n  {\n    "name": "KEY2OAUTH_SECRET",\n    "type": "secret_text"\n  }\n]\n'), ['KEY2OAUTH_SECRET']);
-    const notFound = '\n\x1b[31m✘ \x1b[41;31m[\x1b[41;97mERROR\x1b[41;31m]\x1b[0m \x1b[1mWorker "key2oauth" not found.\x1b[0m\n\n  \n  If this is a new Worker, run `wrangler deploy` first to create it.\n';
+    assert.deepEqual(parseSecretNames('[\n  {\n    "name": "KEY2OAUTH_SECRET",\n    "type": "secret_text"\n  }\n]\n'), [
+      'KEY2OAUTH_SECRET',
+    ]);
+    const notFound =
+      '\n\x1b[31m✘ \x1b[41;31m[\x1b[41;97mERROR\x1b[41;31m]\x1b[0m \x1b[1mWorker "key2oauth" not found.\x1b[0m\n\n  \n  If this is a new Worker, run `wrangler deploy` first to create it.\n';
     assert.ok(isWorkerNotFound({ code: 1, stdout: '', stderr: notFound }));
-    assert.ok(!isWorkerNotFound({ code: 1, stdout: '', stderr: 'A request to the Cloudflare API (/user/tokens/verify) failed.\n  Invalid API Token [code: 1000]' }));
+    assert.ok(
+      !isWorkerNotFound({
+        code: 1,
+        stdout: '',
+        stderr: 'A request to the Cloudflare API (/user/tokens/verify) failed.\n  Invalid API Token [code: 1000]',
+      }),
+    );
   });
 
   test('deploy: the URL from the output file, a custom domain preferred', () => {
@@ -208,10 +234,16 @@ describe('reading wrangler output', () => {
   });
 
   test('wrangler.jsonc is read with its comments', () => {
-    const config = parseJsonc(readFileSync(join(REPO, 'wrangler.jsonc'), 'utf8')) as { compatibility_flags: string[]; kv_namespaces: { id?: string }[] };
+    const config = parseJsonc(readFileSync(join(REPO, 'wrangler.jsonc'), 'utf8')) as {
+      compatibility_flags: string[];
+      kv_namespaces: { id?: string }[];
+    };
     assert.ok(config.compatibility_flags.includes('global_fetch_strictly_public'));
     assert.ok(config.compatibility_flags.includes('nodejs_compat'));
-    assert.ok(config.kv_namespaces.every((namespace) => namespace.id === undefined), 'no account-specific id is committed');
+    assert.ok(
+      config.kv_namespaces.every((namespace) => namespace.id === undefined),
+      'no account-specific id is committed',
+    );
     assert.deepEqual(parseJsonc('{"a": "// not a comment", /* c */ "b": [1, 2,],}'), { a: '// not a comment', b: [1, 2] });
   });
 });

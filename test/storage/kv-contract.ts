@@ -200,7 +200,10 @@ export function storageContract(name: string, target: StorageContractTarget): vo
           await kv.put('tokens-after', 'v');
           await kv.put('token', 'v'); // shorter than the prefix: outside it
           const pages = await listAll(kv, { prefix: 'token:' });
-          assert.deepEqual(pages.map((page) => page.keys.length), [1000, 1000, 345]);
+          assert.deepEqual(
+            pages.map((page) => page.keys.length),
+            [1000, 1000, 345],
+          );
           assert.deepEqual(pages.flatMap(names), expected);
         }));
 
@@ -208,11 +211,17 @@ export function storageContract(name: string, target: StorageContractTarget): vo
         withKv(async (kv) => {
           for (let i = 0; i < 50; i++) await kv.put(`k:${String(i).padStart(2, '0')}`, 'v');
           const bySeven = await listAll(kv, { prefix: 'k:', limit: 7 });
-          assert.deepEqual(bySeven.map((page) => page.keys.length), [7, 7, 7, 7, 7, 7, 7, 1]);
+          assert.deepEqual(
+            bySeven.map((page) => page.keys.length),
+            [7, 7, 7, 7, 7, 7, 7, 1],
+          );
           assert.equal(new Set(bySeven.flatMap(names)).size, 50);
           // An exact multiple ends on a full page, not with a cursor to an empty one.
           const byTen = await listAll(kv, { prefix: 'k:', limit: 10 });
-          assert.deepEqual(byTen.map((page) => page.keys.length), [10, 10, 10, 10, 10]);
+          assert.deepEqual(
+            byTen.map((page) => page.keys.length),
+            [10, 10, 10, 10, 10],
+          );
           const byOne = await listAll(kv, { prefix: 'k:', limit: 1 });
           assert.equal(byOne.length, 50);
         }));
@@ -363,48 +372,54 @@ export function storageContract(name: string, target: StorageContractTarget): vo
         }));
 
       // Registered only where they apply, so no run reports a test that could not have failed.
-      if (target.persistent) test('data survives closing and opening again', () =>
-        withSession(async ({ clock, open }) => {
-          const first = await open();
-          await first.kv.put('client:c1', '{"name":"kept"}', { metadata: { v: 1 } });
-          await first.kv.put('token:t1', 'short', { expirationTtl: 120 });
-          await first.counters.increment('rl:x', 3600);
-          await first.close();
+      if (target.persistent)
+        test('data survives closing and opening again', () =>
+          withSession(async ({ clock, open }) => {
+            const first = await open();
+            await first.kv.put('client:c1', '{"name":"kept"}', { metadata: { v: 1 } });
+            await first.kv.put('token:t1', 'short', { expirationTtl: 120 });
+            await first.counters.increment('rl:x', 3600);
+            await first.close();
 
-          const second = await open();
-          assert.deepEqual(await second.kv.get('client:c1', 'json'), { name: 'kept' });
-          assert.deepEqual((await second.kv.list({ prefix: 'client:' })).keys, [{ name: 'client:c1', metadata: { v: 1 } }]);
-          assert.equal((await second.counters.increment('rl:x', 3600)).count, 2);
-          clock.advance(120);
-          assert.equal(await second.kv.get('token:t1'), null, 'expiry survives too');
-        }));
+            const second = await open();
+            assert.deepEqual(await second.kv.get('client:c1', 'json'), { name: 'kept' });
+            assert.deepEqual((await second.kv.list({ prefix: 'client:' })).keys, [{ name: 'client:c1', metadata: { v: 1 } }]);
+            assert.equal((await second.counters.increment('rl:x', 3600)).count, 2);
+            clock.advance(120);
+            assert.equal(await second.kv.get('token:t1'), null, 'expiry survives too');
+          }));
 
-      if (target.shared) test('two connections see each other’s writes', () =>
-        withSession(async ({ open }) => {
-          const a = await open();
-          const b = await open();
-          await a.kv.put('endpoint:s1', 'from a', { metadata: { by: 'a' } });
-          assert.equal(await b.kv.get('endpoint:s1'), 'from a');
-          assert.deepEqual((await b.kv.list({ prefix: 'endpoint:' })).keys, [{ name: 'endpoint:s1', metadata: { by: 'a' } }]);
-          await b.kv.put('endpoint:s1', 'from b');
-          assert.equal(await a.kv.get('endpoint:s1'), 'from b');
-          await b.kv.delete('endpoint:s1');
-          assert.equal(await a.kv.get('endpoint:s1'), null);
-        }));
+      if (target.shared)
+        test('two connections see each other’s writes', () =>
+          withSession(async ({ open }) => {
+            const a = await open();
+            const b = await open();
+            await a.kv.put('endpoint:s1', 'from a', { metadata: { by: 'a' } });
+            assert.equal(await b.kv.get('endpoint:s1'), 'from a');
+            assert.deepEqual((await b.kv.list({ prefix: 'endpoint:' })).keys, [{ name: 'endpoint:s1', metadata: { by: 'a' } }]);
+            await b.kv.put('endpoint:s1', 'from b');
+            assert.equal(await a.kv.get('endpoint:s1'), 'from b');
+            await b.kv.delete('endpoint:s1');
+            assert.equal(await a.kv.get('endpoint:s1'), null);
+          }));
 
-      if (target.shared) test('counters stay exact under concurrent increments from two connections', () =>
-        withSession(async ({ open }) => {
-          const a = await open();
-          const b = await open();
-          const perConnection = 250;
-          const results = await Promise.all(
-            Array.from({ length: perConnection * 2 }, (_, i) => (i % 2 === 0 ? a : b).counters.increment('rl:busy', 3600)),
-          );
-          // Atomic increments hand out every count exactly once.
-          const counts = results.map((result) => result.count).sort((x, y) => x - y);
-          assert.deepEqual(counts, Array.from({ length: perConnection * 2 }, (_, i) => i + 1));
-          assert.equal(new Set(results.map((result) => result.resetAt)).size, 1);
-        }));
+      if (target.shared)
+        test('counters stay exact under concurrent increments from two connections', () =>
+          withSession(async ({ open }) => {
+            const a = await open();
+            const b = await open();
+            const perConnection = 250;
+            const results = await Promise.all(
+              Array.from({ length: perConnection * 2 }, (_, i) => (i % 2 === 0 ? a : b).counters.increment('rl:busy', 3600)),
+            );
+            // Atomic increments hand out every count exactly once.
+            const counts = results.map((result) => result.count).sort((x, y) => x - y);
+            assert.deepEqual(
+              counts,
+              Array.from({ length: perConnection * 2 }, (_, i) => i + 1),
+            );
+            assert.equal(new Set(results.map((result) => result.resetAt)).size, 1);
+          }));
     });
   });
 }

@@ -31,7 +31,9 @@ storageContract('sqlite', {
 });
 
 describe('sqlite: file and housekeeping', () => {
-  test('creates missing directories and a database only its owner can read, in WAL mode', { skip: process.platform === 'win32' && 'POSIX modes' }, async () => {
+  test('creates missing directories and a database only its owner can read, in WAL mode', {
+    skip: process.platform === 'win32' && 'POSIX modes',
+  }, async () => {
     const database = tempDatabase();
     try {
       const storage = createSqliteStorage(database.path);
@@ -100,22 +102,35 @@ describe('sqlite: file and housekeeping', () => {
     const now = manualClock().now();
     await createSqliteStorage(database.path).close(); // schema in place before the race
     try {
-      const workers = Array.from({ length: threads }, () => new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { module: new URL('../../src/adapters/node/sqlite.ts', import.meta.url).href, path: database.path, now, perThread },
-      }));
-      const ready = workers.map((worker) => new Promise((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      }));
+      const workers = Array.from(
+        { length: threads },
+        () =>
+          new Worker(WORKER_SOURCE, {
+            eval: true,
+            workerData: { module: new URL('../../src/adapters/node/sqlite.ts', import.meta.url).href, path: database.path, now, perThread },
+          }),
+      );
+      const ready = workers.map(
+        (worker) =>
+          new Promise((resolve, reject) => {
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          }),
+      );
       await Promise.all(ready);
-      const done = workers.map((worker) => new Promise<number[]>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      }));
+      const done = workers.map(
+        (worker) =>
+          new Promise<number[]>((resolve, reject) => {
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          }),
+      );
       for (const worker of workers) worker.postMessage('go');
       const counts = (await Promise.all(done)).flat().sort((a, b) => a - b);
-      assert.deepEqual(counts, Array.from({ length: threads * perThread }, (_, i) => i + 1));
+      assert.deepEqual(
+        counts,
+        Array.from({ length: threads * perThread }, (_, i) => i + 1),
+      );
     } finally {
       database.dispose();
     }

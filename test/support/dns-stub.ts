@@ -19,7 +19,9 @@ const original = dns.lookup;
 
 function stubbed(hostname: string, options: unknown, callback?: unknown): void {
   const cb = (typeof options === 'function' ? options : callback) as Callback;
-  const opts = (typeof options === 'number' ? { family: options } : typeof options === 'object' && options ? options : {}) as dns.LookupOptions;
+  const opts = (
+    typeof options === 'number' ? { family: options } : typeof options === 'object' && options ? options : {}
+  ) as dns.LookupOptions;
   const answers = JSON.parse(readFileSync(file!, 'utf8')) as Record<string, string>;
   const address = answers[hostname.toLowerCase()];
   if (address === undefined) {

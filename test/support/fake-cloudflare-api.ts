@@ -64,7 +64,9 @@ export async function startFakeCloudflare(): Promise<FakeCloudflare> {
       };
       const page = (items: unknown[]) => {
         const number = Number(url.searchParams.get('page') ?? 1);
-        send(200, number > 1 ? [] : items, { result_info: { page: number, per_page: 1000, count: items.length, total_count: items.length } });
+        send(200, number > 1 ? [] : items, {
+          result_info: { page: number, per_page: 1000, count: items.length, total_count: items.length },
+        });
       };
 
       // A bad token is refused everywhere, as the real API does.
@@ -78,7 +80,8 @@ export async function startFakeCloudflare(): Promise<FakeCloudflare> {
       if (path === `${account}/storage/kv/namespaces` && method === 'GET') return page(state.namespaces);
       if (path === `${account}/storage/kv/namespaces` && method === 'POST') {
         const { title } = JSON.parse(body) as { title: string };
-        if (state.namespaces.some((namespace) => namespace.title === title)) return fail(400, 10014, 'a namespace with this account ID and title already exists');
+        if (state.namespaces.some((namespace) => namespace.title === title))
+          return fail(400, 10014, 'a namespace with this account ID and title already exists');
         const namespace = { id: (nextId++).toString(16).padStart(32, 'a'), title, supports_url_encoding: true };
         state.namespaces.push(namespace);
         return send(200, namespace);
@@ -99,10 +102,15 @@ export async function startFakeCloudflare(): Promise<FakeCloudflare> {
           return send(200, { id: name, etag: 'etag', compatibility_date: '2026-11-17', handlers: ['fetch'], startup_time_ms: 10 });
         }
         if (!scriptExists) return fail(404, 10007, 'workers.api.error.script_not_found');
-        if (kind === 'scripts' && rest === '/secrets') return send(200, [...state.secrets].map((secret) => ({ name: secret, type: 'secret_text' })));
+        if (kind === 'scripts' && rest === '/secrets')
+          return send(
+            200,
+            [...state.secrets].map((secret) => ({ name: secret, type: 'secret_text' })),
+          );
         if (kind === 'scripts' && rest === '/subdomain') return send(200, { enabled: true, previews_enabled: false });
         if (kind === 'workers' && rest === '') return send(200, { id: name, name, subdomain: { enabled: true, previews_enabled: false } });
-        if (kind === 'services' && rest === '') return send(200, { id: name, default_environment: { environment: 'production', script: { id: name, tag: 'tag' } } });
+        if (kind === 'services' && rest === '')
+          return send(200, { id: name, default_environment: { environment: 'production', script: { id: name, tag: 'tag' } } });
         if (rest === '/settings') return send(200, { bindings: [], compatibility_date: '2026-11-17', compatibility_flags: [] });
         if (rest === '/deployments') return send(200, { deployments: [] });
       }
@@ -111,9 +119,10 @@ export async function startFakeCloudflare(): Promise<FakeCloudflare> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`;
-  state.close = () => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   return state;
 }

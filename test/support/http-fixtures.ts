@@ -50,10 +50,16 @@ export async function startRedirectingUpstream(key: string, location: string): P
   const state: RedirectingUpstream = { url: '', redirectWith: 0, requests: 0, close: async () => {} };
   const http = createServer((req, res) => {
     req.resume();
-    if (req.headers.authorization !== `Bearer ${key}`) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid api key"}');
+    if (req.headers.authorization !== `Bearer ${key}`)
+      return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid api key"}');
     state.requests++;
-    if (state.redirectWith) return void res.writeHead(state.redirectWith, { location, 'content-type': 'text/plain' }).end(`moved to ${location}`);
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"redirecting","version":"1"}}}');
+    if (state.redirectWith)
+      return void res.writeHead(state.redirectWith, { location, 'content-type': 'text/plain' }).end(`moved to ${location}`);
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(
+        '{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"redirecting","version":"1"}}}',
+      );
   });
   state.url = `${await listen(http)}/mcp`;
   state.close = () => shut(http);

@@ -51,7 +51,8 @@ export function createUpstreams(): Upstreams {
       requests.push(record);
       const handler = handlers.get(new URL(request.url).origin);
       // What undici throws for a refused connection; the proxy turns it into 502.
-      if (!handler) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+      if (!handler)
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
       request.signal.throwIfAborted();
       const response = await handler(request);
       record.status = response.status;
@@ -97,26 +98,31 @@ export function serveMcp(upstreams: Upstreams, options: { url: string; key: stri
       sessions.clear();
     },
   };
-  upstreams.serve(options.url, async (request) => {
-    if (request.headers.get(header) !== `${prefix}${state.acceptedKey}`) {
-      return Response.json({ error: 'invalid api key' }, { status: 401, headers: { 'www-authenticate': 'Bearer realm="upstream"' } });
-    }
-    if (new URL(request.url).pathname !== path) return new Response('not found', { status: 404 });
-    const sessionId = request.headers.get('mcp-session-id');
-    let transport = sessionId ? sessions.get(sessionId) : undefined;
-    if (sessionId && !transport) return Response.json({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }, { status: 404 });
-    if (!transport) {
-      const created = new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => crypto.randomUUID(),
-        onsessioninitialized: (id) => void sessions.set(id, created),
-        onsessionclosed: (id) => void sessions.delete(id),
-        keepAliveMs: 0,
-      });
-      await newServer('in-process-upstream').connect(created);
-      transport = created;
-    }
-    return transport.handleRequest(request);
-  }, () => state.close());
+  upstreams.serve(
+    options.url,
+    async (request) => {
+      if (request.headers.get(header) !== `${prefix}${state.acceptedKey}`) {
+        return Response.json({ error: 'invalid api key' }, { status: 401, headers: { 'www-authenticate': 'Bearer realm="upstream"' } });
+      }
+      if (new URL(request.url).pathname !== path) return new Response('not found', { status: 404 });
+      const sessionId = request.headers.get('mcp-session-id');
+      let transport = sessionId ? sessions.get(sessionId) : undefined;
+      if (sessionId && !transport)
+        return Response.json({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }, { status: 404 });
+      if (!transport) {
+        const created = new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: () => crypto.randomUUID(),
+          onsessioninitialized: (id) => void sessions.set(id, created),
+          onsessionclosed: (id) => void sessions.delete(id),
+          keepAliveMs: 0,
+        });
+        await newServer('in-process-upstream').connect(created);
+        transport = created;
+      }
+      return transport.handleRequest(request);
+    },
+    () => state.close(),
+  );
   return state;
 }
 
@@ -136,23 +142,27 @@ export function serveLegacySse(upstreams: Upstreams, options: { url: string; key
       for (const transport of sessions.values()) await transport.close();
     },
   };
-  upstreams.serve(options.url, async (request) => {
-    if (request.headers.get('authorization') !== `Bearer ${state.acceptedKey}`) return new Response('invalid api key', { status: 401 });
-    const url = new URL(request.url);
-    if (request.method === 'GET' && url.pathname === streamPath) {
-      const transport = new SseTransport(() => sessions.delete(transport.sessionId));
-      sessions.set(transport.sessionId, transport);
-      await newServer('in-process-legacy').connect(transport);
-      return new Response(transport.stream, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
-    }
-    if (request.method === 'POST' && url.pathname === '/messages') {
-      const transport = sessions.get(url.searchParams.get('sessionId') ?? '');
-      if (!transport) return new Response('unknown session', { status: 404 });
-      transport.onmessage?.((await request.json()) as JSONRPCMessage);
-      return new Response('Accepted', { status: 202 });
-    }
-    return new Response(null, { status: url.pathname === streamPath ? 405 : 404 });
-  }, () => state.close());
+  upstreams.serve(
+    options.url,
+    async (request) => {
+      if (request.headers.get('authorization') !== `Bearer ${state.acceptedKey}`) return new Response('invalid api key', { status: 401 });
+      const url = new URL(request.url);
+      if (request.method === 'GET' && url.pathname === streamPath) {
+        const transport = new SseTransport(() => sessions.delete(transport.sessionId));
+        sessions.set(transport.sessionId, transport);
+        await newServer('in-process-legacy').connect(transport);
+        return new Response(transport.stream, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
+      }
+      if (request.method === 'POST' && url.pathname === '/messages') {
+        const transport = sessions.get(url.searchParams.get('sessionId') ?? '');
+        if (!transport) return new Response('unknown session', { status: 404 });
+        transport.onmessage?.((await request.json()) as JSONRPCMessage);
+        return new Response('Accepted', { status: 202 });
+      }
+      return new Response(null, { status: url.pathname === streamPath ? 405 : 404 });
+    },
+    () => state.close(),
+  );
   return state;
 }
 

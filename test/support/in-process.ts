@@ -2,11 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
 import { parse } from 'node-html-parser';
 import { createApp } from '../../src/app.ts';
-import { parseConfig, type Env } from '../../src/config.ts';
+import { type Env, parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Platform } from '../../src/platform.ts';
 import { createMemoryStorage } from '../../src/storage/memory.ts';
-import { createUpstreams, serveMcp, type McpUpstream, type Upstreams } from './in-process-upstream.ts';
+import { createUpstreams, type McpUpstream, serveMcp, type Upstreams } from './in-process-upstream.ts';
 
 /**
  * The whole app in this process: `createApp(platform).fetch(request)` with the memory store, a
@@ -43,7 +43,10 @@ export interface InProcess {
   url: string;
   /** One request to the app; `path` may also be an absolute URL (on any host). */
   fetch(path: string, init?: RequestInit & { clientAddress?: string }): Promise<Response>;
-  createEndpoint(body: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: Record<string, string> }>;
+  createEndpoint(
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; body: Record<string, string> }>;
   /** Creation for tests whose subject is not creation: anything but 201 throws. */
   mustCreateEndpoint(body?: Record<string, unknown>): Promise<Record<string, string>>;
   register(metadata?: Record<string, unknown>): Promise<Client>;
@@ -120,12 +123,19 @@ export const INITIALIZE = {
 };
 
 /** The JSON-RPC answer in a response, whether sent as JSON or as an SSE stream. */
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever shape the upstream's result has.
 export async function readRpc(response: Response): Promise<{ id?: unknown; result?: any; error?: { code: number; message: string } }> {
   const text = await response.text();
   if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) return JSON.parse(text);
   const messages = text
     .split(/\r?\n\r?\n/)
-    .map((event) => event.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trim()).join('\n'))
+    .map((event) =>
+      event
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trim())
+        .join('\n'),
+    )
     .filter(Boolean)
     .map((data) => JSON.parse(data));
   const answer = messages.find((message) => 'result' in message || 'error' in message);
@@ -174,7 +184,11 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
   };
 
   const createEndpoint: InProcess['createEndpoint'] = async (body, headers = {}) => {
-    const response = await fetch('/api/slugs', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const response = await fetch('/api/slugs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
     return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, string> };
   };
 
@@ -182,7 +196,14 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
     const response = await fetch('/oauth/register', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_name: 'In-process Client', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], ...metadata }),
+      body: JSON.stringify({
+        client_name: 'In-process Client',
+        redirect_uris: [REDIRECT_URI],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        ...metadata,
+      }),
     });
     if (response.status !== 201) throw new Error(`registration answered ${response.status}: ${await response.text()}`);
     return { ...((await response.json()) as Omit<Client, 'verifier' | 'challenge'>), ...pkce() };
@@ -215,7 +236,14 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
     const response = await fetch(page.url, {
       method: 'POST',
       // What Chromium sends for a same-origin form on a page with Referrer-Policy: no-referrer.
-      headers: { ...page.jar.header(), 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'same-origin', accept: 'text/html', ...headers },
+      headers: {
+        ...page.jar.header(),
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: 'null',
+        'sec-fetch-site': 'same-origin',
+        accept: 'text/html',
+        ...headers,
+      },
       body,
       redirect: 'manual',
     });
@@ -224,7 +252,11 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
   };
 
   const token: InProcess['token'] = (fields) =>
-    fetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+    fetch('/oauth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields),
+    });
 
   const authorize: InProcess['authorize'] = async (endpoint, { key = KEY, client } = {}) => {
     const registered = client ?? (await register());
@@ -233,7 +265,14 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
     const approved = await submitConsent(page, { api_key: key, action: 'approve' });
     if (approved.status !== 302) throw new Error(`approval answered ${approved.status}: ${await approved.text()}`);
     const code = new URL(approved.headers.get('location')!).searchParams.get('code')!;
-    const fields: Record<string, string> = { grant_type: 'authorization_code', code, code_verifier: registered.verifier, client_id: registered.client_id, redirect_uri: registered.redirect_uris[0]!, resource: endpoint };
+    const fields: Record<string, string> = {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: registered.verifier,
+      client_id: registered.client_id,
+      redirect_uri: registered.redirect_uris[0]!,
+      resource: endpoint,
+    };
     if (registered.client_secret) fields.client_secret = registered.client_secret;
     const response = await token(fields);
     if (response.status !== 200) throw new Error(`token exchange answered ${response.status}: ${await response.text()}`);
@@ -264,7 +303,12 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
     mcp: (endpoint, bearer, message, headers = {}) =>
       fetch(endpoint, {
         method: 'POST',
-        headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        headers: {
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...headers,
+        },
         body: typeof message === 'string' ? message : JSON.stringify(message),
       }),
     settle: async () => {
@@ -282,7 +326,8 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
 export function consentPage(url: string, response: Response, html: string, jar: CookieJar): ConsentPage {
   const root = parse(html);
   const hidden: Record<string, string> = {};
-  for (const input of root.querySelectorAll('form[method="post"] input[type="hidden"]')) hidden[input.getAttribute('name')!] = input.getAttribute('value') ?? '';
+  for (const input of root.querySelectorAll('form[method="post"] input[type="hidden"]'))
+    hidden[input.getAttribute('name')!] = input.getAttribute('value') ?? '';
   const text = root.querySelector('main')?.text.replace(/\s+/g, ' ').trim() ?? '';
   return { url, response, status: response.status, html, hidden, jar, text };
 }

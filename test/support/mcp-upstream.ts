@@ -1,10 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { type EventStore, StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
@@ -53,7 +53,10 @@ class OrderedEventStore implements EventStore {
   async getStreamIdForEventId(eventId: string): Promise<string | undefined> {
     return this.events.find((event) => event.id === eventId)?.streamId;
   }
-  async replayEventsAfter(lastEventId: string, { send }: { send: (id: string, message: JSONRPCMessage) => Promise<void> }): Promise<string> {
+  async replayEventsAfter(
+    lastEventId: string,
+    { send }: { send: (id: string, message: JSONRPCMessage) => Promise<void> },
+  ): Promise<string> {
     const index = this.events.findIndex((event) => event.id === lastEventId);
     if (index === -1) return '';
     const { streamId } = this.events[index]!;
@@ -64,7 +67,12 @@ class OrderedEventStore implements EventStore {
   }
 }
 
-export async function startMcpUpstream(options: { key: string; mode: UpstreamMode; retryMs?: number; ssePath?: string }): Promise<McpUpstream> {
+export async function startMcpUpstream(options: {
+  key: string;
+  mode: UpstreamMode;
+  retryMs?: number;
+  ssePath?: string;
+}): Promise<McpUpstream> {
   const { mode } = options;
   /** Where the legacy stream lives; `/sse` by convention. */
   const ssePath = options.ssePath ?? '/sse';
@@ -96,27 +104,34 @@ export async function startMcpUpstream(options: { key: string; mode: UpstreamMod
     server.registerTool('echo', { description: 'Echoes its text', inputSchema: { text: z.string() } }, async ({ text }) => ({
       content: [{ type: 'text', text: `echo: ${text}` }],
     }));
-    server.registerTool('progress', { description: 'Reports progress step by step', inputSchema: { steps: z.number() } }, async ({ steps }, extra) => {
-      const progressToken = extra._meta?.progressToken;
-      if (progressToken === undefined) throw new Error('call with a progress token');
-      state.progressSentAt = [];
-      // Gates are per call: forget releases meant for an earlier one.
-      gates.clear();
-      for (let k = 1; k <= steps; k++) {
-        if (k > 1) {
-          let timer: NodeJS.Timeout | undefined;
-          const timeout = new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`progress-${k} was never released`)), GATE_TIMEOUT_MS);
-            timer.unref();
+    server.registerTool(
+      'progress',
+      { description: 'Reports progress step by step', inputSchema: { steps: z.number() } },
+      async ({ steps }, extra) => {
+        const progressToken = extra._meta?.progressToken;
+        if (progressToken === undefined) throw new Error('call with a progress token');
+        state.progressSentAt = [];
+        // Gates are per call: forget releases meant for an earlier one.
+        gates.clear();
+        for (let k = 1; k <= steps; k++) {
+          if (k > 1) {
+            let timer: NodeJS.Timeout | undefined;
+            const timeout = new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`progress-${k} was never released`)), GATE_TIMEOUT_MS);
+              timer.unref();
+            });
+            await Promise.race([gate(`progress-${k}`).promise, timeout]).finally(() => clearTimeout(timer));
+            gates.delete(`progress-${k}`);
+          }
+          state.progressSentAt[k] = performance.now();
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken, progress: k, total: steps, message: `step ${k}` },
           });
-          await Promise.race([gate(`progress-${k}`).promise, timeout]).finally(() => clearTimeout(timer));
-          gates.delete(`progress-${k}`);
         }
-        state.progressSentAt[k] = performance.now();
-        await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: k, total: steps, message: `step ${k}` } });
-      }
-      return { content: [{ type: 'text', text: `done after ${steps} steps` }] };
-    });
+        return { content: [{ type: 'text', text: `done after ${steps} steps` }] };
+      },
+    );
     server.registerTool('ask', { description: 'Asks the user for a name' }, async () => {
       // No related request: the SDK sends this on the standalone GET stream.
       const answer = await server.server.elicitInput({

@@ -38,7 +38,12 @@ export function pkce(): { verifier: string; challenge: string } {
 }
 
 /** The authorization request URL a client would open in the browser. */
-export function authorizationUrl(server: Running, endpoint: string, client: RawClient, options: { redirectUri?: string; challenge: string; state?: string }): URL {
+export function authorizationUrl(
+  server: Running,
+  endpoint: string,
+  client: RawClient,
+  options: { redirectUri?: string; challenge: string; state?: string },
+): URL {
   const url = new URL(`${server.url}/authorize`);
   url.search = new URLSearchParams({
     response_type: 'code',
@@ -59,7 +64,13 @@ export interface IssuedCode {
 }
 
 /** Authorization up to the code: the user approves with `key` in a fresh browser. */
-export async function obtainCode(server: Running, endpoint: string, client: RawClient, key: string, redirectUri = client.redirectUris[0]!): Promise<IssuedCode> {
+export async function obtainCode(
+  server: Running,
+  endpoint: string,
+  client: RawClient,
+  key: string,
+  redirectUri = client.redirectUris[0]!,
+): Promise<IssuedCode> {
   const { verifier, challenge } = pkce();
   const code = await approveInBrowser(new Browser(), authorizationUrl(server, endpoint, client, { redirectUri, challenge }), key);
   return { code, verifier, redirectUri };
@@ -81,7 +92,13 @@ export async function tokenRequest(server: Running, fields: Record<string, strin
 }
 
 /** The code exchange; `overrides` replace (or, set to undefined, drop) any field a correct client sends. */
-export function exchangeCode(server: Running, endpoint: string, client: RawClient, issued: IssuedCode, overrides: Record<string, string | undefined> = {}): Promise<TokenAnswer> {
+export function exchangeCode(
+  server: Running,
+  endpoint: string,
+  client: RawClient,
+  issued: IssuedCode,
+  overrides: Record<string, string | undefined> = {},
+): Promise<TokenAnswer> {
   const fields: Record<string, string | undefined> = {
     grant_type: 'authorization_code',
     code: issued.code,
@@ -91,7 +108,10 @@ export function exchangeCode(server: Running, endpoint: string, client: RawClien
     resource: endpoint,
     ...overrides,
   };
-  return tokenRequest(server, Object.fromEntries(Object.entries(fields).filter((entry): entry is [string, string] => entry[1] !== undefined)));
+  return tokenRequest(
+    server,
+    Object.fromEntries(Object.entries(fields).filter((entry): entry is [string, string] => entry[1] !== undefined)),
+  );
 }
 
 export function refresh(server: Running, clientId: string, refreshToken: string): Promise<TokenAnswer> {

@@ -4,8 +4,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { parse } from 'node-html-parser';
 import { Browser } from './browser.ts';
-import type { Running } from './targets.ts';
 import { approveInBrowser, TestOAuthProvider } from './oauth-client.ts';
+import type { Running } from './targets.ts';
 
 /** Helpers shared by the security suites. */
 
@@ -41,7 +41,12 @@ export interface RawResponse {
  * A request exactly as written: any method, any path bytes (invalid percent-encoding included),
  * any body and headers. fetch() would normalise or refuse some of these.
  */
-export function rawRequest(base: string, method: string, path: string, options: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<RawResponse> {
+export function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -60,16 +65,33 @@ export function rawRequest(base: string, method: string, path: string, options: 
 }
 
 /** Things no answer may ever contain: stack frames, source paths, runtime error names. */
-export const LEAK_PATTERNS = [/\n\s+at\s/, /node_modules/, /\/src\//, /\.ts:\d+/, /file:\/\//, /\b(TypeError|SyntaxError|RangeError|ReferenceError|URIError)\b/];
+export const LEAK_PATTERNS = [
+  /\n\s+at\s/,
+  /node_modules/,
+  /\/src\//,
+  /\.ts:\d+/,
+  /file:\/\//,
+  /\b(TypeError|SyntaxError|RangeError|ReferenceError|URIError)\b/,
+];
 
 /** Posts a page's form with the given fields and request headers, the way a (possibly hostile) page would. */
-export async function postForm(page: { url: string; body: string }, fields: Record<string, string>, headers: Record<string, string>): Promise<Response> {
+export async function postForm(
+  page: { url: string; body: string },
+  fields: Record<string, string>,
+  headers: Record<string, string>,
+): Promise<Response> {
   const form = parse(page.body).querySelector('form[method="post"]');
   if (!form) throw new Error(`no form on the page:\n${page.body}`);
   const body = new URLSearchParams();
-  for (const input of form.querySelectorAll('input[type="hidden"]')) body.set(input.getAttribute('name')!, input.getAttribute('value') ?? '');
+  for (const input of form.querySelectorAll('input[type="hidden"]'))
+    body.set(input.getAttribute('name')!, input.getAttribute('value') ?? '');
   for (const [name, value] of Object.entries(fields)) body.set(name, value);
-  return fetch(page.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, redirect: 'manual' });
+  return fetch(page.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body,
+    redirect: 'manual',
+  });
 }
 
 export function cookieHeader(browser: Browser): string {
@@ -88,10 +110,21 @@ export interface Authorized {
 export async function authorize(server: Running, endpoint: string, key: string, provider = new TestOAuthProvider()): Promise<Authorized> {
   const code = await approveInBrowser(new Browser(), await startAuthorization(endpoint, provider), key);
   const clientId = provider.information!.client_id;
-  const body = new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: provider.verifier, client_id: clientId, redirect_uri: provider.redirectUrl, resource: endpoint });
+  const body = new URLSearchParams({
+    grant_type: 'authorization_code',
+    code,
+    code_verifier: provider.verifier,
+    client_id: clientId,
+    redirect_uri: provider.redirectUrl,
+    resource: endpoint,
+  });
   const secret = (provider.information as { client_secret?: string }).client_secret;
   if (secret) body.set('client_secret', secret);
-  const response = await fetch(`${server.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const response = await fetch(`${server.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
   if (response.status !== 200) throw new Error(`token exchange answered ${response.status}: ${await response.text()}`);
   const tokens = (await response.json()) as { access_token: string; refresh_token: string };
   return { provider, clientId, code, accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
@@ -101,7 +134,12 @@ export async function authorize(server: Running, endpoint: string, key: string, 
 export function mcpPost(endpoint: string, token: string, body: BodyInit, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(endpoint, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+    },
     body,
     duplex: 'half',
   } as RequestInit);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,11 +25,21 @@ export async function freePort(): Promise<number> {
 }
 
 /** `nodeArgs`: flags for node itself, before the entry (e.g. `--import` of a test preload). */
-export async function startServer(env: Record<string, string> = {}, options: { dataDir?: string; port?: number; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(
+  env: Record<string, string> = {},
+  options: { dataDir?: string; port?: number; nodeArgs?: string[] } = {},
+): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-test-'));
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir, ALLOW_PRIVATE_UPSTREAMS: 'true', LOG_LEVEL: 'debug', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      ALLOW_PRIVATE_UPSTREAMS: 'true',
+      LOG_LEVEL: 'debug',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -2,6 +2,7 @@
  * A node:test reporter that ends the run with one line, `N passed, N failed`, which CI reads.
  * Suites are not counted, only the tests in them; skipped and todo tests are reported apart.
  */
+// biome-ignore lint/suspicious/noExplicitAny: node:test's reporter events are untyped.
 export default async function* summary(source: AsyncIterable<{ type: string; data: any }>) {
   let passed = 0;
   let failed = 0;

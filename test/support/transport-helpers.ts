@@ -1,7 +1,7 @@
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Browser } from './browser.ts';
 import { approveInBrowser, TestOAuthProvider } from './oauth-client.ts';
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -36,21 +36,40 @@ export const OFFLINE_WRANGLER_ENV = {
 };
 
 /** `anyAnswer`: ready once /healthz answers at all (a misconfigured Worker answers 500 there). */
-export async function startWorker(vars: Record<string, string> = {}, options: { port?: number; persistDir?: string; anyAnswer?: boolean } = {}): Promise<WorkerProcess> {
+export async function startWorker(
+  vars: Record<string, string> = {},
+  options: { port?: number; persistDir?: string; anyAnswer?: boolean } = {},
+): Promise<WorkerProcess> {
   const port = options.port ?? (await freePort());
   const inspectorPort = await freePort();
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-worker-'));
   const url = `http://localhost:${port}`;
   const allVars = { PUBLIC_URL: url, ALLOW_PRIVATE_UPSTREAMS: 'true', LOG_LEVEL: 'debug', ...vars };
   const args = [
-    WRANGLER, 'dev',
-    '--local', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
-    '--persist-to', persistDir, '--show-interactive-dev-session=false', '--log-level', 'log',
+    WRANGLER,
+    'dev',
+    '--local',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--inspector-port',
+    String(inspectorPort),
+    '--persist-to',
+    persistDir,
+    '--show-interactive-dev-session=false',
+    '--log-level',
+    'log',
     ...Object.entries(allVars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
   ];
   const started = Date.now();
   const child: ChildProcess = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), WRANGLER_LOG_PATH: join(persistDir, 'logs'), ...OFFLINE_WRANGLER_ENV },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? tmpdir(),
+      WRANGLER_LOG_PATH: join(persistDir, 'logs'),
+      ...OFFLINE_WRANGLER_ENV,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: wrangler starts workerd children, and stop() ends them all.
     detached: true,

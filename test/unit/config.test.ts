@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { ConfigError, DEFAULTS, OPTIONAL, parseConfig, parseServerConfig } from '../../src/config.ts';
 
 const defaults = { publicUrl: 'http://localhost:8787' };
@@ -16,9 +16,11 @@ function readmeDefaults(): Map<string, string> {
 test('every setting is in the README with the default the code uses, and every documented one exists', () => {
   const documented = readmeDefaults();
   assert.ok(documented.size >= 20, `the README table was read (${documented.size} rows)`);
-  for (const [name, fallback] of Object.entries(DEFAULTS)) assert.equal(documented.get(name), `\`${fallback}\``, `README default of ${name}`);
+  for (const [name, fallback] of Object.entries(DEFAULTS))
+    assert.equal(documented.get(name), `\`${fallback}\``, `README default of ${name}`);
   for (const name of OPTIONAL) assert.ok(documented.has(name), `${name} is documented`);
-  for (const name of documented.keys()) assert.ok(name in DEFAULTS || (OPTIONAL as readonly string[]).includes(name), `${name} is a setting of src/config.ts`);
+  for (const name of documented.keys())
+    assert.ok(name in DEFAULTS || (OPTIONAL as readonly string[]).includes(name), `${name} is a setting of src/config.ts`);
 });
 
 test('defaults as parsed', () => {
@@ -54,7 +56,10 @@ test('bad values name the variable', () => {
 });
 
 test('lists and limits parse', () => {
-  const config = parseConfig({ UPSTREAM_ALLOWLIST: 'A.example.com, *.b.example.com', RATE_LIMIT_AUTHORIZE: '5/60', RATE_LIMIT_CREATE: '0' }, defaults);
+  const config = parseConfig(
+    { UPSTREAM_ALLOWLIST: 'A.example.com, *.b.example.com', RATE_LIMIT_AUTHORIZE: '5/60', RATE_LIMIT_CREATE: '0' },
+    defaults,
+  );
   assert.deepEqual(config.upstreamAllowlist, ['a.example.com', '*.b.example.com']);
   assert.deepEqual(config.rateLimits.authorizeSubmit, { limit: 5, windowSeconds: 60 });
   assert.equal(config.rateLimits.createEndpoint.limit, 0);

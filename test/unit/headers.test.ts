@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/upstream/headers.ts';
 
 test('towards the upstream: the key replaces the client credentials; MCP headers pass', () => {
@@ -22,7 +22,8 @@ test('towards the upstream: the key replaces the client credentials; MCP headers
   });
   const out = upstreamRequestHeaders(incoming, { name: 'X-Key', value: 'the-api-key' });
   assert.equal(out.get('x-key'), 'the-api-key');
-  for (const dropped of ['authorization', 'cookie', 'origin', 'host', 'connection', 'x-forwarded-for']) assert.equal(out.get(dropped), null, dropped);
+  for (const dropped of ['authorization', 'cookie', 'origin', 'host', 'connection', 'x-forwarded-for'])
+    assert.equal(out.get(dropped), null, dropped);
   assert.equal(out.get('accept-encoding'), 'identity');
   for (const kept of ['accept', 'content-type', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name']) {
     assert.equal(out.get(kept), incoming.get(kept), kept);
@@ -44,14 +45,23 @@ test('back to the client: no cookies, no upstream challenge, no hop-by-hop; the 
   const out = clientResponseHeaders(upstream);
   assert.equal(out.get('mcp-session-id'), 's1');
   assert.equal(out.get('cache-control'), 'no-cache');
-  for (const dropped of ['set-cookie', 'www-authenticate', 'strict-transport-security', 'connection', 'transfer-encoding', 'access-control-allow-origin']) {
+  for (const dropped of [
+    'set-cookie',
+    'www-authenticate',
+    'strict-transport-security',
+    'connection',
+    'transfer-encoding',
+    'access-control-allow-origin',
+  ]) {
     assert.equal(out.get(dropped), null, dropped);
   }
   assert.match(out.get('access-control-expose-headers') ?? '', /Mcp-Session-Id/);
 });
 
 test('a body fetch decoded loses its encoding and length headers', () => {
-  const out = clientResponseHeaders(new Headers({ 'content-encoding': 'gzip', 'content-length': '10', 'content-type': 'application/json' }));
+  const out = clientResponseHeaders(
+    new Headers({ 'content-encoding': 'gzip', 'content-length': '10', 'content-type': 'application/json' }),
+  );
   assert.equal(out.get('content-encoding'), null);
   assert.equal(out.get('content-length'), null);
 });

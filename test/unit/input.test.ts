@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { createEndpointInput, firstIssue } from '../../src/endpoints/input.ts';
 
 const parse = (body: unknown) => createEndpointInput.safeParse(body);
@@ -16,7 +16,18 @@ test('a plain creation request is accepted', () => {
 });
 
 test('header names that carry framing, routing or protocol state are refused', () => {
-  for (const name of ['Host', 'content-length', 'Transfer-Encoding', 'Connection', 'Cookie', 'Mcp-Session-Id', 'X-Forwarded-For', 'Sec-Fetch-Site', 'Upgrade', 'TE']) {
+  for (const name of [
+    'Host',
+    'content-length',
+    'Transfer-Encoding',
+    'Connection',
+    'Cookie',
+    'Mcp-Session-Id',
+    'X-Forwarded-For',
+    'Sec-Fetch-Site',
+    'Upgrade',
+    'TE',
+  ]) {
     assert.match(message({ upstream_url: 'https://a.example.com', auth_header_name: name }), /cannot hold the key/, name);
   }
 });

@@ -1,15 +1,24 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { createLogger, redact } from '../../src/log.ts';
 
 test('secret fields are redacted at any depth, whatever their case', () => {
-  const out = JSON.stringify(redact({ headers: { Authorization: 'Bearer abc', Cookie: 'a=b' }, apiKey: 'k', nested: { refresh_token: 'r', code: 'c' }, slug: 'kept' }));
+  const out = JSON.stringify(
+    redact({
+      headers: { Authorization: 'Bearer abc', Cookie: 'a=b' },
+      apiKey: 'k',
+      nested: { refresh_token: 'r', code: 'c' },
+      slug: 'kept',
+    }),
+  );
   for (const secret of ['Bearer abc', 'a=b', '"k"', '"r"', '"c"']) assert.ok(!out.includes(secret), secret);
   assert.ok(out.includes('kept'));
 });
 
 test('credential-shaped values are redacted even under innocent names', () => {
-  const out = JSON.stringify(redact({ message: 'sent Bearer sk-live-123 to upstream', note: 'AbCdEfGhIjKl:grant1234:0123456789abcdefXYZ' }));
+  const out = JSON.stringify(
+    redact({ message: 'sent Bearer sk-live-123 to upstream', note: 'AbCdEfGhIjKl:grant1234:0123456789abcdefXYZ' }),
+  );
   assert.ok(!out.includes('sk-live-123'));
   assert.ok(!out.includes('0123456789abcdefXYZ'));
 });

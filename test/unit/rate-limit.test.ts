@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { clientIdentity } from '../../src/http/rate-limit.ts';
 
 test('an IPv6 client is counted by its /64, an IPv4-mapped one by its IPv4 address', () => {

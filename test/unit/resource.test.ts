@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { tokenParts } from '../../src/oauth/engine.ts';
 import { resourceUrl, slugFromResource } from '../../src/oauth/resource.ts';
 

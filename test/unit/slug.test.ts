@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { generateSlug, isSlug, SLUG_LENGTH } from '../../src/endpoints/slug.ts';
 
 test('slugs are 12 characters of [A-Za-z0-9] and do not repeat', () => {

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { checkUpstreamUrl, matchesAllowlist } from '../../src/upstream/url-policy.ts';
 
 const STRICT = { allowPrivate: false, allowlist: [] };
@@ -201,7 +201,14 @@ test('reasons are plain English and never echo credentials', () => {
 });
 
 test('allowPrivate admits http, localhost and private hosts for development', () => {
-  for (const raw of ['http://localhost:3000/mcp', 'http://127.0.0.1:8080/', 'https://[::1]:8443/', 'http://10.0.0.5/', 'http://mcp-server:8000/mcp', 'http://printer.local/']) {
+  for (const raw of [
+    'http://localhost:3000/mcp',
+    'http://127.0.0.1:8080/',
+    'https://[::1]:8443/',
+    'http://10.0.0.5/',
+    'http://mcp-server:8000/mcp',
+    'http://printer.local/',
+  ]) {
     const result = checkUpstreamUrl(raw, DEV);
     assert.ok(result.ok, `should allow ${raw} in development: ${result.ok ? '' : result.reason}`);
   }
@@ -209,9 +216,17 @@ test('allowPrivate admits http, localhost and private hosts for development', ()
 
 test('allowPrivate still refuses metadata services, credentials and other schemes', () => {
   for (const raw of [
-    'http://169.254.169.254/latest/meta-data/', 'http://[::ffff:a9fe:a9fe]/', 'http://[fd00:ec2::254]/',
-    'http://100.100.100.200/', 'http://metadata.google.internal/', 'http://metadata/', 'http://instance-data/',
-    'http://[fe80::1]/', 'ftp://localhost/', 'file:///etc/passwd', 'http://user:pw@localhost/',
+    'http://169.254.169.254/latest/meta-data/',
+    'http://[::ffff:a9fe:a9fe]/',
+    'http://[fd00:ec2::254]/',
+    'http://100.100.100.200/',
+    'http://metadata.google.internal/',
+    'http://metadata/',
+    'http://instance-data/',
+    'http://[fe80::1]/',
+    'ftp://localhost/',
+    'file:///etc/passwd',
+    'http://user:pw@localhost/',
   ]) {
     assert.equal(checkUpstreamUrl(raw, DEV).ok, false, raw);
   }
@@ -223,7 +238,13 @@ test('a non-empty allowlist restricts hosts, also with allowPrivate', () => {
   for (const raw of ['https://example.com/mcp', 'https://EXAMPLE.com./', 'https://a.mcp.example.org/', 'https://a.b.mcp.example.org/']) {
     assert.ok(checkUpstreamUrl(raw, strict).ok, raw);
   }
-  for (const raw of ['https://www.example.com/', 'https://mcp.example.org/', 'https://evilmcp.example.org/', 'https://example.com.evil.net/', 'https://notexample.com/']) {
+  for (const raw of [
+    'https://www.example.com/',
+    'https://mcp.example.org/',
+    'https://evilmcp.example.org/',
+    'https://example.com.evil.net/',
+    'https://notexample.com/',
+  ]) {
     const result = checkUpstreamUrl(raw, strict);
     assert.ok(!result.ok && result.reason.includes('approved upstream hosts'), raw);
   }

@@ -1,8 +1,8 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { getPlatformProxy } from 'wrangler';
 import type { KVStore } from '../../src/storage/contract.ts';
 import { createMemoryStorage } from '../../src/storage/memory.ts';

@@ -1,13 +1,13 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectWithOAuth, type TestOAuthProvider } from '../support/oauth-client.ts';
 import { freePort } from '../support/server-process.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
-import { connectWithOAuth, type TestOAuthProvider } from '../support/oauth-client.ts';
 import { startWorker, type WorkerProcess } from '../support/worker-process.ts';
 
 /**
@@ -18,7 +18,11 @@ import { startWorker, type WorkerProcess } from '../support/worker-process.ts';
 const KEY = 'sk-worker-test-0123456789';
 
 async function createEndpoint(url: string, upstreamUrl: string) {
-  return fetch(`${url}/api/slugs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ upstream_url: upstreamUrl }) });
+  return fetch(`${url}/api/slugs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ upstream_url: upstreamUrl }),
+  });
 }
 
 async function callEcho(endpoint: string, provider: TestOAuthProvider, text: string) {
@@ -61,11 +65,19 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
     const connected = await connectWithOAuth(endpoint, KEY);
     provider = connected.provider;
     assert.equal(provider.savedTokens!.expires_in, 60);
-    assert.equal(((await connected.client.callTool({ name: 'echo', arguments: { text: 'first' } })) as { content: { text: string }[] }).content[0]!.text, 'echo: first');
+    assert.equal(
+      ((await connected.client.callTool({ name: 'echo', arguments: { text: 'first' } })) as { content: { text: string }[] }).content[0]!
+        .text,
+      'echo: first',
+    );
     // The key check's MCP session is closed again after the page answered (waitUntil).
     const deadline = Date.now() + 5000;
-    while (!upstream.requests.some((request) => request.method === 'DELETE') && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
-    assert.ok(upstream.requests.some((request) => request.method === 'DELETE'), 'the key check leaves no session behind upstream');
+    while (!upstream.requests.some((request) => request.method === 'DELETE') && Date.now() < deadline)
+      await new Promise((done) => setTimeout(done, 50));
+    assert.ok(
+      upstream.requests.some((request) => request.method === 'DELETE'),
+      'the key check leaves no session behind upstream',
+    );
     await connected.client.close();
     assert.equal((await createEndpoint(worker.url, upstream.url)).status, 201);
   });
@@ -95,7 +107,11 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
     const before = upstream.requests.length;
     const response = await fetch(endpoint, {
       method: 'POST',
-      headers: { authorization: `Bearer ${provider.savedTokens!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: {
+        authorization: `Bearer ${provider.savedTokens!.access_token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     assert.equal(response.status, 502);
@@ -110,11 +126,16 @@ describe('Worker configuration', () => {
     try {
       const port = new URL(worker.url).port;
       for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
-        const metadata = (await (await fetch(`${origin}/.well-known/oauth-authorization-server`)).json()) as { issuer: string; token_endpoint: string };
+        const metadata = (await (await fetch(`${origin}/.well-known/oauth-authorization-server`)).json()) as {
+          issuer: string;
+          token_endpoint: string;
+        };
         assert.equal(metadata.issuer, origin);
         assert.equal(metadata.token_endpoint, `${origin}/oauth/token`);
       }
-      const created = (await (await createEndpoint(`http://127.0.0.1:${port}`, 'https://mcp.example.com/mcp')).json()) as { mcp_endpoint: string };
+      const created = (await (await createEndpoint(`http://127.0.0.1:${port}`, 'https://mcp.example.com/mcp')).json()) as {
+        mcp_endpoint: string;
+      };
       assert.match(created.mcp_endpoint, new RegExp(`^http://127\\.0\\.0\\.1:${port}/[A-Za-z0-9]{12}/mcp$`));
     } finally {
       await worker.stop();

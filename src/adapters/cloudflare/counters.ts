@@ -1,7 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { CounterStore } from '../../storage/contract.ts';
 import { randomToken } from '../../crypto.ts';
-import { countOne, windowEnd, type Window } from '../../storage/fixed-window.ts';
+import type { CounterStore } from '../../storage/contract.ts';
+import { countOne, type Window, windowEnd } from '../../storage/fixed-window.ts';
 
 /**
  * Rate-limit counters on Workers: one small SQLite-backed Durable Object per bucket

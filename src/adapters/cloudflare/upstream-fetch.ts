@@ -13,7 +13,10 @@ import { checkUpstreamUrl, UpstreamBlockedError, type UpstreamPolicy } from '../
  *   internet would go, never straight to the zone's own origin; and Cloudflare's edge refuses to
  *   connect Workers to private, loopback and link-local addresses, whatever a name resolves to.
  */
-export function createWorkerUpstreamFetch(policy: UpstreamPolicy, fetchImpl: typeof fetch = (input, init) => fetch(input, init)): UpstreamFetch {
+export function createWorkerUpstreamFetch(
+  policy: UpstreamPolicy,
+  fetchImpl: typeof fetch = (input, init) => fetch(input, init),
+): UpstreamFetch {
   return async (url, init) => {
     const checked = checkUpstreamUrl(url, policy);
     if (!checked.ok) throw new UpstreamBlockedError(checked.reason);

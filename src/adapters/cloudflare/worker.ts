@@ -12,10 +12,10 @@ import { waitUntil } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { getConnInfo } from 'hono/cloudflare-workers';
 import { createApp } from '../../app.ts';
-import { ConfigError, parseConfig, type Env } from '../../config.ts';
+import { ConfigError, type Env, parseConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
-import type { KVStore } from '../../storage/contract.ts';
 import type { Platform } from '../../platform.ts';
+import type { KVStore } from '../../storage/contract.ts';
 import { Counters, durableCounters, SECRET_OBJECT_NAME } from './counters.ts';
 import { checkUpstreamHostOnWorkers, createWorkerUpstreamFetch } from './upstream-fetch.ts';
 
@@ -36,7 +36,10 @@ export default {
     } catch (error) {
       if (error instanceof ConfigError) {
         console.error(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: `key2oauth: ${error.message}` }));
-        return Response.json({ error: 'server_misconfigured', message: `This deployment is misconfigured: ${error.message}` }, { status: 500, headers: { 'cache-control': 'no-store' } });
+        return Response.json(
+          { error: 'server_misconfigured', message: `This deployment is misconfigured: ${error.message}` },
+          { status: 500, headers: { 'cache-control': 'no-store' } },
+        );
       }
       throw error;
     }

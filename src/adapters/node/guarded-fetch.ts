@@ -174,9 +174,7 @@ function checkAddresses(addresses: dns.LookupAddress[], allowPrivate: boolean): 
   for (const { address } of addresses) {
     const verdict = checkAddress(address, { allowPrivate });
     if (!verdict.allowed) {
-      return new UpstreamBlockedError(
-        `The upstream host name resolves to ${verdict.kind}; only public internet addresses are allowed.`,
-      );
+      return new UpstreamBlockedError(`The upstream host name resolves to ${verdict.kind}; only public internet addresses are allowed.`);
     }
   }
   return null;

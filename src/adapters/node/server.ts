@@ -1,15 +1,15 @@
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
-import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
 import { createApp } from '../../app.ts';
-import { ConfigError, parseConfig, parseServerConfig, type Env, type ServerConfig } from '../../config.ts';
+import { ConfigError, type Env, parseConfig, parseServerConfig, type ServerConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
-import { createSqliteStorage } from './sqlite.ts';
 import type { Platform } from '../../platform.ts';
 import { createUpstreamGuard } from './guarded-fetch.ts';
 import { loadOrCreateSecret } from './secrets.ts';
+import { createSqliteStorage } from './sqlite.ts';
 
 /** How long in-flight requests get to finish on SIGTERM before open streams are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -94,7 +94,11 @@ export async function startFromEnvironment(env: Env): Promise<void> {
 /** The socket's peer, or, behind a proxy we were told to trust, the address it appended. */
 function clientAddress(c: Context, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',').map((part) => part.trim()).filter(Boolean);
+    const forwarded = c.req
+      .header('x-forwarded-for')
+      ?.split(',')
+      .map((part) => part.trim())
+      .filter(Boolean);
     const last = forwarded?.at(-1);
     if (last) return last;
   }

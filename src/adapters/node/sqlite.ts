@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from '../../storage/contract.ts';
+import { windowEnd } from '../../storage/fixed-window.ts';
 import {
   checkKey,
   compareKeys,
@@ -10,12 +11,11 @@ import {
   encodeCursor,
   isExpired,
   listLimit,
-  preparePut,
   prefixEnd,
+  preparePut,
   readsJson,
   toSeconds,
 } from '../../storage/rules.ts';
-import { windowEnd } from '../../storage/fixed-window.ts';
 
 /**
  * The embedded default store: one SQLite file, through Node's built-in `node:sqlite` (no native
@@ -182,11 +182,9 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
         const nowSeconds = toSeconds(now());
         // One row more than asked tells whether another page exists, so the last page says
         // list_complete instead of handing out a cursor to an empty page.
-        const rows = (
-          end === undefined
-            ? (resume ? statements.listAfter : statements.listFrom).all(start, nowSeconds, limit + 1)
-            : (resume ? statements.listAfterTo : statements.listFromTo).all(start, end, nowSeconds, limit + 1)
-        ) as unknown as ListRow[];
+        const rows = (end === undefined
+          ? (resume ? statements.listAfter : statements.listFrom).all(start, nowSeconds, limit + 1)
+          : (resume ? statements.listAfterTo : statements.listFromTo).all(start, end, nowSeconds, limit + 1)) as unknown as ListRow[];
         const page = rows.slice(0, limit);
         const keys = page.map((row): KVListKey => {
           const key: KVListKey = { name: row.key };
