@@ -18,6 +18,7 @@ const handleOf = (body: string) => parse(body).querySelector('input[name="handle
 for (const target of targets()) describe(`no secret reaches the logs (${target.name})`, () => {
   test('a whole flow at LOG_LEVEL=debug prints no key, code, token, secret, handle or query string', async (t) => {
     const upstream = await startUpstream({ key: KEY });
+    t.after(() => upstream.close());
     const server = await target.start({ LOG_LEVEL: 'debug', ADMIN_TOKEN: ADMIN });
     const secrets: Record<string, string> = { 'API key': KEY, 'wrong API key': WRONG_KEY, 'admin token': ADMIN };
     try {
@@ -99,7 +100,6 @@ for (const target of targets()) describe(`no secret reaches the logs (${target.n
       await (await fetch(`${server.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: provider.verifier, client_id: clientId, client_secret: secrets['client secret'], redirect_uri: provider.redirectUrl }) })).body?.cancel();
     } finally {
       await server.stop();
-      await upstream.close();
     }
 
     const output = server.output();
