@@ -43,6 +43,9 @@ function runDeploy(root: string, api: FakeCloudflare | undefined, args: string[]
         PATH: process.env.PATH ?? '',
         HOME: root,
         WRANGLER_LOG_PATH: join(root, 'logs'),
+        // No coverage of the script and wrangler (the report is over src/); Node would otherwise
+        // carry NODE_V8_COVERAGE over into this env.
+        NODE_V8_COVERAGE: '',
         ...OFFLINE_WRANGLER_ENV,
         ...(api ? { CLOUDFLARE_API_BASE_URL: api.baseUrl, CLOUDFLARE_API_TOKEN: 'test-token' } : {}),
         ...(api && accountId ? { CLOUDFLARE_ACCOUNT_ID: accountId } : {}),

@@ -41,7 +41,8 @@ export async function startServer(env: Record<string, string> = {}, options: { d
       PATH: process.env.PATH ?? '',
       // Set by test/run.ts --coverage (or c8): the server writes its V8 coverage there when it
       // exits, so the report includes what only the server runs. SIGTERM exits through
-      // process.exit, which writes it; a server killed with SIGKILL leaves none.
+      // process.exit, which writes it; a server killed with SIGKILL leaves none. (Node would carry
+      // the variable over into this env by itself; it is named so the dependency is plain.)
       ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}),
       PORT: String(port),
       DATA_DIR: dataDir,
