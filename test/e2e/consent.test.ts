@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
 import { Browser, Page } from '../support/browser.ts';
@@ -9,6 +9,12 @@ import { type Running, targets } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const KEY = 'sk-consent-0123456789abcdef';
+
+/** Closes a test's own HTTP server, cutting connections still open (a request held on purpose). */
+function closeServer(http: Server): Promise<void> {
+  http.closeAllConnections();
+  return new Promise<void>((resolve) => http.close(() => resolve()));
+}
 
 function assertPageHeaders(response: Response, where: string) {
   const csp = response.headers.get('content-security-policy') ?? '';
@@ -307,7 +313,7 @@ for (const target of targets())
 
 for (const target of targets())
   describe(`a hostile upstream cannot act as our origin (${target.name})`, () => {
-    test('HTML, script, cookies and a permissive CSP from the upstream arrive inert', async () => {
+    test('HTML, script, cookies and a permissive CSP from the upstream arrive inert', async (t) => {
       const http = createServer((req, res) => {
         if (req.headers.authorization !== `Bearer ${KEY}`) return void res.writeHead(401).end();
         req.resume();
@@ -322,6 +328,7 @@ for (const target of targets())
         });
       });
       await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      t.after(() => closeServer(http));
       const server = await target.start();
       try {
         const port = (http.address() as { port: number }).port;
@@ -339,15 +346,13 @@ for (const target of targets())
         await response.body?.cancel();
       } finally {
         await server.stop();
-        http.closeAllConnections();
-        await new Promise<void>((resolve) => http.close(() => resolve()));
       }
     });
   });
 
 for (const target of targets())
   describe(`an endpoint changed while a key is being checked (${target.name})`, () => {
-    test('the grant made meanwhile is revoked and the browser gets no code', async () => {
+    test('the grant made meanwhile is revoked and the browser gets no code', async (t) => {
       let hold: Promise<void> | undefined;
       let arrived!: () => void;
       const probing = new Promise<void>((resolve) => (arrived = resolve));
@@ -363,6 +368,7 @@ for (const target of targets())
         });
       });
       await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      t.after(() => closeServer(http));
       const server = await target.start();
       try {
         const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/mcp`;
@@ -394,8 +400,6 @@ for (const target of targets())
         assert.equal(((await again.json()) as { revoked_grants: number }).revoked_grants, 0);
       } finally {
         await server.stop();
-        http.closeAllConnections();
-        await new Promise<void>((resolve) => http.close(() => resolve()));
       }
     });
   });

@@ -234,8 +234,10 @@ for (const target of targets())
       }
     });
 
-    test('an unreachable upstream gives 502 with a JSON body', async () => {
+    test('an unreachable upstream gives 502 with a JSON body', async (t) => {
       const dead = await startUpstream({ key: KEY });
+      // Closed below to make it unreachable; closed here too when the test fails before that.
+      t.after(() => dead.close());
       const created = await createEndpoint(server, { upstream_url: dead.url });
       const { client, provider } = await connectWithOAuth(created.body.mcp_endpoint!, KEY);
       await client.close();
@@ -256,8 +258,9 @@ for (const target of targets())
   });
 
 describe('a restart keeps endpoints and grants', () => {
-  test('the same token works after SIGTERM and a new start on the same data directory', async () => {
+  test('the same token works after SIGTERM and a new start on the same data directory', async (t) => {
     const upstream = await startUpstream({ key: KEY });
+    t.after(() => upstream.close());
     const server = await startServer();
     try {
       const created = await createEndpoint(server, { upstream_url: upstream.url });
@@ -277,7 +280,6 @@ describe('a restart keeps endpoints and grants', () => {
       }
     } finally {
       await server.stop();
-      await upstream.close();
     }
   });
 });

@@ -43,23 +43,20 @@ for (const target of targets()) {
       await upstream?.close();
     });
 
-    test('the transport is detected at creation, and the transport field overrides it', async () => {
+    test('the transport is detected at creation, and the transport field overrides it', async (t) => {
       assert.equal(created.transport, 'sse');
       assert.equal(created.sse_endpoint, `${server.url}/${slug}/sse`);
       const forced = await createEndpoint(server, { upstream_url: upstream.url, transport: 'streamable-http' });
       assert.equal(forced.transport, 'streamable-http');
       const streamable = await startMcpUpstream({ key: KEY, mode: 'stateless' });
+      t.after(() => streamable.close());
       // Without the /sse convention, the answers alone tell: POST 405, keyless GET 401.
       const unconventional = await startMcpUpstream({ key: KEY, mode: 'legacy-sse', ssePath: '/v1/events' });
-      try {
-        assert.equal((await createEndpoint(server, { upstream_url: streamable.url })).transport, 'streamable-http');
-        assert.equal((await createEndpoint(server, { upstream_url: streamable.url, transport: 'sse' })).transport, 'sse');
-        assert.equal((await createEndpoint(server, { upstream_url: unconventional.url })).transport, 'sse');
-        assert.equal((await createEndpoint(server, { upstream_url: unconventional.url, transport: 'auto' })).transport, 'sse');
-      } finally {
-        await streamable.close();
-        await unconventional.close();
-      }
+      t.after(() => unconventional.close());
+      assert.equal((await createEndpoint(server, { upstream_url: streamable.url })).transport, 'streamable-http');
+      assert.equal((await createEndpoint(server, { upstream_url: streamable.url, transport: 'sse' })).transport, 'sse');
+      assert.equal((await createEndpoint(server, { upstream_url: unconventional.url })).transport, 'sse');
+      assert.equal((await createEndpoint(server, { upstream_url: unconventional.url, transport: 'auto' })).transport, 'sse');
     });
 
     test('the endpoint event is rewritten to a message URL under the slug on our origin', async () => {
@@ -250,8 +247,9 @@ for (const target of targets()) {
   });
 
   describe(`a Streamable HTTP endpoint has no legacy routes (${target.name})`, () => {
-    test('GET /{slug}/sse names the right URL instead of opening a stream', async () => {
+    test('GET /{slug}/sse names the right URL instead of opening a stream', async (t) => {
       const upstream = await startMcpUpstream({ key: KEY, mode: 'stateful-json' });
+      t.after(() => upstream.close());
       const server = await target.start();
       try {
         const created = await createEndpoint(server, { upstream_url: upstream.url });
@@ -267,7 +265,6 @@ for (const target of targets()) {
         await client.close();
       } finally {
         await server.stop();
-        await upstream.close();
       }
     });
   });

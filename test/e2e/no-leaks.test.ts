@@ -17,8 +17,9 @@ const handleOf = (body: string) => parse(body).querySelector('input[name="handle
 
 for (const target of targets())
   describe(`no secret reaches the logs (${target.name})`, () => {
-    test('a whole flow at LOG_LEVEL=debug prints no key, code, token, secret, handle or query string', async () => {
+    test('a whole flow at LOG_LEVEL=debug prints no key, code, token, secret, handle or query string', async (t) => {
       const upstream = await startUpstream({ key: KEY });
+      t.after(() => upstream.close());
       const server = await target.start({ LOG_LEVEL: 'debug', ADMIN_TOKEN: ADMIN });
       const secrets: Record<string, string> = { 'API key': KEY, 'wrong API key': WRONG_KEY, 'admin token': ADMIN };
       try {
@@ -132,7 +133,6 @@ for (const target of targets())
         ).body?.cancel();
       } finally {
         await server.stop();
-        await upstream.close();
       }
 
       const output = server.output();

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { killOnExit } from '../support/exit-cleanup.ts';
 import { type McpUpstream, startMcpUpstream } from '../support/mcp-upstream.ts';
 import type { TestOAuthProvider } from '../support/oauth-client.ts';
 import { type Running, targets } from '../support/targets.ts';
@@ -502,11 +503,13 @@ for (const target of targets()) {
     // UPSTREAM_CONNECT_TIMEOUT_MS exists on Node only: a Worker's fetch has no connect timeout, and
     // the first-byte timeout, tested above on every target, bounds the wait there.
     if (target.capabilities.connectTimeout)
-      test('an upstream that does not accept the connection gets a 504 after the connect timeout', async () => {
+      test('an upstream that does not accept the connection gets a 504 after the connect timeout', async (t) => {
         // A listener whose process is stopped: the kernel completes handshakes only until its
         // backlog is full, then drops SYNs, so the next connect hangs, as it does behind a firewall
         // that drops packets. It takes over the port of an upstream we have already authorized.
         const doomed = await startMcpUpstream({ key: KEY, mode: 'stateful-sse' });
+        // Closed on purpose below; closed here too when the test fails before that.
+        t.after(() => doomed.close().catch(() => {}));
         const slow = await target.start({ UPSTREAM_CONNECT_TIMEOUT_MS: '500' });
         const listener = { child: undefined as ChildProcess | undefined, fillers: [] as Socket[] };
         try {
@@ -522,6 +525,7 @@ for (const target of targets()) {
             ],
             { stdio: ['ignore', 'pipe', 'inherit'] },
           );
+          killOnExit(listener.child);
           await new Promise<void>((resolve, reject) => {
             listener.child!.stdout!.once('data', () => resolve());
             listener.child!.once('exit', () => reject(new Error('the stand-in listener could not take the port')));
@@ -541,7 +545,6 @@ for (const target of targets()) {
           for (const socket of listener.fillers) socket.destroy();
           listener.child?.kill('SIGKILL');
           await slow.stop();
-          await doomed.close().catch(() => {});
         }
       });
 

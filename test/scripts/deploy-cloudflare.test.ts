@@ -14,6 +14,7 @@ import {
   parseSecretNames,
   publicUrlFromTargets,
 } from '../../scripts/deploy-cloudflare.ts';
+import { killOnExit } from '../support/exit-cleanup.ts';
 import { ACCOUNT_ID, type FakeCloudflare, SUBDOMAIN, startFakeCloudflare } from '../support/fake-cloudflare-api.ts';
 import { OFFLINE_WRANGLER_ENV } from '../support/worker-process.ts';
 
@@ -47,16 +48,26 @@ function runDeploy(
         PATH: process.env.PATH ?? '',
         HOME: root,
         WRANGLER_LOG_PATH: join(root, 'logs'),
+        // No coverage of the script and wrangler (the report is over src/); Node would otherwise
+        // carry NODE_V8_COVERAGE over into this env.
+        NODE_V8_COVERAGE: '',
         ...OFFLINE_WRANGLER_ENV,
         ...(api ? { CLOUDFLARE_API_BASE_URL: api.baseUrl, CLOUDFLARE_API_TOKEN: 'test-token' } : {}),
         ...(api && accountId ? { CLOUDFLARE_ACCOUNT_ID: accountId } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, with the wrangler it starts: killed together if the test process
+      // exits before the script did (a test abandoned by its timeout).
+      detached: true,
     });
+    const forget = killOnExit(child, { group: true });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('close', (code) => done({ code: code ?? 1, output }));
+    child.on('close', (code) => {
+      forget();
+      done({ code: code ?? 1, output });
+    });
   });
 }
 
@@ -122,51 +133,42 @@ describe('npm run deploy:cloudflare, with the real wrangler against a fake Cloud
     assert.match(output, /Key2OAuth is live at https:\/\/key2oauth\.example\.workers\.dev/);
   });
 
-  test('without a valid login it stops before creating anything and says how to log in', async () => {
+  test('without a valid login it stops before creating anything and says how to log in', async (t) => {
     const fresh = await startFakeCloudflare();
+    t.after(() => fresh.close());
     fresh.tokenValid = false;
     const otherRoot = mirrorProject();
-    try {
-      const { code, output } = await runDeploy(otherRoot, fresh);
-      assert.equal(code, 1);
-      assert.match(output, /wrangler login/);
-      assert.equal(fresh.namespaces.length, 0);
-      assert.equal(fresh.uploads.length, 0);
-    } finally {
-      await fresh.close();
-      rmSync(otherRoot, { recursive: true, force: true });
-    }
+    t.after(() => rmSync(otherRoot, { recursive: true, force: true }));
+    const { code, output } = await runDeploy(otherRoot, fresh);
+    assert.equal(code, 1);
+    assert.match(output, /wrangler login/);
+    assert.equal(fresh.namespaces.length, 0);
+    assert.equal(fresh.uploads.length, 0);
   });
 
-  test('a login with several accounts is asked to choose one, and nothing is created', async () => {
+  test('a login with several accounts is asked to choose one, and nothing is created', async (t) => {
     const fresh = await startFakeCloudflare();
+    t.after(() => fresh.close());
     fresh.accounts.push({ id: 'fedcba9876543210fedcba9876543210', name: 'Second account' });
     const otherRoot = mirrorProject();
-    try {
-      const { code, output } = await runDeploy(otherRoot, fresh, [], null);
-      assert.equal(code, 1);
-      assert.match(output, /CLOUDFLARE_ACCOUNT_ID=fedcba9876543210fedcba9876543210 npm run deploy:cloudflare/);
-      assert.equal(fresh.namespaces.length, 0);
-      assert.equal(fresh.uploads.length, 0);
-    } finally {
-      await fresh.close();
-      rmSync(otherRoot, { recursive: true, force: true });
-    }
+    t.after(() => rmSync(otherRoot, { recursive: true, force: true }));
+    const { code, output } = await runDeploy(otherRoot, fresh, [], null);
+    assert.equal(code, 1);
+    assert.match(output, /CLOUDFLARE_ACCOUNT_ID=fedcba9876543210fedcba9876543210 npm run deploy:cloudflare/);
+    assert.equal(fresh.namespaces.length, 0);
+    assert.equal(fresh.uploads.length, 0);
   });
 
-  test('--dry-run needs no account: it bundles and checks the Worker and calls no API', async () => {
+  test('--dry-run needs no account: it bundles and checks the Worker and calls no API', async (t) => {
     const fresh = await startFakeCloudflare();
+    t.after(() => fresh.close());
     const otherRoot = mirrorProject();
-    try {
-      const { code, output } = await runDeploy(otherRoot, fresh, ['--dry-run']);
-      assert.equal(code, 0, output);
-      assert.deepEqual(fresh.requests, []);
-      assert.ok(existsSync(join(otherRoot, '.wrangler', 'deploy', 'dist', 'worker.js')), 'the bundle was built');
-      assert.match(output, /nothing was created or uploaded/);
-    } finally {
-      await fresh.close();
-      rmSync(otherRoot, { recursive: true, force: true });
-    }
+    t.after(() => rmSync(otherRoot, { recursive: true, force: true }));
+    const { code, output } = await runDeploy(otherRoot, fresh, ['--dry-run']);
+    assert.equal(code, 0, output);
+    assert.deepEqual(fresh.requests, []);
+    assert.ok(existsSync(join(otherRoot, '.wrangler', 'deploy', 'dist', 'worker.js')), 'the bundle was built');
+    assert.match(output, /nothing was created or uploaded/);
   });
 });
 

@@ -67,8 +67,11 @@ export function storageContract(name: string, target: StorageContractTarget): vo
         },
       });
     } finally {
-      for (const storage of opened) await storage.close();
-      await backend.dispose();
+      try {
+        for (const storage of opened) await storage.close();
+      } finally {
+        await backend.dispose();
+      }
     }
   }
 

@@ -53,10 +53,12 @@ describe('sqlite: file and housekeeping', () => {
   test('expired rows are deleted: on reading them, and by the sweep', async () => {
     const database = tempDatabase();
     const clock = manualClock();
-    const storage = createSqliteStorage(database.path, { now: clock.now, sweepIntervalMs: 0 });
-    const raw = new DatabaseSync(database.path);
-    const rows = (table: string) => (raw.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    let storage: ReturnType<typeof createSqliteStorage> | undefined;
+    let raw: DatabaseSync | undefined;
     try {
+      storage = createSqliteStorage(database.path, { now: clock.now, sweepIntervalMs: 0 });
+      raw = new DatabaseSync(database.path);
+      const rows = (table: string) => (raw!.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
       for (let i = 0; i < 1200; i++) await storage.kv.put(`token:${i}`, 'v', { expirationTtl: 60 });
       await storage.kv.put('client:kept', 'v');
       await storage.kv.put('token:later', 'v', { expirationTtl: 3600 });
@@ -73,8 +75,8 @@ describe('sqlite: file and housekeeping', () => {
       assert.equal(await storage.kv.get('token:later'), 'v');
       assert.equal(storage.sweep(), 0);
     } finally {
-      raw.close();
-      await storage.close();
+      raw?.close();
+      await storage?.close();
       database.dispose();
     }
   });
@@ -100,16 +102,17 @@ describe('sqlite: file and housekeeping', () => {
     const threads = 4;
     const perThread = 500;
     const now = manualClock().now();
-    await createSqliteStorage(database.path).close(); // schema in place before the race
+    const workers: Worker[] = [];
     try {
-      const workers = Array.from(
-        { length: threads },
-        () =>
+      await createSqliteStorage(database.path).close(); // schema in place before the race
+      for (let i = 0; i < threads; i++) {
+        workers.push(
           new Worker(WORKER_SOURCE, {
             eval: true,
             workerData: { module: new URL('../../src/adapters/node/sqlite.ts', import.meta.url).href, path: database.path, now, perThread },
           }),
-      );
+        );
+      }
       const ready = workers.map(
         (worker) =>
           new Promise((resolve, reject) => {
@@ -132,6 +135,8 @@ describe('sqlite: file and housekeeping', () => {
         Array.from({ length: threads * perThread }, (_, i) => i + 1),
       );
     } finally {
+      // A thread still running (a failed or hung race) would keep this test process alive.
+      await Promise.all(workers.map((worker) => worker.terminate()));
       database.dispose();
     }
   });

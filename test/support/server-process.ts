@@ -3,18 +3,27 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { killOnExit, removeOnExit } from './exit-cleanup.ts';
 
 /**
  * The real Key2OAuth server as a user runs it (`npm start`'s entry), in its own process, on a
- * free loopback port, with its own data directory.
+ * free loopback port, with its own data directory (removed when the test process exits). A server
+ * a test never stopped is killed then too (exit-cleanup.ts).
  */
 export interface ServerProcess {
   url: string;
   dataDir: string;
   /** Everything the server printed, stdout and stderr. */
   output(): string;
+  /**
+   * Sends `signal` (SIGTERM: the graceful shutdown, which gives open streams 10 s) and resolves
+   * with the exit code; a server still running STOP_TIMEOUT_MS later is killed (null then).
+   */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
+
+/** Longer than the server's own shutdown grace (SHUTDOWN_GRACE_MS, 10 s), so it is never cut short. */
+const STOP_TIMEOUT_MS = 15_000;
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -30,10 +39,15 @@ export async function startServer(
   options: { dataDir?: string; port?: number; nodeArgs?: string[] } = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-test-'));
+  const dataDir = options.dataDir ?? removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-test-')));
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts'], {
     env: {
       PATH: process.env.PATH ?? '',
+      // Set by test/run.ts --coverage (or c8): the server writes its V8 coverage there when it
+      // exits, so the report includes what only the server runs. SIGTERM exits through
+      // process.exit, which writes it; a server killed with SIGKILL leaves none. (Node would carry
+      // the variable over into this env by itself; it is named so the dependency is plain.)
+      ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}),
       PORT: String(port),
       DATA_DIR: dataDir,
       ALLOW_PRIVATE_UPSTREAMS: 'true',
@@ -42,29 +56,39 @@ export async function startServer(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killOnExit(child);
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   const url = `http://localhost:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited early:\n${output}`);
     try {
-      const response = await fetch(`${url}/healthz`);
+      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
       if (response.ok) break;
     } catch {}
-    if (Date.now() > deadline) throw new Error(`server did not become healthy:\n${output}`);
+    if (Date.now() > deadline) {
+      await stop('SIGKILL');
+      throw new Error(`server did not become healthy:\n${output}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
     url,
     dataDir,
     output: () => output,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) child.kill(signal);
-      return exited;
-    },
+    stop,
   };
 }

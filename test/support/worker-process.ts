@@ -2,13 +2,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { killOnExit, removeOnExit } from './exit-cleanup.ts';
 import { freePort } from './server-process.ts';
 
 /**
  * The real Worker (wrangler.jsonc, src/adapters/cloudflare/worker.ts) under `wrangler dev`:
  * workerd with local KV and Durable Objects persisted to a temp dir, on a free loopback port.
  * Nothing leaves the machine: no remote bindings, no metrics, no update check, no Request.cf
- * download. The process group is killed on stop, so no workerd outlives the test.
+ * download. The process group is killed on stop, so no workerd outlives the test; a group that was
+ * never stopped (a test abandoned by its timeout) is killed when the test process exits.
+ *
+ * No coverage: the Worker's code runs in workerd, whose V8 reports no coverage to Node, and
+ * wrangler's own would only be noise (about 200 MiB of it per run). Node carries NODE_V8_COVERAGE
+ * into a child's env even when the env is given, so it is emptied below, which turns it off.
  */
 export interface WorkerProcess {
   url: string;
@@ -42,7 +48,7 @@ export async function startWorker(
 ): Promise<WorkerProcess> {
   const port = options.port ?? (await freePort());
   const inspectorPort = await freePort();
-  const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-worker-'));
+  const persistDir = options.persistDir ?? removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-worker-')));
   const url = `http://localhost:${port}`;
   const allVars = { PUBLIC_URL: url, ALLOW_PRIVATE_UPSTREAMS: 'true', LOG_LEVEL: 'debug', ...vars };
   const args = [
@@ -68,12 +74,14 @@ export async function startWorker(
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? tmpdir(),
       WRANGLER_LOG_PATH: join(persistDir, 'logs'),
+      NODE_V8_COVERAGE: '',
       ...OFFLINE_WRANGLER_ENV,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: wrangler starts workerd children, and stop() ends them all.
     detached: true,
   });
+  const forget = killOnExit(child, { group: true });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -91,13 +99,18 @@ export async function startWorker(
     clearTimeout(timer);
     // workerd may still be winding down after wrangler itself exited.
     killGroup('SIGKILL');
+    forget();
   };
 
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      // wrangler is gone, but a workerd it started may not be.
+      await stop();
+      throw new Error(`wrangler dev exited early:\n${output}`);
+    }
     try {
-      const response = await fetch(`${url}/healthz`);
+      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
       if (response.ok || options.anyAnswer) break;
     } catch {}
     if (Date.now() > deadline) {

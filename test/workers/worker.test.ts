@@ -17,7 +17,8 @@ import { startWorker, type WorkerProcess } from '../support/worker-process.ts';
  */
 const KEY = 'sk-worker-test-0123456789';
 
-async function createEndpoint(url: string, upstreamUrl: string) {
+/** The raw POST /api/slugs response (test/support/api.ts reads it for the shared suites). */
+async function postEndpoint(url: string, upstreamUrl: string) {
   return fetch(`${url}/api/slugs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -36,15 +37,38 @@ async function callEcho(endpoint: string, provider: TestOAuthProvider, text: str
   }
 }
 
+/**
+ * The tests below are one chain on one persisted state: each builds on what the one before left.
+ * Whatever fails along the way, at most one Worker runs at a time (`restart` stops the running one
+ * first; a stopped one is never left in `worker`), and the `after` hook stops the last one, so no
+ * wrangler or workerd outlives the suite. A test whose predecessor failed fails at once, naming it.
+ */
 describe('the Worker across restarts (wrangler dev, state persisted)', () => {
   let upstream: Upstream;
   let persistDir: string;
   let port: number;
   let worker: WorkerProcess | undefined;
-  let endpoint: string;
-  let provider: TestOAuthProvider;
+  let endpoint: string | undefined;
+  let provider: TestOAuthProvider | undefined;
   // The shortest lifetimes the config accepts are exactly the shortest TTL Workers KV stores.
   const vars = { ACCESS_TOKEN_TTL: '60', REFRESH_TOKEN_TTL: '60', RATE_LIMIT_CREATE: '3/3600' };
+
+  /** Stops the running Worker, if any, then starts one on the same port and state with `withVars`. */
+  async function restart(withVars: Record<string, string>): Promise<WorkerProcess> {
+    await stopWorker();
+    worker = await startWorker(withVars, { port, persistDir });
+    return worker;
+  }
+  async function stopWorker() {
+    const running = worker;
+    worker = undefined;
+    await running?.stop();
+  }
+  /** The endpoint and grant the first test made, or a failure that says so. */
+  function firstTestsGrant(): { endpoint: string; provider: TestOAuthProvider } {
+    assert.ok(endpoint && provider, 'needs the endpoint and grant of the first test, which failed');
+    return { endpoint, provider };
+  }
 
   before(async () => {
     upstream = await startUpstream({ key: KEY });
@@ -52,19 +76,18 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
     port = await freePort();
   });
   after(async () => {
-    await worker?.stop();
+    await stopWorker();
     await upstream?.close();
-    rmSync(persistDir, { recursive: true, force: true });
+    if (persistDir) rmSync(persistDir, { recursive: true, force: true });
   });
 
   test('tokens with the 60-second minimum lifetime are issued and work (KV accepts the TTL); the key check closes its session', async () => {
-    worker = await startWorker(vars, { port, persistDir });
-    const created = await createEndpoint(worker.url, upstream.url);
+    const worker = await restart(vars);
+    const created = await postEndpoint(worker.url, upstream.url);
     assert.equal(created.status, 201);
-    endpoint = ((await created.json()) as { mcp_endpoint: string }).mcp_endpoint;
-    const connected = await connectWithOAuth(endpoint, KEY);
-    provider = connected.provider;
-    assert.equal(provider.savedTokens!.expires_in, 60);
+    const mcpEndpoint = ((await created.json()) as { mcp_endpoint: string }).mcp_endpoint;
+    const connected = await connectWithOAuth(mcpEndpoint, KEY);
+    assert.equal(connected.provider.savedTokens!.expires_in, 60);
     assert.equal(
       ((await connected.client.callTool({ name: 'echo', arguments: { text: 'first' } })) as { content: { text: string }[] }).content[0]!
         .text,
@@ -79,31 +102,33 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
       'the key check leaves no session behind upstream',
     );
     await connected.client.close();
-    assert.equal((await createEndpoint(worker.url, upstream.url)).status, 201);
+    assert.equal((await postEndpoint(worker.url, upstream.url)).status, 201);
+    endpoint = mcpEndpoint;
+    provider = connected.provider;
   });
 
   test('stopping leaves no wrangler or workerd process running', async () => {
-    const stopped = worker!;
-    worker = undefined;
-    await stopped.stop();
+    const stopped = worker;
+    assert.ok(stopped, 'needs the Worker of the first test, which did not start');
+    await stopWorker();
     assert.deepEqual(stopped.livingProcesses(), []);
   });
 
   test('after a restart the endpoint, the grant and the rate-limit count are still there', async () => {
-    worker = await startWorker(vars, { port, persistDir });
+    const { endpoint, provider } = firstTestsGrant();
+    const worker = await restart(vars);
     assert.equal(await callEcho(endpoint, provider, 'after restart'), 'echo: after restart');
     // Two creations counted before the restart; the generated secret (same buckets) and the
     // Durable Object counters both survived, so the limit of 3 is reached on the next two.
-    assert.equal((await createEndpoint(worker.url, upstream.url)).status, 201);
-    const refused = await createEndpoint(worker.url, upstream.url);
+    assert.equal((await postEndpoint(worker.url, upstream.url)).status, 201);
+    const refused = await postEndpoint(worker.url, upstream.url);
     assert.equal(refused.status, 429);
     assert.ok(Number(refused.headers.get('retry-after')) > 0);
-    await worker.stop();
-    worker = undefined;
   });
 
   test('an upstream the URL policy no longer allows is not contacted, even for existing grants', async () => {
-    worker = await startWorker({ ...vars, ALLOW_PRIVATE_UPSTREAMS: 'false' }, { port, persistDir });
+    const { endpoint, provider } = firstTestsGrant();
+    await restart({ ...vars, ALLOW_PRIVATE_UPSTREAMS: 'false' });
     const before = upstream.requests.length;
     const response = await fetch(endpoint, {
       method: 'POST',
@@ -133,7 +158,7 @@ describe('Worker configuration', () => {
         assert.equal(metadata.issuer, origin);
         assert.equal(metadata.token_endpoint, `${origin}/oauth/token`);
       }
-      const created = (await (await createEndpoint(`http://127.0.0.1:${port}`, 'https://mcp.example.com/mcp')).json()) as {
+      const created = (await (await postEndpoint(`http://127.0.0.1:${port}`, 'https://mcp.example.com/mcp')).json()) as {
         mcp_endpoint: string;
       };
       assert.match(created.mcp_endpoint, new RegExp(`^http://127\\.0\\.0\\.1:${port}/[A-Za-z0-9]{12}/mcp$`));
