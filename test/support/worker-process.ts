@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { killOnExit, removeOnExit } from './exit-cleanup.ts';
+import { processes } from './proc.ts';
 import { freePort } from './server-process.ts';
 
 /**
@@ -134,18 +135,7 @@ export async function startWorker(
 
 /** Linux: the pids in process group `pgid` that are not zombies, read from /proc. */
 function livingInGroup(pgid: number): number[] {
-  const living: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // pid (comm) state ppid pgrp …; comm may contain spaces, so split after its closing paren.
-    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(group) === pgid && state !== 'Z' && state !== 'X') living.push(Number(entry));
-  }
-  return living;
+  return processes()
+    .filter(({ pgrp, state }) => pgrp === pgid && state !== 'Z' && state !== 'X')
+    .map(({ pid }) => pid);
 }
