@@ -15,6 +15,7 @@ import { mcpRoute } from './mcp/mcp-route.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/discovery.ts';
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
+import { registerClient } from './oauth/register-route.ts';
 import { tokenEndpoint } from './oauth/token.ts';
 import { APP_JS, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
@@ -51,7 +52,7 @@ export function createApp(platform: Platform): Hono {
       const limited = await rateLimit(platform, 'register', config.rateLimits.registerClient, address(c));
       if (limited) return limited.json('registrations');
     }
-    return engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl));
+    return registerClient(platform, c.req.raw);
   });
   app.on(['POST', 'OPTIONS'], TOKEN_PATH, (c) =>
     c.req.method === 'POST' ? tokenEndpoint(platform, c.req.raw) : engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl)),

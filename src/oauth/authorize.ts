@@ -11,6 +11,7 @@ import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
+import { appScheme } from './redirect-uri.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
 const MAX_KEY_LENGTH = 8192;
@@ -196,6 +197,7 @@ async function consentPage(
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       headerName: endpoint.authHeaderName,
       consent,
+      ...(appScheme(authRequest.redirectUri) ? { appScheme: appScheme(authRequest.redirectUri)! } : {}),
       ...(extra.error ? { error: extra.error } : {}),
     }),
     { status: extra.status ?? 200, headers, formAction: [redirectSource(authRequest.redirectUri)] },

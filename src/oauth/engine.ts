@@ -71,6 +71,8 @@ export function engine(platform: Platform, slug?: string): Engine {
     accessTokenTTL: config.accessTokenTtl,
     refreshTokenTTL: config.refreshTokenTtl,
     clientRegistrationCallback: checkClientRegistration,
+    // Native apps (Cursor) sign in through a private-use scheme; registration refuses the dangerous ones (redirect-uri.ts).
+    allowPrivateUseRedirectUris: true,
     onError: ({ status, code, description, internal }) => {
       platform.log.info('oauth error', { status, error: code, description, category: internal.category, reason: internal.reason });
     },
