@@ -46,7 +46,12 @@ export function createApp(platform: Platform): Hono {
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
   app.on(['GET', 'HEAD', 'OPTIONS'], '/.well-known/oauth-authorization-server', (c) => authorizationServerMetadata(platform, c.req.raw));
-  app.all('/.well-known/oauth-protected-resource/:slug/mcp', (c) => protectedResourceMetadata(platform, c.req.raw, c.req.param('slug')));
+  app.all('/.well-known/oauth-protected-resource/:slug/mcp', (c) =>
+    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'mcp'),
+  );
+  app.all('/.well-known/oauth-protected-resource/:slug/sse', (c) =>
+    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'sse'),
+  );
   app.on(['POST', 'OPTIONS'], REGISTER_PATH, async (c) => {
     if (c.req.method === 'POST') {
       const limited = await rateLimit(platform, 'register', config.rateLimits.registerClient, address(c));

@@ -3,7 +3,7 @@ import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
-import { resourceMetadataUrl, resourceUrl } from './resource.ts';
+import { type ResourcePath, resourceMetadataUrl, resourceUrl } from './resource.ts';
 
 /**
  * The one seam to the OAuth engine, `@cloudflare/workers-oauth-provider`. Everything else talks
@@ -51,9 +51,11 @@ export interface Engine {
   /**
    * The resource-server role: serves the endpoint's RFC 9728 metadata, answers requests without a
    * valid token with a challenge that names it, validates the bearer token (never cached, so
-   * revocation is immediate) and runs `handler` with the decrypted props.
+   * revocation is immediate) and runs `handler` with the decrypted props. `path` says which
+   * identifier of the endpoint the request is for (resource.ts): the challenge and metadata name
+   * it, and tokens for the endpoint are valid under either.
    */
-  protect(request: Request, handler: ProtectedHandler): Promise<Response>;
+  protect(request: Request, handler: ProtectedHandler, path?: ResourcePath): Promise<Response>;
 }
 
 /** The engine for one endpoint's resource (`slug`), or for none (registration, metadata, consent). */
@@ -95,16 +97,23 @@ export function engine(platform: Platform, slug?: string): Engine {
       for (const id of ids) await api().revokeGrant(id, slug);
       return ids.length;
     },
-    protect(request, handler) {
+    protect(request, handler, path = 'mcp') {
       if (!slug) throw new Error('protect() needs an endpoint');
+      const audience = resourceUrl(config.publicUrl, slug);
       const resource = new OAuthResourceServer<EngineEnv, GrantProps>({
         resourceMetadata: {
-          resource: resourceUrl(config.publicUrl, slug),
+          resource: resourceUrl(config.publicUrl, slug, path),
           authorization_servers: [config.publicUrl],
           bearer_methods_supported: ['header'],
         },
         requiredScopes: REQUIRED_SCOPES,
-        validateToken: () => async (audience, token) => (tokenParts(token) ? server.validateToken<GrantProps>(audience, token, env) : null),
+        // Tokens are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
+        // against it and then stand for this identifier, which names the same resource.
+        validateToken: () => async (alias, token) => {
+          if (!tokenParts(token)) return null;
+          const valid = await server.validateToken<GrantProps>(audience, token, env);
+          return valid ? { ...valid, audience: alias } : null;
+        },
         handler: {
           fetch: (_request, _env, context) =>
             handler(context.props, {
@@ -144,8 +153,8 @@ export function tokenParts(token: string | null | undefined): { slug: string; gr
  * (realm, metadata URL, error, required scopes), so the client re-authorizes and the user can paste
  * a new key. Returned from inside `protect()`, so it gets the engine's CORS headers too.
  */
-export function invalidTokenChallenge(publicUrl: string, slug: string, message: string): Response {
-  const challenge = `Bearer realm="OAuth", resource_metadata="${resourceMetadataUrl(publicUrl, slug)}", error="invalid_token", scope="${REQUIRED_SCOPES.join(' ')}"`;
+export function invalidTokenChallenge(publicUrl: string, slug: string, message: string, path: ResourcePath = 'mcp'): Response {
+  const challenge = `Bearer realm="OAuth", resource_metadata="${resourceMetadataUrl(publicUrl, slug, path)}", error="invalid_token", scope="${REQUIRED_SCOPES.join(' ')}"`;
   return Response.json(
     { error: 'invalid_token', error_description: message, message },
     { status: 401, headers: { 'www-authenticate': challenge, 'cache-control': 'no-store' } },
