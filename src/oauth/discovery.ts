@@ -17,6 +17,8 @@ export async function authorizationServerMetadata(platform: Platform, request: R
   const metadata = (await response.json()) as Record<string, unknown>;
   // The engine lists its resources here; ours is a per-request stand-in, not a real resource.
   delete metadata.protected_resources;
+  // Metadata documents are resolved by us (client-metadata.ts), not by the engine, which reports its own support as off.
+  metadata.client_id_metadata_document_supported = true;
   return new Response(JSON.stringify(metadata), { status: response.status, headers: response.headers });
 }
 

@@ -1,4 +1,4 @@
-import { OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
+import { type ClientInfo, OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
@@ -125,6 +125,36 @@ export function engine(platform: Platform, slug?: string): Engine {
       return resource.fetch(request, env as never, ctx as never);
     },
   };
+}
+
+/** A client known by its metadata document (client-metadata.ts), as the engine reads registered clients. */
+export interface DocumentClient {
+  clientId: string;
+  clientName: string;
+  redirectUris: string[];
+  clientUri?: string;
+  logoUri?: string;
+  grantTypes: string[];
+}
+
+/**
+ * Stores a metadata-document client where the engine looks clients up (`client:{id}`). The engine's
+ * own CIMD support fetches with the global fetch, past our upstream guard, so it stays off and the
+ * engine sees these clients as registered ones: public, no secret.
+ */
+export async function putDocumentClient(platform: Platform, client: DocumentClient, ttlSeconds: number): Promise<void> {
+  const info: ClientInfo = {
+    clientId: client.clientId,
+    clientName: client.clientName,
+    redirectUris: client.redirectUris,
+    ...(client.clientUri ? { clientUri: client.clientUri } : {}),
+    ...(client.logoUri ? { logoUri: client.logoUri } : {}),
+    grantTypes: client.grantTypes,
+    responseTypes: ['code'],
+    tokenEndpointAuthMethod: 'none',
+    registrationDate: Math.floor(Date.now() / 1000),
+  };
+  await platform.kv.put(`client:${client.clientId}`, JSON.stringify(info), { expirationTtl: ttlSeconds });
 }
 
 /** What the engine sees as `env`: our KV store under the binding name it expects. */
