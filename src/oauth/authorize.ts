@@ -193,7 +193,9 @@ async function consentPage(
 ): Promise<Response> {
   const described = await oauth.describeConsent(authRequest);
   // A metadata document's host vouches for the app's name, as a registration cannot.
-  const consent = isMetadataDocumentUrl(authRequest.clientId) ? { ...described, clientDomain: documentHost(authRequest.clientId) } : described;
+  const consent = isMetadataDocumentUrl(authRequest.clientId)
+    ? { ...described, clientDomain: documentHost(authRequest.clientId) }
+    : described;
   const transaction = await oauth.beginConsent(authRequest);
   const headers = new Headers(extra.headers);
   for (const cookie of transaction.headers.getSetCookie()) headers.append('set-cookie', cookie);

@@ -111,7 +111,10 @@ function documentProblem(url: string, document: unknown): string | undefined {
     if (uriProblem) return uriProblem;
   }
   const grants = doc.grant_types;
-  if (grants !== undefined && (!Array.isArray(grants) || grants.some((grant) => grant !== 'authorization_code' && grant !== 'refresh_token')))
+  if (
+    grants !== undefined &&
+    (!Array.isArray(grants) || grants.some((grant) => grant !== 'authorization_code' && grant !== 'refresh_token'))
+  )
     return 'grant_types may list only authorization_code and refresh_token';
   return metadataProblem(doc);
 }
