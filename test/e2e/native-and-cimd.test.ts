@@ -33,7 +33,7 @@ for (const target of targets())
       upstream = await startUpstream({ key: KEY });
       server = await target.start();
       endpoint = (await mustCreateEndpoint(server, { upstream_url: upstream.url })).mcp_endpoint!;
-      documents = createServer((request, response) => {
+      documents = createServer((_request, response) => {
         documentFetches++;
         response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         response.end(
