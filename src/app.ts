@@ -9,6 +9,7 @@ import { jsonError } from './http/errors.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
+import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
@@ -33,6 +34,7 @@ export function createApp(platform: Platform): Hono {
   app.use(accessLog(platform.log), securityHeaders(), errorBodies(), bodyLimits(config));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get(STREAM_CHECK_PATH, () => streamCheck());
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));
   app.get('/assets/app.js', () => asset(APP_JS, 'text/javascript; charset=utf-8'));
 
