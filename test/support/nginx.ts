@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killOnExit, removeOnExit } from './exit-cleanup.ts';
@@ -33,7 +33,9 @@ http {
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), config);
-  const child: ChildProcess = spawn('nginx', ['-e', `${dir}/error.log`, '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+  // Debian puts it in /usr/sbin, which is not on every user's PATH.
+  const binary = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
+  const child: ChildProcess = spawn(binary, ['-e', `${dir}/error.log`, '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -55,7 +57,10 @@ http {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`nginx exited: ${output}`);
       const up = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then(
-        async (response) => (await response.body?.cancel(), true),
+        async (response) => {
+          await response.body?.cancel();
+          return true;
+        },
         () => false,
       );
       if (up) break;
