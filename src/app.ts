@@ -9,12 +9,14 @@ import { jsonError } from './http/errors.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
+import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/discovery.ts';
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
+import { registerClient } from './oauth/register-route.ts';
 import { tokenEndpoint } from './oauth/token.ts';
 import { APP_JS, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
@@ -32,6 +34,7 @@ export function createApp(platform: Platform): Hono {
   app.use(accessLog(platform.log), securityHeaders(), errorBodies(), bodyLimits(config));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get(STREAM_CHECK_PATH, () => streamCheck());
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));
   app.get('/assets/app.js', () => asset(APP_JS, 'text/javascript; charset=utf-8'));
 
@@ -45,13 +48,18 @@ export function createApp(platform: Platform): Hono {
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
   app.on(['GET', 'HEAD', 'OPTIONS'], '/.well-known/oauth-authorization-server', (c) => authorizationServerMetadata(platform, c.req.raw));
-  app.all('/.well-known/oauth-protected-resource/:slug/mcp', (c) => protectedResourceMetadata(platform, c.req.raw, c.req.param('slug')));
+  app.all('/.well-known/oauth-protected-resource/:slug/mcp', (c) =>
+    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'mcp'),
+  );
+  app.all('/.well-known/oauth-protected-resource/:slug/sse', (c) =>
+    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'sse'),
+  );
   app.on(['POST', 'OPTIONS'], REGISTER_PATH, async (c) => {
     if (c.req.method === 'POST') {
       const limited = await rateLimit(platform, 'register', config.rateLimits.registerClient, address(c));
       if (limited) return limited.json('registrations');
     }
-    return engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl));
+    return registerClient(platform, c.req.raw);
   });
   app.on(['POST', 'OPTIONS'], TOKEN_PATH, (c) =>
     c.req.method === 'POST' ? tokenEndpoint(platform, c.req.raw) : engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl)),

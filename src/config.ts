@@ -103,7 +103,8 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       .map((pattern) => pattern.trim().toLowerCase())
       .filter(Boolean),
     adminToken: value(env, 'ADMIN_TOKEN'),
-    accessTokenTtl: parseInteger(env, 'ACCESS_TOKEN_TTL', { min: 60 }),
+    // mcp-remote refreshes a minute before expiry: a 60-second token made it refresh in a loop.
+    accessTokenTtl: parseInteger(env, 'ACCESS_TOKEN_TTL', { min: 300 }),
     refreshTokenTtl: parseInteger(env, 'REFRESH_TOKEN_TTL', { min: 60 }),
     upstreamConnectTimeoutMs: parseInteger(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', { min: 1 }),
     upstreamFirstByteTimeoutMs: parseInteger(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', { min: 1 }),

@@ -12,6 +12,10 @@ import type { Command } from './command.ts';
 /** Summaries live here, so that listing the commands loads none of them. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   serve: { summary: 'run the server (what npm start runs)', load: () => import('./serve.ts') },
+  doctor: {
+    summary: 'check that MCP clients can connect to an endpoint, and say how to fix what is wrong',
+    load: () => import('./doctor.ts'),
+  },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
 import { engine, type GrantProps, invalidTokenChallenge, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
+import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
 
@@ -13,17 +14,23 @@ import { forward } from '../upstream/forward.ts';
 /**
  * Runs `handler` for a request whose bearer token is valid for the endpoint; otherwise the engine
  * answers (401 challenge naming the resource metadata, CORS preflight, …). The request must be on
- * the canonical resource URL `{PUBLIC_URL}/{slug}/mcp` (the legacy routes hand in a copy).
+ * the resource URL `{PUBLIC_URL}/{slug}/{path}` (the legacy message route hands in a copy).
  *
  * Without a token, the endpoint record is read to answer 404 for an unknown slug instead of a
  * challenge. With one, the token check alone decides (no token is valid for an unknown slug),
  * which keeps the hot path at one store read.
  */
-export async function guard(platform: Platform, slug: string, request: Request, handler: ProtectedHandler): Promise<Response> {
+export async function guard(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  handler: ProtectedHandler,
+  path: ResourcePath = 'mcp',
+): Promise<Response> {
   if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
   }
-  return engine(platform, slug).protect(request, handler);
+  return engine(platform, slug).protect(request, handler, path);
 }
 
 /**
@@ -37,6 +44,7 @@ export async function forwardWithKey(
   props: GrantProps,
   auth: VerifiedToken,
   to: { url: string; method?: string },
+  path: ResourcePath = 'mcp',
 ): Promise<Response> {
   const outcome = await forward(platform, request, props.upstream, props.apiKey, to);
   if (outcome.kind === 'response') return outcome.response;
@@ -46,5 +54,6 @@ export async function forwardWithKey(
     platform.config.publicUrl,
     props.slug,
     'The upstream MCP server rejected the key; authorize again with a valid one',
+    path,
   );
 }

@@ -2,7 +2,7 @@ import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { jsonRpcError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
-import { resourceUrl } from '../oauth/resource.ts';
+import { type ResourcePath, resourceUrl } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { forwardWithKey, guard } from './guard.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
@@ -24,9 +24,11 @@ import { endpointRewriter } from './sse-endpoint-rewriter.ts';
  * holder cannot use the key on other paths of the upstream's host (say, its REST API). Replicas
  * must share the deployment secret for this, as they already share the store.
  *
- * Both routes check the token: the engine validates tokens for the canonical resource
- * `/{slug}/mcp`, so `guard()` is given a request for that URL with the same headers, and the
- * original request is served inside.
+ * Both routes check the token as the resource `/{slug}/sse` (resource.ts: the same endpoint under
+ * the identifier SDK clients connected to it accept), so a client without a valid token is sent
+ * to metadata naming `/sse`. The message URL is not a resource of its own: `guard()` is given a
+ * request for the URL the stream was opened on (`/sse`, or `/mcp` when `via=mcp`), with the same
+ * headers, and the original request is served inside.
  */
 
 export type LegacyRoute = 'sse' | 'messages';
@@ -41,23 +43,40 @@ export async function legacyRoute(platform: Platform, incoming: Request, slug: s
     return jsonRpcError(405, `Method ${incoming.method} is not supported here`, -32000, { allow: ALLOWED[route].join(', ') });
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
-  const canonical = new Request(resourceUrl(platform.config.publicUrl, slug), { method: request.method, headers: request.headers });
-  return guard(platform, slug, canonical, async (props, auth) => {
-    if (props.upstream.transport !== 'sse') {
-      return jsonRpcError(404, `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`);
-    }
-    return route === 'sse' ? legacyStream(platform, request, props, auth) : legacyMessage(platform, request, props, auth);
-  });
+  const path: ResourcePath = route === 'messages' && new URL(request.url).searchParams.get('via') === 'mcp' ? 'mcp' : 'sse';
+  const resource = new Request(resourceUrl(platform.config.publicUrl, slug, path), { method: request.method, headers: request.headers });
+  return guard(
+    platform,
+    slug,
+    resource,
+    async (props, auth) => {
+      if (props.upstream.transport !== 'sse') {
+        return jsonRpcError(
+          404,
+          `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`,
+        );
+      }
+      return route === 'sse' ? legacyStream(platform, request, props, auth, 'sse') : legacyMessage(platform, request, props, auth, path);
+    },
+    path,
+  );
 }
 
 /**
  * Opens the upstream's event stream and relays it with the `endpoint` event rewritten. Also used
  * for `GET /{slug}/mcp` of a legacy endpoint: clients that try Streamable HTTP first fall back to
- * a GET on the same URL, and that URL is the one the token is for.
+ * a GET on the same URL. `path` is the URL the stream was opened on; its message URLs send a
+ * client without a valid token back to that URL's metadata.
  */
-export async function legacyStream(platform: Platform, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
+export async function legacyStream(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+  path: ResourcePath,
+): Promise<Response> {
   const { slug } = props;
-  const response = await forwardWithKey(platform, request, props, auth, { url: props.upstream.url, method: 'GET' });
+  const response = await forwardWithKey(platform, request, props, auth, { url: props.upstream.url, method: 'GET' }, path);
   const type = response.headers.get('content-type') ?? '';
   if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) return response;
 
@@ -72,7 +91,7 @@ export async function legacyStream(platform: Platform, request: Request, props: 
     if (target.origin !== upstreamUrl.origin) throw new LegacyEndpointRefused('the endpoint event names another origin');
     const to = target.pathname + target.search;
     const sig = await signTarget(platform.secret, slug, auth.grantId, to);
-    return `${platform.config.publicUrl}/${slug}/messages?${new URLSearchParams({ to, sig })}`;
+    return `${platform.config.publicUrl}/${slug}/messages?${new URLSearchParams({ to, sig, ...(path === 'mcp' ? { via: 'mcp' } : {}) })}`;
   };
   const headers = new Headers(response.headers);
   headers.delete('content-length');
@@ -92,7 +111,13 @@ export async function legacyStream(platform: Platform, request: Request, props: 
   return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }
 
-async function legacyMessage(platform: Platform, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
+async function legacyMessage(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+  path: ResourcePath,
+): Promise<Response> {
   const { slug } = props;
   const params = new URL(request.url).searchParams;
   const to = params.get('to');
@@ -109,7 +134,7 @@ async function legacyMessage(platform: Platform, request: Request, props: GrantP
   const target = new URL(origin + to);
   // Signed and appended, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
   if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
-  return forwardWithKey(platform, request, props, auth, { url: target.href });
+  return forwardWithKey(platform, request, props, auth, { url: target.href }, path);
 }
 
 /**

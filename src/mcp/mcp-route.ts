@@ -24,7 +24,7 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
   return guard(platform, slug, request, (props, auth) => {
     if (props.upstream.transport !== 'sse') return forwardWithKey(platform, request, props, auth, { url: props.upstream.url });
-    if (request.method === 'GET') return legacyStream(platform, request, props, auth);
+    if (request.method === 'GET') return legacyStream(platform, request, props, auth, 'mcp');
     return Promise.resolve(
       jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse', -32000, {
         allow: 'GET',

@@ -9,8 +9,10 @@ import { htmlResponse, redirect } from '../http/responses.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
+import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
+import { appScheme } from './redirect-uri.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
 const MAX_KEY_LENGTH = 8192;
@@ -27,6 +29,8 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const params = url.searchParams;
   const problem = paramsProblem(authorizeQuery, params);
   if (problem) return pageError(400, 'Authorization failed', `${problem}.`, 'Start again from your app.');
+  const documentRefused = await metadataDocumentRefusal(platform, params.get('client_id'));
+  if (documentRefused) return documentRefused;
 
   // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
   const pasted = params.get('endpoint');
@@ -111,6 +115,9 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     if (limited) return limited.page('key submissions from your network');
 
     const approved = await anyEngine.approveConsent(request, handle);
+    // A metadata document may have changed or gone stale while the page was open.
+    const documentRefused = await metadataDocumentRefusal(platform, approved.request.clientId, approved.headers);
+    if (documentRefused) return documentRefused;
     const slug = slugFromResource(config.publicUrl, approved.request.resource);
     const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
     if (!slug || !endpoint) {
@@ -184,7 +191,11 @@ async function consentPage(
   endpoint: Endpoint,
   extra: { error?: string; status?: number; headers?: Headers } = {},
 ): Promise<Response> {
-  const consent = await oauth.describeConsent(authRequest);
+  const described = await oauth.describeConsent(authRequest);
+  // A metadata document's host vouches for the app's name, as a registration cannot.
+  const consent = isMetadataDocumentUrl(authRequest.clientId)
+    ? { ...described, clientDomain: documentHost(authRequest.clientId) }
+    : described;
   const transaction = await oauth.beginConsent(authRequest);
   const headers = new Headers(extra.headers);
   for (const cookie of transaction.headers.getSetCookie()) headers.append('set-cookie', cookie);
@@ -196,6 +207,7 @@ async function consentPage(
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       headerName: endpoint.authHeaderName,
       consent,
+      ...(appScheme(authRequest.redirectUri) ? { appScheme: appScheme(authRequest.redirectUri)! } : {}),
       ...(extra.error ? { error: extra.error } : {}),
     }),
     { status: extra.status ?? 200, headers, formAction: [redirectSource(authRequest.redirectUri)] },
@@ -208,6 +220,21 @@ async function consentPage(
  */
 function destinationOf(endpoint: Endpoint): Promise<string> {
   return sha256Hex(JSON.stringify([endpoint.authHeaderName, endpoint.authHeaderPrefix, endpoint.upstreamUrl, endpoint.transport]));
+}
+
+/** A page saying why the client's metadata document cannot be used, or undefined when it can (or there is none). */
+async function metadataDocumentRefusal(platform: Platform, clientId: string | null, headers?: Headers): Promise<Response | undefined> {
+  if (!isMetadataDocumentUrl(clientId)) return undefined;
+  const result = await resolveMetadataDocument(platform, clientId);
+  if (result.ok) return undefined;
+  platform.log.info('client metadata document refused', { reason: result.reason });
+  return pageError(
+    400,
+    'Authorization failed',
+    `The app’s metadata document at ${clientId.slice(0, 200)} cannot be used: ${result.reason}.`,
+    'This is a problem with the app, not with your key. Try again later, or tell the app’s publisher.',
+    headers,
+  );
 }
 
 /** The CSP source that lets the post-approval redirect reach the client. */

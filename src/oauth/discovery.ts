@@ -4,6 +4,7 @@ import { jsonError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
 import { engine } from './engine.ts';
+import type { ResourcePath } from './resource.ts';
 
 /**
  * Discovery: the authorization server's RFC 8414 metadata (one issuer for every endpoint) and
@@ -16,13 +17,18 @@ export async function authorizationServerMetadata(platform: Platform, request: R
   const metadata = (await response.json()) as Record<string, unknown>;
   // The engine lists its resources here; ours is a per-request stand-in, not a real resource.
   delete metadata.protected_resources;
+  // Metadata documents are resolved by us (client-metadata.ts), not by the engine, which reports its own support as off.
+  metadata.client_id_metadata_document_supported = true;
   return new Response(JSON.stringify(metadata), { status: response.status, headers: response.headers });
 }
 
-export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string): Promise<Response> {
+/** `path` is the endpoint's identifier the document is for: `/mcp`, or the legacy `/sse` (resource.ts). */
+export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string, path: ResourcePath): Promise<Response> {
   if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug)))
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  return engine(platform, slug).protect(onPublicOrigin(request, platform.config.publicUrl), async () =>
-    jsonError(404, 'not_found', 'Not found'),
+  return engine(platform, slug).protect(
+    onPublicOrigin(request, platform.config.publicUrl),
+    async () => jsonError(404, 'not_found', 'Not found'),
+    path,
   );
 }

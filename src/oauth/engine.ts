@@ -1,9 +1,9 @@
-import { OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
+import { type ClientInfo, OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
-import { resourceMetadataUrl, resourceUrl } from './resource.ts';
+import { type ResourcePath, resourceMetadataUrl, resourceUrl } from './resource.ts';
 
 /**
  * The one seam to the OAuth engine, `@cloudflare/workers-oauth-provider`. Everything else talks
@@ -51,9 +51,11 @@ export interface Engine {
   /**
    * The resource-server role: serves the endpoint's RFC 9728 metadata, answers requests without a
    * valid token with a challenge that names it, validates the bearer token (never cached, so
-   * revocation is immediate) and runs `handler` with the decrypted props.
+   * revocation is immediate) and runs `handler` with the decrypted props. `path` says which
+   * identifier of the endpoint the request is for (resource.ts): the challenge and metadata name
+   * it, and tokens for the endpoint are valid under either.
    */
-  protect(request: Request, handler: ProtectedHandler): Promise<Response>;
+  protect(request: Request, handler: ProtectedHandler, path?: ResourcePath): Promise<Response>;
 }
 
 /** The engine for one endpoint's resource (`slug`), or for none (registration, metadata, consent). */
@@ -71,6 +73,8 @@ export function engine(platform: Platform, slug?: string): Engine {
     accessTokenTTL: config.accessTokenTtl,
     refreshTokenTTL: config.refreshTokenTtl,
     clientRegistrationCallback: checkClientRegistration,
+    // Native apps (Cursor) sign in through a private-use scheme; registration refuses the dangerous ones (redirect-uri.ts).
+    allowPrivateUseRedirectUris: true,
     onError: ({ status, code, description, internal }) => {
       platform.log.info('oauth error', { status, error: code, description, category: internal.category, reason: internal.reason });
     },
@@ -93,16 +97,23 @@ export function engine(platform: Platform, slug?: string): Engine {
       for (const id of ids) await api().revokeGrant(id, slug);
       return ids.length;
     },
-    protect(request, handler) {
+    protect(request, handler, path = 'mcp') {
       if (!slug) throw new Error('protect() needs an endpoint');
+      const audience = resourceUrl(config.publicUrl, slug);
       const resource = new OAuthResourceServer<EngineEnv, GrantProps>({
         resourceMetadata: {
-          resource: resourceUrl(config.publicUrl, slug),
+          resource: resourceUrl(config.publicUrl, slug, path),
           authorization_servers: [config.publicUrl],
           bearer_methods_supported: ['header'],
         },
         requiredScopes: REQUIRED_SCOPES,
-        validateToken: () => async (audience, token) => (tokenParts(token) ? server.validateToken<GrantProps>(audience, token, env) : null),
+        // Tokens are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
+        // against it and then stand for this identifier, which names the same resource.
+        validateToken: () => async (alias, token) => {
+          if (!tokenParts(token)) return null;
+          const valid = await server.validateToken<GrantProps>(audience, token, env);
+          return valid ? { ...valid, audience: alias } : null;
+        },
         handler: {
           fetch: (_request, _env, context) =>
             handler(context.props, {
@@ -114,6 +125,36 @@ export function engine(platform: Platform, slug?: string): Engine {
       return resource.fetch(request, env as never, ctx as never);
     },
   };
+}
+
+/** A client known by its metadata document (client-metadata.ts), as the engine reads registered clients. */
+export interface DocumentClient {
+  clientId: string;
+  clientName: string;
+  redirectUris: string[];
+  clientUri?: string;
+  logoUri?: string;
+  grantTypes: string[];
+}
+
+/**
+ * Stores a metadata-document client where the engine looks clients up (`client:{id}`). The engine's
+ * own CIMD support fetches with the global fetch, past our upstream guard, so it stays off and the
+ * engine sees these clients as registered ones: public, no secret.
+ */
+export async function putDocumentClient(platform: Platform, client: DocumentClient, ttlSeconds: number): Promise<void> {
+  const info: ClientInfo = {
+    clientId: client.clientId,
+    clientName: client.clientName,
+    redirectUris: client.redirectUris,
+    ...(client.clientUri ? { clientUri: client.clientUri } : {}),
+    ...(client.logoUri ? { logoUri: client.logoUri } : {}),
+    grantTypes: client.grantTypes,
+    responseTypes: ['code'],
+    tokenEndpointAuthMethod: 'none',
+    registrationDate: Math.floor(Date.now() / 1000),
+  };
+  await platform.kv.put(`client:${client.clientId}`, JSON.stringify(info), { expirationTtl: ttlSeconds });
 }
 
 /** What the engine sees as `env`: our KV store under the binding name it expects. */
@@ -142,8 +183,8 @@ export function tokenParts(token: string | null | undefined): { slug: string; gr
  * (realm, metadata URL, error, required scopes), so the client re-authorizes and the user can paste
  * a new key. Returned from inside `protect()`, so it gets the engine's CORS headers too.
  */
-export function invalidTokenChallenge(publicUrl: string, slug: string, message: string): Response {
-  const challenge = `Bearer realm="OAuth", resource_metadata="${resourceMetadataUrl(publicUrl, slug)}", error="invalid_token", scope="${REQUIRED_SCOPES.join(' ')}"`;
+export function invalidTokenChallenge(publicUrl: string, slug: string, message: string, path: ResourcePath = 'mcp'): Response {
+  const challenge = `Bearer realm="OAuth", resource_metadata="${resourceMetadataUrl(publicUrl, slug, path)}", error="invalid_token", scope="${REQUIRED_SCOPES.join(' ')}"`;
   return Response.json(
     { error: 'invalid_token', error_description: message, message },
     { status: 401, headers: { 'www-authenticate': challenge, 'cache-control': 'no-store' } },

@@ -49,9 +49,15 @@ export function checkClientRegistration({
   if (size > REGISTRATION_LIMITS.metadataBytes) {
     return { description: `Client metadata must be at most ${REGISTRATION_LIMITS.metadataBytes} bytes` };
   }
+  const problem = metadataProblem(clientMetadata);
+  return problem ? { description: problem } : undefined;
+}
+
+/** What is wrong with the sizes and shapes of client metadata (registered, or a metadata document), if anything. */
+export function metadataProblem(clientMetadata: Record<string, unknown>): string | undefined {
   const parsed = metadata.safeParse(clientMetadata);
   if (parsed.success) return undefined;
   const issue = parsed.error.issues[0]!;
   const field = issue.path.filter((part) => typeof part === 'string').join('.');
-  return { description: field && !issue.message.includes(field) ? `${field}: ${issue.message}` : issue.message };
+  return field && !issue.message.includes(field) ? `${field}: ${issue.message}` : issue.message;
 }

@@ -3,14 +3,22 @@ import { isSlug } from '../endpoints/slug.ts';
 /**
  * Each endpoint is its own OAuth protected resource, `{PUBLIC_URL}/{slug}/mcp`, and every grant
  * and token is bound to exactly one of them.
+ *
+ * The legacy URL `{PUBLIC_URL}/{slug}/sse` is a second identifier of the same resource: SDK-based
+ * clients (mcp-remote, the Inspector) connected to it require the metadata's `resource` to be a
+ * prefix of that URL, so it has metadata of its own naming it. The authorization server maps it
+ * to the endpoint (`slugFromResource`), so every grant and token is still for `/mcp`, and the
+ * resource server on `/sse` accepts those tokens as its own.
  */
-export function resourceUrl(publicUrl: string, slug: string): string {
-  return `${publicUrl}/${slug}/mcp`;
+export type ResourcePath = 'mcp' | 'sse';
+
+export function resourceUrl(publicUrl: string, slug: string, path: ResourcePath = 'mcp'): string {
+  return `${publicUrl}/${slug}/${path}`;
 }
 
 /** Its RFC 9728 metadata document, at the path-inserted well-known URL. */
-export function resourceMetadataUrl(publicUrl: string, slug: string): string {
-  return `${publicUrl}/.well-known/oauth-protected-resource/${slug}/mcp`;
+export function resourceMetadataUrl(publicUrl: string, slug: string, path: ResourcePath = 'mcp'): string {
+  return `${publicUrl}/.well-known/oauth-protected-resource/${slug}/${path}`;
 }
 
 /**

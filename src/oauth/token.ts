@@ -1,6 +1,7 @@
 import { jsonError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
+import { isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { engine, tokenParts } from './engine.ts';
 import { basicAuthProblem, paramsProblem, tokenForm } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
@@ -20,6 +21,11 @@ export async function tokenEndpoint(platform: Platform, incoming: Request): Prom
   const form = new URLSearchParams(incoming.method === 'POST' ? await incoming.text() : '');
   const problem = paramsProblem(tokenForm, form) ?? basicAuthProblem(incoming.headers.get('authorization'));
   if (problem) return jsonError(400, 'invalid_request', problem);
+  const clientId = form.get('client_id');
+  if (isMetadataDocumentUrl(clientId)) {
+    const result = await resolveMetadataDocument(platform, clientId);
+    if (!result.ok) return jsonError(401, 'invalid_client', `The client's metadata document cannot be used: ${result.reason}`);
+  }
   const slug = tokenParts(form.get('code') ?? form.get('refresh_token') ?? form.get('token'))?.slug;
 
   const resource = form.get('resource');

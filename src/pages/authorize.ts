@@ -10,6 +10,8 @@ export interface AuthorizePageOptions {
   upstreamHost: string;
   headerName: string;
   consent: ConsentDescription;
+  /** The private-use scheme (`cursor:`) the code goes to, when a native app asked (RFC 8252 §7.1). */
+  appScheme?: string;
   error?: string;
 }
 
@@ -31,7 +33,12 @@ in the <code>${options.headerName}</code> header.</p>
         ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`
         : html`The app calls itself <strong>${consent.clientName}</strong>; it registered itself, so that name is not verified.`
     }
-After you approve, access goes to <strong class="host">${consent.redirectHost}</strong>.</p>
+${
+  options.appScheme
+    ? html`After you approve, access goes to <strong class="app-scheme">the app on your computer that handles <code>${options.appScheme}</code> links</strong>.</p>
+<p class="warning">Continue only if you just started connecting from that app.</p>`
+    : html`After you approve, access goes to <strong class="host">${consent.redirectHost}</strong>.</p>`
+}
 ${
   consent.redirectIsLoopback
     ? html`<p class="warning">This sends access to an app on your own computer. Continue only if you just started connecting from it.</p>`

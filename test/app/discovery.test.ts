@@ -146,7 +146,6 @@ describe('dynamic client registration, in-process', () => {
 
   test('bad metadata is refused with 400 invalid_client_metadata and a description', async () => {
     const cases: [unknown, RegExp][] = [
-      [{ redirect_uris: ['javascript:alert(1)'] }, /redirect URI/i],
       [{ redirect_uris: [] }, /redirect_uris/],
       [{ redirect_uris: [REDIRECT_URI], client_name: 'x'.repeat(201) }, /client_name must be at most 200 characters/],
       [{ redirect_uris: Array.from({ length: 11 }, (_, i) => `${REDIRECT_URI}${i}`) }, /at most 10 redirect_uris/],
@@ -159,6 +158,31 @@ describe('dynamic client registration, in-process', () => {
       assert.equal(error.error, 'invalid_client_metadata');
       assert.match(error.error_description, description);
     }
+  });
+
+  test('a javascript: redirect URI is refused as invalid_redirect_uri (RFC 7591 §3.2.2), naming the scheme', async () => {
+    const response = await register({ redirect_uris: ['javascript:alert(1)'] }, '192.0.2.60');
+    assert.equal(response.status, 400);
+    const error = (await response.json()) as { error: string; error_description: string };
+    assert.equal(error.error, 'invalid_redirect_uri');
+    assert.match(error.error_description, /javascript: scheme/);
+  });
+
+  test('the registration response returns the metadata the client sent (RFC 7591 §3.2.1)', async () => {
+    const sent = {
+      client_name: 'Echo Client',
+      redirect_uris: [REDIRECT_URI],
+      token_endpoint_auth_method: 'none',
+      scope: 'mcp offline_access',
+      software_id: 'com.example.echo',
+      software_version: '2.4.1',
+      client_uri: 'https://client.example.net/',
+      contacts: ['ops@example.net'],
+    };
+    const response = await register(sent, '192.0.2.61');
+    assert.equal(response.status, 201);
+    const body = (await response.json()) as Record<string, unknown>;
+    for (const [field, value] of Object.entries(sent)) assert.deepEqual(body[field], value, field);
   });
 
   test('registrations beyond the limit from one address get 429 with Retry-After; another address still registers', async () => {

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type Grant, type InProcess, KEY, PUBLIC_URL, startApp } from '../support/in-process.ts';
 import { serveLegacySse } from '../support/in-process-upstream.ts';
+import { TestOAuthProvider } from '../support/oauth-client.ts';
 import { sseReader } from '../support/transport-helpers.ts';
 
 /** The legacy HTTP+SSE transport (2024-11-05): `/{slug}/sse`, its rewritten endpoint event, `/{slug}/messages`. */
@@ -81,7 +86,8 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
     assert.equal(noToken.status, 401);
     assert.match(
       noToken.headers.get('www-authenticate') ?? '',
-      new RegExp(`resource_metadata="${PUBLIC_URL}/\\.well-known/oauth-protected-resource/${slug}/mcp"`),
+      new RegExp(`resource_metadata="${PUBLIC_URL}/\\.well-known/oauth-protected-resource/${slug}/sse"`),
+      'the challenge names metadata whose resource is the /sse URL the client connected to',
     );
 
     const response = await open(`/${slug}/sse`);
@@ -89,7 +95,9 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
     try {
       const url = new URL((await events.next()).data);
       const before = k.upstreams.requests.length;
-      assert.equal((await post(url, INITIALIZE, null)).status, 401);
+      const unauthorized = await post(url, INITIALIZE, null);
+      assert.equal(unauthorized.status, 401);
+      assert.match(unauthorized.headers.get('www-authenticate') ?? '', new RegExp(`oauth-protected-resource/${slug}/sse"`));
       const altered = new URL(url);
       altered.searchParams.set('to', '/admin/delete-everything');
       assert.equal((await post(altered, INITIALIZE)).status, 403);
@@ -141,5 +149,111 @@ describe('legacy HTTP+SSE through the proxy, in-process', () => {
     const wrongMethod = await k.fetch(`/${slug}/sse`, { method: 'POST', body: '{}' });
     assert.equal(wrongMethod.status, 405);
     assert.equal(wrongMethod.headers.get('allow'), 'GET, OPTIONS');
+  });
+});
+
+describe('an MCP SDK client pointed at the legacy /sse URL, in-process', () => {
+  let k: InProcess;
+  let slug: string;
+  before(async () => {
+    k = await startApp();
+    serveLegacySse(k.upstreams, { url: LEGACY_URL, key: KEY });
+    slug = (await k.mustCreateEndpoint({ upstream_url: LEGACY_URL })).slug!;
+  });
+  after(() => k.close());
+
+  const fetchApp = (url: string | URL, init?: RequestInit) => k.fetch(String(url), init);
+
+  /** What mcp-remote --transport sse-only and the Inspector do: discover, register, authorize, connect. */
+  async function connectSse(provider: TestOAuthProvider): Promise<Client> {
+    const sseUrl = new URL(`${PUBLIC_URL}/${slug}/sse`);
+    const first = new SSEClientTransport(sseUrl, { authProvider: provider, fetch: fetchApp });
+    await new Client({ name: 'sdk-sse', version: '1' }).connect(first).then(
+      () => assert.fail('connected without authorization'),
+      (error) => assert.ok(error instanceof UnauthorizedError, String(error)),
+    );
+    const page = await k.openAuthorization(provider.authorizationUrl!);
+    assert.equal(page.status, 200, page.text);
+    const approved = await k.submitConsent(page, { api_key: KEY, action: 'approve' });
+    assert.equal(approved.status, 302);
+    await first.finishAuth(new URL(approved.headers.get('location')!).searchParams.get('code')!);
+    const client = new Client({ name: 'sdk-sse', version: '1' });
+    await client.connect(new SSEClientTransport(sseUrl, { authProvider: provider, fetch: fetchApp }));
+    return client;
+  }
+
+  test('discovers, registers, authorizes, calls a tool, refreshes, and calls again', async () => {
+    const provider = new TestOAuthProvider();
+    const client = await connectSse(provider);
+    try {
+      assert.equal(provider.authorizationUrl!.searchParams.get('resource'), `${PUBLIC_URL}/${slug}/sse`);
+      const called = (await client.callTool({ name: 'echo', arguments: { text: 'via sse' } })) as { content: unknown };
+      assert.deepEqual(called.content, [{ type: 'text', text: 'echo: via sse' }]);
+    } finally {
+      await client.close();
+    }
+
+    const before = provider.savedTokens!;
+    const refreshed = await k.token({
+      grant_type: 'refresh_token',
+      refresh_token: before.refresh_token!,
+      client_id: provider.information!.client_id,
+      resource: `${PUBLIC_URL}/${slug}/sse`,
+    });
+    assert.equal(refreshed.status, 200, await refreshed.clone().text());
+    const tokens = (await refreshed.json()) as { access_token: string };
+    assert.notEqual(tokens.access_token, before.access_token);
+    // The SDK uses whatever token its provider holds; a refreshed one connects as well.
+    provider.saveTokens({ ...before, ...tokens, token_type: 'Bearer' });
+    const again = new Client({ name: 'sdk-sse', version: '1' });
+    await again.connect(new SSEClientTransport(new URL(`${PUBLIC_URL}/${slug}/sse`), { authProvider: provider, fetch: fetchApp }));
+    try {
+      assert.ok((await again.listTools()).tools.some((tool) => tool.name === 'echo'));
+    } finally {
+      await again.close();
+    }
+  });
+
+  test('the SDK refreshes by itself when its access token is refused', async () => {
+    const provider = new TestOAuthProvider();
+    await (await connectSse(provider)).close();
+    provider.saveTokens({ ...provider.savedTokens!, access_token: `${slug}:expired:token` });
+    const client = new Client({ name: 'sdk-sse', version: '1' });
+    const spent = provider.savedTokens!.refresh_token;
+    await client.connect(new SSEClientTransport(new URL(`${PUBLIC_URL}/${slug}/sse`), { authProvider: provider, fetch: fetchApp }));
+    try {
+      assert.notEqual(provider.savedTokens!.refresh_token, spent, 'a refresh happened');
+      assert.ok((await client.listTools()).tools.length > 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('the /sse metadata names the /sse resource and the same authorization server; a token from /sse works on /mcp and back', async () => {
+    const metadata = (await (await k.fetch(`/.well-known/oauth-protected-resource/${slug}/sse`)).json()) as Record<string, unknown>;
+    assert.equal(metadata.resource, `${PUBLIC_URL}/${slug}/sse`);
+    assert.deepEqual(metadata.authorization_servers, [PUBLIC_URL]);
+
+    const viaSse = new TestOAuthProvider();
+    await (await connectSse(viaSse)).close();
+    const onMcp = await k.fetch(`/${slug}/mcp`, {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${viaSse.savedTokens!.access_token}` },
+    });
+    assert.equal(onMcp.status, 200, 'a token issued through /sse opens the stream on /mcp');
+    await onMcp.body?.cancel();
+
+    const viaMcp = await k.authorize(`${PUBLIC_URL}/${slug}/mcp`);
+    const onSse = await k.fetch(`/${slug}/sse`, {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${viaMcp.accessToken}` },
+    });
+    assert.equal(onSse.status, 200, 'a token issued through /mcp opens the stream on /sse');
+    await onSse.body?.cancel();
+  });
+
+  test('a Streamable HTTP SDK client on the same legacy endpoint still discovers through /mcp', async () => {
+    const provider = new TestOAuthProvider();
+    const transport = new StreamableHTTPClientTransport(new URL(`${PUBLIC_URL}/${slug}/mcp`), { authProvider: provider, fetch: fetchApp });
+    await new Client({ name: 'sdk', version: '1' }).connect(transport).catch(() => {});
+    assert.equal(provider.authorizationUrl?.searchParams.get('resource'), `${PUBLIC_URL}/${slug}/mcp`);
   });
 });

@@ -37,14 +37,17 @@ test('an unknown command or a stray argument exits 2 with a message', () => {
   assert.match(stray.stderr, /serve takes no arguments/);
 });
 
-test('key2oauth serve, started by the system Node, runs the server on the project Node and stops with it', async () => {
+test('key2oauth serve, started by the system Node, runs the server on the project Node and stops with it; its start-up says nothing about wrangler.jsonc', async () => {
   const node = systemNode();
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'key2oauth-cli-'));
   const child = spawn(node, [BIN, 'serve'], {
     env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir },
-    stdio: 'ignore',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
   try {
     let healthy = false;
     for (let i = 0; i < 200 && !healthy; i++) {
@@ -63,6 +66,8 @@ test('key2oauth serve, started by the system Node, runs the server on the projec
       () => 'stopped',
     );
     assert.equal(after, 'stopped', 'the server process went down with the command');
+    assert.match(output, /listening/i, 'the start-up line was captured');
+    assert.doesNotMatch(output, /wrangler\.jsonc|compatibility_flags/, 'the engine’s Workers-only advice is not printed on Node');
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });

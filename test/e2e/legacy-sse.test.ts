@@ -102,7 +102,7 @@ for (const target of targets()) {
       assert.equal(noToken.status, 401);
       assert.match(
         noToken.headers.get('www-authenticate') ?? '',
-        new RegExp(`resource_metadata="${server.url}/\\.well-known/oauth-protected-resource/${slug}/mcp"`),
+        new RegExp(`resource_metadata="${server.url}/\\.well-known/oauth-protected-resource/${slug}/sse"`),
       );
       const badToken = await fetch(`${server.url}/${slug}/sse`, {
         headers: { authorization: `Bearer ${slug}:x:y`, accept: 'text/event-stream' },
@@ -191,6 +191,37 @@ for (const target of targets()) {
       const client = await connectSse(endpoint, fresh);
       assert.equal(((await client.callTool({ name: 'echo', arguments: { text: 'fallback' } })) as Text).content[0]!.text, 'echo: fallback');
       await client.close();
+    });
+
+    test('an SDK client pointed at the /sse URL discovers, registers, authorizes, calls tools and refreshes', async () => {
+      const sseUrl = `${server.url}/${slug}/sse`;
+      const fresh = new TestOAuthProvider();
+      const transport = new SSEClientTransport(new URL(sseUrl), { authProvider: fresh });
+      await new Client({ name: 'sse-url', version: '1' }).connect(transport).then(
+        () => assert.fail('connected without authorization'),
+        (error) => assert.ok(error instanceof UnauthorizedError, String(error)),
+      );
+      assert.equal(fresh.authorizationUrl!.searchParams.get('resource'), sseUrl, 'the SDK accepted the /sse metadata');
+      await transport.finishAuth(await approveInBrowser(new Browser(), fresh.authorizationUrl!, KEY));
+      const client = await connectSse(sseUrl, fresh);
+      assert.equal(((await client.callTool({ name: 'echo', arguments: { text: 'on sse' } })) as Text).content[0]!.text, 'echo: on sse');
+      await client.close();
+
+      // A spent access token: the SDK refreshes with resource=/sse and reconnects.
+      const spent = fresh.savedTokens!.refresh_token;
+      fresh.saveTokens({ ...fresh.savedTokens!, access_token: `${slug}:gone:token` });
+      const again = await connectSse(sseUrl, fresh);
+      assert.notEqual(fresh.savedTokens!.refresh_token, spent, 'the SDK refreshed');
+      assert.ok((await again.listTools()).tools.length > 0);
+      await again.close();
+
+      // The same token opens the /mcp URL's stream, and a token issued through /mcp opens /sse.
+      const onMcp = await fetch(created.mcp_endpoint!, { headers: { authorization: bearer(fresh), accept: 'text/event-stream' } });
+      assert.equal(onMcp.status, 200);
+      await onMcp.body?.cancel();
+      const onSse = await fetch(sseUrl, { headers: { authorization: bearer(provider), accept: 'text/event-stream' } });
+      assert.equal(onSse.status, 200);
+      await onSse.body?.cancel();
     });
 
     // Only where an idle client's disconnect can be noticed: after the endpoint event the stream is

@@ -15,7 +15,7 @@ for (const target of targets())
 
     before(async () => {
       upstream = await startUpstream({ key: KEY });
-      server = await target.start({ ACCESS_TOKEN_TTL: '120' });
+      server = await target.start({ ACCESS_TOKEN_TTL: '300' });
       const response = await fetch(`${server.url}/api/slugs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -100,7 +100,7 @@ for (const target of targets())
     test('access tokens live as long as ACCESS_TOKEN_TTL says', async () => {
       const { client, provider } = await connectWithOAuth(endpoint, KEY);
       await client.close();
-      assert.equal(provider.savedTokens!.expires_in, 120);
+      assert.equal(provider.savedTokens!.expires_in, 300);
     });
 
     test('two refreshes racing with the same refresh token both succeed', async () => {

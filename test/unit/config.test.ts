@@ -50,7 +50,8 @@ test('PUBLIC_URL is the exact issuer: a bare origin, trailing slash dropped, no 
 
 test('bad values name the variable', () => {
   assert.throws(() => parseConfig({ ALLOW_PRIVATE_UPSTREAMS: 'maybe' }, defaults), /ALLOW_PRIVATE_UPSTREAMS/);
-  assert.throws(() => parseConfig({ ACCESS_TOKEN_TTL: '30' }, defaults), /ACCESS_TOKEN_TTL must be at least 60/);
+  assert.throws(() => parseConfig({ ACCESS_TOKEN_TTL: '299' }, defaults), /ACCESS_TOKEN_TTL must be at least 300/);
+  assert.equal(parseConfig({ ACCESS_TOKEN_TTL: '300' }, defaults).accessTokenTtl, 300);
   assert.throws(() => parseConfig({ RATE_LIMIT_CREATE: 'lots' }, defaults), /RATE_LIMIT_CREATE/);
   assert.throws(() => parseConfig({ LOG_LEVEL: 'loud' }, defaults), /LOG_LEVEL/);
 });
