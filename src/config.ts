@@ -16,6 +16,8 @@ export interface Config {
   adminToken: string | undefined;
   accessTokenTtl: number;
   refreshTokenTtl: number;
+  /** How long an exchanged refresh token still works (parallel refreshes) before using it revokes its grant. */
+  refreshReuseGraceSeconds: number;
   /** Connect and first-byte timeouts for upstream requests, in milliseconds. */
   upstreamConnectTimeoutMs: number;
   upstreamFirstByteTimeoutMs: number;
@@ -74,6 +76,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   ALLOW_PRIVATE_UPSTREAMS: 'false',
   ACCESS_TOKEN_TTL: '3600',
   REFRESH_TOKEN_TTL: '2592000',
+  REFRESH_REUSE_GRACE_SECONDS: '60',
   UPSTREAM_CONNECT_TIMEOUT_MS: '10000',
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '60000',
   MAX_MCP_BODY_BYTES: '4194304',
@@ -105,6 +108,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     adminToken: value(env, 'ADMIN_TOKEN'),
     accessTokenTtl: parseInteger(env, 'ACCESS_TOKEN_TTL', { min: 60 }),
     refreshTokenTtl: parseInteger(env, 'REFRESH_TOKEN_TTL', { min: 60 }),
+    refreshReuseGraceSeconds: parseInteger(env, 'REFRESH_REUSE_GRACE_SECONDS', { min: 0, max: 3600 }),
     upstreamConnectTimeoutMs: parseInteger(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', { min: 1 }),
     upstreamFirstByteTimeoutMs: parseInteger(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', { min: 1 }),
     maxMcpBodyBytes: parseInteger(env, 'MAX_MCP_BODY_BYTES', { min: 1024 }),
