@@ -16,6 +16,8 @@ export interface Config {
   adminToken: string | undefined;
   accessTokenTtl: number;
   refreshTokenTtl: number;
+  /** How long an exchanged refresh token still works (parallel refreshes) before using it revokes its grant. */
+  refreshReuseGraceSeconds: number;
   /** Connect and first-byte timeouts for upstream requests, in milliseconds. */
   upstreamConnectTimeoutMs: number;
   upstreamFirstByteTimeoutMs: number;
@@ -74,6 +76,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   ALLOW_PRIVATE_UPSTREAMS: 'false',
   ACCESS_TOKEN_TTL: '3600',
   REFRESH_TOKEN_TTL: '2592000',
+  REFRESH_REUSE_GRACE_SECONDS: '60',
   UPSTREAM_CONNECT_TIMEOUT_MS: '10000',
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '60000',
   MAX_MCP_BODY_BYTES: '4194304',
@@ -91,8 +94,8 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
 /** Settings with no default, documented as unset or empty. */
 export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'KEY2OAUTH_SECRET'] as const;
 
-/** Shortest `KEY2OAUTH_SECRET` accepted, in characters. */
-export const MIN_SECRET_LENGTH = 32;
+/** Least entropy a deployment secret must carry: 32 bytes. */
+export const MIN_SECRET_BITS = 256;
 
 export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
   return {
@@ -106,6 +109,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     // mcp-remote refreshes a minute before expiry: a 60-second token made it refresh in a loop.
     accessTokenTtl: parseInteger(env, 'ACCESS_TOKEN_TTL', { min: 300 }),
     refreshTokenTtl: parseInteger(env, 'REFRESH_TOKEN_TTL', { min: 60 }),
+    refreshReuseGraceSeconds: parseInteger(env, 'REFRESH_REUSE_GRACE_SECONDS', { min: 0, max: 3600 }),
     upstreamConnectTimeoutMs: parseInteger(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', { min: 1 }),
     upstreamFirstByteTimeoutMs: parseInteger(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', { min: 1 }),
     maxMcpBodyBytes: parseInteger(env, 'MAX_MCP_BODY_BYTES', { min: 1024 }),
@@ -196,8 +200,27 @@ function parseLogLevel(env: Env): LogLevel {
 function parseSecret(env: Env, name: string): string | undefined {
   const raw = value(env, name);
   if (raw === undefined) return undefined;
-  if (raw.trim().length < MIN_SECRET_LENGTH) {
-    throw new ConfigError(`${name} must be at least ${MIN_SECRET_LENGTH} random characters (32 bytes as base64: openssl rand -base64 32)`);
-  }
+  const problem = secretProblem(name, raw.trim());
+  if (problem) throw new ConfigError(problem);
   return raw.trim();
+}
+
+/**
+ * Why `secret` is too weak to key our MACs (legacy SSE message URLs, rate-limit buckets), or
+ * undefined. Entropy cannot be measured from one string, so this is an upper estimate that random
+ * secrets pass and the usual mistakes fail: the length times the bits per character of the
+ * smallest alphabet the secret fits in (hex 4, base64 6, any printable ASCII 6.5), and, against a
+ * repeated pattern, the length times the Shannon entropy of its own characters must reach half that
+ * (a random secret's is close to its alphabet's; `abab…` has 1 bit). Never echoes the value.
+ */
+export function secretProblem(name: string, secret: string): string | undefined {
+  const length = secret.replace(/=+$/, '').length;
+  const perCharacter = /^[0-9a-f]+$/i.test(secret) ? 4 : /^[A-Za-z0-9+/_-]+=*$/.test(secret) ? 6 : 6.5;
+  const counts = new Map<string, number>();
+  for (const character of secret) counts.set(character, (counts.get(character) ?? 0) + 1);
+  let shannon = 0;
+  for (const count of counts.values()) shannon -= (count / secret.length) * Math.log2(count / secret.length);
+  const bits = length * perCharacter;
+  if (bits >= MIN_SECRET_BITS && secret.length * shannon >= MIN_SECRET_BITS / 2 && shannon >= 3) return undefined;
+  return `${name} must hold at least 32 random bytes (64 hex digits or 43 base64 characters); this one looks like less. Generate one with: openssl rand -base64 32`;
 }

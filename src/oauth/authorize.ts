@@ -46,7 +46,18 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
     return redirect(`${url.pathname}?${params}`, new Headers(), 303);
   }
 
-  const slug = slugFromResource(publicUrl, params.get('resource'));
+  const resource = params.get('resource');
+  const slug = slugFromResource(publicUrl, resource);
+  if (!slug && resource && !isBareOrigin(resource, publicUrl)) {
+    // RFC 8707 §2: a resource we do not serve is `invalid_target`. Shown here, not redirected: the
+    // user has not acted on our page yet (RFC 9700 §4.11.1).
+    return pageError(
+      400,
+      'Authorization failed',
+      'The app asked for access to a resource that is not an endpoint of this server (invalid_target).',
+      'Start again from your app with the endpoint URL this server gave you (it ends in /mcp).',
+    );
+  }
   if (!slug) {
     // Ask the user only on behalf of a client that exists; the engine checks the rest once the endpoint is known.
     const client = await engine(platform)
@@ -63,7 +74,13 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
     return htmlResponse(chooseEndpointPage(params));
   }
   const endpoint = await createEndpointStore(platform.kv).get(slug);
-  if (!endpoint) return pageError(404, 'Endpoint not found', 'This endpoint does not exist on this server; it may have been deleted.');
+  if (!endpoint)
+    return pageError(
+      404,
+      'Endpoint not found',
+      'This endpoint does not exist on this server; it may have been deleted (invalid_target).',
+      'Ask whoever gave you the endpoint URL for a current one.',
+    );
 
   // Clients send `resource` with a trailing slash or other case (docs/architecture.md); the engine
   // compares exactly, so hand it the canonical form of the endpoint we matched.
@@ -73,7 +90,7 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   try {
     authRequest = await oauth.parseAuthRequest(new Request(url, { headers: request.headers }));
   } catch (error) {
-    return authorizationFailure(error);
+    return authorizationFailure(error, { userActed: false });
   }
   // Each page stores a consent transaction (ten minutes): bounded per address, so nobody can fill the store.
   const limited = await rateLimit(platform, 'authorize-page', platform.config.rateLimits.authorizePage, clientAddress);
@@ -181,7 +198,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     platform.log.info('authorization granted', { slug });
     return redirect(redirectTo, approved.headers);
   } catch (error) {
-    return authorizationFailure(error);
+    return authorizationFailure(error, { userActed: true });
   }
 }
 
@@ -210,7 +227,7 @@ async function consentPage(
       ...(appScheme(authRequest.redirectUri) ? { appScheme: appScheme(authRequest.redirectUri)! } : {}),
       ...(extra.error ? { error: extra.error } : {}),
     }),
-    { status: extra.status ?? 200, headers, formAction: [redirectSource(authRequest.redirectUri)] },
+    { status: extra.status ?? 200, headers, formAction: redirectSources(authRequest.redirectUri) },
   );
 }
 
@@ -237,10 +254,28 @@ async function metadataDocumentRefusal(platform: Platform, clientId: string | nu
   );
 }
 
-/** The CSP source that lets the post-approval redirect reach the client. */
-function redirectSource(redirectUri: string): string {
+/**
+ * The CSP source that lets the post-approval redirect reach the client, or none. The URI is the
+ * client's own choice and URL parsing lets `;` and `,` through in a host, which would end the
+ * directive and start another: only hosts of letters, digits, hyphens and dots, or IP literals, become a
+ * source. A scheme (a private-use one such as `cursor:`) is letters, digits, `+`, `-` and `.` by
+ * URL parsing already.
+ */
+function redirectSources(redirectUri: string): string[] {
   const url = new URL(redirectUri);
-  return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return [url.protocol];
+  const host = url.hostname;
+  const plain = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?$/i.test(host) || /^\[[0-9a-f:.]+\]$/i.test(host);
+  return plain ? [url.origin] : [];
+}
+
+function isBareOrigin(value: string, publicUrl: string): boolean {
+  try {
+    const url = new URL(value.trim());
+    return url.origin === new URL(publicUrl).origin && url.pathname === '/' && !url.search;
+  } catch {
+    return false;
+  }
 }
 
 /** What to grant: the requested scopes we know, and at least `mcp` (clients may ask for none). */
@@ -279,26 +314,28 @@ function probeMessage(result: ProbeResult, endpoint: Endpoint): Problem | undefi
         status: 401,
         log: `rejected ${result.status}`,
       };
+    // One sentence for both: which of them happened would tell anyone who can create an
+    // endpoint whether a host:port answers (a port probe through us). The log keeps the reason.
     case 'unreachable':
-      return {
-        message: `${host} could not be reached (${result.reason}), so the key could not be checked. Nothing was saved; try again later.`,
-        status: 502,
-        log: `unreachable: ${result.reason}`,
-      };
     case 'unexpected':
       return {
-        message: `${host} answered HTTP ${result.status} to an MCP handshake, so the key could not be checked. Nothing was saved.`,
+        message: `The key could not be checked: ${host} did not complete an MCP handshake. Nothing was saved. Try again later; if it keeps failing, tell whoever runs this endpoint that its server did not answer as an MCP server.`,
         status: 502,
-        log: `unexpected ${result.status}`,
+        log: result.kind === 'unreachable' ? `unreachable: ${result.reason}` : `unexpected ${result.status}`,
       };
   }
 }
 
-async function authorizationFailure(error: unknown): Promise<Response> {
+/**
+ * An error from the engine. It offers a redirect back to the client once it has validated the
+ * client and its redirect URI; but a self-registered client chose that URI itself, so sending
+ * the browser there from our trusted origin, before the user did anything on our page, would be
+ * an open redirect (RFC 9700 §4.11.1). Before the user acted, errors are shown here.
+ */
+async function authorizationFailure(error: unknown, { userActed }: { userActed: boolean }): Promise<Response> {
   if (error instanceof AuthorizationError) {
-    // A redirect back is only safe once the engine validated the client and its redirect URI.
-    if (error.redirectTo) return redirect(error.redirectTo);
-    return pageError(400, 'Authorization failed', error.description, 'Start again from your app.');
+    if (error.redirectTo && userActed) return redirect(error.redirectTo);
+    return pageError(400, 'Authorization failed', `${error.description} (${error.code})`, 'Start again from your app.');
   }
   if (error instanceof CimdFetchError) {
     return pageError(400, 'Authorization failed', 'The app’s metadata document could not be fetched, so it cannot be verified.');

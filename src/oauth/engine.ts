@@ -1,5 +1,6 @@
 import { type ClientInfo, OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import { isSlug } from '../endpoints/slug.ts';
+import { sha256Hex } from '../crypto.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
@@ -189,4 +190,31 @@ export function invalidTokenChallenge(publicUrl: string, slug: string, message: 
     { error: 'invalid_token', error_description: message, message },
     { status: 401, headers: { 'www-authenticate': challenge, 'cache-control': 'no-store' } },
   );
+}
+
+/** Where a refresh token stands in its grant, as the engine stores it. */
+export type RefreshTokenState = 'current' | 'previous' | 'other' | 'no-grant';
+
+/**
+ * Reads the engine's grant record (`grant:{userId}:{grantId}`), which keeps the SHA-256 of the
+ * grant's current refresh token and of the one it replaced (`refreshTokenId`,
+ * `previousRefreshTokenId`): the engine accepts both, so a token that was exchanged keeps working
+ * until the next rotation. Knowing which one was presented lets the token route detect reuse
+ * without changing the engine. Returns the token's hash too, as its identity (never the token).
+ */
+export async function refreshTokenState(
+  platform: Platform,
+  token: string,
+): Promise<{ state: RefreshTokenState; hash: string } | undefined> {
+  const parts = tokenParts(token);
+  if (!parts) return undefined;
+  const hash = await sha256Hex(token);
+  const grant = (await platform.kv.get(`grant:${parts.slug}:${parts.grantId}`, 'json')) as {
+    refreshTokenId?: string;
+    previousRefreshTokenId?: string;
+  } | null;
+  if (!grant) return { state: 'no-grant', hash };
+  if (grant.refreshTokenId === hash) return { state: 'current', hash };
+  if (grant.previousRefreshTokenId === hash) return { state: 'previous', hash };
+  return { state: 'other', hash };
 }

@@ -4,6 +4,7 @@ import type { Platform } from '../platform.ts';
 import { isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { engine, tokenParts } from './engine.ts';
 import { basicAuthProblem, paramsProblem, tokenForm } from './params.ts';
+import { refreshReuse } from './refresh-reuse.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
 /**
@@ -34,6 +35,12 @@ export async function tokenEndpoint(platform: Platform, incoming: Request): Prom
     if (named) form.set('resource', resourceUrl(publicUrl, named));
     // A bare origin names no endpoint; the grant already records its resource.
     else if (isOrigin(resource, publicUrl)) form.delete('resource');
+  }
+
+  const refreshToken = form.get('refresh_token');
+  if (form.get('grant_type') === 'refresh_token' && refreshToken) {
+    const reused = await refreshReuse(platform, refreshToken);
+    if (reused) return reused;
   }
 
   const request = onPublicOrigin(incoming, publicUrl, form.toString());

@@ -23,38 +23,56 @@ export function upstreamRequestHeaders(incoming: Headers, auth: { name: string; 
 }
 
 /**
- * Back to the client: everything except hop-by-hop headers, cookies (the upstream's cookies
- * would land on our origin, shared by every endpoint), the upstream's own auth challenge and
- * CORS (we answer those ourselves), and HSTS/Alt-Svc, which would bind our origin to its policy.
+ * Back to the client: an allowlist, because the response is served from our origin, which every
+ * endpoint shares. Anything not listed (`Set-Cookie`, `Clear-Site-Data`, `Refresh`, `Link`
+ * preloads, `Service-Worker-Allowed`, HSTS, `Permissions-Policy`, `Content-Location`, the
+ * upstream's auth challenges and CORS, unknown headers) would act on our origin or on the client
+ * for the upstream, so it stays behind. What crosses is what MCP and SSE need: the body's type
+ * and framing, MCP's own headers, caching and validators, and how long to wait before retrying.
  */
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'trailer',
-  'te',
-  'set-cookie',
-  'www-authenticate',
-  'strict-transport-security',
-  'alt-svc',
-  'access-control-allow-origin',
-  'access-control-allow-credentials',
-  'access-control-allow-headers',
-  'access-control-allow-methods',
-  'access-control-expose-headers',
-  'access-control-max-age',
+const RELAYED_RESPONSE_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'content-language',
+  'cache-control',
+  'expires',
+  'pragma',
+  'etag',
+  'last-modified',
+  'vary',
+  'date',
+  'retry-after',
+  // Rate-limit information clients use to back off (the IETF draft's fields and the common x- ones).
+  'ratelimit',
+  'ratelimit-policy',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+  // Asks a reverse proxy in front of us not to buffer an SSE stream.
+  'x-accel-buffering',
 ]);
 
+/** Hop-by-hop by definition (RFC 9110 §7.6.1), whatever the allowlist says. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
+
 export function clientResponseHeaders(upstream: Headers): Headers {
+  // Fields the upstream lists in its own Connection header belong to that connection only.
+  const named = new Set(
+    (upstream.get('connection') ?? '')
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .filter(Boolean),
+  );
   const headers = new Headers();
   for (const [name, value] of upstream) {
-    if (!DROPPED_RESPONSE_HEADERS.has(name)) headers.append(name, value);
+    if (HOP_BY_HOP.has(name) || named.has(name)) continue;
+    if (RELAYED_RESPONSE_HEADERS.has(name) || isMcpHeader(name)) headers.append(name, value);
   }
-  if (headers.has('content-encoding')) {
+  if (upstream.has('content-encoding')) {
     // fetch already decoded the body despite our `identity`: its length and encoding no longer hold.
-    headers.delete('content-encoding');
     headers.delete('content-length');
   }
   // Browser clients (MCP Inspector) must be able to read the session id and protocol version.

@@ -143,6 +143,10 @@ describe('the MCP proxy, in-process', () => {
             'set-cookie': '__Host-oauth-consent-x=stolen; Path=/; Secure',
             'access-control-allow-origin': '*',
             'strict-transport-security': 'max-age=31536000; includeSubDomains',
+            'clear-site-data': '"cookies", "storage"',
+            refresh: '0; url=https://evil.example.com/',
+            link: '<https://evil.example.com/x.js>; rel=preload; as=script',
+            'service-worker-allowed': '/',
           },
         }),
     );
@@ -157,6 +161,8 @@ describe('the MCP proxy, in-process', () => {
     assert.equal(response.headers.get('set-cookie'), null);
     assert.equal(response.headers.get('access-control-allow-origin'), null);
     assert.equal(response.headers.get('strict-transport-security'), null);
+    for (const name of ['clear-site-data', 'refresh', 'link', 'service-worker-allowed'])
+      assert.equal(response.headers.get(name), null, name);
     await response.body?.cancel();
   });
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ConfigError, DEFAULTS, OPTIONAL, parseConfig, parseServerConfig } from '../../src/config.ts';
+import { ConfigError, DEFAULTS, OPTIONAL, parseConfig, parseServerConfig, secretProblem } from '../../src/config.ts';
 
 const defaults = { publicUrl: 'http://localhost:8787' };
 
@@ -38,7 +39,7 @@ test('server settings are as strict as the others: a typo is refused, never read
   assert.throws(() => parseServerConfig({ PORT: '80a' }), /PORT must be a whole number/);
   assert.throws(() => parseServerConfig({ PORT: '70000' }), /PORT must be at most 65535/);
   assert.equal(parseServerConfig({ TRUST_PROXY: 'yes', PORT: '' }).trustProxy, true);
-  assert.throws(() => parseConfig({ KEY2OAUTH_SECRET: 'short' }, defaults), /KEY2OAUTH_SECRET must be at least 32/);
+  assert.throws(() => parseConfig({ KEY2OAUTH_SECRET: 'short' }, defaults), /KEY2OAUTH_SECRET must hold at least 32 random bytes/);
 });
 
 test('PUBLIC_URL is the exact issuer: a bare origin, trailing slash dropped, no path', () => {
@@ -64,4 +65,26 @@ test('lists and limits parse', () => {
   assert.deepEqual(config.upstreamAllowlist, ['a.example.com', '*.b.example.com']);
   assert.deepEqual(config.rateLimits.authorizeSubmit, { limit: 5, windowSeconds: 60 });
   assert.equal(config.rateLimits.createEndpoint.limit, 0);
+});
+
+test('KEY2OAUTH_SECRET needs 32 bytes of entropy, not 32 characters', () => {
+  const weak = [
+    'deadbeefdeadbeefdeadbeefdeadbeef', // 32 hex digits: 16 bytes
+    'a'.repeat(64),
+    'abababababababababababababababababababababababab',
+    'password-password-password-pass',
+    '0123456789abcdef0123456789abcdef0123456789abcdef',
+  ];
+  for (const secret of weak) {
+    assert.throws(
+      () => parseConfig({ KEY2OAUTH_SECRET: secret }, defaults),
+      /KEY2OAUTH_SECRET must hold at least 32 random bytes.*openssl rand -base64 32/,
+      secret,
+    );
+  }
+  for (let i = 0; i < 50; i++) {
+    for (const secret of [randomBytes(32).toString('base64'), randomBytes(32).toString('base64url'), randomBytes(32).toString('hex')])
+      assert.equal(parseConfig({ KEY2OAUTH_SECRET: secret }, defaults).secret, secret);
+  }
+  assert.equal(secretProblem('KEY2OAUTH_SECRET', randomBytes(48).toString('base64')), undefined);
 });

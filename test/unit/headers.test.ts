@@ -65,3 +65,63 @@ test('a body fetch decoded loses its encoding and length headers', () => {
   assert.equal(out.get('content-encoding'), null);
   assert.equal(out.get('content-length'), null);
 });
+
+test('back to the client: only an allowlist crosses; what acts on our origin or the connection never does', () => {
+  const upstream = new Headers({
+    'content-type': 'application/json',
+    'content-length': '42',
+    'mcp-session-id': 's1',
+    'mcp-protocol-version': '2025-06-18',
+    'cache-control': 'no-store',
+    etag: '"v1"',
+    'retry-after': '5',
+    'x-accel-buffering': 'no',
+    'clear-site-data': '"*"',
+    refresh: '0; url=https://evil.example',
+    link: '<https://evil.example/x.js>; rel=preload; as=script',
+    'service-worker-allowed': '/',
+    'permissions-policy': 'camera=*',
+    'content-location': '/other',
+    'proxy-authenticate': 'Basic',
+    location: 'https://evil.example',
+    'x-upstream-secret': 'internal',
+  });
+  const out = clientResponseHeaders(upstream);
+  for (const kept of [
+    'content-type',
+    'content-length',
+    'mcp-session-id',
+    'mcp-protocol-version',
+    'cache-control',
+    'etag',
+    'retry-after',
+    'x-accel-buffering',
+  ])
+    assert.equal(out.get(kept), upstream.get(kept), kept);
+  for (const dropped of [
+    'clear-site-data',
+    'refresh',
+    'link',
+    'service-worker-allowed',
+    'permissions-policy',
+    'content-location',
+    'proxy-authenticate',
+    'location',
+    'x-upstream-secret',
+  ])
+    assert.equal(out.get(dropped), null, dropped);
+});
+
+test('back to the client: headers the upstream names in its own Connection header are hop-by-hop and dropped (RFC 9110 §7.6.1)', () => {
+  const upstream = new Headers({
+    'content-type': 'text/event-stream',
+    connection: 'keep-alive, Cache-Control ,  mcp-session-id',
+    'cache-control': 'no-cache',
+    'mcp-session-id': 's1',
+    'mcp-protocol-version': '2025-06-18',
+  });
+  const out = clientResponseHeaders(upstream);
+  assert.equal(out.get('cache-control'), null);
+  assert.equal(out.get('mcp-session-id'), null);
+  assert.equal(out.get('mcp-protocol-version'), '2025-06-18');
+});

@@ -167,15 +167,17 @@ describe('Worker configuration', () => {
     }
   });
 
-  test('a KEY2OAUTH_SECRET too short to be safe stops every request with a message naming it', async () => {
-    const worker = await startWorker({ KEY2OAUTH_SECRET: 'short-secret' }, { anyAnswer: true });
+  test('a KEY2OAUTH_SECRET with less than 32 bytes of entropy stops every request with a message naming it', async () => {
+    // 32 characters, which the old length rule let through, but only 16 bytes: hex.
+    const weak = 'deadbeef0badf00ddeadbeef0badf00d';
+    const worker = await startWorker({ KEY2OAUTH_SECRET: weak }, { anyAnswer: true });
     try {
       const response = await fetch(`${worker.url}/`);
       assert.equal(response.status, 500);
       const body = (await response.json()) as { error: string; message: string };
       assert.equal(body.error, 'server_misconfigured');
-      assert.match(body.message, /KEY2OAUTH_SECRET must be at least 32/);
-      assert.ok(!body.message.includes('short-secret'), 'the value is not echoed');
+      assert.match(body.message, /KEY2OAUTH_SECRET must hold at least 32 random bytes/);
+      assert.ok(!body.message.includes(weak), 'the value is not echoed');
     } finally {
       await worker.stop();
     }
