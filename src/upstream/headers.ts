@@ -42,6 +42,9 @@ const RELAYED_RESPONSE_HEADERS = new Set([
   'vary',
   'date',
   'retry-after',
+  // A 405 says which methods the URL takes (RFC 9110 §15.5.6): Streamable HTTP servers without a
+  // GET stream answer it, and clients read it to stop trying.
+  'allow',
   // Rate-limit information clients use to back off (the IETF draft's fields and the common x- ones).
   'ratelimit',
   'ratelimit-policy',
