@@ -29,8 +29,13 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const params = url.searchParams;
   const problem = paramsProblem(authorizeQuery, params);
   if (problem) return pageError(400, 'Authorization failed', `${problem}.`, 'Start again from your app.');
-  const documentRefused = await metadataDocumentRefusal(platform, params.get('client_id'));
-  if (documentRefused) return documentRefused;
+  if (isMetadataDocumentUrl(params.get('client_id'))) {
+    // Anyone can name any URL as client_id: bounded per address, so nobody can make us fetch for them at will.
+    const limited = await rateLimit(platform, 'client-metadata', platform.config.rateLimits.authorizePage, clientAddress);
+    if (limited) return limited.page('apps’ metadata documents were checked for your network');
+    const documentRefused = await metadataDocumentRefusal(platform, params.get('client_id'));
+    if (documentRefused) return documentRefused;
+  }
 
   // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
   const pasted = params.get('endpoint');

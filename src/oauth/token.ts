@@ -1,3 +1,4 @@
+import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
@@ -22,12 +23,13 @@ export async function tokenEndpoint(platform: Platform, incoming: Request): Prom
   const form = new URLSearchParams(incoming.method === 'POST' ? await incoming.text() : '');
   const problem = paramsProblem(tokenForm, form) ?? basicAuthProblem(incoming.headers.get('authorization'));
   if (problem) return jsonError(400, 'invalid_request', problem);
+  const slug = tokenParts(form.get('code') ?? form.get('refresh_token') ?? form.get('token'))?.slug;
   const clientId = form.get('client_id');
-  if (isMetadataDocumentUrl(clientId)) {
+  // A document is fetched only for a request about one of our endpoints, so a made-up token cannot make us fetch.
+  if (isMetadataDocumentUrl(clientId) && slug && (await createEndpointStore(platform.kv).get(slug))) {
     const result = await resolveMetadataDocument(platform, clientId);
     if (!result.ok) return jsonError(401, 'invalid_client', `The client's metadata document cannot be used: ${result.reason}`);
   }
-  const slug = tokenParts(form.get('code') ?? form.get('refresh_token') ?? form.get('token'))?.slug;
 
   const resource = form.get('resource');
   if (resource !== null && form.getAll('resource').length === 1) {

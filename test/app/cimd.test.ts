@@ -142,11 +142,21 @@ describe('Client ID Metadata Documents, in-process', () => {
 
   test('a metadata URL is refused at the token endpoint when its document cannot be fetched', async () => {
     chatgpt = () => new Response('gone', { status: 404 });
-    const response = await k.token({ grant_type: 'refresh_token', refresh_token: 'aaaaaaaaaaaa:b:c', client_id: CHATGPT_ID });
+    const slug = new URL(endpoint).pathname.split('/')[1];
+    const response = await k.token({ grant_type: 'refresh_token', refresh_token: `${slug}:b:c`, client_id: CHATGPT_ID });
     assert.equal(response.status, 401);
     const body = (await response.json()) as { error: string; error_description: string };
     assert.equal(body.error, 'invalid_client');
     assert.match(body.error_description, /HTTP 404/);
+  });
+
+  test('a token request for no endpoint of ours fetches no document', async () => {
+    const before = fetchesOf(CHATGPT_ID);
+    const response = await k.token({ grant_type: 'refresh_token', refresh_token: 'AAAAAAAAAAAA:b:c', client_id: CHATGPT_ID });
+    assert.equal(response.status, 400);
+    // invalid_grant, or invalid_client when no earlier step left the client known: either way, no fetch.
+    assert.match(((await response.json()) as { error: string }).error, /^invalid_(grant|client)$/);
+    assert.equal(fetchesOf(CHATGPT_ID), before);
   });
 
   test('http and private client_id URLs are refused (https only unless ALLOW_PRIVATE_UPSTREAMS)', async () => {
@@ -155,5 +165,40 @@ describe('Client ID Metadata Documents, in-process', () => {
     assert.equal(page.status, 400);
     assert.match(page.text, /https/);
     assert.ok(!k.upstreams.requests.some((request) => request.url === 'http://claude.ai/oauth/doc'), 'never fetched');
+  });
+});
+
+describe('metadata document fetches are rate-limited per address, in-process', () => {
+  let k: InProcess;
+  let endpoint: string;
+  before(async () => {
+    k = await startApp({ env: { RATE_LIMIT_AUTHORIZE_PAGE: '2/600' } });
+    endpoint = (await k.mustCreateEndpoint()).mcp_endpoint!;
+    k.upstreams.serve('https://apps.example.com', (request) =>
+      Response.json({ client_id: request.url, client_name: 'Some app', redirect_uris: ['https://apps.example.com/cb'] }),
+    );
+  });
+  after(() => k.close());
+
+  test('a third document from one address within the window is refused with 429 before any fetch; another address still gets its page', async () => {
+    const open = (n: number, clientAddress?: string) =>
+      k.fetch(
+        `/authorize?${new URLSearchParams({
+          response_type: 'code',
+          client_id: `https://apps.example.com/app-${n}.json`,
+          redirect_uri: 'https://apps.example.com/cb',
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+          resource: endpoint,
+        })}`,
+        clientAddress ? { clientAddress } : {},
+      );
+    assert.equal((await open(1)).status, 200);
+    const fetches = k.upstreams.requests.length;
+    const third = await open(2).then(() => open(3));
+    assert.equal(third.status, 429);
+    assert.ok(third.headers.get('retry-after'));
+    assert.ok(!k.upstreams.requests.slice(fetches).some((request) => request.url.endsWith('app-3.json')), 'not fetched');
+    assert.equal((await open(4, '203.0.113.80')).status, 200);
   });
 });
