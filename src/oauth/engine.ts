@@ -1,6 +1,7 @@
 import { OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
+import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
 import { resourceMetadataUrl, resourceUrl } from './resource.ts';
@@ -93,8 +94,21 @@ export function engine(platform: Platform, slug?: string): Engine {
       for (const id of ids) await api().revokeGrant(id, slug);
       return ids.length;
     },
-    protect(request, handler) {
+    async protect(request, handler) {
       if (!slug) throw new Error('protect() needs an endpoint');
+      // The engine turns any failure of token validation into a bare 503; a store outage is kept
+      // and rethrown so the app answers it like every other route (503 with Retry-After), and no
+      // storage error can ever read as an invalid token.
+      let outage: unknown;
+      const validate = async (audience: string, token: string) => {
+        if (!tokenParts(token)) return null;
+        try {
+          return await server.validateToken<GrantProps>(audience, token, env);
+        } catch (error) {
+          outage = error;
+          throw error;
+        }
+      };
       const resource = new OAuthResourceServer<EngineEnv, GrantProps>({
         resourceMetadata: {
           resource: resourceUrl(config.publicUrl, slug),
@@ -102,7 +116,7 @@ export function engine(platform: Platform, slug?: string): Engine {
           bearer_methods_supported: ['header'],
         },
         requiredScopes: REQUIRED_SCOPES,
-        validateToken: () => async (audience, token) => (tokenParts(token) ? server.validateToken<GrantProps>(audience, token, env) : null),
+        validateToken: () => validate,
         handler: {
           fetch: (_request, _env, context) =>
             handler(context.props, {
@@ -111,7 +125,9 @@ export function engine(platform: Platform, slug?: string): Engine {
             }),
         },
       });
-      return resource.fetch(request, env as never, ctx as never);
+      const response = await resource.fetch(request, env as never, ctx as never);
+      if (outage !== undefined && isStorageUnavailable(outage)) throw outage;
+      return response;
     },
   };
 }
