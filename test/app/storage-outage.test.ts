@@ -16,16 +16,16 @@ import { INITIALIZE, type InProcess, startApp } from '../support/in-process.ts';
 function switchableStorage() {
   const storage = createMemoryStorage();
   const state = { down: false };
-  const check = () => {
-    if (state.down) throw new StorageUnavailableError('test store is down');
-  };
+  /** Runs `call` unless the store is down, when it fails as an unreachable store does. */
+  const when = <T>(call: () => Promise<T>): Promise<T> =>
+    state.down ? Promise.reject(new StorageUnavailableError('test store is down')) : call();
   const kv: KVStore = {
-    get: async (key, type) => (check(), storage.kv.get(key, type)),
-    put: async (key, value, options) => (check(), storage.kv.put(key, value, options)),
-    delete: async (key) => (check(), storage.kv.delete(key)),
-    list: async (options) => (check(), storage.kv.list(options)),
+    get: (key, type) => when(() => storage.kv.get(key, type)),
+    put: (key, value, options) => when(() => storage.kv.put(key, value, options)),
+    delete: (key) => when(() => storage.kv.delete(key)),
+    list: (options) => when(() => storage.kv.list(options)),
   };
-  const counters: CounterStore = { increment: async (key, window) => (check(), storage.counters.increment(key, window)) };
+  const counters: CounterStore = { increment: (key, window) => when(() => storage.counters.increment(key, window)) };
   return { kv, counters, state };
 }
 
@@ -61,7 +61,10 @@ describe('a storage outage, in-process', () => {
     store.state.down = true;
     try {
       await assertUnavailable(await k.mcp(endpoint, grant.accessToken, INITIALIZE), 'an MCP request with a valid token');
-      await assertUnavailable(await k.mcp(endpoint, `${slug}:unknown-grant:unknown-secret`, INITIALIZE), 'an MCP request with a token it cannot check');
+      await assertUnavailable(
+        await k.mcp(endpoint, `${slug}:unknown-grant:unknown-secret`, INITIALIZE),
+        'an MCP request with a token it cannot check',
+      );
       await assertUnavailable(await k.mcp(endpoint, undefined, INITIALIZE), 'an MCP request without a token');
       await assertUnavailable(
         await k.token({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: grant.client.client_id }),
@@ -94,6 +97,9 @@ describe('a storage outage, in-process', () => {
     assert.equal(after.status, 200, 'the same token works once the store is back');
     const refreshed = await k.token({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: grant.client.client_id });
     assert.equal(refreshed.status, 200, 'and so does its refresh token');
-    assert.ok(k.logs.some((line) => line.includes('storage unavailable')), 'the outage is logged');
+    assert.ok(
+      k.logs.some((line) => line.includes('storage unavailable')),
+      'the outage is logged',
+    );
   });
 });
