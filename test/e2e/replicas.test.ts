@@ -69,7 +69,7 @@ describe('three replicas on one Redis behind nginx', { skip }, () => {
     nginx = await startNginx(ports, nginxPort);
     assert.equal(nginx.url, publicUrl);
     balancer = { url: publicUrl, output: () => '', stop: async () => {} };
-    [a, b, c] = replicas.map((replica) => ({ url: replica.url, output: replica.output, stop: replica.stop }));
+    [a, b, c] = replicas as [ServerProcess, ServerProcess, ServerProcess];
     endpoint = (await mustCreateEndpoint(balancer, { upstream_url: upstream.url, display_name: 'Replicated echo' })).mcp_endpoint!;
   });
   after(async () => {
