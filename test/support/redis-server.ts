@@ -23,7 +23,8 @@ export function redisAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `appendfsync`: `always` for tests (nothing lost at a stop), `everysec` as the README advises for production. */
+export async function startRedis(options: { appendfsync?: 'always' | 'everysec' } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-redis-')));
   const config = join(dir, 'redis.conf');
@@ -34,7 +35,7 @@ export async function startRedis(): Promise<RedisServer> {
       'bind 127.0.0.1',
       `dir ${dir}`,
       'appendonly yes',
-      'appendfsync always',
+      `appendfsync ${options.appendfsync ?? 'always'}`,
       'save ""',
       'daemonize no',
       'protected-mode yes',
