@@ -34,7 +34,9 @@ async function time(results: Results, label: string, count: number, run: (i: num
 async function storeOperations(storage: Storage): Promise<Results> {
   const results: Results = new Map();
   await time(results, 'put (new key, ttl)', N, (i) => storage.kv.put(key(i), value, { expirationTtl: 3600 }));
-  await time(results, 'put (overwrite, ttl + metadata)', N, (i) => storage.kv.put(key(i), value, { expirationTtl: 3600, metadata: { n: i } }));
+  await time(results, 'put (overwrite, ttl + metadata)', N, (i) =>
+    storage.kv.put(key(i), value, { expirationTtl: 3600, metadata: { n: i } }),
+  );
   await time(results, 'get (json)', N, (i) => storage.kv.get(key((i * 7919) % N), 'json'));
   await time(results, 'get (missing)', N, (i) => storage.kv.get(`missing:${i}`));
   await time(results, 'delete', N, (i) => storage.kv.delete(`missing:${i}`));
@@ -80,7 +82,9 @@ try {
   const url = process.env.REDIS_URL ?? (redisServer = await startRedis({ appendfsync: 'everysec' })).url;
   redis = await createRedisStorage({ url, keyPrefix: prefix, sweepIntervalMs: 0 });
   const version = /redis_version:(\S+)/.exec(String(await redis.client.sendCommand(['INFO', 'server'])))?.[1];
-  console.log(`node ${process.version}; SQLite file in ${dir}; Redis ${version} on ${process.env.REDIS_URL ? 'REDIS_URL' : 'loopback (AOF, fsync every second)'}`);
+  console.log(
+    `node ${process.version}; SQLite file in ${dir}; Redis ${version} on ${process.env.REDIS_URL ? 'REDIS_URL' : 'loopback (AOF, fsync every second)'}`,
+  );
   console.log(`${N.toLocaleString('en')} operations each (MCP requests: ${Math.ceil(N / 5).toLocaleString('en')}), one at a time\n`);
 
   const rows: [string, Results, Results][] = [
@@ -93,7 +97,9 @@ try {
     console.log(`-- ${title}`);
     for (const [label, micros] of left) {
       const other = right.get(label)!;
-      console.log(`${label.padEnd(36)}${cell(micros)}${cell(other)}${`${(other - micros >= 0 ? '+' : '')}${(other - micros).toFixed(1)} µs`.padStart(16)}`);
+      console.log(
+        `${label.padEnd(36)}${cell(micros)}${cell(other)}${`${other - micros >= 0 ? '+' : ''}${(other - micros).toFixed(1)} µs`.padStart(16)}`,
+      );
     }
   }
 } finally {

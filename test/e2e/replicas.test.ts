@@ -39,6 +39,20 @@ function initialize(endpoint: string, token: string, origin?: string): Promise<R
   });
 }
 
+/** A whole sign-in through `server` (the balancer), returning the access token. */
+async function signIn(server: Running, endpoint: string): Promise<string> {
+  const client = await registerClient(server, ['http://127.0.0.1:9/callback'], 'Replica client');
+  const { verifier, challenge } = pkce();
+  const browser = new Browser();
+  const page = await browser.get(authorizationUrl(server, endpoint, client, { challenge }));
+  const approved = await browser.submit(page, { api_key: KEY }, { name: 'action', value: 'approve' });
+  if (approved.status !== 302) throw new Error(`approval answered ${approved.status}: ${await approved.text()}`);
+  const code = new URL(approved.headers.get('location')!).searchParams.get('code')!;
+  const tokens = await exchangeCode(server, endpoint, client, { code, verifier, redirectUri: client.redirectUris[0]! });
+  if (tokens.status !== 200) throw new Error(`the code exchange answered ${tokens.status}`);
+  return tokens.body.access_token!;
+}
+
 describe('three replicas on one Redis behind nginx', { skip }, () => {
   let redis: RedisServer;
   let upstream: Upstream;
@@ -125,6 +139,41 @@ describe('three replicas on one Redis behind nginx', { skip }, () => {
     assert.equal(refused.status, 401);
     assert.match(refused.headers.get('www-authenticate') ?? '', /invalid_token/);
     assert.equal((await refresh(a, client.clientId, refreshed.body.refresh_token!)).status, 400, 'the refresh token is gone too');
+  });
+
+  test('an endpoint change on C, and an upstream refusing the key through B, end the grant on A at once', async () => {
+    const other = await startUpstream({ key: KEY });
+    try {
+      const created = await mustCreateEndpoint(balancer, { upstream_url: other.url });
+      const mcp = created.mcp_endpoint!;
+      const manage = (origin: string, body: unknown) =>
+        fetch(`${origin}/api/slugs/${created.slug}`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${created.manage_token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+
+      const first = await signIn(balancer, mcp);
+      assert.equal((await initialize(mcp, first, a.url)).status, 200);
+      const changed = await manage(c.url, { auth_header_name: 'X-Api-Key', auth_header_prefix: '' });
+      assert.equal(changed.status, 200);
+      assert.equal(((await changed.json()) as { revoked_grants: number }).revoked_grants, 1);
+      assert.equal((await initialize(mcp, first, a.url)).status, 401, 'A refuses the grant C revoked');
+      assert.equal((await manage(c.url, { auth_header_name: 'Authorization', auth_header_prefix: 'Bearer' })).status, 200);
+
+      const second = await signIn(balancer, mcp);
+      assert.equal((await initialize(mcp, second, a.url)).status, 200);
+      other.acceptedKey = 'sk-the-key-was-rotated-upstream';
+      const rejected = await initialize(mcp, second, b.url);
+      assert.equal(rejected.status, 401, 'B passes on the upstream refusal and ends the grant');
+      const reached = other.requests.length;
+      const onA = await initialize(mcp, second, a.url);
+      assert.equal(onA.status, 401);
+      assert.match(onA.headers.get('www-authenticate') ?? '', /invalid_token/);
+      assert.equal(other.requests.length, reached, 'A refused it without sending the key upstream');
+    } finally {
+      await other.close();
+    }
   });
 
   test('Redis stops mid-run: clean 503s within seconds on every replica, then the same grant works again', async () => {
