@@ -79,7 +79,8 @@ const sqlite = createSqliteStorage(join(dir, 'bench.sqlite'), { sweepIntervalMs:
 let redis: Awaited<ReturnType<typeof createRedisStorage>> | undefined;
 const prefix = `bench-${randomBytes(4).toString('hex')}:`;
 try {
-  const url = process.env.REDIS_URL ?? (redisServer = await startRedis({ appendfsync: 'everysec' })).url;
+  if (!process.env.REDIS_URL) redisServer = await startRedis({ appendfsync: 'everysec' });
+  const url = process.env.REDIS_URL ?? redisServer!.url;
   redis = await createRedisStorage({ url, keyPrefix: prefix, sweepIntervalMs: 0 });
   const version = /redis_version:(\S+)/.exec(String(await redis.client.sendCommand(['INFO', 'server'])))?.[1];
   console.log(
