@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createRedisStorage } from '../../src/adapters/node/redis.ts';
 import { mustCreateEndpoint } from '../support/api.ts';
 import { Browser, Page } from '../support/browser.ts';
 import { type Nginx, nginxBinary, startNginx } from '../support/nginx.ts';
@@ -37,6 +38,19 @@ function initialize(endpoint: string, token: string, origin?: string): Promise<R
     body: INITIALIZE,
     signal: AbortSignal.timeout(10_000),
   });
+}
+
+/** The error of a server that must refuse to start; one that starts anyway is stopped, and the test fails. */
+async function mustNotStart(env: Record<string, string>): Promise<Error> {
+  let server: ServerProcess;
+  try {
+    server = await startServer(env);
+  } catch (error) {
+    assert.match((error as Error).message, /server exited early/);
+    return error as Error;
+  }
+  await server.stop();
+  assert.fail('the server started');
 }
 
 /** A whole sign-in through `server` (the balancer), returning the access token. */
@@ -225,11 +239,19 @@ describe('three replicas on one Redis behind nginx', { skip }, () => {
 
   test('a replica whose Redis cannot be reached refuses to start, and says so', async () => {
     const port = await freePort();
-    await assert.rejects(startServer({ REDIS_URL: `redis://:not-logged-password@127.0.0.1:${port}/0` }), (error: Error) => {
-      assert.match(error.message, /server exited early/);
-      assert.match(error.message, /key2oauth: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0 \(REDIS_URL\)/);
-      assert.doesNotMatch(error.message, /not-logged-password/);
-      return true;
-    });
+    const error = await mustNotStart({ REDIS_URL: `redis://:not-logged-password@127.0.0.1:${port}/0` });
+    assert.match(error.message, /key2oauth: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0 \(REDIS_URL\)/);
+    assert.doesNotMatch(error.message, /not-logged-password/);
+  });
+
+  test('a weak deployment secret found in Redis is refused at start-up', async () => {
+    const store = await createRedisStorage({ url: redis.url, keyPrefix: 'weak-secret:', sweepIntervalMs: 0 });
+    try {
+      await store.client.sendCommand(['SET', 'weak-secret:secret', 'password123']);
+    } finally {
+      await store.close();
+    }
+    const error = await mustNotStart({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'weak-secret:' });
+    assert.match(error.message, /key2oauth: the deployment secret stored in Redis \(weak-secret:secret\) is shorter than 32 characters/);
   });
 });

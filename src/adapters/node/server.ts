@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import { createApp } from '../../app.ts';
-import { ConfigError, type Env, parseConfig, parseServerConfig, type ServerConfig } from '../../config.ts';
+import { ConfigError, type Env, MIN_SECRET_LENGTH, parseConfig, parseServerConfig, type ServerConfig } from '../../config.ts';
 import { randomToken } from '../../crypto.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import type { Platform } from '../../platform.ts';
@@ -116,12 +116,20 @@ async function openStorage(
     } catch (error) {
       throw new StorageStartError((error as Error).message);
     }
+    let secret: string;
     try {
-      return { storage, secret: configuredSecret ?? (await storage.sharedSecret(randomToken(32))) };
+      secret = configuredSecret ?? (await storage.sharedSecret(randomToken(32)));
     } catch (error) {
       await storage.close();
       throw new StorageStartError(`cannot read the deployment secret from Redis: ${(error as Error).message}`);
     }
+    if (secret.length < MIN_SECRET_LENGTH) {
+      await storage.close();
+      throw new StorageStartError(
+        `the deployment secret stored in Redis (${server.redisKeyPrefix}secret) is shorter than ${MIN_SECRET_LENGTH} characters; delete it or set KEY2OAUTH_SECRET`,
+      );
+    }
+    return { storage, secret };
   }
   const dataDir = resolve(server.dataDir);
   const secret = configuredSecret ?? loadOrCreateSecret(dataDir);
