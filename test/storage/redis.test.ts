@@ -106,6 +106,25 @@ describe('redis: what only Redis has', { skip }, () => {
     assert.ok(Date.now() - started < 5000, 'within seconds');
   });
 
+  test('a Redis that hangs (connections open, no answers): calls fail within the command timeout, then recover', async () => {
+    const store = await createRedisStorage({ url, keyPrefix: freshPrefix(), sweepIntervalMs: 0, commandTimeoutMs: 1000 });
+    try {
+      await store.kv.put('grant:g1', 'kept');
+      redis!.freeze();
+      const started = Date.now();
+      try {
+        await assert.rejects(store.kv.get('grant:g1'), StorageUnavailableError);
+      } finally {
+        redis!.thaw();
+      }
+      const waited = Date.now() - started;
+      assert.ok(waited >= 900 && waited < 3000, `failed after the timeout, not hanging (${waited} ms)`);
+      assert.equal(await store.kv.get('grant:g1'), 'kept');
+    } finally {
+      await store.close();
+    }
+  });
+
   test('an outage: calls fail at once as unavailable, then work again once Redis is back, data intact', async () => {
     const keyPrefix = freshPrefix();
     const store = await createRedisStorage({ url, keyPrefix, sweepIntervalMs: 0 });

@@ -8,7 +8,7 @@ import { freePort } from './server-process.ts';
 
 /**
  * A real redis-server (Debian's package; .ci/run installs it) on a free loopback port, with its
- * config and data in a temp dir, persistence on (AOF, fsync every write) as the README advises.
+ * config and data in a temp dir, persistence on (AOF) as the README advises.
  * `stop()` and `start()` again keep the port and the data: a Redis restart, as an outage test needs.
  */
 export interface RedisServer {
@@ -17,13 +17,16 @@ export interface RedisServer {
   start(): Promise<void>;
   /** SIGTERM: Redis finishes its AOF and exits, as `systemctl stop` does. */
   stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: Redis keeps its connections open but answers nothing (a hung host, a partition). */
+  freeze(): void;
+  thaw(): void;
 }
 
 export function redisAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** `appendfsync`: `always` for tests (nothing lost at a stop), `everysec` as the README advises for production. */
+/** `appendfsync`: `everysec` as the README advises (a SIGTERM stop still writes everything out), or `always`. */
 export async function startRedis(options: { appendfsync?: 'always' | 'everysec' } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-redis-')));
@@ -35,7 +38,7 @@ export async function startRedis(options: { appendfsync?: 'always' | 'everysec' 
       'bind 127.0.0.1',
       `dir ${dir}`,
       'appendonly yes',
-      `appendfsync ${options.appendfsync ?? 'always'}`,
+      `appendfsync ${options.appendfsync ?? 'everysec'}`,
       'save ""',
       'daemonize no',
       'protected-mode yes',
@@ -62,7 +65,8 @@ export async function startRedis(options: { appendfsync?: 'always' | 'everysec' 
 
   async function stop(): Promise<void> {
     const running = child;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    if (!running || running.exitCode !== null || (running.signalCode !== null && running.signalCode !== 'SIGSTOP')) return;
+    running.kill('SIGCONT');
     const exited = new Promise((resolve) => running.once('exit', resolve));
     running.kill('SIGTERM');
     const timer = setTimeout(() => running.kill('SIGKILL'), 10_000);
@@ -71,7 +75,14 @@ export async function startRedis(options: { appendfsync?: 'always' | 'everysec' 
   }
 
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, start, stop };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    start,
+    stop,
+    freeze: () => child?.kill('SIGSTOP'),
+    thaw: () => child?.kill('SIGCONT'),
+  };
 }
 
 /** A PING answered with PONG (not LOADING): the server is ready for commands. */

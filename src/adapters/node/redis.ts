@@ -220,12 +220,25 @@ export async function createRedisStorage(options: RedisStorageOptions): Promise<
   }
   connected = true;
 
-  /** Every call to Redis goes through here: any failure is an outage to the caller (a 503). */
+  /**
+   * Every call to Redis goes through here: any failure is an outage to the caller (a 503), and so
+   * is a call still unanswered after commandTimeoutMs. node-redis's own timeout stops counting once
+   * a command is written, so a Redis that hangs with the connection open (a frozen host, a network
+   * partition) would otherwise hold the request forever; its late answer is simply dropped.
+   */
   async function call<T>(run: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const pending = run();
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${commandTimeoutMs} ms`)), commandTimeoutMs);
+    });
+    pending.catch(() => {});
     try {
-      return await run();
+      return await Promise.race([pending, late]);
     } catch (error) {
       throw new StorageUnavailableError(`Redis is unavailable: ${(error as Error).message || (error as Error).name}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
