@@ -5,7 +5,7 @@ import { isSlug } from './endpoints/slug.ts';
 import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
 import { errorBodies } from './http/error-bodies.ts';
-import { jsonError } from './http/errors.ts';
+import { jsonError, storageUnavailable } from './http/errors.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
@@ -20,6 +20,7 @@ import { registerClient } from './oauth/register-route.ts';
 import { tokenEndpoint } from './oauth/token.ts';
 import { APP_JS, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
+import { isStorageUnavailable } from './storage/unavailable.ts';
 
 /**
  * The whole HTTP surface, for any platform. Every route is wired here and nowhere else; each
@@ -79,6 +80,12 @@ export function createApp(platform: Platform): Hono {
 
   app.notFound(() => jsonError(404, 'not_found', 'Not found'));
   app.onError((error) => {
+    // A store outage reaches here from any route (the guard rethrows it past the engine): the
+    // client waits and retries, and keeps its tokens.
+    if (isStorageUnavailable(error)) {
+      platform.log.warn('storage unavailable', { error: error.message, cause: String(error.cause ?? '') });
+      return storageUnavailable(error.retryAfter);
+    }
     platform.log.error('unhandled error', { error });
     return jsonError(500, 'server_error', 'Something went wrong on our side');
   });

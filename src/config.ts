@@ -50,6 +50,10 @@ export interface ServerConfig {
   dataDir: string;
   /** Take the client address from the last `X-Forwarded-For` entry (behind a reverse proxy). */
   trustProxy: boolean;
+  /** `REDIS_URL`: keep all state in this Redis (several replicas) instead of SQLite in DATA_DIR. */
+  redisUrl: string | undefined;
+  /** Prepended to every Redis key, so one Redis can serve several deployments. */
+  redisKeyPrefix: string;
 }
 
 export interface RateLimit {
@@ -89,10 +93,11 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   RATE_LIMIT_MANAGE: '60/600',
   TRUST_PROXY: 'false',
   LOG_LEVEL: 'info',
+  REDIS_KEY_PREFIX: 'key2oauth:',
 };
 
 /** Settings with no default, documented as unset or empty. */
-export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'KEY2OAUTH_SECRET'] as const;
+export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'KEY2OAUTH_SECRET', 'REDIS_URL'] as const;
 
 /** Least entropy a deployment secret must carry: 32 bytes. */
 export const MIN_SECRET_BITS = 256;
@@ -133,7 +138,36 @@ export function parseServerConfig(env: Env): ServerConfig {
     host: value(env, 'HOST') ?? DEFAULTS.HOST!,
     dataDir: value(env, 'DATA_DIR') ?? DEFAULTS.DATA_DIR!,
     trustProxy: parseBoolean(env, 'TRUST_PROXY'),
+    redisUrl: parseRedisUrl(value(env, 'REDIS_URL')),
+    redisKeyPrefix: parseKeyPrefix(env, 'REDIS_KEY_PREFIX'),
   };
+}
+
+/**
+ * `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. Checked here so a typo stops
+ * start-up with a clear message instead of a connection error; the message never repeats the URL,
+ * which may hold a password.
+ */
+function parseRedisUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const problem = 'REDIS_URL must look like redis://[:password@]host[:port][/db] (or rediss:// for TLS)';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(problem);
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) throw new ConfigError(problem);
+  if (!/^\/?(\d+)?$/.test(url.pathname) || url.search || url.hash) throw new ConfigError(`${problem}; the database is a number`);
+  return raw;
+}
+
+function parseKeyPrefix(env: Env, name: string): string {
+  const raw = valueOrDefault(env, name);
+  if (!/^[A-Za-z0-9._:{}-]{1,64}$/.test(raw)) {
+    throw new ConfigError(`${name} must be 1 to 64 letters, digits or . _ : - { } (got ${JSON.stringify(raw)})`);
+  }
+  return raw;
 }
 
 /** The raw value; an empty one (easy to leave in a dashboard or an env file) counts as unset. */

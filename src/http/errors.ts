@@ -24,6 +24,20 @@ export function jsonRpcError(status: number, message: string, code = -32000, hea
   return response;
 }
 
+/**
+ * The store cannot be reached (a Redis outage): `503` with `Retry-After`, on every route. Never a
+ * `401`, which would make an MCP client throw away tokens that are still good, and never a page:
+ * a browser mid-consent gets this short JSON sentence, and the same form works once it reloads.
+ */
+export function storageUnavailable(retryAfter: number): Response {
+  return jsonError(
+    503,
+    'temporarily_unavailable',
+    `The service is temporarily unavailable (its storage cannot be reached); try again in ${retryAfter} seconds.`,
+    { 'retry-after': String(retryAfter) },
+  );
+}
+
 export function pageError(status: number, title: string, message: string, hint?: string, headers?: Headers): Promise<Response> {
   return htmlResponse(errorPage(title, message, hint), { status, ...(headers ? { headers } : {}) });
 }

@@ -2,6 +2,7 @@ import { type ClientInfo, OAuthAuthorizationServer, type OAuthHelpers, OAuthReso
 import { sha256Hex } from '../crypto.ts';
 import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
+import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
 import { type ResourcePath, resourceMetadataUrl, resourceUrl } from './resource.ts';
@@ -98,9 +99,25 @@ export function engine(platform: Platform, slug?: string): Engine {
       for (const id of ids) await api().revokeGrant(id, slug);
       return ids.length;
     },
-    protect(request, handler, path = 'mcp') {
+    async protect(request, handler, path = 'mcp') {
       if (!slug) throw new Error('protect() needs an endpoint');
       const audience = resourceUrl(config.publicUrl, slug);
+      // The engine turns any failure of token validation into a bare 503; a store outage is kept
+      // and rethrown so the app answers it like every other route (503 with Retry-After), and no
+      // storage error can ever read as an invalid token.
+      let outage: unknown;
+      // Tokens are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
+      // against it and then stand for this identifier, which names the same resource.
+      const validate = async (alias: string, token: string) => {
+        if (!tokenParts(token)) return null;
+        try {
+          const valid = await server.validateToken<GrantProps>(audience, token, env);
+          return valid ? { ...valid, audience: alias } : null;
+        } catch (error) {
+          outage = error;
+          throw error;
+        }
+      };
       const resource = new OAuthResourceServer<EngineEnv, GrantProps>({
         resourceMetadata: {
           resource: resourceUrl(config.publicUrl, slug, path),
@@ -108,13 +125,7 @@ export function engine(platform: Platform, slug?: string): Engine {
           bearer_methods_supported: ['header'],
         },
         requiredScopes: REQUIRED_SCOPES,
-        // Tokens are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
-        // against it and then stand for this identifier, which names the same resource.
-        validateToken: () => async (alias, token) => {
-          if (!tokenParts(token)) return null;
-          const valid = await server.validateToken<GrantProps>(audience, token, env);
-          return valid ? { ...valid, audience: alias } : null;
-        },
+        validateToken: () => validate,
         handler: {
           fetch: (_request, _env, context) =>
             handler(context.props, {
@@ -123,7 +134,9 @@ export function engine(platform: Platform, slug?: string): Engine {
             }),
         },
       });
-      return resource.fetch(request, env as never, ctx as never);
+      const response = await resource.fetch(request, env as never, ctx as never);
+      if (outage !== undefined && isStorageUnavailable(outage)) throw outage;
+      return response;
     },
   };
 }

@@ -149,7 +149,7 @@ export interface StartOptions {
   /** The key the default upstream accepts. */
   key?: string;
   /** Platform parts to replace, e.g. a `checkUpstreamHost` that refuses. */
-  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv'>>;
+  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'counters'>>;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<InProcess> {

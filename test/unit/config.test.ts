@@ -31,7 +31,33 @@ test('defaults as parsed', () => {
   assert.equal(config.accessTokenTtl, 3600);
   assert.equal(config.refreshTokenTtl, 30 * 24 * 3600);
   assert.equal(config.adminToken, undefined);
-  assert.deepEqual(parseServerConfig({}), { port: 8787, host: '127.0.0.1', dataDir: './data', trustProxy: false });
+  assert.deepEqual(parseServerConfig({}), {
+    port: 8787,
+    host: '127.0.0.1',
+    dataDir: './data',
+    trustProxy: false,
+    redisUrl: undefined,
+    redisKeyPrefix: 'key2oauth:',
+  });
+});
+
+test('REDIS_URL takes redis:// and rediss:// with a password and a database number; anything else is refused', () => {
+  assert.equal(parseServerConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl, 'redis://127.0.0.1:6379');
+  assert.equal(
+    parseServerConfig({ REDIS_URL: 'rediss://:p%40ss@cache.example.com:6380/2' }).redisUrl,
+    'rediss://:p%40ss@cache.example.com:6380/2',
+  );
+  assert.equal(parseServerConfig({ REDIS_URL: 'redis://user:pw@host/15' }).redisUrl, 'redis://user:pw@host/15');
+  for (const bad of ['127.0.0.1:6379', 'http://host:6379', 'redis://host/db1', 'redis://host/1/2', 'redis://host?db=x', 'redis://']) {
+    assert.throws(() => parseServerConfig({ REDIS_URL: bad }), /REDIS_URL must look like redis:\/\/|rediss:\/\//, bad);
+  }
+  // The message never repeats a password.
+  assert.throws(
+    () => parseServerConfig({ REDIS_URL: 'http://:topsecret@host' }),
+    (error: Error) => !error.message.includes('topsecret'),
+  );
+  assert.equal(parseServerConfig({ REDIS_KEY_PREFIX: 'team-a:' }).redisKeyPrefix, 'team-a:');
+  assert.throws(() => parseServerConfig({ REDIS_KEY_PREFIX: 'has space' }), /REDIS_KEY_PREFIX/);
 });
 
 test('server settings are as strict as the others: a typo is refused, never read as false', () => {

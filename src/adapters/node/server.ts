@@ -4,10 +4,13 @@ import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import { createApp } from '../../app.ts';
-import { ConfigError, type Env, parseConfig, parseServerConfig, type ServerConfig } from '../../config.ts';
-import { createLogger } from '../../log.ts';
+import { ConfigError, type Env, parseConfig, parseServerConfig, type ServerConfig, secretProblem } from '../../config.ts';
+import { randomToken } from '../../crypto.ts';
+import { createLogger, type Logger } from '../../log.ts';
 import type { Platform } from '../../platform.ts';
+import type { Storage } from '../../storage/contract.ts';
 import { createUpstreamGuard } from './guarded-fetch.ts';
+import { createRedisStorage, type RedisStorage } from './redis.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { createSqliteStorage } from './sqlite.ts';
 
@@ -21,9 +24,8 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   try {
     server = parseServerConfig(env);
     const config = parseConfig(env, { publicUrl: `http://localhost:${server.port}` });
-    const dataDir = resolve(server.dataDir);
-    const secret = config.secret ?? loadOrCreateSecret(dataDir);
-    const storage = createSqliteStorage(join(dataDir, 'key2oauth.db'));
+    const log = createLogger(config.logLevel);
+    const { storage, secret } = await openStorage(server, config.secret, log);
     const guard = createUpstreamGuard({
       allowPrivate: config.allowPrivateUpstreams,
       allowlist: config.upstreamAllowlist,
@@ -45,7 +47,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       fetchUpstream: guard.fetch,
       checkUpstreamHost: guard.checkHostResolves,
       secret,
-      log: createLogger(config.logLevel),
+      log,
       clientAddress: (c) => clientAddress(c, trustProxy),
       waitUntil: (promise) => {
         const tracked = promise.catch(() => {}).finally(() => pending.delete(tracked));
@@ -53,7 +55,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       },
     };
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof StorageStartError) {
       console.error(`key2oauth: ${error.message}`);
       process.exit(1);
     }
@@ -89,6 +91,48 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Start-up stops on this with its message alone: the store named in it cannot be used. */
+class StorageStartError extends Error {}
+
+/**
+ * SQLite in DATA_DIR (one process), or Redis when REDIS_URL is set (any number of replicas). With
+ * Redis the secret is shared too: KEY2OAUTH_SECRET when set, else the one the first replica stored.
+ */
+async function openStorage(
+  server: ServerConfig,
+  configuredSecret: string | undefined,
+  log: Logger,
+): Promise<{ storage: Storage; secret: string }> {
+  if (server.redisUrl) {
+    let storage: RedisStorage;
+    try {
+      storage = await createRedisStorage({
+        url: server.redisUrl,
+        keyPrefix: server.redisKeyPrefix,
+        onConnectionError: (message) => log.warn('storage unavailable', { error: message }),
+      });
+    } catch (error) {
+      throw new StorageStartError((error as Error).message);
+    }
+    let secret: string;
+    try {
+      secret = configuredSecret ?? (await storage.sharedSecret(randomToken(32)));
+    } catch (error) {
+      await storage.close();
+      throw new StorageStartError(`cannot read the deployment secret from Redis: ${(error as Error).message}`);
+    }
+    const problem = secretProblem(`the deployment secret stored in Redis (${server.redisKeyPrefix}secret)`, secret);
+    if (problem) {
+      await storage.close();
+      throw new StorageStartError(`${problem}; delete it or set KEY2OAUTH_SECRET`);
+    }
+    return { storage, secret };
+  }
+  const dataDir = resolve(server.dataDir);
+  const secret = configuredSecret ?? loadOrCreateSecret(dataDir);
+  return { storage: createSqliteStorage(join(dataDir, 'key2oauth.db')), secret };
 }
 
 /** The socket's peer, or, behind a proxy we were told to trust, the address it appended. */

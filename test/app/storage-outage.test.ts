@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { CounterStore, KVStore } from '../../src/storage/contract.ts';
+import { createMemoryStorage } from '../../src/storage/memory.ts';
+import { StorageUnavailableError } from '../../src/storage/unavailable.ts';
+import { INITIALIZE, type InProcess, startApp } from '../support/in-process.ts';
+
+/**
+ * A store outage (Redis down, restarting, loading its file) seen from the client: every route
+ * answers 503 with Retry-After, never a 401 that would make a client drop its tokens, and service
+ * comes back by itself. The store here fails as the Redis store fails (StorageUnavailableError);
+ * test/e2e/replicas.test.ts stops a real Redis under three real processes.
+ */
+
+/** The memory store behind a switch: while `down`, every call fails as an unreachable store does. */
+function switchableStorage() {
+  const storage = createMemoryStorage();
+  const state = { down: false };
+  /** Runs `call` unless the store is down, when it fails as an unreachable store does. */
+  const when = <T>(call: () => Promise<T>): Promise<T> =>
+    state.down ? Promise.reject(new StorageUnavailableError('test store is down')) : call();
+  const kv: KVStore = {
+    get: (key, type) => when(() => storage.kv.get(key, type)),
+    put: (key, value, options) => when(() => storage.kv.put(key, value, options)),
+    delete: (key) => when(() => storage.kv.delete(key)),
+    list: (options) => when(() => storage.kv.list(options)),
+  };
+  const counters: CounterStore = { increment: (key, window) => when(() => storage.counters.increment(key, window)) };
+  return { kv, counters, state };
+}
+
+describe('a storage outage, in-process', () => {
+  let k: InProcess;
+  let store: ReturnType<typeof switchableStorage>;
+  let endpoint: string;
+  let slug: string;
+  before(async () => {
+    store = switchableStorage();
+    k = await startApp({ platform: { kv: store.kv, counters: store.counters } });
+    const created = await k.mustCreateEndpoint();
+    endpoint = created.mcp_endpoint!;
+    slug = created.slug!;
+  });
+  after(() => k.close());
+
+  async function assertUnavailable(response: Response, what: string): Promise<void> {
+    assert.equal(response.status, 503, `${what}: 503, not ${response.status}`);
+    assert.match(response.headers.get('retry-after') ?? '', /^\d+$/, `${what}: Retry-After`);
+    assert.equal(response.headers.get('cache-control'), 'no-store');
+    assert.equal(response.headers.get('www-authenticate'), null, `${what}: no challenge, so the client keeps its tokens`);
+    const body = await response.text();
+    assert.match(body, /temporarily unavailable/i, `${what}: says what happened`);
+  }
+
+  test('while the store is down every route answers 503 with Retry-After; afterwards the same tokens work', async () => {
+    const grant = await k.authorize(endpoint);
+    const client = await k.register();
+    const page = await k.openConsent(endpoint, client);
+    assert.equal((await k.mcp(endpoint, grant.accessToken, INITIALIZE)).status, 200);
+
+    store.state.down = true;
+    try {
+      await assertUnavailable(await k.mcp(endpoint, grant.accessToken, INITIALIZE), 'an MCP request with a valid token');
+      await assertUnavailable(
+        await k.mcp(endpoint, `${slug}:unknown-grant:unknown-secret`, INITIALIZE),
+        'an MCP request with a token it cannot check',
+      );
+      await assertUnavailable(await k.mcp(endpoint, undefined, INITIALIZE), 'an MCP request without a token');
+      await assertUnavailable(
+        await k.token({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: grant.client.client_id }),
+        'a refresh',
+      );
+      await assertUnavailable(
+        await k.fetch('/oauth/register', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ redirect_uris: ['https://client.example.net/callback'], token_endpoint_auth_method: 'none' }),
+        }),
+        'a registration',
+      );
+      await assertUnavailable(await k.fetch(page.url), 'the authorization page');
+      await assertUnavailable(await k.submitConsent(page, { api_key: 'sk-anything-0123456789', action: 'approve' }), 'a key submission');
+      await assertUnavailable(
+        await k.fetch('/api/slugs', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ upstream_url: 'https://echo.example.com/mcp' }),
+        }),
+        'endpoint creation',
+      );
+      await assertUnavailable(await k.fetch(`/api/slugs/${slug}`, { headers: { authorization: 'Bearer x' } }), 'the manage API');
+    } finally {
+      store.state.down = false;
+    }
+
+    const after = await k.mcp(endpoint, grant.accessToken, INITIALIZE);
+    assert.equal(after.status, 200, 'the same token works once the store is back');
+    const refreshed = await k.token({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: grant.client.client_id });
+    assert.equal(refreshed.status, 200, 'and so does its refresh token');
+    assert.ok(
+      k.logs.some((line) => line.includes('storage unavailable')),
+      'the outage is logged',
+    );
+  });
+});
