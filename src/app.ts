@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { createFromApi, createFromForm, showHome } from './endpoints/create-routes.ts';
+import { createFromApi, createFromForm, showCreated, showHome } from './endpoints/create-routes.ts';
 import { isSlug } from './endpoints/slug.ts';
 import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
@@ -16,7 +16,7 @@ import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/discovery.ts';
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
 import { tokenEndpoint } from './oauth/token.ts';
-import { APP_JS, STYLE_CSS } from './pages/assets.ts';
+import { APP_JS, FAVICON_SVG, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
 
 /**
@@ -34,11 +34,13 @@ export function createApp(platform: Platform): Hono {
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));
   app.get('/assets/app.js', () => asset(APP_JS, 'text/javascript; charset=utf-8'));
+  app.get('/favicon.ico', () => asset(FAVICON_SVG, 'image/svg+xml'));
 
   // Creating endpoints: the home page form and the JSON API.
   app.get('/', () => showHome(platform));
   app.post('/', (c) => createFromForm(platform, c));
   app.post('/api/slugs', (c) => createFromApi(platform, c));
+  app.get('/created/:id', (c) => showCreated(platform, c.req.param('id')));
 
   // The creator's controls: read, change or delete an endpoint with its manage token.
   app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));

@@ -71,7 +71,7 @@ export async function manageEndpoint(platform: Platform, request: Request, slug:
     updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
   // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
   if (input.transport !== undefined || input.upstream_url !== undefined) {
-    updated.transport = await detectTransport(platform, new URL(updated.upstreamUrl), input.transport ?? 'auto');
+    updated.transport = (await detectTransport(platform, new URL(updated.upstreamUrl), input.transport ?? 'auto')).transport;
   }
 
   const destinationChanged =

@@ -9,6 +9,7 @@ import { htmlResponse, redirect } from '../http/responses.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
+import { headerLine } from '../upstream/target.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
@@ -137,8 +138,8 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       });
     }
 
-    const apiKey = String(form.get('api_key') ?? '').trim();
-    const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint);
+    const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
+    const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey);
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
       platform.log.info('authorization key refused', { slug, reason: problem.log });
@@ -195,6 +196,7 @@ async function consentPage(
       endpointName: endpoint.displayName,
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       headerName: endpoint.authHeaderName,
+      headerLine: headerLine(upstreamTarget(endpoint)),
       consent,
       ...(extra.error ? { error: extra.error } : {}),
     }),
@@ -242,15 +244,33 @@ function keyProblem(apiKey: string): Problem | undefined {
   return undefined;
 }
 
-function probeMessage(result: ProbeResult, endpoint: Endpoint): Problem | undefined {
+/**
+ * People copy keys together with the scheme (`Bearer sk-…`) from their server's docs. Sent as is,
+ * that would become `Bearer Bearer sk-…`; the prefix the endpoint adds is taken off instead.
+ */
+function withoutPastedPrefix(apiKey: string, prefix: string): string {
+  if (!prefix) return apiKey;
+  const pasted = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+`, 'i').exec(apiKey);
+  return pasted ? apiKey.slice(pasted[0].length).trim() : apiKey;
+}
+
+function probeMessage(result: ProbeResult, endpoint: Endpoint, apiKey: string): Problem | undefined {
   const host = new URL(endpoint.upstreamUrl).host;
   if (result.ok) return undefined;
   switch (result.kind) {
     case 'rejected':
+      // The key may be right and the way it is sent wrong (another header, another prefix): say
+      // exactly what was sent, key masked, so the user can tell which.
       return {
-        message: `${host} rejected this key (HTTP ${result.status}). Check the key and try again.`,
+        message: `${host} rejected this key (HTTP ${result.status}). It was sent as ${headerLine(upstreamTarget(endpoint), apiKey)}. Check the key and try again. If the key is right, ${host} may expect it in another header or prefix: whoever created this endpoint can change that on its manage page.`,
         status: 401,
         log: `rejected ${result.status}`,
+      };
+    case 'not-mcp':
+      return {
+        message: `${host} did not answer like an MCP server (${result.what}), so the key could not be checked. The endpoint's upstream URL may point at a website rather than the MCP server. Nothing was saved.`,
+        status: 502,
+        log: `not mcp: ${result.what}`,
       };
     case 'unreachable':
       return {

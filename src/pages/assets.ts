@@ -44,3 +44,6 @@ document.addEventListener('click', (event) => {
   }, () => { input.select(); });
 });
 `;
+
+/** A key in a circle, served as /favicon.ico (browsers ask for that path whatever the page says). */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#3d5afe"/><circle cx="12" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path d="M17 16h9m-3 0v4" stroke="#fff" stroke-width="3" fill="none"/></svg>`;

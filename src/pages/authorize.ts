@@ -9,6 +9,8 @@ export interface AuthorizePageOptions {
   endpointName: string;
   upstreamHost: string;
   headerName: string;
+  /** `Authorization: Bearer <your API key>`. */
+  headerLine: string;
   consent: ConsentDescription;
   error?: string;
 }
@@ -25,7 +27,7 @@ export function authorizePage(options: AuthorizePageOptions): Html {
     html`<section class="card">
 <h1>Connect ${consent.clientName} to ${options.endpointName}</h1>
 <p class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong>
-in the <code>${options.headerName}</code> header.</p>
+in the <code>${options.headerName}</code> header: <code class="header-line">${options.headerLine}</code></p>
 <p>${
       consent.clientDomain
         ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`

@@ -205,7 +205,8 @@ for (const target of targets())
       // The page after creation escapes the name too.
       const form = new URLSearchParams({ upstream_url: upstream.url, display_name: evilName });
       const createdPage = await fetch(`${server.url}/`, { method: 'POST', body: form, headers: { origin: server.url } });
-      assert.equal(createdPage.status, 201);
+      assert.equal(createdPage.status, 200);
+      assert.ok(createdPage.redirected, 'the form redirects to the created page (POST/redirect/GET)');
       const createdRoot = parse(await createdPage.text());
       assert.deepEqual(
         createdRoot.querySelectorAll('script').map((s) => s.getAttribute('src')),
