@@ -10,6 +10,7 @@ import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
+import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
@@ -26,6 +27,9 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const request = onPublicOrigin(incoming, publicUrl);
   const url = new URL(request.url);
   const params = url.searchParams;
+  // Set by our own redirect after a refused submission; the engine never sees it.
+  const noticeId = params.get('notice');
+  params.delete('notice');
   const problem = paramsProblem(authorizeQuery, params);
   if (problem) return pageError(400, 'Authorization failed', `${problem}.`, 'Start again from your app.');
 
@@ -75,7 +79,10 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   // Each page stores a consent transaction (ten minutes): bounded per address, so nobody can fill the store.
   const limited = await rateLimit(platform, 'authorize-page', platform.config.rateLimits.authorizePage, clientAddress);
   if (limited) return limited.page('authorization pages were opened from your network');
-  return consentPage(oauth, authRequest, endpoint);
+  const notice = await takeNotice(platform.kv, noticeId);
+  if (!notice) return consentPage(oauth, authRequest, endpoint);
+  const headers = new Headers(notice.retryAfter ? { 'retry-after': String(notice.retryAfter) } : {});
+  return consentPage(oauth, authRequest, endpoint, { error: notice.message, status: notice.status, headers });
 }
 
 /** POST /authorize: Deny, or check the key against the upstream and only then issue a code. */
@@ -121,21 +128,23 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
 
     // Where the page said the key would go must still be where it goes: the creator may have
     // changed the endpoint (PATCH /api/slugs/:slug) while the page was open.
+    const again = (notice: ConsentNotice, headers = approved.headers) =>
+      backToConsent(platform, request, notice, headers, () =>
+        consentPage(oauth, approved.request, endpoint, { error: notice.message, status: notice.status, headers }),
+      );
     if (String(form.get('destination') ?? '') !== (await destinationOf(endpoint))) {
-      return consentPage(oauth, approved.request, endpoint, {
-        error: 'This endpoint was changed while the page was open. Check where your key will go, then approve again.',
+      return again({
+        message: 'This endpoint was changed while the page was open. Check where your key will go, then approve again.',
         status: 409,
-        headers: approved.headers,
       });
     }
     // Key guessing through one endpoint from many addresses.
     const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
     if (endpointLimited) {
-      return consentPage(oauth, approved.request, endpoint, {
-        error: endpointLimited.sentence('keys were tried on this endpoint'),
-        status: 429,
-        headers: endpointLimited.headers(approved.headers),
-      });
+      return again(
+        { message: endpointLimited.sentence('keys were tried on this endpoint'), status: 429, retryAfter: endpointLimited.retryAfter },
+        endpointLimited.headers(approved.headers),
+      );
     }
 
     const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
@@ -143,7 +152,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
       platform.log.info('authorization key refused', { slug, reason: problem.log });
-      return consentPage(oauth, approved.request, endpoint, { error: problem.message, status: problem.status, headers: approved.headers });
+      return again({ message: problem.message, status: problem.status });
     }
 
     const props: GrantProps = { v: 1, slug, apiKey, upstream: upstreamTarget(endpoint) };
@@ -177,6 +186,24 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   } catch (error) {
     return authorizationFailure(error);
   }
+}
+
+/**
+ * After a refused submission: 303 back to the authorization URL the form was posted to, with the
+ * message kept for the GET (consent-notice.ts), so no page in the history is a POST result. A
+ * form posted without the authorization query (no browser does that) gets the page directly.
+ */
+async function backToConsent(
+  platform: Platform,
+  request: Request,
+  notice: ConsentNotice,
+  headers: Headers,
+  direct: () => Promise<Response>,
+): Promise<Response> {
+  const url = new URL(request.url);
+  if (!url.searchParams.has('client_id')) return direct();
+  url.searchParams.set('notice', await keepNotice(platform.kv, notice));
+  return redirect(`${url.pathname}?${url.searchParams}`, headers, 303);
 }
 
 async function consentPage(

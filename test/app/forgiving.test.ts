@@ -164,3 +164,46 @@ describe('pages that forgive mistakes, in-process', () => {
     }
   });
 });
+
+describe('the consent form after a wrong key, in-process', () => {
+  let k: InProcess;
+  before(async () => {
+    k = await startApp();
+  });
+  after(() => k.close());
+
+  test('a wrong key answers 303 back to the page (POST/redirect/GET): the message shows once, reload and Back are plain GETs, the right key then works', async () => {
+    const endpoint = (await k.mustCreateEndpoint()).mcp_endpoint!;
+    const page = await k.openConsent(endpoint, await k.register());
+    const posted = await k.fetch(page.url, {
+      method: 'POST',
+      headers: {
+        ...page.jar.header(),
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: 'null',
+        'sec-fetch-site': 'same-origin',
+      },
+      body: new URLSearchParams({ ...page.hidden, api_key: 'sk-wrong-0000', action: 'approve' }),
+      redirect: 'manual',
+    });
+    assert.equal(posted.status, 303, 'no page in the history is a POST result');
+    page.jar.keep(posted);
+    const location = new URL(posted.headers.get('location')!, PUBLIC_URL);
+    assert.equal(location.pathname, '/authorize');
+    assert.equal(location.searchParams.get('client_id'), new URL(page.url).searchParams.get('client_id'));
+    assert.ok(location.searchParams.get('notice'));
+
+    const shown = await k.openAuthorization(location, page.jar);
+    assert.equal(shown.status, 401, 'the refusal keeps its status');
+    assert.match(shown.text, /rejected this key/);
+    assert.doesNotMatch(shown.html, /sk-wrong-0000/);
+
+    const reloaded = await k.openAuthorization(location, page.jar);
+    assert.equal(reloaded.status, 200);
+    assert.doesNotMatch(reloaded.text, /rejected this key/, 'the message was shown once');
+
+    const approved = await k.submitConsent(reloaded, { api_key: KEY, action: 'approve' });
+    assert.equal(approved.status, 302);
+    assert.ok(new URL(approved.headers.get('location')!).searchParams.get('code'));
+  });
+});
