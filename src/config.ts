@@ -152,11 +152,24 @@ function parsePublicUrl(raw: string): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw new ConfigError('PUBLIC_URL must use https (or http for a local server)');
+  // The OAuth engine refuses a plain-http issuer on any host but loopback (RFC 8252 §7.3), and would
+  // answer 500 to every OAuth and MCP request: better to stop here and say why.
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new ConfigError(
+      `PUBLIC_URL must use https on a host other than localhost (got ${url.origin}): OAuth clients and the OAuth engine refuse a plain-http issuer. Put the server behind a reverse proxy that terminates TLS (README: Production) and set PUBLIC_URL to its https origin.`,
+    );
+  }
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
     // The issuer sits at the origin root: the most compatible choice (docs/architecture.md).
     throw new ConfigError('PUBLIC_URL must be a bare origin such as https://mcp.example.com, without a path');
   }
   return url.origin;
+}
+
+/** `localhost`, 127.0.0.0/8 and ::1: the hosts where the engine accepts plain http. */
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function parseBoolean(env: Env, name: string): boolean {

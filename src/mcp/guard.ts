@@ -1,6 +1,7 @@
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
 import { engine, type GrantProps, invalidTokenChallenge, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
+import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
 
@@ -23,7 +24,10 @@ export async function guard(platform: Platform, slug: string, request: Request, 
   if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
   }
-  return engine(platform, slug).protect(request, handler);
+  return engine(platform, slug).protect(request, (props, auth) => {
+    noteGrantUse(platform, slug, auth.grantId);
+    return handler(props, auth);
+  });
 }
 
 /**

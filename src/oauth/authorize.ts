@@ -12,6 +12,7 @@ import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
+import { grantMetadata } from './grants.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
@@ -159,7 +160,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,
-      metadata: { createdAt: Math.floor(Date.now() / 1000) },
+      metadata: await grantMetadata(platform, slug, apiKey, approved.request.redirectUri),
       scope: grantedScopes(approved.request.scope),
       props,
       // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one

@@ -81,8 +81,9 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, apiKe
 }
 
 /**
- * Whether the answer is the MCP handshake: for Streamable HTTP, the JSON-RPC result of our
- * `initialize` (id 0), as JSON or as an event on an SSE stream; for legacy HTTP+SSE, the stream's
+ * Whether the answer is the MCP handshake: for Streamable HTTP, a JSON-RPC result (to our
+ * `initialize`, the only request sent; its id is not insisted on, since telling an MCP server from
+ * a website is the point), as JSON or as an event on an SSE stream; for legacy HTTP+SSE, the stream's
  * `endpoint` event. Reads at most MAX_READ_BYTES and stops (closing the stream) as soon as it knows.
  */
 async function readHandshake(response: Response, transport: UpstreamTransport): Promise<boolean> {
@@ -128,11 +129,6 @@ function isInitializeResult(text: string): boolean {
   const messages = Array.isArray(message) ? message : [message];
   return messages.some(
     (item) =>
-      typeof item === 'object' &&
-      item !== null &&
-      item.jsonrpc === '2.0' &&
-      item.id === 0 &&
-      typeof item.result === 'object' &&
-      item.result !== null,
+      typeof item === 'object' && item !== null && item.jsonrpc === '2.0' && typeof item.result === 'object' && item.result !== null,
   );
 }
