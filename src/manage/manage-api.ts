@@ -40,7 +40,8 @@ export async function manageEndpoint(
 
   if (grants) {
     if (request.method === 'GET' && !grants.grantId) return ok({ grants: await listGrants(platform, slug) });
-    if (request.method !== 'DELETE') return jsonError(405, 'method_not_allowed', 'Use GET to list grants or DELETE to revoke', { allow: 'GET, DELETE' });
+    if (request.method !== 'DELETE')
+      return jsonError(405, 'method_not_allowed', 'Use GET to list grants or DELETE to revoke', { allow: 'GET, DELETE' });
     if (!grants.grantId) {
       const revoked = await engine(platform, slug).revokeAllGrants();
       platform.log.info('grants revoked', { slug, revoked_grants: revoked });
