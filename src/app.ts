@@ -10,6 +10,7 @@ import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
+import { showManage, submitManage } from './manage/manage-page.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
@@ -45,6 +46,8 @@ export function createApp(platform: Platform): Hono {
   // The creator's controls: read, change or delete an endpoint with its manage token.
   app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
   app.on(['GET', 'DELETE'], '/api/slugs/:slug/grants', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
+  app.get('/manage/:slug', (c) => showManage(platform, c, c.req.param('slug')));
+  app.post('/manage/:slug', (c) => submitManage(platform, c, c.req.param('slug')));
   app.delete('/api/slugs/:slug/grants/:grantId', (c) =>
     manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), { grantId: c.req.param('grantId') }),
   );
