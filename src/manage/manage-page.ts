@@ -74,9 +74,12 @@ export async function submitManage(platform: Platform, c: Context, slug: string)
   if (action === 'sign-out') return redirect('/', cookieHeaders(platform, slug, '', 0), 303);
   // Every other action needs the cookie; without it, the token page again.
   if (!(await mayManage(platform, getCookie(c, COOKIE), endpoint))) {
-    return htmlResponse(manageTokenPage({ slug, error: 'Open the manage link (or paste the token) again: this browser no longer holds it.' }), {
-      status: 401,
-    });
+    return htmlResponse(
+      manageTokenPage({ slug, error: 'Open the manage link (or paste the token) again: this browser no longer holds it.' }),
+      {
+        status: 401,
+      },
+    );
   }
 
   switch (action) {
@@ -104,7 +107,11 @@ export async function submitManage(platform: Platform, c: Context, slug: string)
   }
 }
 
-async function page(platform: Platform, endpoint: Endpoint, extra: { notice?: string; error?: string; status?: number }): Promise<Response> {
+async function page(
+  platform: Platform,
+  endpoint: Endpoint,
+  extra: { notice?: string; error?: string; status?: number },
+): Promise<Response> {
   const view = describeEndpoint(endpoint, platform.config.publicUrl);
   const grants = await listGrants(platform, endpoint.slug);
   return htmlResponse(
