@@ -11,6 +11,7 @@ import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
 import { showManage, submitManage } from './manage/manage-page.ts';
+import { showRevoke, submitRevoke } from './manage/revoke-own.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
@@ -46,6 +47,9 @@ export function createApp(platform: Platform): Hono {
   // The creator's controls: read, change or delete an endpoint with its manage token.
   app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
   app.on(['GET', 'DELETE'], '/api/slugs/:slug/grants', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
+  // The person who authorized an app takes the access back with the key they pasted.
+  app.get('/revoke', (c) => showRevoke(c));
+  app.post('/revoke', (c) => submitRevoke(platform, c));
   app.get('/manage/:slug', (c) => showManage(platform, c, c.req.param('slug')));
   app.post('/manage/:slug', (c) => submitManage(platform, c, c.req.param('slug')));
   app.delete('/api/slugs/:slug/grants/:grantId', (c) =>

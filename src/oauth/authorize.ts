@@ -12,7 +12,7 @@ import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
-import { grantMetadata } from './grants.ts';
+import { grantMetadata, withoutPastedPrefix } from './grants.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
 
@@ -222,6 +222,7 @@ async function consentPage(
       handle: transaction.handle,
       destination: await destinationOf(endpoint),
       endpointName: endpoint.displayName,
+      endpointUrl: authRequest.resource ?? '',
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       headerName: endpoint.authHeaderName,
       headerLine: headerLine(upstreamTarget(endpoint)),
@@ -270,16 +271,6 @@ function keyProblem(apiKey: string): Problem | undefined {
     };
   }
   return undefined;
-}
-
-/**
- * People copy keys together with the scheme (`Bearer sk-…`) from their server's docs. Sent as is,
- * that would become `Bearer Bearer sk-…`; the prefix the endpoint adds is taken off instead.
- */
-function withoutPastedPrefix(apiKey: string, prefix: string): string {
-  if (!prefix) return apiKey;
-  const pasted = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+`, 'i').exec(apiKey);
-  return pasted ? apiKey.slice(pasted[0].length).trim() : apiKey;
 }
 
 function probeMessage(result: ProbeResult, endpoint: Endpoint, apiKey: string): Problem | undefined {

@@ -113,3 +113,13 @@ function redirectHost(uri: string): string {
     return 'unknown';
   }
 }
+
+/**
+ * People copy keys together with the scheme (`Bearer sk-…`) from their server's docs. Sent as is,
+ * that would become `Bearer Bearer sk-…`; the prefix the endpoint adds is taken off instead.
+ */
+export function withoutPastedPrefix(apiKey: string, prefix: string): string {
+  if (!prefix) return apiKey;
+  const pasted = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+`, 'i').exec(apiKey);
+  return pasted ? apiKey.slice(pasted[0].length).trim() : apiKey;
+}

@@ -7,6 +7,8 @@ export interface AuthorizePageOptions {
   /** A hash of where and how the key is sent, posted back so a change in between is caught. */
   destination: string;
   endpointName: string;
+  /** The endpoint's MCP URL, for the link to take access back later. */
+  endpointUrl: string;
   upstreamHost: string;
   headerName: string;
   /** `Authorization: Bearer <your API key>`. */
@@ -50,6 +52,8 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>
 </div>
 </form>
+<p class="muted">Changed your mind later? <a href="/revoke?endpoint=${encodeURIComponent(options.endpointUrl)}">Take this access back</a>
+with the same key, at any time.</p>
 </section>
 ${trustNotice()}`,
   );
