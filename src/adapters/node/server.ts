@@ -1,57 +1,16 @@
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
-import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Context } from 'hono';
 import { createApp } from '../../app.ts';
-import { ConfigError, type Env, parseConfig, parseServerConfig, type ServerConfig } from '../../config.ts';
-import { createLogger } from '../../log.ts';
-import type { Platform } from '../../platform.ts';
-import { createUpstreamGuard } from './guarded-fetch.ts';
-import { loadOrCreateSecret } from './secrets.ts';
-import { createSqliteStorage } from './sqlite.ts';
+import { ConfigError, type Env } from '../../config.ts';
+import { createNodePlatform, type NodePlatform } from './platform.ts';
 
 /** How long in-flight requests get to finish on SIGTERM before open streams are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function startFromEnvironment(env: Env): Promise<void> {
-  let server: ServerConfig;
-  let platform: Platform;
-  let closeResources: () => Promise<void>;
+  let built: NodePlatform;
   try {
-    server = parseServerConfig(env);
-    const config = parseConfig(env, { publicUrl: `http://localhost:${server.port}` });
-    const dataDir = resolve(server.dataDir);
-    const secret = config.secret ?? loadOrCreateSecret(dataDir);
-    const storage = createSqliteStorage(join(dataDir, 'key2oauth.db'));
-    const guard = createUpstreamGuard({
-      allowPrivate: config.allowPrivateUpstreams,
-      allowlist: config.upstreamAllowlist,
-      connectTimeoutMs: config.upstreamConnectTimeoutMs,
-      // The proxy's own first-byte timer answers 504 at UPSTREAM_FIRST_BYTE_TIMEOUT_MS; undici's
-      // header timeout (300 s by default) must never fire before it.
-      headersTimeoutMs: config.upstreamFirstByteTimeoutMs + 5_000,
-    });
-    closeResources = async () => {
-      await guard.close();
-      await storage.close();
-    };
-    const { trustProxy } = server;
-    const pending = new Set<Promise<unknown>>();
-    platform = {
-      config,
-      kv: storage.kv,
-      counters: storage.counters,
-      fetchUpstream: guard.fetch,
-      checkUpstreamHost: guard.checkHostResolves,
-      secret,
-      log: createLogger(config.logLevel),
-      clientAddress: (c) => clientAddress(c, trustProxy),
-      waitUntil: (promise) => {
-        const tracked = promise.catch(() => {}).finally(() => pending.delete(tracked));
-        pending.add(tracked);
-      },
-    };
+    built = createNodePlatform(env);
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`key2oauth: ${error.message}`);
@@ -59,6 +18,8 @@ export async function startFromEnvironment(env: Env): Promise<void> {
     }
     throw error;
   }
+  const { platform, server } = built;
+  const closeResources = () => built.close();
 
   const app = createApp(platform);
   const listener = serve({ fetch: app.fetch, port: server.port, hostname: server.host }, (info: AddressInfo) => {
@@ -89,18 +50,4 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-}
-
-/** The socket's peer, or, behind a proxy we were told to trust, the address it appended. */
-function clientAddress(c: Context, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = c.req
-      .header('x-forwarded-for')
-      ?.split(',')
-      .map((part) => part.trim())
-      .filter(Boolean);
-    const last = forwarded?.at(-1);
-    if (last) return last;
-  }
-  return getConnInfo(c).remote.address ?? 'unknown';
 }
