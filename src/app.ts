@@ -6,6 +6,7 @@ import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
 import { errorBodies } from './http/error-bodies.ts';
 import { jsonError } from './http/errors.ts';
+import { metricsRoute } from './http/metrics-route.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
@@ -31,9 +32,15 @@ export function createApp(platform: Platform): Hono {
   const address = (c: Context) => platform.clientAddress(c);
   const unknownEndpoint = () => jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
 
-  app.use(accessLog(platform.log), securityHeaders(), errorBodies(), bodyLimits(config));
+  app.use(
+    accessLog(platform.log, { countStreams: Boolean(config.metricsToken && platform.processMetrics) }),
+    securityHeaders(),
+    errorBodies(),
+    bodyLimits(config),
+  );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/metrics', (c) => metricsRoute(platform, c.req.raw));
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));
   app.get('/assets/app.js', () => asset(APP_JS, 'text/javascript; charset=utf-8'));
   app.get('/favicon.ico', () => asset(FAVICON_SVG, 'image/svg+xml'));

@@ -14,6 +14,8 @@ export interface Config {
   upstreamAllowlist: string[];
   /** When set, creating endpoints requires `Authorization: Bearer <ADMIN_TOKEN>`. */
   adminToken: string | undefined;
+  /** When set, `/metrics` (Prometheus text) is served to `Authorization: Bearer <METRICS_TOKEN>`; otherwise it does not exist. */
+  metricsToken: string | undefined;
   accessTokenTtl: number;
   refreshTokenTtl: number;
   /** Connect and first-byte timeouts for upstream requests, in milliseconds. */
@@ -89,7 +91,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
 };
 
 /** Settings with no default, documented as unset or empty. */
-export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'KEY2OAUTH_SECRET'] as const;
+export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'METRICS_TOKEN', 'KEY2OAUTH_SECRET'] as const;
 
 /** Shortest `KEY2OAUTH_SECRET` accepted, in characters. */
 export const MIN_SECRET_LENGTH = 32;
@@ -103,6 +105,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       .map((pattern) => pattern.trim().toLowerCase())
       .filter(Boolean),
     adminToken: value(env, 'ADMIN_TOKEN'),
+    metricsToken: parseToken(env, 'METRICS_TOKEN'),
     accessTokenTtl: parseInteger(env, 'ACCESS_TOKEN_TTL', { min: 60 }),
     refreshTokenTtl: parseInteger(env, 'REFRESH_TOKEN_TTL', { min: 60 }),
     upstreamConnectTimeoutMs: parseInteger(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', { min: 1 }),
@@ -203,6 +206,15 @@ function parseLogLevel(env: Env): LogLevel {
   const level = raw.toLowerCase();
   if (level === 'debug' || level === 'info' || level === 'warn' || level === 'error' || level === 'silent') return level;
   throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error, silent (got ${JSON.stringify(raw)})`);
+}
+
+/** A bearer token an operator picks: long enough that guessing it is hopeless. */
+function parseToken(env: Env, name: string): string | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  if (raw.length < 16 || /\s/.test(raw))
+    throw new ConfigError(`${name} must be at least 16 characters without spaces (openssl rand -hex 24)`);
+  return raw;
 }
 
 function parseSecret(env: Env, name: string): string | undefined {

@@ -1,5 +1,6 @@
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
+import { countGrantsRevoked } from '../metrics.ts';
 import { engine, type GrantProps, invalidTokenChallenge, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
 import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { Platform } from '../platform.ts';
@@ -46,6 +47,7 @@ export async function forwardWithKey(
   if (outcome.kind === 'response') return outcome.response;
   platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status: outcome.status });
   await engine(platform, props.slug).helpers().revokeGrant(auth.grantId, props.slug);
+  countGrantsRevoked(1);
   return invalidTokenChallenge(
     platform.config.publicUrl,
     props.slug,

@@ -6,6 +6,7 @@ import { pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
+import { countGrantsIssued } from '../metrics.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
@@ -183,6 +184,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       );
     }
     platform.log.info('authorization granted', { slug });
+    countGrantsIssued();
     return redirect(redirectTo, approved.headers);
   } catch (error) {
     return authorizationFailure(error);

@@ -1,5 +1,6 @@
 import { OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import { isSlug } from '../endpoints/slug.ts';
+import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
@@ -91,6 +92,7 @@ export function engine(platform: Platform, slug?: string): Engine {
         cursor = page.cursor;
       } while (cursor);
       for (const id of ids) await api().revokeGrant(id, slug);
+      countGrantsRevoked(ids.length);
       return ids.length;
     },
     protect(request, handler) {

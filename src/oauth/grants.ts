@@ -1,4 +1,5 @@
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
+import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import { engine } from './engine.ts';
 import { forgetGrantUse, grantLastUsed } from './grant-usage.ts';
@@ -78,6 +79,7 @@ export async function revokeGrant(platform: Platform, slug: string, grantId: str
   if (!grants.some((grant) => grant.id === grantId)) return false;
   await oauth.revokeGrant(grantId, slug);
   await forgetGrantUse(platform.kv, slug, grantId);
+  countGrantsRevoked(1);
   return true;
 }
 
@@ -101,6 +103,7 @@ export async function revokeGrantsOfKey(platform: Platform, slug: string, apiKey
     await forgetGrantUse(platform.kv, slug, id);
     revoked++;
   }
+  countGrantsRevoked(revoked);
   return revoked;
 }
 

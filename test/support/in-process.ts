@@ -150,7 +150,7 @@ export interface StartOptions {
   /** The key the default upstream accepts. */
   key?: string;
   /** Platform parts to replace, e.g. a `checkUpstreamHost` that refuses. */
-  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv'>>;
+  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'processMetrics'>>;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<InProcess> {
@@ -174,6 +174,8 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
       const tracked: Promise<unknown> = promise.catch(() => {}).finally(() => pending.delete(tracked));
       pending.add(tracked);
     },
+    // One process, like the Node server: /metrics counts what it saw.
+    processMetrics: true,
     ...options.platform,
   };
   const app = createApp(platform);

@@ -49,6 +49,7 @@ export function createNodePlatform(env: Env, options: { log?: Logger } = {}): No
       const tracked = promise.catch(() => {}).finally(() => pending.delete(tracked));
       pending.add(tracked);
     },
+    processMetrics: true,
   };
   return {
     platform,
