@@ -107,6 +107,11 @@ http {
     setGlobalDispatcher(previous);
   });
 
+  test('the README shows this configuration, character for character', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    assert.ok(readme.includes(`\`\`\`nginx\n${readFileSync(CONFIG, 'utf8')}\`\`\``));
+  });
+
   test('plain http redirects to https; /healthz answers through TLS', async () => {
     const plain = await fetch(`http://127.0.0.1:${httpPort}/healthz`, { redirect: 'manual' });
     assert.equal(plain.status, 301);
