@@ -283,7 +283,7 @@ function probeMessage(result: ProbeResult, endpoint: Endpoint, apiKey: string): 
       // The key may be right and the way it is sent wrong (another header, another prefix): say
       // exactly what was sent, key masked, so the user can tell which.
       return {
-        message: `${host} rejected this key (HTTP ${result.status}). It was sent as ${headerLine(upstreamTarget(endpoint), apiKey)}. Check the key and try again. If the key is right, ${host} may expect it in another header or prefix: whoever created this endpoint can change that on its manage page.`,
+        message: `${host} rejected this key (HTTP ${result.status}). It was sent as “${headerLine(upstreamTarget(endpoint), apiKey)}”. Check the key and try again. If the key is right, ${host} may expect it in another header or prefix: whoever created this endpoint can change that on its manage page.`,
         status: 401,
         log: `rejected ${result.status}`,
       };

@@ -29,7 +29,7 @@ export function authorizePage(options: AuthorizePageOptions): Html {
     html`<section class="card">
 <h1>Connect ${consent.clientName} to ${options.endpointName}</h1>
 <p class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong>
-in the <code>${options.headerName}</code> header: <code class="header-line">${options.headerLine}</code></p>
+in the ${options.headerName} header, as <code class="header-line">${options.headerLine}</code></p>
 <p>${
       consent.clientDomain
         ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`
