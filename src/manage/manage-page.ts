@@ -143,6 +143,6 @@ async function page(
 function cookieHeaders(platform: Platform, slug: string, token: string, maxAge: number): Headers {
   const secure = platform.config.publicUrl.startsWith('https:') ? '; Secure' : '';
   return new Headers({
-    'set-cookie': `${COOKIE}=${token}; Path=/manage/${slug}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`,
+    'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=/manage/${slug}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`,
   });
 }
