@@ -39,6 +39,8 @@ export interface Config {
     manage: RateLimit;
   };
   logLevel: LogLevel;
+  /** At most one "last used" write per grant per this many seconds and process; 0 records none. */
+  lastUsedWriteSeconds: number;
   /** `KEY2OAUTH_SECRET`: the deployment secret when the operator sets one (replicas must share it). */
   secret: string | undefined;
 }
@@ -88,6 +90,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   RATE_LIMIT_MANAGE: '60/600',
   TRUST_PROXY: 'false',
   LOG_LEVEL: 'info',
+  LAST_USED_WRITE_SECONDS: '60',
 };
 
 /** Settings with no default, documented as unset or empty. */
@@ -121,6 +124,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       authorizePage: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_PAGE'),
     },
     logLevel: parseLogLevel(env),
+    lastUsedWriteSeconds: parseInteger(env, 'LAST_USED_WRITE_SECONDS', { min: 0 }),
     secret: parseSecret(env, 'KEY2OAUTH_SECRET'),
   };
 }

@@ -257,3 +257,29 @@ describe('grants on the manage API, in-process', () => {
     assert.equal(await tokenWorks(k, endpoint, cursor.accessToken), false);
   });
 });
+
+describe('"last used" writes, in-process', () => {
+  test('at most one store write per grant per LAST_USED_WRITE_SECONDS, and none with 0', async () => {
+    for (const [seconds, expected] of [
+      ['60', 1],
+      ['0', 0],
+    ] as const) {
+      const k = await startApp({ env: { LAST_USED_WRITE_SECONDS: seconds } });
+      try {
+        const endpoint = (await k.mustCreateEndpoint()).mcp_endpoint!;
+        const grant = await k.authorize(endpoint);
+        let writes = 0;
+        const put = k.platform.kv.put.bind(k.platform.kv);
+        k.platform.kv.put = (key, value, options) => {
+          if (key.startsWith('k2o:used:')) writes++;
+          return put(key, value, options);
+        };
+        for (let i = 0; i < 5; i++) assert.ok(await tokenWorks(k, endpoint, grant.accessToken));
+        await k.settle();
+        assert.equal(writes, expected, `LAST_USED_WRITE_SECONDS=${seconds}`);
+      } finally {
+        await k.close();
+      }
+    }
+  });
+});
