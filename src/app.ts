@@ -1,16 +1,19 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { createFromApi, createFromForm, showHome } from './endpoints/create-routes.ts';
+import { createFromApi, createFromForm, showCreated, showHome } from './endpoints/create-routes.ts';
 import { isSlug } from './endpoints/slug.ts';
 import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
 import { errorBodies } from './http/error-bodies.ts';
 import { jsonError, storageUnavailable } from './http/errors.ts';
+import { metricsRoute } from './http/metrics-route.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
+import { showManage, submitManage } from './manage/manage-page.ts';
+import { showRevoke, submitRevoke } from './manage/revoke-own.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
@@ -18,7 +21,7 @@ import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
 import { registerClient } from './oauth/register-route.ts';
 import { tokenEndpoint } from './oauth/token.ts';
-import { APP_JS, STYLE_CSS } from './pages/assets.ts';
+import { APP_JS, FAVICON_SVG, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
 import { isStorageUnavailable } from './storage/unavailable.ts';
 
@@ -32,20 +35,37 @@ export function createApp(platform: Platform): Hono {
   const address = (c: Context) => platform.clientAddress(c);
   const unknownEndpoint = () => jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
 
-  app.use(accessLog(platform.log), securityHeaders(), errorBodies(), bodyLimits(config));
+  app.use(
+    accessLog(platform.log, { countStreams: Boolean(config.metricsToken && platform.processMetrics) }),
+    securityHeaders(),
+    errorBodies(),
+    bodyLimits(config),
+  );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get(STREAM_CHECK_PATH, () => streamCheck());
+  app.get('/metrics', (c) => metricsRoute(platform, c.req.raw));
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));
   app.get('/assets/app.js', () => asset(APP_JS, 'text/javascript; charset=utf-8'));
+  app.get('/favicon.ico', () => asset(FAVICON_SVG, 'image/svg+xml'));
 
   // Creating endpoints: the home page form and the JSON API.
   app.get('/', () => showHome(platform));
   app.post('/', (c) => createFromForm(platform, c));
   app.post('/api/slugs', (c) => createFromApi(platform, c));
+  app.get('/created/:id', (c) => showCreated(platform, c.req.param('id')));
 
   // The creator's controls: read, change or delete an endpoint with its manage token.
   app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
+  app.on(['GET', 'DELETE'], '/api/slugs/:slug/grants', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
+  // The person who authorized an app takes the access back with the key they pasted.
+  app.get('/revoke', (c) => showRevoke(c));
+  app.post('/revoke', (c) => submitRevoke(platform, c));
+  app.get('/manage/:slug', (c) => showManage(platform, c, c.req.param('slug')));
+  app.post('/manage/:slug', (c) => submitManage(platform, c, c.req.param('slug')));
+  app.delete('/api/slugs/:slug/grants/:grantId', (c) =>
+    manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), { grantId: c.req.param('grantId') }),
+  );
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
   app.on(['GET', 'HEAD', 'OPTIONS'], '/.well-known/oauth-authorization-server', (c) => authorizationServerMetadata(platform, c.req.raw));

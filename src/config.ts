@@ -14,6 +14,8 @@ export interface Config {
   upstreamAllowlist: string[];
   /** When set, creating endpoints requires `Authorization: Bearer <ADMIN_TOKEN>`. */
   adminToken: string | undefined;
+  /** When set, `/metrics` (Prometheus text) is served to `Authorization: Bearer <METRICS_TOKEN>`; otherwise it does not exist. */
+  metricsToken: string | undefined;
   accessTokenTtl: number;
   refreshTokenTtl: number;
   /** How long an exchanged refresh token still works (parallel refreshes) before using it revokes its grant. */
@@ -39,6 +41,8 @@ export interface Config {
     manage: RateLimit;
   };
   logLevel: LogLevel;
+  /** At most one "last used" write per grant per this many seconds and process; 0 records none. */
+  lastUsedWriteSeconds: number;
   /** `KEY2OAUTH_SECRET`: the deployment secret when the operator sets one (replicas must share it). */
   secret: string | undefined;
 }
@@ -94,10 +98,11 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   TRUST_PROXY: 'false',
   LOG_LEVEL: 'info',
   REDIS_KEY_PREFIX: 'key2oauth:',
+  LAST_USED_WRITE_SECONDS: '60',
 };
 
 /** Settings with no default, documented as unset or empty. */
-export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'KEY2OAUTH_SECRET', 'REDIS_URL'] as const;
+export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'METRICS_TOKEN', 'KEY2OAUTH_SECRET', 'REDIS_URL'] as const;
 
 /** Least entropy a deployment secret must carry: 32 bytes. */
 export const MIN_SECRET_BITS = 256;
@@ -111,6 +116,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       .map((pattern) => pattern.trim().toLowerCase())
       .filter(Boolean),
     adminToken: value(env, 'ADMIN_TOKEN'),
+    metricsToken: parseToken(env, 'METRICS_TOKEN'),
     // mcp-remote refreshes a minute before expiry: a 60-second token made it refresh in a loop.
     accessTokenTtl: parseInteger(env, 'ACCESS_TOKEN_TTL', { min: 300 }),
     refreshTokenTtl: parseInteger(env, 'REFRESH_TOKEN_TTL', { min: 60 }),
@@ -128,6 +134,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       authorizePage: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_PAGE'),
     },
     logLevel: parseLogLevel(env),
+    lastUsedWriteSeconds: parseInteger(env, 'LAST_USED_WRITE_SECONDS', { min: 0 }),
     secret: parseSecret(env, 'KEY2OAUTH_SECRET'),
   };
 }
@@ -191,11 +198,24 @@ function parsePublicUrl(raw: string): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw new ConfigError('PUBLIC_URL must use https (or http for a local server)');
+  // The OAuth engine refuses a plain-http issuer on any host but loopback (RFC 8252 §7.3), and would
+  // answer 500 to every OAuth and MCP request: better to stop here and say why.
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new ConfigError(
+      `PUBLIC_URL must use https on a host other than localhost (got ${url.origin}): OAuth clients and the OAuth engine refuse a plain-http issuer. Put the server behind a reverse proxy that terminates TLS (README: Production) and set PUBLIC_URL to its https origin.`,
+    );
+  }
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
     // The issuer sits at the origin root: the most compatible choice (docs/architecture.md).
     throw new ConfigError('PUBLIC_URL must be a bare origin such as https://mcp.example.com, without a path');
   }
   return url.origin;
+}
+
+/** `localhost`, 127.0.0.0/8 and ::1: the hosts where the engine accepts plain http. */
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function parseBoolean(env: Env, name: string): boolean {
@@ -229,6 +249,15 @@ function parseLogLevel(env: Env): LogLevel {
   const level = raw.toLowerCase();
   if (level === 'debug' || level === 'info' || level === 'warn' || level === 'error' || level === 'silent') return level;
   throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error, silent (got ${JSON.stringify(raw)})`);
+}
+
+/** A bearer token an operator picks: long enough that guessing it is hopeless. */
+function parseToken(env: Env, name: string): string | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  if (raw.length < 16 || /\s/.test(raw))
+    throw new ConfigError(`${name} must be at least 16 characters without spaces (openssl rand -hex 24)`);
+  return raw;
 }
 
 function parseSecret(env: Env, name: string): string | undefined {

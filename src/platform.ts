@@ -31,6 +31,11 @@ export interface Platform {
   clientAddress(c: Context): string;
   /** Lets a handler keep work alive after the response (Workers' `waitUntil`); Node just runs it. */
   waitUntil(promise: Promise<unknown>): void;
+  /**
+   * Whether in-memory metrics describe the deployment: true for one long-lived server process;
+   * false (or absent) on Workers, where each short-lived isolate would count only its own requests.
+   */
+  processMetrics?: boolean;
 }
 
 export type UpstreamFetch = (url: string, init: RequestInit & { signal?: AbortSignal | null }) => Promise<Response>;

@@ -379,9 +379,12 @@ async function signIn(get: Get, target: FlowTarget): Promise<Step[]> {
     body: new URLSearchParams({ ...hidden, api_key: target.apiKey, action: 'approve' }),
   });
   const location = approved.headers.get('location');
-  const code = location ? new URL(location).searchParams.get('code') : null;
+  const next = location ? new URL(location, pageUrl) : null;
+  const code = next?.searchParams.get('code') ?? null;
   if (approved.status !== 302 || !code) {
-    const html = await approved.text();
+    // A refused key is sent back to the consent page (POST/redirect/GET): read what it says there.
+    const shown = approved.status === 303 && next ? await get(next.href, { headers: { cookie: cookies } }) : approved;
+    const html = await shown.text();
     // The consent page says why in its alert (the upstream refused the key, …); otherwise its whole text.
     const alert = /<p class="error" role="alert">([\s\S]*?)<\/p>/.exec(html)?.[1];
     const text = pageText(alert ?? html);

@@ -1,7 +1,7 @@
 /**
  * `key2oauth <command>`: the command line. Each command is a module in this folder with a name, a
  * one-line summary, its own `--help` text and a `run` that returns the exit code. Exit codes are
- * for scripts: 0 done, 1 the command failed, 2 the command line was wrong.
+ * for scripts: 0 done, 1 the command failed, 2 the command line was wrong, 3 what it names does not exist.
  *
  * The hooks must be in place before the OAuth engine loads (it imports `cloudflare:workers`), and
  * static imports are evaluated first, so commands come in through dynamic imports.
@@ -16,6 +16,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
     summary: 'check that MCP clients can connect to an endpoint, and say how to fix what is wrong',
     load: () => import('./doctor.ts'),
   },
+  endpoints: { summary: 'list, show, create or delete endpoints', load: () => import('./endpoints.ts') },
+  grants: { summary: 'list or revoke who has access to an endpoint', load: () => import('./grants.ts') },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,12 +3,15 @@ import { timingSafeEqual } from '../crypto.ts';
 import { jsonError, pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost } from '../http/request.ts';
-import { htmlResponse } from '../http/responses.ts';
+import { htmlResponse, redirect } from '../http/responses.ts';
 import { createdPage } from '../pages/created.ts';
 import { type HomeForm, homePage } from '../pages/home.ts';
 import type { Platform } from '../platform.ts';
+import { headerLine } from '../upstream/target.ts';
 import { createEndpoint } from './create.ts';
-import { describeEndpoint } from './endpoint.ts';
+import { keepCreatedView, takeCreatedView } from './created-view.ts';
+import { describeEndpoint, manageLink, upstreamTarget } from './endpoint.ts';
+import { createEndpointStore } from './store.ts';
 
 /**
  * The two ways to create an endpoint, the home-page form (`POST /`) and the JSON API
@@ -39,15 +42,34 @@ export async function createFromForm(platform: Platform, c: Context): Promise<Re
   if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
   const result = await createEndpoint(platform, input);
   if (!result.ok) return home(result.message, result.status);
-  const view = describeEndpoint(result.endpoint, config.publicUrl);
+  // POST/redirect/GET: reloading or going Back to the result must not create a second endpoint.
+  const id = await keepCreatedView(platform.kv, { slug: result.endpoint.slug, manageToken: result.manageToken, warnings: result.warnings });
+  return redirect(`/created/${id}`, new Headers(), 303);
+}
+
+/** GET /created/:id: the result of the form, with the manage link on its first view only. */
+export async function showCreated(platform: Platform, id: string): Promise<Response> {
+  const { publicUrl } = platform.config;
+  const view = await takeCreatedView(platform.kv, id);
+  const endpoint = view ? await createEndpointStore(platform.kv).get(view.slug) : null;
+  if (!view || !endpoint) {
+    return pageError(
+      404,
+      'Page expired',
+      'This page is shown for ten minutes after an endpoint is created, and that time has passed.',
+      'The endpoint itself still works.',
+    );
+  }
+  const described = describeEndpoint(endpoint, publicUrl);
   return htmlResponse(
     createdPage({
-      mcpEndpoint: view.mcp_endpoint,
-      displayName: view.display_name,
-      upstreamHost: new URL(view.upstream_url).host,
-      manageToken: result.manageToken,
+      mcpEndpoint: described.mcp_endpoint,
+      displayName: endpoint.displayName,
+      upstreamHost: new URL(endpoint.upstreamUrl).host,
+      headerLine: headerLine(upstreamTarget(endpoint)),
+      ...(view.manageToken ? { manageLink: manageLink(publicUrl, endpoint.slug, view.manageToken) } : {}),
+      warnings: view.warnings,
     }),
-    { status: 201 },
   );
 }
 
@@ -71,5 +93,13 @@ export async function createFromApi(platform: Platform, c: Context): Promise<Res
   }
   const result = await createEndpoint(platform, body);
   if (!result.ok) return jsonError(result.status, result.error, result.message);
-  return Response.json({ ...describeEndpoint(result.endpoint, config.publicUrl), manage_token: result.manageToken }, { status: 201 });
+  return Response.json(
+    {
+      ...describeEndpoint(result.endpoint, config.publicUrl),
+      manage_token: result.manageToken,
+      manage_url: manageLink(config.publicUrl, result.endpoint.slug, result.manageToken),
+      warnings: result.warnings,
+    },
+    { status: 201 },
+  );
 }

@@ -7,7 +7,7 @@ import { createEndpointInput, firstIssue } from './input.ts';
 import { createEndpointStore } from './store.ts';
 
 export type CreateResult =
-  | { ok: true; endpoint: Endpoint; manageToken: string }
+  | { ok: true; endpoint: Endpoint; manageToken: string; warnings: string[] }
   | { ok: false; status: 400; error: string; message: string };
 
 /**
@@ -25,17 +25,18 @@ export async function createEndpoint(platform: Platform, body: unknown): Promise
   const headerName = input.auth_header_name ?? 'Authorization';
   const headerPrefix = input.auth_header_prefix ?? (headerName.toLowerCase() === 'authorization' ? 'Bearer' : '');
   const manageToken = randomToken();
+  const detected = await detectTransport(platform, checked.url, input.transport);
   const endpoint = await createEndpointStore(platform.kv).create({
     upstreamUrl: checked.url.href,
     displayName: input.display_name || checked.url.host,
     authHeaderName: headerName,
     authHeaderPrefix: headerPrefix.trim(),
-    transport: await detectTransport(platform, checked.url, input.transport),
+    transport: detected.transport,
     createdAt: Math.floor(Date.now() / 1000),
     manageTokenHash: await sha256Hex(manageToken),
   });
   platform.log.info('endpoint created', { slug: endpoint.slug, upstream_host: checked.url.host });
-  return { ok: true, endpoint, manageToken };
+  return { ok: true, endpoint, manageToken, warnings: detected.warning ? [detected.warning] : [] };
 }
 
 /** The URL policy, then every address the host resolves to: for creation and for changes alike. */

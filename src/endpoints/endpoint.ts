@@ -43,3 +43,11 @@ export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
     created_at: new Date(endpoint.createdAt * 1000).toISOString(),
   };
 }
+
+/**
+ * The manage page's link. The token rides in the fragment, which browsers never send: it reaches
+ * no access log, no proxy and no Referer; the page's script reads it and posts it.
+ */
+export function manageLink(publicUrl: string, slug: string, manageToken: string): string {
+  return `${publicUrl}/manage/${slug}#token=${manageToken}`;
+}

@@ -1,25 +1,94 @@
 import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
 import type { Logger } from '../log.ts';
+import { countRequest, streamClosed, streamOpened } from '../metrics.ts';
+
+/** What an incoming X-Request-Id may look like to be kept: an id, not a place to smuggle text into logs. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /**
- * One line per request: method, path, status and the time to the response headers (a stream may
- * go on after). Never the query string (codes, state and resource travel there on /authorize and
- * redirects), never a header, never a body. Health checks are logged at debug level only.
+ * One line per request: its id, method, route pattern, path, status, the time to the response
+ * headers (a stream may go on after) and, for proxied requests, the upstream's share of it. Never
+ * the query string (codes, state and resource travel there on /authorize and redirects), never a
+ * header, never a body. Health checks are logged at debug level only.
+ *
+ * The request id is the caller's `X-Request-Id` when it looks like one (a proxy in front may have
+ * set it, and its logs then join ours), else a fresh one; it goes back in the response's
+ * `X-Request-Id`, so a user reporting a problem can quote it. Each request is also counted for
+ * /metrics by its route pattern (`/:slug/mcp`): a slug per label would grow without bound.
  */
-export function accessLog(log: Logger): MiddlewareHandler {
+export function accessLog(log: Logger, options: { countStreams?: boolean } = {}): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
+    const incoming = c.req.header('x-request-id');
+    const requestId = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     await next();
+    try {
+      c.res.headers.set('x-request-id', requestId);
+    } catch {
+      // Immutable headers (a fetch() response passed through): copy into a mutable response.
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set('x-request-id', requestId);
+    }
+    const route = routeOf(c);
     const path = rawPath(c.req.url);
+    const upstream = /\bupstream;dur=(\d+)/.exec(c.res.headers.get('server-timing') ?? '');
     const fields = {
+      request_id: requestId,
       method: c.req.method.slice(0, 16),
+      route,
       path: path.length > 200 ? `${path.slice(0, 200)}…` : path,
       status: c.res.status,
       ms: Math.round(performance.now() - started),
+      ...(upstream ? { upstream_ms: Number(upstream[1]) } : {}),
     };
+    countRequest(route, knownMethod(c.req.method), c.res.status);
+    // Counting open streams wraps each one; only worth it when someone reads /metrics.
+    if (options.countStreams && c.res.body && (c.res.headers.get('content-type') ?? '').startsWith('text/event-stream'))
+      c.res = tracked(c.res);
     if (path === '/healthz') log.debug('request', fields);
     else log.info('request', fields);
   };
+}
+
+/** The pattern that answered (`/:slug/mcp`), or `unmatched` for a 404 no route claimed. */
+function routeOf(c: Parameters<MiddlewareHandler>[0]): string {
+  const pattern = routePath(c, -1);
+  return pattern && pattern !== '*' && pattern !== '/*' ? pattern : 'unmatched';
+}
+
+function knownMethod(method: string): string {
+  return ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'].includes(method) ? method : 'OTHER';
+}
+
+/** An event stream counted as open until it ends or the client leaves. */
+function tracked(response: Response): Response {
+  streamOpened();
+  let open = true;
+  const close = () => {
+    if (open) streamClosed();
+    open = false;
+  };
+  const reader = response.body!.getReader();
+  const stream = new ReadableStream({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          close();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        close();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      close();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(stream, response);
 }
 
 function rawPath(url: string): string {

@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import type { RateLimit } from '../config.ts';
 import { hmacHex } from '../crypto.ts';
+import { countRateLimited } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import { jsonError, pageError } from './errors.ts';
 
@@ -14,6 +15,7 @@ export async function rateLimit(platform: Platform, bucket: string, limit: RateL
   const key = `k2o:rl:${bucket}:${(await hmacHex(platform.secret, clientIdentity(identity))).slice(0, 32)}`;
   const { count, resetAt } = await platform.counters.increment(key, limit.windowSeconds);
   if (count <= limit.limit) return null;
+  countRateLimited(bucket);
   return new Refusal(Math.max(1, Math.ceil(resetAt - Date.now() / 1000)));
 }
 

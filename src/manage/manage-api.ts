@@ -1,5 +1,4 @@
 import { sha256Hex, timingSafeEqual } from '../crypto.ts';
-import { checkUpstream } from '../endpoints/create.ts';
 import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
 import { isSlug } from '../endpoints/slug.ts';
@@ -7,42 +6,55 @@ import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { engine } from '../oauth/engine.ts';
+import { listGrants, revokeGrant } from '../oauth/grants.ts';
 import type { Platform } from '../platform.ts';
-import { detectTransport } from '../upstream/detect.ts';
+import { changeEndpoint, deleteEndpoint } from './change.ts';
 
 /**
- * `GET/PATCH/DELETE /api/slugs/:slug`: the creator's controls, authenticated by
- * `Authorization: Bearer <manage_token>` (compared as hashes, in constant time), or by the
- * deployment's ADMIN_TOKEN when one is set, so an operator can take down an abusive endpoint.
- *
- * Deleting an endpoint revokes every grant on it. Changing where or how the key is sent
- * (upstream_url, auth_header_name, auth_header_prefix, transport) also revokes them: users
- * entrusted their keys to the old destination, and each grant carries that destination in its
- * encrypted props, so every user must see the new one and approve again.
+ * The creator's controls, authenticated by `Authorization: Bearer <manage_token>` (compared as
+ * hashes, in constant time), or by the deployment's ADMIN_TOKEN when one is set, so an operator can
+ * take down an abusive endpoint:
+ * - `GET/PATCH/DELETE /api/slugs/:slug`: the endpoint (change.ts says what a change revokes);
+ * - `GET /api/slugs/:slug/grants`: who was given access (client, redirect host, created, last used);
+ * - `DELETE /api/slugs/:slug/grants/:grantId`, or `…/grants` for all: take access back.
  */
-export async function manageEndpoint(platform: Platform, request: Request, slug: string, clientAddress: string): Promise<Response> {
+export async function manageEndpoint(
+  platform: Platform,
+  request: Request,
+  slug: string,
+  clientAddress: string,
+  grants?: { grantId?: string },
+): Promise<Response> {
   // Every request counts, before any token is looked at: the admin token may be weaker than a manage token.
   const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
   if (limited) return limited.json('requests');
-  const store = createEndpointStore(platform.kv);
-  const endpoint = isSlug(slug) ? await store.get(slug) : null;
+  const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  if (!(await authorized(platform, request, endpoint))) {
+  const match = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(request.headers.get('authorization') ?? '');
+  if (!(await mayManage(platform, match?.[1], endpoint))) {
     return jsonError(401, 'unauthorized', 'Send the manage token returned at creation: Authorization: Bearer <manage_token>', {
       'www-authenticate': 'Bearer realm="key2oauth-manage"',
     });
   }
   const { publicUrl } = platform.config;
 
+  if (grants) {
+    if (request.method === 'GET' && !grants.grantId) return ok({ grants: await listGrants(platform, slug) });
+    if (request.method !== 'DELETE')
+      return jsonError(405, 'method_not_allowed', 'Use GET to list grants or DELETE to revoke', { allow: 'GET, DELETE' });
+    if (!grants.grantId) {
+      const revoked = await engine(platform, slug).revokeAllGrants();
+      platform.log.info('grants revoked', { slug, revoked_grants: revoked });
+      return ok({ revoked_grants: revoked });
+    }
+    if (!(await revokeGrant(platform, slug, grants.grantId))) return jsonError(404, 'not_found', 'This endpoint has no grant with that id');
+    platform.log.info('grant revoked', { slug });
+    return ok({ revoked_grants: 1 });
+  }
+
   if (request.method === 'GET') return ok(describeEndpoint(endpoint, publicUrl));
 
-  if (request.method === 'DELETE') {
-    // The record goes first, so no new authorization can start or finish; then its grants.
-    await store.delete(slug);
-    const revoked = await engine(platform, slug).revokeAllGrants();
-    platform.log.info('endpoint deleted', { slug, revoked_grants: revoked });
-    return ok({ deleted: true, slug, revoked_grants: revoked });
-  }
+  if (request.method === 'DELETE') return ok({ deleted: true, slug, revoked_grants: await deleteEndpoint(platform, slug) });
 
   // PATCH
   if (!(request.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) {
@@ -56,39 +68,14 @@ export async function manageEndpoint(platform: Platform, request: Request, slug:
   }
   const parsed = updateEndpointInput.safeParse(body);
   if (!parsed.success) return jsonError(400, 'invalid_request', firstIssue(parsed.error));
-  const input = parsed.data;
-
-  const updated: Endpoint = { ...endpoint };
-  if (input.upstream_url !== undefined) {
-    const checked = await checkUpstream(platform, input.upstream_url);
-    if (!checked.ok) return jsonError(400, 'invalid_upstream_url', checked.reason);
-    updated.upstreamUrl = checked.url.href;
-  }
-  if (input.display_name !== undefined) updated.displayName = input.display_name || new URL(updated.upstreamUrl).host;
-  if (input.auth_header_name !== undefined) updated.authHeaderName = input.auth_header_name;
-  if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
-  else if (input.auth_header_name !== undefined)
-    updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
-  // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
-  if (input.transport !== undefined || input.upstream_url !== undefined) {
-    updated.transport = await detectTransport(platform, new URL(updated.upstreamUrl), input.transport ?? 'auto');
-  }
-
-  const destinationChanged =
-    updated.upstreamUrl !== endpoint.upstreamUrl ||
-    updated.authHeaderName !== endpoint.authHeaderName ||
-    updated.authHeaderPrefix !== endpoint.authHeaderPrefix ||
-    updated.transport !== endpoint.transport;
-  await store.put(updated);
-  const revoked = destinationChanged ? await engine(platform, slug).revokeAllGrants() : 0;
-  platform.log.info('endpoint changed', { slug, destination_changed: destinationChanged, revoked_grants: revoked });
-  return ok({ ...describeEndpoint(updated, publicUrl), revoked_grants: revoked });
+  const changed = await changeEndpoint(platform, endpoint, parsed.data);
+  if (!changed.ok) return jsonError(400, changed.error, changed.message);
+  return ok({ ...describeEndpoint(changed.endpoint, publicUrl), revoked_grants: changed.revoked, warnings: changed.warnings });
 }
 
-async function authorized(platform: Platform, request: Request, endpoint: Endpoint): Promise<boolean> {
-  const match = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(request.headers.get('authorization') ?? '');
-  if (!match) return false;
-  const presented = match[1]!;
+/** Whether `presented` is this endpoint's manage token, or the deployment's ADMIN_TOKEN. */
+export async function mayManage(platform: Platform, presented: string | undefined, endpoint: Endpoint): Promise<boolean> {
+  if (!presented || presented.length > 512) return false;
   const { adminToken } = platform.config;
   if (adminToken && timingSafeEqual(presented, adminToken)) return true;
   return Boolean(endpoint.manageTokenHash) && timingSafeEqual(await sha256Hex(presented), endpoint.manageTokenHash!);

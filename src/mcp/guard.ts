@@ -1,6 +1,8 @@
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
+import { countGrantsRevoked } from '../metrics.ts';
 import { engine, type GrantProps, invalidTokenChallenge, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
+import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
@@ -30,7 +32,14 @@ export async function guard(
   if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
   }
-  return engine(platform, slug).protect(request, handler, path);
+  return engine(platform, slug).protect(
+    request,
+    (props, auth) => {
+      noteGrantUse(platform, slug, auth.grantId);
+      return handler(props, auth);
+    },
+    path,
+  );
 }
 
 /**
@@ -50,6 +59,7 @@ export async function forwardWithKey(
   if (outcome.kind === 'response') return outcome.response;
   platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status: outcome.status });
   await engine(platform, props.slug).helpers().revokeGrant(auth.grantId, props.slug);
+  countGrantsRevoked(1);
   return invalidTokenChallenge(
     platform.config.publicUrl,
     props.slug,

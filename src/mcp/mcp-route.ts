@@ -1,5 +1,9 @@
+import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonRpcError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
+import { htmlResponse } from '../http/responses.ts';
+import { resourceUrl } from '../oauth/resource.ts';
+import { endpointInfoPage } from '../pages/endpoint-info.ts';
 import type { Platform } from '../platform.ts';
 import { forwardWithKey, guard } from './guard.ts';
 import { legacyStream } from './legacy-sse.ts';
@@ -21,6 +25,13 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
       allow: [...MCP_METHODS].join(', '),
     });
   }
+  if (isBrowserVisit(incoming)) {
+    const endpoint = await createEndpointStore(platform.kv).get(slug);
+    if (endpoint)
+      return htmlResponse(
+        endpointInfoPage({ mcpEndpoint: resourceUrl(platform.config.publicUrl, slug), displayName: endpoint.displayName }),
+      );
+  }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
   return guard(platform, slug, request, (props, auth) => {
     if (props.upstream.transport !== 'sse') return forwardWithKey(platform, request, props, auth, { url: props.upstream.url });
@@ -31,4 +42,15 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
       }),
     );
   });
+}
+
+/**
+ * A person who opened the URL in a browser: a plain GET without a token that asks for HTML and not
+ * for an event stream. MCP clients send `Accept: text/event-stream` (or a token) on their GET, so
+ * they still get the 401 challenge that starts OAuth.
+ */
+function isBrowserVisit(request: Request): boolean {
+  if (request.method !== 'GET' || request.headers.has('authorization')) return false;
+  const accept = request.headers.get('accept') ?? '';
+  return /\btext\/html\b/i.test(accept) && !/\btext\/event-stream\b/i.test(accept);
 }

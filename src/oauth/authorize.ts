@@ -6,11 +6,15 @@ import { pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
+import { countGrantsIssued } from '../metrics.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
+import { headerLine } from '../upstream/target.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
+import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
+import { grantMetadata, withoutPastedPrefix } from './grants.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { appScheme } from './redirect-uri.ts';
 import { resourceUrl, slugFromResource } from './resource.ts';
@@ -27,6 +31,9 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const request = onPublicOrigin(incoming, publicUrl);
   const url = new URL(request.url);
   const params = url.searchParams;
+  // Set by our own redirect after a refused submission; the engine never sees it.
+  const noticeId = params.get('notice');
+  params.delete('notice');
   const problem = paramsProblem(authorizeQuery, params);
   if (problem) return pageError(400, 'Authorization failed', `${problem}.`, 'Start again from your app.');
   if (isMetadataDocumentUrl(params.get('client_id'))) {
@@ -100,7 +107,10 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   // Each page stores a consent transaction (ten minutes): bounded per address, so nobody can fill the store.
   const limited = await rateLimit(platform, 'authorize-page', platform.config.rateLimits.authorizePage, clientAddress);
   if (limited) return limited.page('authorization pages were opened from your network');
-  return consentPage(oauth, authRequest, endpoint);
+  const notice = await takeNotice(platform.kv, noticeId);
+  if (!notice) return consentPage(oauth, authRequest, endpoint);
+  const headers = new Headers(notice.retryAfter ? { 'retry-after': String(notice.retryAfter) } : {});
+  return consentPage(oauth, authRequest, endpoint, { error: notice.message, status: notice.status, headers });
 }
 
 /** POST /authorize: Deny, or check the key against the upstream and only then issue a code. */
@@ -149,36 +159,38 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
 
     // Where the page said the key would go must still be where it goes: the creator may have
     // changed the endpoint (PATCH /api/slugs/:slug) while the page was open.
+    const again = (notice: ConsentNotice, headers = approved.headers) =>
+      backToConsent(platform, request, notice, headers, () =>
+        consentPage(oauth, approved.request, endpoint, { error: notice.message, status: notice.status, headers }),
+      );
     if (String(form.get('destination') ?? '') !== (await destinationOf(endpoint))) {
-      return consentPage(oauth, approved.request, endpoint, {
-        error: 'This endpoint was changed while the page was open. Check where your key will go, then approve again.',
+      return again({
+        message: 'This endpoint was changed while the page was open. Check where your key will go, then approve again.',
         status: 409,
-        headers: approved.headers,
       });
     }
     // Key guessing through one endpoint from many addresses.
     const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
     if (endpointLimited) {
-      return consentPage(oauth, approved.request, endpoint, {
-        error: endpointLimited.sentence('keys were tried on this endpoint'),
-        status: 429,
-        headers: endpointLimited.headers(approved.headers),
-      });
+      return again(
+        { message: endpointLimited.sentence('keys were tried on this endpoint'), status: 429, retryAfter: endpointLimited.retryAfter },
+        endpointLimited.headers(approved.headers),
+      );
     }
 
-    const apiKey = String(form.get('api_key') ?? '').trim();
-    const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint);
+    const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
+    const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey);
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
       platform.log.info('authorization key refused', { slug, reason: problem.log });
-      return consentPage(oauth, approved.request, endpoint, { error: problem.message, status: problem.status, headers: approved.headers });
+      return again({ message: problem.message, status: problem.status });
     }
 
     const props: GrantProps = { v: 1, slug, apiKey, upstream: upstreamTarget(endpoint) };
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,
-      metadata: { createdAt: Math.floor(Date.now() / 1000) },
+      metadata: await grantMetadata(platform, slug, apiKey, approved.request.redirectUri),
       scope: grantedScopes(approved.request.scope),
       props,
       // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one
@@ -201,10 +213,29 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       );
     }
     platform.log.info('authorization granted', { slug });
+    countGrantsIssued();
     return redirect(redirectTo, approved.headers);
   } catch (error) {
     return authorizationFailure(error, { userActed: true });
   }
+}
+
+/**
+ * After a refused submission: 303 back to the authorization URL the form was posted to, with the
+ * message kept for the GET (consent-notice.ts), so no page in the history is a POST result. A
+ * form posted without the authorization query (no browser does that) gets the page directly.
+ */
+async function backToConsent(
+  platform: Platform,
+  request: Request,
+  notice: ConsentNotice,
+  headers: Headers,
+  direct: () => Promise<Response>,
+): Promise<Response> {
+  const url = new URL(request.url);
+  if (!url.searchParams.has('client_id')) return direct();
+  url.searchParams.set('notice', await keepNotice(platform.kv, notice));
+  return redirect(`${url.pathname}?${url.searchParams}`, headers, 303);
 }
 
 async function consentPage(
@@ -226,8 +257,10 @@ async function consentPage(
       handle: transaction.handle,
       destination: await destinationOf(endpoint),
       endpointName: endpoint.displayName,
+      endpointUrl: authRequest.resource ?? '',
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       headerName: endpoint.authHeaderName,
+      headerLine: headerLine(upstreamTarget(endpoint)),
       consent,
       ...(appScheme(authRequest.redirectUri) ? { appScheme: appScheme(authRequest.redirectUri)! } : {}),
       ...(extra.error ? { error: extra.error } : {}),
@@ -309,24 +342,32 @@ function keyProblem(apiKey: string): Problem | undefined {
   return undefined;
 }
 
-function probeMessage(result: ProbeResult, endpoint: Endpoint): Problem | undefined {
+function probeMessage(result: ProbeResult, endpoint: Endpoint, apiKey: string): Problem | undefined {
   const host = new URL(endpoint.upstreamUrl).host;
   if (result.ok) return undefined;
   switch (result.kind) {
     case 'rejected':
+      // The key may be right and the way it is sent wrong (another header, another prefix): say
+      // exactly what was sent, key masked, so the user can tell which.
       return {
-        message: `${host} rejected this key (HTTP ${result.status}). Check the key and try again.`,
+        message: `${host} rejected this key (HTTP ${result.status}). It was sent as “${headerLine(upstreamTarget(endpoint), apiKey)}”. Check the key and try again. If the key is right, ${host} may expect it in another header or prefix: whoever created this endpoint can change that on its manage page.`,
         status: 401,
         log: `rejected ${result.status}`,
       };
-    // One sentence for both: which of them happened would tell anyone who can create an
+    // One sentence for all three: which of them happened would tell anyone who can create an
     // endpoint whether a host:port answers (a port probe through us). The log keeps the reason.
+    case 'not-mcp':
     case 'unreachable':
     case 'unexpected':
       return {
-        message: `The key could not be checked: ${host} did not complete an MCP handshake. Nothing was saved. Try again later; if it keeps failing, tell whoever runs this endpoint that its server did not answer as an MCP server.`,
+        message: `The key could not be checked: ${host} did not complete an MCP handshake. Nothing was saved. Try again later; if it keeps failing, the endpoint's upstream URL may point at a website rather than the MCP server: tell whoever runs this endpoint.`,
         status: 502,
-        log: result.kind === 'unreachable' ? `unreachable: ${result.reason}` : `unexpected ${result.status}`,
+        log:
+          result.kind === 'unreachable'
+            ? `unreachable: ${result.reason}`
+            : result.kind === 'not-mcp'
+              ? `not mcp: ${result.what}`
+              : `unexpected ${result.status}`,
       };
   }
 }

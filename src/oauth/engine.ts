@@ -1,6 +1,7 @@
 import { type ClientInfo, OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
 import { sha256Hex } from '../crypto.ts';
 import { isSlug } from '../endpoints/slug.ts';
+import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
@@ -97,6 +98,7 @@ export function engine(platform: Platform, slug?: string): Engine {
         cursor = page.cursor;
       } while (cursor);
       for (const id of ids) await api().revokeGrant(id, slug);
+      countGrantsRevoked(ids.length);
       return ids.length;
     },
     async protect(request, handler, path = 'mcp') {

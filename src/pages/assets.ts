@@ -1,8 +1,8 @@
 /** The one stylesheet and the one script, served from /assets (CSP allows only 'self'). */
 
 export const STYLE_CSS = `
-:root { color-scheme: light dark; --fg: #1d1d1f; --bg: #f6f6f4; --card: #fff; --muted: #666; --accent: #3d5afe; --err: #b00020; --warn: #8a5300; }
-@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #151515; --card: #1f1f1f; --muted: #aaa; --accent: #8c9eff; --err: #ff6b81; --warn: #ffb74d; } }
+:root { color-scheme: light dark; --fg: #1d1d1f; --bg: #f6f6f4; --card: #fff; --muted: #666; --accent: #3d5afe; --err: #b00020; --warn: #8a5300; --ok: #1b7a33; }
+@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #151515; --card: #1f1f1f; --muted: #aaa; --accent: #8c9eff; --err: #ff6b81; --warn: #ffb74d; --ok: #6fcf8a; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, Segoe UI, Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 .top { display: flex; gap: 1rem; align-items: baseline; padding: 1rem 1.5rem; }
@@ -28,10 +28,27 @@ button.secondary { background: transparent; color: var(--fg); border: 1px solid 
 .notice { border-left: 4px solid var(--warn); background: var(--card); padding: .9rem 1.2rem; border-radius: 8px; color: var(--fg); }
 pre { white-space: pre-wrap; word-break: break-all; background: #8881; padding: .5rem .7rem; border-radius: 6px; }
 dt { font-weight: 700; margin-top: .8rem; } dd { margin-left: 0; }
+button.danger { background: var(--err); }
+.ok { color: var(--ok); font-weight: 600; }
+.table-wrap { overflow-x: auto; }
+table.grants { border-collapse: collapse; width: 100%; margin-bottom: .8rem; font-size: .95rem; }
+table.grants th, table.grants td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #9993; vertical-align: middle; }
+table.grants form { margin: 0; }
 footer { text-align: center; color: var(--muted); font-size: .9rem; padding: 1rem; }
 `;
 
 export const APP_JS = `
+// The manage link carries its token in the fragment (never sent to a server): put it in the form,
+// take it out of the address bar and history, and open the page.
+(() => {
+  const form = document.getElementById('manage-open');
+  const match = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return;
+  history.replaceState(null, '', location.pathname);
+  if (!form) return;
+  form.elements.token.value = match[1];
+  form.submit();
+})();
 document.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-copy]');
   if (!button) return;
@@ -44,3 +61,6 @@ document.addEventListener('click', (event) => {
   }, () => { input.select(); });
 });
 `;
+
+/** A key in a circle, served as /favicon.ico (browsers ask for that path whatever the page says). */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#3d5afe"/><circle cx="12" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path d="M17 16h9m-3 0v4" stroke="#fff" stroke-width="3" fill="none"/></svg>`;

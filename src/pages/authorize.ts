@@ -7,8 +7,12 @@ export interface AuthorizePageOptions {
   /** A hash of where and how the key is sent, posted back so a change in between is caught. */
   destination: string;
   endpointName: string;
+  /** The endpoint's MCP URL, for the link to take access back later. */
+  endpointUrl: string;
   upstreamHost: string;
   headerName: string;
+  /** `Authorization: Bearer <your API key>`. */
+  headerLine: string;
   consent: ConsentDescription;
   /** The private-use scheme (`cursor:`) the code goes to, when a native app asked (RFC 8252 §7.1). */
   appScheme?: string;
@@ -27,7 +31,7 @@ export function authorizePage(options: AuthorizePageOptions): Html {
     html`<section class="card">
 <h1>Connect ${consent.clientName} to ${options.endpointName}</h1>
 <p class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong>
-in the <code>${options.headerName}</code> header.</p>
+in the ${options.headerName} header, as <code class="header-line">${options.headerLine}</code></p>
 <p>${
       consent.clientDomain
         ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`
@@ -55,6 +59,8 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>
 </div>
 </form>
+<p class="muted">Changed your mind later? <a href="/revoke?endpoint=${encodeURIComponent(options.endpointUrl)}">Take this access back</a>
+with the same key, at any time.</p>
 </section>
 ${trustNotice()}`,
   );

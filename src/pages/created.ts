@@ -1,7 +1,18 @@
 import { html } from 'hono/html';
 import { type Html, layout, trustNotice } from './layout.ts';
 
-export function createdPage(options: { mcpEndpoint: string; displayName: string; upstreamHost: string; manageToken: string }): Html {
+export interface CreatedPageOptions {
+  mcpEndpoint: string;
+  displayName: string;
+  upstreamHost: string;
+  /** `Authorization: Bearer <your API key>`: how the key will travel. */
+  headerLine: string;
+  /** `/manage/{slug}#token=…`, on the first view only. */
+  manageLink?: string;
+  warnings: string[];
+}
+
+export function createdPage(options: CreatedPageOptions): Html {
   const { mcpEndpoint } = options;
   const name =
     options.displayName
@@ -12,12 +23,20 @@ export function createdPage(options: { mcpEndpoint: string; displayName: string;
     'Endpoint created',
     html`<section class="card">
 <h1>Your endpoint for ${options.displayName}</h1>
-<p>Requests to this URL are forwarded to <strong class="host">${options.upstreamHost}</strong> with your key.</p>
+<p>Requests to this URL are forwarded to <strong class="host">${options.upstreamHost}</strong> with your key, as
+<code class="header-line">${options.headerLine}</code>.</p>
+${options.warnings.map((warning) => html`<p class="warning" role="alert">${warning}</p>`)}
 <div class="copy-row"><input id="endpoint" readonly value="${mcpEndpoint}" aria-label="MCP endpoint URL">
 <button type="button" data-copy="endpoint">Copy</button></div>
-<p class="muted">Manage token (shown once; keep it to change or delete this endpoint later):</p>
-<div class="copy-row"><input id="manage-token" readonly value="${options.manageToken}" aria-label="Manage token">
-<button type="button" data-copy="manage-token">Copy</button></div>
+${
+  options.manageLink
+    ? html`<p><strong>Save this link now.</strong> It opens this endpoint's manage page, where you can change it, see
+who connected and take access back, or delete it. It holds the manage token, which is shown only this once.</p>
+<div class="copy-row"><input id="manage-link" readonly value="${options.manageLink}" aria-label="Manage link">
+<button type="button" data-copy="manage-link">Copy</button></div>`
+    : html`<p class="muted">The manage link was shown once, when this page first opened. Without it, only the
+operator of this deployment can change or delete the endpoint.</p>`
+}
 </section>
 <section class="card">
 <h2>Add it to your client</h2>

@@ -31,7 +31,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <summary>Advanced: how the key is sent</summary>
 <label>Header name
 <input name="auth_header_name" maxlength="64" placeholder="Authorization" value="${form.auth_header_name ?? ''}"></label>
-<label>Prefix <span class="muted">(joined to the key by one space; leave empty to send the bare key)</span>
+<label>Prefix <span class="muted">(joined to the key by one space; if empty: Bearer with the Authorization header, the bare key with any other header)</span>
 <input name="auth_header_prefix" maxlength="64" placeholder="Bearer" value="${form.auth_header_prefix ?? ''}"></label>
 <label>Transport <span class="muted">(detected from the server unless you choose)</span>
 <select name="transport">

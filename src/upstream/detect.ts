@@ -16,12 +16,23 @@ const DETECT_TIMEOUT_MS = 5000;
  * too slow). Otherwise Streamable HTTP, the current transport, is the fallback: detection never
  * refuses a creation, and `transport` in the request overrides it.
  */
-export async function detectTransport(
-  platform: Platform,
-  url: URL,
-  requested: 'auto' | UpstreamTransport | undefined,
-): Promise<UpstreamTransport> {
-  if (requested === 'streamable-http' || requested === 'sse') return requested;
+export async function detectTransport(platform: Platform, url: URL, requested: 'auto' | UpstreamTransport | undefined): Promise<Detected> {
+  const found = await detect(platform, url, requested);
+  return found.warning ? found : { transport: found.transport };
+}
+
+/**
+ * What creation learned: the transport, and a warning for the creator when the upstream could not
+ * be reached or answered unlike an MCP server (a website, a 404). A warning never refuses: the
+ * server may be down for a moment, or reachable only with the key.
+ */
+export interface Detected {
+  transport: UpstreamTransport;
+  warning?: string;
+}
+
+async function detect(platform: Platform, url: URL, requested: 'auto' | UpstreamTransport | undefined): Promise<Detected> {
+  const named = requested === 'streamable-http' || requested === 'sse' ? requested : undefined;
   const hint: UpstreamTransport | undefined = /\/sse\/?$/i.test(url.pathname) ? 'sse' : undefined;
   const signal = AbortSignal.timeout(
     Math.min(DETECT_TIMEOUT_MS, platform.config.upstreamConnectTimeoutMs + platform.config.upstreamFirstByteTimeoutMs),
@@ -42,9 +53,15 @@ export async function detectTransport(
     await post.body?.cancel().catch(() => {});
     if (post.ok) {
       endSession(platform, url, post.headers.get('mcp-session-id'));
-      return 'streamable-http';
+      const type = post.headers.get('content-type') ?? '';
+      if (/^(application\/json|text\/event-stream)/i.test(type)) return { transport: named ?? 'streamable-http' };
+      // A website answers 200 to anything; an MCP server answers JSON or an event stream.
+      return {
+        transport: named ?? hint ?? 'streamable-http',
+        warning: notMcp(url, `it answered with ${type.split(';')[0] || 'no content type'}`),
+      };
     }
-    if (post.status === 401 || post.status === 403) return hint ?? 'streamable-http';
+    if (post.status === 401 || post.status === 403) return { transport: named ?? hint ?? 'streamable-http' };
 
     const get = await platform.fetchUpstream(url.href, {
       method: 'GET',
@@ -54,12 +71,19 @@ export async function detectTransport(
     });
     // Closing the stream at once ends the session the server opened for it.
     await get.body?.cancel().catch(() => {});
-    if (get.ok && /^text\/event-stream/i.test(get.headers.get('content-type') ?? '')) return 'sse';
-    if (get.status === 401 || get.status === 403) return 'sse';
-    return hint ?? 'streamable-http';
+    if (get.ok && /^text\/event-stream/i.test(get.headers.get('content-type') ?? '')) return { transport: named ?? 'sse' };
+    if (get.status === 401 || get.status === 403) return { transport: named ?? 'sse' };
+    return { transport: named ?? hint ?? 'streamable-http', warning: notMcp(url, `it answered HTTP ${post.status}`) };
   } catch {
-    return hint ?? 'streamable-http';
+    return {
+      transport: named ?? hint ?? 'streamable-http',
+      warning: `${url.host} could not be reached just now, so it is not known whether it speaks MCP. The endpoint works once the server is up.`,
+    };
   }
+}
+
+function notMcp(url: URL, what: string): string {
+  return `${url.host} did not answer like an MCP server (${what}). Check that the URL is the server's MCP endpoint (often ending in /mcp or /sse), not its website.`;
 }
 
 /** A server that answered without a key opened a session for us; leave nothing behind. */

@@ -1,4 +1,5 @@
 import { jsonRpcError } from '../http/errors.ts';
+import { observeUpstreamLatency } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { describeUpstreamError, isUpstreamTimeout } from './network-error.ts';
@@ -35,6 +36,7 @@ export async function forward(
   const signal = AbortSignal.any([request.signal, firstByte.signal]);
 
   let upstream: Response;
+  const sent = performance.now();
   try {
     upstream = await platform.fetchUpstream(to.url, {
       method,
@@ -62,6 +64,8 @@ export async function forward(
   } finally {
     clearTimeout(timer);
   }
+  const upstreamMs = performance.now() - sent;
+  observeUpstreamLatency(upstreamMs / 1000);
 
   if (upstream.status === 401 || upstream.status === 403) {
     await upstream.body?.cancel();
@@ -79,13 +83,12 @@ export async function forward(
   // 204, 205 and 304 carry no body; a Response with one (even an empty stream) cannot be built.
   const nullBody = upstream.status === 204 || upstream.status === 205 || upstream.status === 304;
   if (nullBody) await upstream.body?.cancel();
+  const answer = clientResponseHeaders(upstream.headers);
+  // The upstream's share of the wait, for the access log and for anyone debugging a slow tool call.
+  answer.set('server-timing', `upstream;dur=${Math.round(upstreamMs)}`);
   return {
     kind: 'response',
-    response: new Response(nullBody ? null : upstream.body, {
-      status: upstream.status,
-      statusText: upstream.statusText,
-      headers: clientResponseHeaders(upstream.headers),
-    }),
+    response: new Response(nullBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: answer }),
   };
 }
 

@@ -1,13 +1,19 @@
+import { createParser } from 'eventsource-parser';
 import type { Platform } from '../platform.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { describeUpstreamError } from './network-error.ts';
-import { keyHeader, type UpstreamTarget } from './target.ts';
+import { keyHeader, type UpstreamTarget, type UpstreamTransport } from './target.ts';
 
 export type ProbeResult =
   | { ok: true }
   | { ok: false; kind: 'rejected'; status: number }
   | { ok: false; kind: 'unreachable'; reason: string }
-  | { ok: false; kind: 'unexpected'; status: number };
+  | { ok: false; kind: 'unexpected'; status: number }
+  /** It answered 2xx, but not with an MCP handshake: a website, or the wrong path on the server. */
+  | { ok: false; kind: 'not-mcp'; what: string };
+
+/** How much of an answer is read looking for the handshake; an `initialize` result is a few KB. */
+const MAX_READ_BYTES = 256 * 1024;
 
 const PROBE_TIMEOUT_MS = 15_000;
 const PROTOCOL_VERSION = '2025-06-18';
@@ -48,10 +54,17 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, apiKe
   } catch (error) {
     return { ok: false, kind: 'unreachable', reason: signal.aborted ? 'no answer within 15 seconds' : describeUpstreamError(error) };
   }
-  await response.body?.cancel().catch(() => {});
-
-  if (response.status === 401 || response.status === 403) return { ok: false, kind: 'rejected', status: response.status };
-  if (!response.ok) return { ok: false, kind: 'unexpected', status: response.status };
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => {});
+    const rejected = response.status === 401 || response.status === 403;
+    return { ok: false, kind: rejected ? 'rejected' : 'unexpected', status: response.status };
+  }
+  // Any web server answers 200; only an MCP server answers the handshake. Only that approves a key.
+  const spoke = await readHandshake(response, target.transport).catch(() => false);
+  if (!spoke) {
+    const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
+    return { ok: false, kind: 'not-mcp', what: type ? `it answered with ${type}` : 'its answer had no content type' };
+  }
 
   const session = response.headers.get('mcp-session-id');
   if (session && target.transport !== 'sse') {
@@ -65,4 +78,57 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, apiKe
     );
   }
   return { ok: true };
+}
+
+/**
+ * Whether the answer is the MCP handshake: for Streamable HTTP, a JSON-RPC result (to our
+ * `initialize`, the only request sent; its id is not insisted on, since telling an MCP server from
+ * a website is the point), as JSON or as an event on an SSE stream; for legacy HTTP+SSE, the stream's
+ * `endpoint` event. Reads at most MAX_READ_BYTES and stops (closing the stream) as soon as it knows.
+ */
+async function readHandshake(response: Response, transport: UpstreamTransport): Promise<boolean> {
+  const type = (response.headers.get('content-type') ?? '').toLowerCase();
+  const body = response.body;
+  if (!body) return false;
+  const isStream = type.startsWith('text/event-stream');
+  if (!isStream && (transport === 'sse' || !type.startsWith('application/json'))) {
+    await body.cancel().catch(() => {});
+    return false;
+  }
+  let found = false;
+  let json = '';
+  const parser = createParser({
+    onEvent(event) {
+      if (transport === 'sse') found ||= event.event === 'endpoint' && event.data.trim().length > 0;
+      else found ||= isInitializeResult(event.data);
+    },
+  });
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let read = 0;
+  try {
+    while (!found && read < MAX_READ_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      read += value.length;
+      if (isStream) parser.feed(value);
+      else json += value;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return found || (!isStream && isInitializeResult(json));
+}
+
+function isInitializeResult(text: string): boolean {
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  const messages = Array.isArray(message) ? message : [message];
+  return messages.some(
+    (item) =>
+      typeof item === 'object' && item !== null && item.jsonrpc === '2.0' && typeof item.result === 'object' && item.result !== null,
+  );
 }

@@ -18,3 +18,16 @@ export function keyHeader(target: Pick<UpstreamTarget, 'headerName' | 'headerPre
   const prefix = target.headerPrefix.trim();
   return { name: target.headerName, value: prefix ? `${prefix} ${key}` : key };
 }
+
+/** Stands in for the key where a page shows the header line before anyone typed one. */
+export const KEY_PLACEHOLDER = '<your API key>';
+
+/**
+ * The header line as a person should read it, `Authorization: Bearer sk-a…`: the first four
+ * characters of a real key (enough to spot a wrong paste), never more.
+ */
+export function headerLine(target: Pick<UpstreamTarget, 'headerName' | 'headerPrefix'>, key: string = KEY_PLACEHOLDER): string {
+  const shown = key === KEY_PLACEHOLDER ? key : `${key.slice(0, 4)}…`;
+  const { name, value } = keyHeader(target, shown);
+  return `${name}: ${value}`;
+}

@@ -29,14 +29,19 @@ describe('the start page, in-process', () => {
     assert.equal(form?.querySelector('input[name="admin_token"]'), null);
   });
 
-  test('posting the form creates the endpoint: 201 page with its URL and the manage token, and the endpoint answers', async () => {
-    const response = await postForm(k, { upstream_url: UPSTREAM_URL, display_name: 'Form-made', auth_header_name: '', transport: 'auto' });
-    assert.equal(response.status, 201);
+  test('posting the form creates the endpoint: its page shows the URL and the manage link, and the endpoint answers', async () => {
+    const posted = await postForm(k, { upstream_url: UPSTREAM_URL, display_name: 'Form-made', auth_header_name: '', transport: 'auto' });
+    assert.equal(posted.status, 303);
+    const response = await k.fetch(posted.headers.get('location')!);
+    assert.equal(response.status, 200);
     const root = parse(await response.text());
     assert.match(root.querySelector('h1')?.text ?? '', /Your endpoint for Form-made/);
     const endpoint = root.querySelector('input#endpoint')?.getAttribute('value') ?? '';
     assert.match(endpoint, new RegExp(`^${PUBLIC_URL}/[A-Za-z0-9]{12}/mcp$`));
-    assert.ok((root.querySelector('input#manage-token')?.getAttribute('value') ?? '').length >= 40);
+    assert.match(
+      root.querySelector('input#manage-link')?.getAttribute('value') ?? '',
+      /\/manage\/[A-Za-z0-9]{12}#token=[A-Za-z0-9_-]{43}$/,
+    );
     assert.equal(root.querySelector('.host')?.text, 'echo.example.com');
 
     const slug = new URL(endpoint).pathname.split('/')[1];
@@ -201,7 +206,7 @@ describe('ADMIN_TOKEN and the creation limit, in-process', () => {
     const text = await refused.text();
     assert.match(text, /admin token is not right/);
     assert.ok(!text.includes(ADMIN));
-    assert.equal((await postForm(k, { upstream_url: UPSTREAM_URL, admin_token: ADMIN }, SAME_ORIGIN, '192.0.2.77')).status, 201);
+    assert.equal((await postForm(k, { upstream_url: UPSTREAM_URL, admin_token: ADMIN }, SAME_ORIGIN, '192.0.2.77')).status, 303);
   });
 
   test('past the limit, creation is 429 with Retry-After, even with the right token; the form shares the limit; other addresses are not held up', async () => {

@@ -198,3 +198,88 @@ describe('the operator and guessing, in-process', () => {
     }
   });
 });
+
+describe('grants on the manage API, in-process', () => {
+  let k: InProcess;
+  before(async () => {
+    k = await startApp({ env: { RATE_LIMIT_CREATE: '0', RATE_LIMIT_MANAGE: '0' } });
+  });
+  after(() => k.close());
+
+  test('the creator lists grants (client, redirect host, created, last used) and revokes one or all; revoked clients are refused', async () => {
+    const created = await k.mustCreateEndpoint();
+    const endpoint = created.mcp_endpoint!;
+    const claude = await k.authorize(endpoint, { client: await k.register({ client_name: 'Claude' }) });
+    const cursor = await k.authorize(endpoint, {
+      client: await k.register({ client_name: 'Cursor', redirect_uris: ['http://127.0.0.1:33418/callback'] }),
+    });
+    assert.ok(await tokenWorks(k, endpoint, claude.accessToken));
+    await k.settle();
+
+    const list = (await (
+      await k.fetch(`/api/slugs/${created.slug}/grants`, { headers: { authorization: `Bearer ${created.manage_token}` } })
+    ).json()) as {
+      grants: { id: string; client_name: string; redirect_host: string; created_at: string; last_used_at: string | null }[];
+    };
+    assert.deepEqual(list.grants.map((grant) => grant.client_name).sort(), ['Claude', 'Cursor']);
+    const byName = Object.fromEntries(list.grants.map((grant) => [grant.client_name, grant]));
+    assert.equal(byName.Claude!.redirect_host, 'client.example.net');
+    assert.equal(byName.Cursor!.redirect_host, '127.0.0.1:33418');
+    assert.ok(Date.parse(byName.Claude!.created_at) > Date.now() - 60_000);
+    assert.ok(byName.Claude!.last_used_at, 'a used grant shows when');
+    assert.equal(byName.Cursor!.last_used_at, null, 'an unused one shows none');
+    assert.ok(!JSON.stringify(list).includes(KEY), 'never the key');
+
+    const refused = await k.fetch(`/api/slugs/${created.slug}/grants`, { headers: { authorization: 'Bearer wrong' } });
+    assert.equal(refused.status, 401);
+
+    const one = await k.fetch(`/api/slugs/${created.slug}/grants/${byName.Claude!.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${created.manage_token}` },
+    });
+    assert.equal(one.status, 200);
+    assert.equal(((await one.json()) as { revoked_grants: number }).revoked_grants, 1);
+    assert.equal(await tokenWorks(k, endpoint, claude.accessToken), false, 'the revoked client is refused');
+    assert.equal(await refreshStatus(k, claude.client.client_id, claude.refreshToken), 400, 'and cannot refresh');
+    assert.ok(await tokenWorks(k, endpoint, cursor.accessToken), 'the other client still works');
+
+    const again = await k.fetch(`/api/slugs/${created.slug}/grants/${byName.Claude!.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${created.manage_token}` },
+    });
+    assert.equal(again.status, 404);
+
+    const all = await k.fetch(`/api/slugs/${created.slug}/grants`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${created.manage_token}` },
+    });
+    assert.equal(((await all.json()) as { revoked_grants: number }).revoked_grants, 1);
+    assert.equal(await tokenWorks(k, endpoint, cursor.accessToken), false);
+  });
+});
+
+describe('"last used" writes, in-process', () => {
+  test('at most one store write per grant per LAST_USED_WRITE_SECONDS, and none with 0', async () => {
+    for (const [seconds, expected] of [
+      ['60', 1],
+      ['0', 0],
+    ] as const) {
+      const k = await startApp({ env: { LAST_USED_WRITE_SECONDS: seconds } });
+      try {
+        const endpoint = (await k.mustCreateEndpoint()).mcp_endpoint!;
+        const grant = await k.authorize(endpoint);
+        let writes = 0;
+        const put = k.platform.kv.put.bind(k.platform.kv);
+        k.platform.kv.put = (key, value, options) => {
+          if (key.startsWith('k2o:used:')) writes++;
+          return put(key, value, options);
+        };
+        for (let i = 0; i < 5; i++) assert.ok(await tokenWorks(k, endpoint, grant.accessToken));
+        await k.settle();
+        assert.equal(writes, expected, `LAST_USED_WRITE_SECONDS=${seconds}`);
+      } finally {
+        await k.close();
+      }
+    }
+  });
+});

@@ -86,7 +86,7 @@ test('a whole flow logs no key, code, token, secret, handle or verifier, in-proc
   assert.match(output, /authorization key refused/);
   assert.match(
     output,
-    /"method":"POST","path":"\/[A-Za-z0-9]{12}\/mcp","status":200,"ms":\d+/,
+    /"method":"POST","route":"\/:slug\/mcp","path":"\/[A-Za-z0-9]{12}\/mcp","status":200,"ms":\d+/,
     'MCP requests are logged with status and duration',
   );
 });

@@ -10,7 +10,7 @@ import { test } from 'node:test';
  */
 const LAYERS = [
   ['config', 'crypto'],
-  ['log'],
+  ['log', 'metrics'],
   ['storage'],
   ['platform'],
   ['pages'],

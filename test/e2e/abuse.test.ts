@@ -105,19 +105,32 @@ for (const target of targets())
         await upstream?.close();
       });
 
-      /** Submits a key from `address`; returns the response and the page to continue with (a refused key re-renders it with a fresh handle). */
-      async function submit(browser: Browser, page: Page, key: string, address: string) {
-        const response = await postForm(
-          page,
-          { api_key: key, action: 'approve' },
-          { cookie: cookieHeader(browser), origin: server.url, ...from(address) },
-        );
+      function keepCookies(browser: Browser, response: Response) {
         for (const line of response.headers.getSetCookie()) {
           const [pair] = line.split(';');
           const [name, value] = [pair!.slice(0, pair!.indexOf('=')), pair!.slice(pair!.indexOf('=') + 1)];
           if (/max-age=0/i.test(line)) browser.cookies.delete(name);
           else browser.cookies.set(name, value);
         }
+      }
+
+      /** Submits a key from `address`; returns the response and the page to continue with (a refused key re-renders it with a fresh handle). */
+      async function submit(browser: Browser, page: Page, key: string, address: string) {
+        const posted = await postForm(
+          page,
+          { api_key: key, action: 'approve' },
+          { cookie: cookieHeader(browser), origin: server.url, ...from(address) },
+        );
+        keepCookies(browser, posted);
+        // A refused key answers 303 back to the consent page (POST/redirect/GET); a browser follows it.
+        const response =
+          posted.status === 303
+            ? await fetch(new URL(posted.headers.get('location')!, page.url), {
+                headers: { cookie: cookieHeader(browser), ...from(address) },
+                redirect: 'manual',
+              })
+            : posted;
+        keepCookies(browser, response);
         const body = await response.text();
         return { response, next: body.includes('name="handle"') ? new Page(page.url, response, body) : page };
       }

@@ -205,7 +205,8 @@ for (const target of targets())
       // The page after creation escapes the name too.
       const form = new URLSearchParams({ upstream_url: upstream.url, display_name: evilName });
       const createdPage = await fetch(`${server.url}/`, { method: 'POST', body: form, headers: { origin: server.url } });
-      assert.equal(createdPage.status, 201);
+      assert.equal(createdPage.status, 200);
+      assert.ok(createdPage.redirected, 'the form redirects to the created page (POST/redirect/GET)');
       const createdRoot = parse(await createdPage.text());
       assert.deepEqual(
         createdRoot.querySelectorAll('script').map((s) => s.getAttribute('src')),
@@ -316,8 +317,16 @@ for (const target of targets())
     test('HTML, script, cookies and a permissive CSP from the upstream arrive inert', async (t) => {
       const http = createServer((req, res) => {
         if (req.headers.authorization !== `Bearer ${KEY}`) return void res.writeHead(401).end();
-        req.resume();
+        let body = '';
+        req.on('data', (chunk: Buffer) => {
+          body += chunk;
+        });
         req.on('end', () => {
+          // It answers the key check's handshake like an MCP server, then turns hostile.
+          if (body.includes('"initialize"')) {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            return void res.end(JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {} } }));
+          }
           res.writeHead(200, {
             'content-type': 'text/html',
             'content-security-policy': "script-src * 'unsafe-inline'",

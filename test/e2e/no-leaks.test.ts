@@ -152,7 +152,7 @@ for (const target of targets())
       }
       assert.match(
         output,
-        /"method":"POST","path":"\/[A-Za-z0-9]{12}\/mcp","status":200,"ms":\d+/,
+        /"method":"POST","route":"\/:slug\/mcp","path":"\/[A-Za-z0-9]{12}\/mcp","status":200,"ms":\d+/,
         'MCP requests are logged with status and duration',
       );
     });

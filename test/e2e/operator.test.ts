@@ -285,7 +285,8 @@ for (const target of targets())
           method: 'POST',
           body: new URLSearchParams({ upstream_url: upstream.url, admin_token: ADMIN }),
         });
-        assert.equal(created.status, 201);
+        assert.equal(created.status, 200);
+        assert.ok(created.redirected, 'the form redirects to the created page (POST/redirect/GET)');
         assert.match(await created.text(), /Your endpoint/);
       });
 

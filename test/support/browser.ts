@@ -3,7 +3,8 @@ import { parse } from 'node-html-parser';
 /**
  * A minimal browser for the authorization page: keeps cookies, reads the page's one form, fills
  * it in and submits it the way Chromium does (same URL, urlencoded body, `Origin: null` under
- * our no-referrer policy, `Sec-Fetch-Site: same-origin`), without following the final redirect to the client.
+ * our no-referrer policy, `Sec-Fetch-Site: same-origin`), following a 303 back to our own page but
+ * not the final redirect to the client.
  */
 export class Browser {
   cookies = new Map<string, string>();
@@ -35,6 +36,13 @@ export class Browser {
       redirect: 'manual',
     });
     this.keepCookies(response);
+    // A refusal answers 303 back to the consent page (POST/redirect/GET): followed, as Chromium does.
+    const back = response.status === 303 ? new URL(response.headers.get('location')!, target) : undefined;
+    if (back?.origin === target.origin) {
+      const followed = await fetch(back, { headers: this.headers(), redirect: 'manual' });
+      this.keepCookies(followed);
+      return followed;
+    }
     return response;
   }
 

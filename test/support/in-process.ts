@@ -53,6 +53,7 @@ export interface InProcess {
   openConsent(endpoint: string, client: Client, options?: { params?: Record<string, string>; jar?: CookieJar }): Promise<ConsentPage>;
   /** Opens an authorization URL someone else built (an MCP SDK client), as a browser does. */
   openAuthorization(url: string | URL, jar?: CookieJar): Promise<ConsentPage>;
+  /** Submits the consent form; a refusal's 303 back to the page is followed, as a browser does. */
   submitConsent(page: ConsentPage, fields: Record<string, string>, headers?: Record<string, string>): Promise<Response>;
   /** The whole authorization code + PKCE flow by hand, up to the tokens. */
   authorize(endpoint: string, options?: { key?: string; client?: Client }): Promise<Grant>;
@@ -149,7 +150,7 @@ export interface StartOptions {
   /** The key the default upstream accepts. */
   key?: string;
   /** Platform parts to replace, e.g. a `checkUpstreamHost` that refuses. */
-  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'counters'>>;
+  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'counters' | 'processMetrics'>>;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<InProcess> {
@@ -173,6 +174,8 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
       const tracked: Promise<unknown> = promise.catch(() => {}).finally(() => pending.delete(tracked));
       pending.add(tracked);
     },
+    // One process, like the Node server: /metrics counts what it saw.
+    processMetrics: true,
     ...options.platform,
   };
   const app = createApp(platform);
@@ -248,6 +251,14 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
       redirect: 'manual',
     });
     page.jar.keep(response);
+    // A refusal answers 303 back to the consent page (POST/redirect/GET): follow it as a browser
+    // does; the redirect to the client (302, another origin) is returned as is.
+    const back = response.status === 303 ? new URL(response.headers.get('location')!, page.url) : undefined;
+    if (back?.origin === PUBLIC_URL) {
+      const followed = await fetch(back.href, { headers: { ...page.jar.header(), accept: 'text/html', 'sec-fetch-site': 'same-origin' } });
+      page.jar.keep(followed);
+      return followed;
+    }
     return response;
   };
 

@@ -68,6 +68,22 @@ test('server settings are as strict as the others: a typo is refused, never read
   assert.throws(() => parseConfig({ KEY2OAUTH_SECRET: 'short' }, defaults), /KEY2OAUTH_SECRET must hold at least 32 random bytes/);
 });
 
+test('PUBLIC_URL over plain http is refused unless the host is loopback (the OAuth engine would refuse it on every request)', () => {
+  for (const url of ['http://192.0.2.2:9105', 'http://mcp.example.com', 'http://10.0.0.5']) {
+    assert.throws(
+      () => parseConfig({ PUBLIC_URL: url }, defaults),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /PUBLIC_URL must use https/);
+        assert.match(error.message, /reverse proxy/);
+        return true;
+      },
+    );
+  }
+  for (const url of ['http://localhost:8787', 'http://127.0.0.1:9000', 'http://[::1]:8787', 'https://192.0.2.2'])
+    assert.doesNotThrow(() => parseConfig({ PUBLIC_URL: url }, defaults), url);
+});
+
 test('PUBLIC_URL is the exact issuer: a bare origin, trailing slash dropped, no path', () => {
   assert.equal(parseConfig({ PUBLIC_URL: 'https://MCP.example.com/' }, defaults).publicUrl, 'https://mcp.example.com');
   assert.throws(() => parseConfig({ PUBLIC_URL: 'https://mcp.example.com/base' }, defaults), ConfigError);

@@ -3,15 +3,21 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 /**
- * The nginx config a reader copies from the README is the one test/e2e/replicas.test.ts runs:
- * docs/nginx-replicas.conf, shown in the README character for character.
+ * The nginx configs a reader copies from the README are the ones the tests run, shown character
+ * for character: docs/deploy/nginx.conf (one server behind TLS, test/e2e/nginx.test.ts) and
+ * docs/nginx-replicas.conf (several replicas on one Redis, test/e2e/replicas.test.ts).
  */
-test('the README shows docs/nginx-replicas.conf exactly, the file the replica test runs', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const config = readFileSync(new URL('../../docs/nginx-replicas.conf', import.meta.url), 'utf8');
-  const shown = /```nginx\n([\s\S]*?)```/.exec(readme)?.[1];
-  assert.ok(shown, 'the README has an nginx block');
-  assert.equal(shown, config);
-  for (const directive of ['proxy_buffering off;', 'proxy_read_timeout 1h;', 'X-Forwarded-For $proxy_add_x_forwarded_for;'])
-    assert.ok(config.includes(directive), directive);
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const shown = [...readme.matchAll(/```nginx\n([\s\S]*?)```/g)].map((match) => match[1]);
+
+for (const file of ['docs/deploy/nginx.conf', 'docs/nginx-replicas.conf']) {
+  test(`the README shows ${file} exactly, the file its test runs`, () => {
+    const config = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+    assert.ok(shown.includes(config), `one of the README's ${shown.length} nginx blocks is ${file}`);
+    assert.ok(config.includes('proxy_buffering off;'), 'SSE is not buffered');
+  });
+}
+
+test('the replicas config keeps streams open for an hour', () => {
+  assert.ok(readFileSync(new URL('../../docs/nginx-replicas.conf', import.meta.url), 'utf8').includes('proxy_read_timeout 1h;'));
 });

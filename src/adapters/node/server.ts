@@ -1,59 +1,16 @@
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
-import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Context } from 'hono';
 import { createApp } from '../../app.ts';
-import { ConfigError, type Env, parseConfig, parseServerConfig, type ServerConfig, secretProblem } from '../../config.ts';
-import { randomToken } from '../../crypto.ts';
-import { createLogger, type Logger } from '../../log.ts';
-import type { Platform } from '../../platform.ts';
-import type { Storage } from '../../storage/contract.ts';
-import { createUpstreamGuard } from './guarded-fetch.ts';
-import { createRedisStorage, type RedisStorage } from './redis.ts';
-import { loadOrCreateSecret } from './secrets.ts';
-import { createSqliteStorage } from './sqlite.ts';
+import { ConfigError, type Env } from '../../config.ts';
+import { createNodePlatform, type NodePlatform, StorageStartError } from './platform.ts';
 
 /** How long in-flight requests get to finish on SIGTERM before open streams are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function startFromEnvironment(env: Env): Promise<void> {
-  let server: ServerConfig;
-  let platform: Platform;
-  let closeResources: () => Promise<void>;
+  let built: NodePlatform;
   try {
-    server = parseServerConfig(env);
-    const config = parseConfig(env, { publicUrl: `http://localhost:${server.port}` });
-    const log = createLogger(config.logLevel);
-    const { storage, secret } = await openStorage(server, config.secret, log);
-    const guard = createUpstreamGuard({
-      allowPrivate: config.allowPrivateUpstreams,
-      allowlist: config.upstreamAllowlist,
-      connectTimeoutMs: config.upstreamConnectTimeoutMs,
-      // The proxy's own first-byte timer answers 504 at UPSTREAM_FIRST_BYTE_TIMEOUT_MS; undici's
-      // header timeout (300 s by default) must never fire before it.
-      headersTimeoutMs: config.upstreamFirstByteTimeoutMs + 5_000,
-    });
-    closeResources = async () => {
-      await guard.close();
-      await storage.close();
-    };
-    const { trustProxy } = server;
-    const pending = new Set<Promise<unknown>>();
-    platform = {
-      config,
-      kv: storage.kv,
-      counters: storage.counters,
-      fetchUpstream: guard.fetch,
-      checkUpstreamHost: guard.checkHostResolves,
-      secret,
-      log,
-      clientAddress: (c) => clientAddress(c, trustProxy),
-      waitUntil: (promise) => {
-        const tracked = promise.catch(() => {}).finally(() => pending.delete(tracked));
-        pending.add(tracked);
-      },
-    };
+    built = await createNodePlatform(env);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof StorageStartError) {
       console.error(`key2oauth: ${error.message}`);
@@ -61,6 +18,8 @@ export async function startFromEnvironment(env: Env): Promise<void> {
     }
     throw error;
   }
+  const { platform, server } = built;
+  const closeResources = () => built.close();
 
   const app = createApp(platform);
   const listener = serve({ fetch: app.fetch, port: server.port, hostname: server.host }, (info: AddressInfo) => {
@@ -91,60 +50,4 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-}
-
-/** Start-up stops on this with its message alone: the store named in it cannot be used. */
-class StorageStartError extends Error {}
-
-/**
- * SQLite in DATA_DIR (one process), or Redis when REDIS_URL is set (any number of replicas). With
- * Redis the secret is shared too: KEY2OAUTH_SECRET when set, else the one the first replica stored.
- */
-async function openStorage(
-  server: ServerConfig,
-  configuredSecret: string | undefined,
-  log: Logger,
-): Promise<{ storage: Storage; secret: string }> {
-  if (server.redisUrl) {
-    let storage: RedisStorage;
-    try {
-      storage = await createRedisStorage({
-        url: server.redisUrl,
-        keyPrefix: server.redisKeyPrefix,
-        onConnectionError: (message) => log.warn('storage unavailable', { error: message }),
-      });
-    } catch (error) {
-      throw new StorageStartError((error as Error).message);
-    }
-    let secret: string;
-    try {
-      secret = configuredSecret ?? (await storage.sharedSecret(randomToken(32)));
-    } catch (error) {
-      await storage.close();
-      throw new StorageStartError(`cannot read the deployment secret from Redis: ${(error as Error).message}`);
-    }
-    const problem = secretProblem(`the deployment secret stored in Redis (${server.redisKeyPrefix}secret)`, secret);
-    if (problem) {
-      await storage.close();
-      throw new StorageStartError(`${problem}; delete it or set KEY2OAUTH_SECRET`);
-    }
-    return { storage, secret };
-  }
-  const dataDir = resolve(server.dataDir);
-  const secret = configuredSecret ?? loadOrCreateSecret(dataDir);
-  return { storage: createSqliteStorage(join(dataDir, 'key2oauth.db')), secret };
-}
-
-/** The socket's peer, or, behind a proxy we were told to trust, the address it appended. */
-function clientAddress(c: Context, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = c.req
-      .header('x-forwarded-for')
-      ?.split(',')
-      .map((part) => part.trim())
-      .filter(Boolean);
-    const last = forwarded?.at(-1);
-    if (last) return last;
-  }
-  return getConnInfo(c).remote.address ?? 'unknown';
 }

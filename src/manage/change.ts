@@ -1,0 +1,56 @@
+import { checkUpstream } from '../endpoints/create.ts';
+import type { Endpoint } from '../endpoints/endpoint.ts';
+import type { UpdateEndpointInput } from '../endpoints/input.ts';
+import { createEndpointStore } from '../endpoints/store.ts';
+import { engine } from '../oauth/engine.ts';
+import type { Platform } from '../platform.ts';
+import { detectTransport } from '../upstream/detect.ts';
+
+export type ChangeResult =
+  | { ok: true; endpoint: Endpoint; revoked: number; warnings: string[] }
+  | { ok: false; error: string; message: string };
+
+/**
+ * Applies a change to an endpoint, for the JSON API and the manage page alike. Changing where or
+ * how the key is sent (upstream_url, auth_header_name, auth_header_prefix, transport) revokes every
+ * grant: users entrusted their keys to the old destination, and each grant carries that destination
+ * in its encrypted props, so every user must see the new one and approve again.
+ */
+export async function changeEndpoint(platform: Platform, endpoint: Endpoint, input: UpdateEndpointInput): Promise<ChangeResult> {
+  const updated: Endpoint = { ...endpoint };
+  if (input.upstream_url !== undefined) {
+    const checked = await checkUpstream(platform, input.upstream_url);
+    if (!checked.ok) return { ok: false, error: 'invalid_upstream_url', message: checked.reason };
+    updated.upstreamUrl = checked.url.href;
+  }
+  if (input.display_name !== undefined) updated.displayName = input.display_name || new URL(updated.upstreamUrl).host;
+  if (input.auth_header_name !== undefined) updated.authHeaderName = input.auth_header_name;
+  if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
+  else if (input.auth_header_name !== undefined)
+    updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
+  const warnings: string[] = [];
+  // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
+  if (input.transport !== undefined || input.upstream_url !== undefined) {
+    const detected = await detectTransport(platform, new URL(updated.upstreamUrl), input.transport ?? 'auto');
+    updated.transport = detected.transport;
+    if (detected.warning) warnings.push(detected.warning);
+  }
+
+  const destinationChanged =
+    updated.upstreamUrl !== endpoint.upstreamUrl ||
+    updated.authHeaderName !== endpoint.authHeaderName ||
+    updated.authHeaderPrefix !== endpoint.authHeaderPrefix ||
+    updated.transport !== endpoint.transport;
+  await createEndpointStore(platform.kv).put(updated);
+  const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;
+  platform.log.info('endpoint changed', { slug: endpoint.slug, destination_changed: destinationChanged, revoked_grants: revoked });
+  return { ok: true, endpoint: updated, revoked, warnings };
+}
+
+/** Deletes the endpoint: the record first, so no new authorization can start or finish; then its grants. */
+export async function deleteEndpoint(platform: Platform, slug: string): Promise<number> {
+  await createEndpointStore(platform.kv).delete(slug);
+  const revoked = await engine(platform, slug).revokeAllGrants();
+  platform.log.info('endpoint deleted', { slug, revoked_grants: revoked });
+  return revoked;
+}

@@ -1,0 +1,148 @@
+import type { Context } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { describeEndpoint, type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
+import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
+import { isSlug } from '../endpoints/slug.ts';
+import { createEndpointStore } from '../endpoints/store.ts';
+import { pageError } from '../http/errors.ts';
+import { rateLimit } from '../http/rate-limit.ts';
+import { isCrossSiteFormPost } from '../http/request.ts';
+import { htmlResponse, redirect } from '../http/responses.ts';
+import { engine } from '../oauth/engine.ts';
+import { listGrants, revokeGrant } from '../oauth/grants.ts';
+import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
+import type { Platform } from '../platform.ts';
+import { headerLine } from '../upstream/target.ts';
+import { changeEndpoint, deleteEndpoint } from './change.ts';
+import { mayManage } from './manage-api.ts';
+
+/**
+ * `/manage/:slug`, the creator's page, on top of the same rules as the JSON API (change.ts).
+ *
+ * The manage link from creation carries the token in its fragment, which never leaves the browser
+ * (no access log, proxy or Referer sees it); the page's script posts it once. The server answers
+ * with an HttpOnly, SameSite=Strict cookie scoped to this endpoint's page path, for an hour, and a
+ * redirect: every button afterwards is a same-origin form post answered 303 back here
+ * (POST/redirect/GET), so reload and Back never resubmit anything. A browser without scripts gets
+ * the same page by pasting the token into the form.
+ */
+
+const COOKIE = 'k2o_manage';
+const COOKIE_SECONDS = 3600;
+
+const NOTICES: Record<string, string> = {
+  saved: 'Saved.',
+  'saved-revoked': 'Saved. Where or how the key is sent changed, so every access was revoked.',
+  revoked: 'Access revoked: that app can no longer use this endpoint.',
+  'revoked-all': 'Every access was revoked.',
+};
+
+export async function showManage(platform: Platform, c: Context, slug: string): Promise<Response> {
+  const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, platform.clientAddress(c));
+  if (limited) return limited.page('requests to manage endpoints from your network');
+  const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
+  if (!endpoint) return htmlResponse(manageGonePage(c.req.query('done') === 'deleted'), { status: 404 });
+  if (!(await mayManage(platform, getCookie(c, COOKIE), endpoint))) return htmlResponse(manageTokenPage({ slug }));
+  const notice = NOTICES[c.req.query('done') ?? ''];
+  return page(platform, endpoint, { ...(notice ? { notice } : {}) });
+}
+
+export async function submitManage(platform: Platform, c: Context, slug: string): Promise<Response> {
+  const { config } = platform;
+  if (isCrossSiteFormPost(c.req.raw, config.publicUrl))
+    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
+  const limited = await rateLimit(platform, 'manage', config.rateLimits.manage, platform.clientAddress(c));
+  if (limited) return limited.page('requests to manage endpoints from your network');
+  const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
+  if (!endpoint) return htmlResponse(manageGonePage(false), { status: 404 });
+  const form = await c.req.formData().catch(() => null);
+  if (!form) return pageError(400, 'Bad request', 'The form could not be read.');
+  const field = (name: string) => {
+    const value = form.get(name);
+    return typeof value === 'string' ? value : '';
+  };
+  const here = `/manage/${slug}`;
+  const action = field('action');
+
+  if (action === 'open') {
+    const token = field('token').trim();
+    if (!(await mayManage(platform, token, endpoint))) {
+      return htmlResponse(manageTokenPage({ slug, error: 'That is not the manage token of this endpoint.' }), { status: 401 });
+    }
+    return redirect(here, cookieHeaders(platform, slug, token, COOKIE_SECONDS), 303);
+  }
+  if (action === 'sign-out') return redirect('/', cookieHeaders(platform, slug, '', 0), 303);
+  // Every other action needs the cookie; without it, the token page again.
+  if (!(await mayManage(platform, getCookie(c, COOKIE), endpoint))) {
+    return htmlResponse(
+      manageTokenPage({ slug, error: 'Open the manage link (or paste the token) again: this browser no longer holds it.' }),
+      {
+        status: 401,
+      },
+    );
+  }
+
+  switch (action) {
+    case 'save': {
+      const input = Object.fromEntries(
+        ['display_name', 'upstream_url', 'auth_header_name', 'auth_header_prefix', 'transport'].map((name) => [name, field(name)]),
+      );
+      const parsed = updateEndpointInput.safeParse(input);
+      if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
+      const changed = await changeEndpoint(platform, endpoint, parsed.data);
+      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
+      return redirect(`${here}?done=${changed.revoked > 0 ? 'saved-revoked' : 'saved'}`, new Headers(), 303);
+    }
+    case 'revoke':
+      await revokeGrant(platform, slug, field('grant'));
+      return redirect(`${here}?done=revoked`, new Headers(), 303);
+    case 'revoke-all':
+      await engine(platform, slug).revokeAllGrants();
+      return redirect(`${here}?done=revoked-all`, new Headers(), 303);
+    case 'delete':
+      await deleteEndpoint(platform, slug);
+      return redirect(`${here}?done=deleted`, cookieHeaders(platform, slug, '', 0), 303);
+    default:
+      return pageError(400, 'Bad request', 'Unknown action.');
+  }
+}
+
+async function page(
+  platform: Platform,
+  endpoint: Endpoint,
+  extra: { notice?: string; error?: string; status?: number },
+): Promise<Response> {
+  const view = describeEndpoint(endpoint, platform.config.publicUrl);
+  const grants = await listGrants(platform, endpoint.slug);
+  return htmlResponse(
+    managePage({
+      endpoint: {
+        slug: endpoint.slug,
+        mcpEndpoint: view.mcp_endpoint,
+        displayName: endpoint.displayName,
+        upstreamUrl: endpoint.upstreamUrl,
+        authHeaderName: endpoint.authHeaderName,
+        authHeaderPrefix: endpoint.authHeaderPrefix,
+        transport: endpoint.transport,
+        headerLine: headerLine(upstreamTarget(endpoint)),
+      },
+      grants: grants.map((grant) => ({
+        id: grant.id,
+        clientName: grant.client_name,
+        redirectHost: grant.redirect_host,
+        createdAt: grant.created_at,
+        lastUsedAt: grant.last_used_at,
+      })),
+      ...(extra.notice ? { notice: extra.notice } : {}),
+      ...(extra.error ? { error: extra.error } : {}),
+    }),
+    { status: extra.status ?? 200 },
+  );
+}
+
+function cookieHeaders(platform: Platform, slug: string, token: string, maxAge: number): Headers {
+  const secure = platform.config.publicUrl.startsWith('https:') ? '; Secure' : '';
+  return new Headers({
+    'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=/manage/${slug}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`,
+  });
+}

@@ -1,0 +1,48 @@
+import type { Context } from 'hono';
+import { createEndpointStore } from '../endpoints/store.ts';
+import { pageError } from '../http/errors.ts';
+import { rateLimit } from '../http/rate-limit.ts';
+import { isCrossSiteFormPost } from '../http/request.ts';
+import { htmlResponse, redirect } from '../http/responses.ts';
+import { revokeGrantsOfKey, withoutPastedPrefix } from '../oauth/grants.ts';
+import { slugFromResource } from '../oauth/resource.ts';
+import { revokePage } from '../pages/revoke.ts';
+import type { Platform } from '../platform.ts';
+
+/**
+ * `/revoke`: the person who authorized an app takes the access back without the manage token. The
+ * proof is the key they pasted: each grant's metadata holds an HMAC of its key under the deployment
+ * secret (oauth/grants.ts), so the grants made with this key are found by listing the endpoint's
+ * grants, without decrypting any. Whoever holds the key could use it anyway, so the key is the
+ * right proof; the attempts count against the same per-address limit as key submissions.
+ */
+
+export function showRevoke(c: Context): Promise<Response> {
+  const endpoint = c.req.query('endpoint')?.slice(0, 2048);
+  const done = c.req.query('revoked');
+  const revoked = done !== undefined && /^\d{1,6}$/.test(done) ? Number(done) : undefined;
+  return htmlResponse(revokePage({ ...(endpoint ? { endpoint } : {}), ...(revoked !== undefined ? { revoked } : {}) }));
+}
+
+export async function submitRevoke(platform: Platform, c: Context): Promise<Response> {
+  const { config } = platform;
+  if (isCrossSiteFormPost(c.req.raw, config.publicUrl))
+    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
+  const form = await c.req.formData().catch(() => null);
+  if (!form) return pageError(400, 'Bad request', 'The form could not be read.');
+  const endpointUrl = String(form.get('endpoint') ?? '').slice(0, 2048);
+  const again = (error: string, status: number, headers?: Headers) =>
+    htmlResponse(revokePage({ endpoint: endpointUrl, error }), { status, ...(headers ? { headers } : {}) });
+
+  const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, platform.clientAddress(c));
+  if (limited) return again(limited.sentence('keys were tried from your network'), 429, limited.headers());
+  const slug = slugFromResource(config.publicUrl, endpointUrl);
+  const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
+  if (!slug || !endpoint) return again('That is not an endpoint of this server. Paste the URL that ends in /mcp.', 400);
+  const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
+  if (!apiKey) return again('Paste the key you used.', 400);
+  const revoked = await revokeGrantsOfKey(platform, slug, apiKey);
+  platform.log.info('grants revoked by their key holder', { slug, revoked_grants: revoked });
+  const query = new URLSearchParams({ endpoint: endpointUrl, revoked: String(revoked) });
+  return redirect(`/revoke?${query}`, new Headers(), 303);
+}

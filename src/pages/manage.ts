@@ -1,0 +1,131 @@
+import { html } from 'hono/html';
+import { type Html, layout } from './layout.ts';
+
+export interface ManagedEndpoint {
+  slug: string;
+  mcpEndpoint: string;
+  displayName: string;
+  upstreamUrl: string;
+  authHeaderName: string;
+  authHeaderPrefix: string;
+  transport: string;
+  headerLine: string;
+}
+
+export interface GrantRow {
+  id: string;
+  clientName: string;
+  redirectHost: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+const TRANSPORTS = [
+  ['streamable-http', 'Streamable HTTP'],
+  ['sse', 'Legacy HTTP+SSE (2024-11-05)'],
+  ['auto', 'Detect again'],
+] as const;
+
+/** The page that asks for the manage token (the link from creation fills it in by itself). */
+export function manageTokenPage(options: { slug: string; error?: string }): Html {
+  return layout(
+    'Manage an endpoint',
+    html`<section class="card">
+<h1>Manage endpoint <code>${options.slug}</code></h1>
+<p>Paste the manage token you saved when the endpoint was created (or open the manage link, which
+fills it in).</p>
+${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+<form method="post" class="stack" id="manage-open">
+<input type="hidden" name="action" value="open">
+<label>Manage token
+<input name="token" type="password" autocomplete="off" spellcheck="false" required maxlength="512"></label>
+<button type="submit">Open</button>
+</form>
+<p><a href="/">Back to the start page</a></p>
+</section>`,
+  );
+}
+
+/**
+ * The creator's page: the endpoint and how the key travels, a form to change it, who has access
+ * (with a button each to take it back), and deletion. Every button is a same-origin form post
+ * answered by a redirect back here, so reload and Back are harmless.
+ */
+export function managePage(options: { endpoint: ManagedEndpoint; grants: GrantRow[]; notice?: string; error?: string }): Html {
+  const { endpoint, grants } = options;
+  return layout(
+    `Manage ${endpoint.displayName}`,
+    html`<section class="card">
+<h1>Manage ${endpoint.displayName}</h1>
+${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
+${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+<div class="copy-row"><input id="endpoint" readonly value="${endpoint.mcpEndpoint}" aria-label="MCP endpoint URL">
+<button type="button" data-copy="endpoint">Copy</button></div>
+<p>Requests are forwarded to <strong class="host">${new URL(endpoint.upstreamUrl).host}</strong> with each user's key, as
+<code class="header-line">${endpoint.headerLine}</code>.</p>
+</section>
+<section class="card">
+<h2>Who has access</h2>
+${
+  grants.length === 0
+    ? html`<p class="muted">Nobody has authorized an app on this endpoint yet.</p>`
+    : html`<div class="table-wrap"><table class="grants">
+<thead><tr><th>App</th><th>Tokens go to</th><th>Authorized</th><th>Last used</th><th></th></tr></thead>
+<tbody>
+${grants.map(
+  (grant) => html`<tr>
+<td>${grant.clientName}</td><td><span class="host">${grant.redirectHost ?? 'unknown'}</span></td>
+<td>${when(grant.createdAt)}</td><td>${grant.lastUsedAt ? when(grant.lastUsedAt) : 'never'}</td>
+<td><form method="post"><input type="hidden" name="action" value="revoke"><input type="hidden" name="grant" value="${grant.id}">
+<button type="submit" class="secondary">Revoke</button></form></td>
+</tr>`,
+)}
+</tbody></table></div>
+<form method="post"><input type="hidden" name="action" value="revoke-all"><button type="submit" class="secondary">Revoke all</button></form>`
+}
+</section>
+<section class="card">
+<h2>Change the endpoint</h2>
+<p class="muted">Changing the upstream URL, header, prefix or transport revokes every access above: each user must
+see where their key now goes and approve again. Changing only the name keeps them.</p>
+<form method="post" class="stack">
+<input type="hidden" name="action" value="save">
+<label>Display name
+<input name="display_name" maxlength="100" value="${endpoint.displayName}"></label>
+<label>Upstream MCP server URL
+<input name="upstream_url" type="url" required maxlength="2048" value="${endpoint.upstreamUrl}"></label>
+<label>Header name
+<input name="auth_header_name" maxlength="64" required value="${endpoint.authHeaderName}"></label>
+<label>Prefix <span class="muted">(joined to the key by one space; empty sends the bare key)</span>
+<input name="auth_header_prefix" maxlength="64" value="${endpoint.authHeaderPrefix}"></label>
+<label>Transport
+<select name="transport">
+${TRANSPORTS.map(([value, label]) => html`<option value="${value}"${endpoint.transport === value ? ' selected' : ''}>${label}</option>`)}
+</select></label>
+<button type="submit">Save</button>
+</form>
+</section>
+<section class="card">
+<h2>Delete the endpoint</h2>
+<p>Its URL stops working at once and every access above is revoked. This cannot be undone.</p>
+<form method="post"><input type="hidden" name="action" value="delete"><button type="submit" class="danger">Delete endpoint</button></form>
+</section>
+<form method="post"><input type="hidden" name="action" value="sign-out"><button type="submit" class="secondary">Close (forget the token in this browser)</button></form>`,
+  );
+}
+
+/** After deletion, or for a slug that never existed. */
+export function manageGonePage(deleted: boolean): Html {
+  return layout(
+    deleted ? 'Endpoint deleted' : 'Endpoint not found',
+    html`<section class="card">
+<h1>${deleted ? 'Endpoint deleted' : 'Endpoint not found'}</h1>
+<p>${deleted ? 'The endpoint is gone and every access to it was revoked.' : 'No endpoint with this URL exists on this server; it may have been deleted.'}</p>
+<p><a href="/">Back to the start page</a></p>
+</section>`,
+  );
+}
+
+function when(iso: string): Html {
+  return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
+}

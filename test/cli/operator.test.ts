@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createSqliteStorage } from '../../src/adapters/node/sqlite.ts';
+import { INITIALIZE, type InProcess, PUBLIC_URL, startApp, UPSTREAM_URL } from '../support/in-process.ts';
+import { freePort } from '../support/server-process.ts';
+
+/**
+ * `key2oauth endpoints …` and `key2oauth grants …` on a real DATA_DIR: the store is filled by the
+ * app itself (an in-process app on the same SQLite file), then each command runs as the operator
+ * would run it, as its own process.
+ */
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'key2oauth.js');
+
+describe('operator commands on the configured store', () => {
+  let dataDir: string;
+  let env: Record<string, string>;
+  let k: InProcess;
+  let storage: ReturnType<typeof createSqliteStorage>;
+  let slug: string;
+  let endpoint: string;
+  let tokens: { claude: string; cursor: string };
+
+  function cli(...args: string[]) {
+    const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000, env });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+  async function works(token: string): Promise<boolean> {
+    const response = await k.mcp(endpoint, token, INITIALIZE);
+    await response.body?.cancel();
+    return response.status === 200;
+  }
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'key2oauth-operator-'));
+    env = { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, PUBLIC_URL, PORT: String(await freePort()), ALLOW_PRIVATE_UPSTREAMS: 'true' };
+    storage = createSqliteStorage(join(dataDir, 'key2oauth.db'));
+    k = await startApp({ platform: { kv: storage.kv } });
+    const created = await k.mustCreateEndpoint({ upstream_url: UPSTREAM_URL, display_name: 'Echo' });
+    slug = created.slug!;
+    endpoint = created.mcp_endpoint!;
+    tokens = {
+      claude: (await k.authorize(endpoint, { client: await k.register({ client_name: 'Claude' }) })).accessToken,
+      cursor: (await k.authorize(endpoint, { client: await k.register({ client_name: 'Cursor' }) })).accessToken,
+    };
+  });
+  after(async () => {
+    await k?.close();
+    await storage?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('--help for each, and a wrong command line exits 2', () => {
+    for (const command of ['endpoints', 'grants']) {
+      const help = cli(command, '--help');
+      assert.equal(help.status, 0);
+      assert.match(help.stdout, /Exit codes: 0 done, 1 failed .*2 wrong command line,\s+3 no such endpoint/s);
+    }
+    assert.equal(cli('endpoints').status, 2);
+    assert.equal(cli('endpoints', 'frob').status, 2);
+    assert.equal(cli('endpoints', 'show').status, 2);
+    assert.equal(cli('endpoints', 'list', '--nope').status, 2);
+    assert.equal(cli('grants', 'revoke', slug).status, 2, 'revoke needs a grant id or --all');
+  });
+
+  test('endpoints list and show, as text and as JSON', () => {
+    const text = cli('endpoints', 'list');
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^SLUG\\s+NAME\\s+UPSTREAM\\s+CREATED\\n${slug}\\s+Echo\\s+echo\\.example\\.com`, 'm'));
+    const json = JSON.parse(cli('endpoints', 'list', '--json').stdout) as { endpoints: { slug: string; mcp_endpoint: string }[] };
+    assert.deepEqual(
+      json.endpoints.map((e) => [e.slug, e.mcp_endpoint]),
+      [[slug, endpoint]],
+    );
+
+    const shown = JSON.parse(cli('endpoints', 'show', slug, '--json').stdout) as { slug: string; grants: { client_name: string }[] };
+    assert.equal(shown.slug, slug);
+    assert.deepEqual(shown.grants.map((g) => g.client_name).sort(), ['Claude', 'Cursor']);
+    assert.match(cli('endpoints', 'show', slug).stdout, /header\s+Authorization: Bearer <key>/);
+    const missing = cli('endpoints', 'show', 'AAAAAAAAAAAA');
+    assert.equal(missing.status, 3);
+    assert.match(missing.stderr, /no endpoint "AAAAAAAAAAAA"/);
+  });
+
+  test('grants list and revoke one: that client is refused, the other goes on; --all takes the rest', async () => {
+    const listed = JSON.parse(cli('grants', 'list', slug, '--json').stdout) as { grants: { id: string; client_name: string }[] };
+    const claude = listed.grants.find((g) => g.client_name === 'Claude')!;
+    assert.equal(cli('grants', 'revoke', slug, 'no-such-grant').status, 3);
+    assert.equal(cli('grants', 'list', 'AAAAAAAAAAAA').status, 3);
+
+    const revoked = cli('grants', 'revoke', slug, claude.id);
+    assert.equal(revoked.status, 0, revoked.stderr);
+    assert.equal(await works(tokens.claude), false, 'the revoked client is refused at once');
+    assert.ok(await works(tokens.cursor));
+
+    const all = JSON.parse(cli('grants', 'revoke', slug, '--all', '--json').stdout) as { revoked_grants: number };
+    assert.equal(all.revoked_grants, 1);
+    assert.equal(await works(tokens.cursor), false);
+  });
+
+  test('endpoints create prints the URL, the manage link and any warning; a refused URL exits 1; delete removes it', async () => {
+    const port = await freePort();
+    const created = cli('endpoints', 'create', '--upstream', `http://127.0.0.1:${port}/mcp`, '--name', 'Down', '--json');
+    assert.equal(created.status, 0, created.stderr);
+    const body = JSON.parse(created.stdout) as { slug: string; mcp_endpoint: string; manage_url: string; warnings: string[] };
+    assert.equal(body.mcp_endpoint, `${PUBLIC_URL}/${body.slug}/mcp`);
+    assert.match(body.manage_url, new RegExp(`^${PUBLIC_URL}/manage/${body.slug}#token=`));
+    assert.match(body.warnings.join(' '), /could not be reached/);
+    const prm = await k.fetch(`/.well-known/oauth-protected-resource/${body.slug}/mcp`);
+    assert.equal(prm.status, 200, 'the server sees the endpoint the CLI made');
+
+    const refused = cli('endpoints', 'create', '--upstream', 'ftp://example.com/mcp');
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /key2oauth: The URL must start with https:\/\//);
+
+    const deleted = cli('endpoints', 'delete', body.slug);
+    assert.equal(deleted.status, 0, deleted.stderr);
+    assert.match(deleted.stdout, new RegExp(`Deleted ${body.slug}`));
+    assert.equal(cli('endpoints', 'delete', body.slug).status, 3);
+    assert.equal((await k.fetch(`/.well-known/oauth-protected-resource/${body.slug}/mcp`)).status, 404);
+  });
+
+  test('a bad setting is exit 1 with the reason', () => {
+    const run = spawnSync(process.execPath, [BIN, 'endpoints', 'list'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...env, PUBLIC_URL: 'http://192.0.2.2:9105' },
+    });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /PUBLIC_URL must use https/);
+  });
+});
