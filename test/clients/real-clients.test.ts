@@ -74,7 +74,13 @@ for (const target of targets())
       }
     }
 
-    const tokenRequests = () => server.output().match(/"method":"POST","path":"\/oauth\/token"/g)?.length ?? 0;
+    // Counted from the access log's JSON lines, whatever other fields they carry.
+    const tokenRequests = () =>
+      server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"request"') && line.includes('"method":"POST"') && line.includes('"path":"/oauth/token"'))
+        .length;
 
     async function mcpRemote(url: string, args: string[] = []) {
       const configDir = mkdtempSync(join(tmpdir(), 'key2oauth-mcp-remote-'));
