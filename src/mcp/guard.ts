@@ -3,6 +3,8 @@ import { jsonError } from '../http/errors.ts';
 import { engine, type GrantProps, invalidTokenChallenge, type ProtectedHandler, type VerifiedToken } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
+import { keepStreamAlive } from './stream-keepalive.ts';
+import { releaseWhenClosed, type StreamLimits } from './stream-limits.ts';
 
 /**
  * What every MCP route (`/{slug}/mcp`, and the legacy `/{slug}/sse` and `/{slug}/messages`) does
@@ -19,11 +21,44 @@ import { forward } from '../upstream/forward.ts';
  * challenge. With one, the token check alone decides (no token is valid for an unknown slug),
  * which keeps the hot path at one store read.
  */
-export async function guard(platform: Platform, slug: string, request: Request, handler: ProtectedHandler): Promise<Response> {
+export async function guard(
+  platform: Platform,
+  slug: string,
+  request: Request,
+  client: McpClient,
+  handler: ProtectedHandler,
+): Promise<Response> {
   if (!request.headers.has('authorization') && !(await createEndpointStore(platform.kv).get(slug))) {
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
   }
-  return engine(platform, slug).protect(request, handler);
+  return engine(platform, slug).protect(request, async (props, auth) => {
+    // Held while the answer is open: a stream holds a client and an upstream connection.
+    const lease = client.streams.open(auth.grantId, client.address);
+    if (!('release' in lease)) {
+      platform.log.info('stream limit reached', { slug });
+      return lease.jsonRpc('requests are open on this authorization or from your network');
+    }
+    let response: Response;
+    try {
+      response = await handler(props, auth);
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+    const { sseHeartbeatMs, upstreamIdleTimeoutMs } = platform.config;
+    const kept = keepStreamAlive(response, {
+      heartbeatMs: sseHeartbeatMs,
+      idleMs: upstreamIdleTimeoutMs,
+      onIdle: () => platform.log.info('upstream stream idle; closed', { slug }),
+    });
+    return releaseWhenClosed(kept, lease.release);
+  });
+}
+
+/** Who is asking, for the stream limits: the app's counts and the client's address. */
+export interface McpClient {
+  streams: StreamLimits;
+  address: string;
 }
 
 /**

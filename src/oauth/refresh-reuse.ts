@@ -44,7 +44,10 @@ export async function refreshReuse(platform: Platform, refreshToken: string): Pr
   const earlier = exchanged.find((entry) => entry.hash === found.hash);
   if (!earlier || now - earlier.at <= platform.config.refreshReuseGraceSeconds * 1000) return null;
 
-  platform.log.warn('refresh token reused after rotation; revoking its grant', { slug: parts.slug, age_seconds: Math.round((now - earlier.at) / 1000) });
+  platform.log.warn('refresh token reused after rotation; revoking its grant', {
+    slug: parts.slug,
+    age_seconds: Math.round((now - earlier.at) / 1000),
+  });
   await engine(platform, parts.slug).helpers().revokeGrant(parts.grantId, parts.slug);
   return jsonError(
     400,

@@ -50,7 +50,10 @@ describe('refresh token reuse, in-process', () => {
 
   test('two refreshes with the same token within the grace window both work and revoke nothing', async () => {
     const grant = await k.authorize(endpoint);
-    const [a, b] = await Promise.all([refresh(grant.client.client_id, grant.refreshToken), refresh(grant.client.client_id, grant.refreshToken)]);
+    const [a, b] = await Promise.all([
+      refresh(grant.client.client_id, grant.refreshToken),
+      refresh(grant.client.client_id, grant.refreshToken),
+    ]);
     assert.equal(a.status, 200);
     assert.equal(b.status, 200);
     // A third, a moment later (a retry), still inside the window.

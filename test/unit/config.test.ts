@@ -31,7 +31,18 @@ test('defaults as parsed', () => {
   assert.equal(config.accessTokenTtl, 3600);
   assert.equal(config.refreshTokenTtl, 30 * 24 * 3600);
   assert.equal(config.adminToken, undefined);
-  assert.deepEqual(parseServerConfig({}), { port: 8787, host: '127.0.0.1', dataDir: './data', trustProxy: false });
+  assert.deepEqual(parseServerConfig({}), {
+    port: 8787,
+    host: '127.0.0.1',
+    dataDir: './data',
+    trustProxy: false,
+    maxConnections: undefined,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    maxHeadersCount: 100,
+  });
+  assert.equal(parseServerConfig({ MAX_CONNECTIONS: '500' }).maxConnections, 500);
+  assert.throws(() => parseServerConfig({ MAX_CONNECTIONS: 'lots' }), /MAX_CONNECTIONS must be a whole number/);
 });
 
 test('server settings are as strict as the others: a typo is refused, never read as false', () => {
