@@ -1,6 +1,6 @@
 import { OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
-import { isSlug } from '../endpoints/slug.ts';
 import { sha256Hex } from '../crypto.ts';
+import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
