@@ -1,5 +1,6 @@
 import { sha256Hex, timingSafeEqual } from '../crypto.ts';
 import { checkUpstream } from '../endpoints/create.ts';
+import { displayNameProblem } from '../endpoints/display-name.ts';
 import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
 import { isSlug } from '../endpoints/slug.ts';
@@ -65,6 +66,12 @@ export async function manageEndpoint(platform: Platform, request: Request, slug:
     updated.upstreamUrl = checked.url.href;
   }
   if (input.display_name !== undefined) updated.displayName = input.display_name || new URL(updated.upstreamUrl).host;
+  else if (updated.upstreamUrl !== endpoint.upstreamUrl && endpoint.displayName === new URL(endpoint.upstreamUrl).host) {
+    // The default name was the old host: it would now name a destination the key no longer goes to.
+    updated.displayName = new URL(updated.upstreamUrl).host;
+  }
+  const nameProblem = displayNameProblem(updated.displayName, new URL(updated.upstreamUrl).hostname);
+  if (nameProblem) return jsonError(400, 'invalid_request', nameProblem);
   if (input.auth_header_name !== undefined) updated.authHeaderName = input.auth_header_name;
   if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
   else if (input.auth_header_name !== undefined)
