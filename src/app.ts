@@ -16,6 +16,7 @@ import { createStreamLimits } from './mcp/stream-limits.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/discovery.ts';
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
+import { registrationBodyProblem } from './oauth/registration.ts';
 import { tokenEndpoint } from './oauth/token.ts';
 import { APP_JS, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
@@ -51,6 +52,10 @@ export function createApp(platform: Platform): Hono {
     if (c.req.method === 'POST') {
       const limited = await rateLimit(platform, 'register', config.rateLimits.registerClient, address(c));
       if (limited) return limited.json('registrations');
+      const body = await c.req.raw.text();
+      const problem = registrationBodyProblem(body);
+      if (problem) return jsonError(400, 'invalid_client_metadata', problem);
+      return engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl, body));
     }
     return engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl));
   });

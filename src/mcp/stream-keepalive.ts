@@ -52,6 +52,7 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
               stop();
             }
           }, heartbeatMs);
+          unref(heartbeat);
         }
         const armIdle = () => {
           if (options.idleMs === 0 || closed) return;
@@ -69,6 +70,7 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
             },
             Math.max(0, wait),
           );
+          unref(idle);
         };
         armIdle();
       },
@@ -98,6 +100,11 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
     { highWaterMark: 0 },
   );
   return new Response(body, response);
+}
+
+/** A stream's timers never keep a Node process alive by themselves (Workers have no unref). */
+function unref(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
 }
 
 /**
