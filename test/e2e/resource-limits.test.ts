@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { mustCreateEndpoint } from '../support/api.ts';
 import { NO_RATE_LIMITS } from '../support/oauth-raw.ts';
 import { authorize, mcpPost } from '../support/security.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { type StreamingUpstream, startStreamingUpstream } from '../support/streaming-upstream.ts';
 
 /**
  * The Node server under an operator's `ulimit -n 1024`: one stranger opening streams without end,
@@ -16,41 +16,6 @@ import { type ServerProcess, startServer } from '../support/server-process.ts';
 
 const KEY = 'sk-resource-limits-0123456789abcdef';
 const OPEN_FILES = 1024;
-
-/** An upstream whose GET streams stay open (one comment, then silence) and whose POSTs answer at once. */
-async function startStreamingUpstream(): Promise<{ url: string; server: Server; breakNext: () => void }> {
-  let breakNext = false;
-  const server = createServer((request, response) => {
-    if (request.headers.authorization !== `Bearer ${KEY}`) {
-      response.writeHead(401).end();
-      return;
-    }
-    if (request.method === 'GET') {
-      response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      response.write(': open\n\n');
-      if (breakNext) {
-        breakNext = false;
-        // Half an event, then the connection dies: the proxy fails while writing its answer.
-        response.write('data: {"half":');
-        setTimeout(() => response.socket?.destroy(), 50);
-      }
-      return;
-    }
-    request.resume();
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(
-      JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'u', version: '1' } },
-      }),
-    );
-  });
-  server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/mcp`, server, breakNext: () => (breakNext = true) };
-}
 
 /** Opens a GET stream on a raw socket and resolves with the status code once the head arrives. */
 function openStream(endpoint: string, token: string, address: string, sockets: Socket[]): Promise<number> {
@@ -73,21 +38,20 @@ function openStream(endpoint: string, token: string, address: string, sockets: S
 }
 
 describe('resource limits under ulimit -n 1024 (node)', () => {
-  let upstream: Awaited<ReturnType<typeof startStreamingUpstream>>;
+  let upstream: StreamingUpstream;
   let server: ServerProcess;
   let endpoint: string;
   const sockets: Socket[] = [];
 
   before(async () => {
-    upstream = await startStreamingUpstream();
+    upstream = await startStreamingUpstream(KEY);
     server = await startServer({ ...NO_RATE_LIMITS, TRUST_PROXY: 'true', HEADERS_TIMEOUT_MS: '5000' }, { openFiles: OPEN_FILES });
     endpoint = (await mustCreateEndpoint(server, { upstream_url: upstream.url, transport: 'streamable-http' })).mcp_endpoint!;
   });
   after(async () => {
     for (const socket of sockets) socket.destroy();
     await server?.stop();
-    upstream?.server.closeAllConnections();
-    await new Promise((resolve) => upstream?.server.close(resolve));
+    await upstream?.close();
   });
 
   /** Another user's ordinary call, from its own address. */
