@@ -99,7 +99,10 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
     },
     { highWaterMark: 0 },
   );
-  return new Response(body, response);
+  const headers = new Headers(response.headers);
+  // Heartbeats add bytes: a length the upstream declared no longer holds.
+  if (heartbeatMs > 0) headers.delete('content-length');
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }
 
 /** A stream's timers never keep a Node process alive by themselves (Workers have no unref). */

@@ -100,3 +100,16 @@ test('event boundaries: LF, CRLF and CR line ends', () => {
   assert.equal(at('data: x\r\n'), false);
   assert.equal(at(': comment\n\ndata: y'), false);
 });
+
+test('an SSE answer that declared its length loses the header, since heartbeats may add bytes', async () => {
+  const upstream = upstreamBody();
+  const response = keepStreamAlive(
+    new Response(upstream.body, { headers: { 'content-type': 'text/event-stream', 'content-length': '9', 'mcp-session-id': 's1' } }),
+    { heartbeatMs: 30, idleMs: 0 },
+  );
+  assert.equal(response.headers.get('content-length'), null);
+  assert.equal(response.headers.get('mcp-session-id'), 's1');
+  upstream.write('data: 1\n\n');
+  upstream.end();
+  assert.equal(await readAll(response), 'data: 1\n\n');
+});
