@@ -153,7 +153,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
 }
 
 export function parseServerConfig(env: Env): ServerConfig {
-  return {
+  const server: ServerConfig = {
     port: parseInteger(env, 'PORT', { min: 1, max: 65535 }),
     host: value(env, 'HOST') ?? DEFAULTS.HOST!,
     dataDir: value(env, 'DATA_DIR') ?? DEFAULTS.DATA_DIR!,
@@ -163,6 +163,10 @@ export function parseServerConfig(env: Env): ServerConfig {
     requestTimeoutMs: parseInteger(env, 'REQUEST_TIMEOUT_MS', { min: 1000 }),
     maxHeadersCount: parseInteger(env, 'MAX_HEADERS_COUNT', { min: 20 }),
   };
+  // Node refuses to start with a header timeout longer than the whole request's.
+  if (server.headersTimeoutMs > server.requestTimeoutMs)
+    throw new ConfigError('HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS');
+  return server;
 }
 
 /** The raw value; an empty one (easy to leave in a dashboard or an env file) counts as unset. */

@@ -45,7 +45,10 @@ describe('resource limits under ulimit -n 1024 (node)', () => {
 
   before(async () => {
     upstream = await startStreamingUpstream(KEY);
-    server = await startServer({ ...NO_RATE_LIMITS, TRUST_PROXY: 'true', HEADERS_TIMEOUT_MS: '5000', MAX_STREAMS_PER_ADDRESS: '64' }, { openFiles: OPEN_FILES });
+    server = await startServer(
+      { ...NO_RATE_LIMITS, TRUST_PROXY: 'true', HEADERS_TIMEOUT_MS: '5000', MAX_STREAMS_PER_ADDRESS: '64' },
+      { openFiles: OPEN_FILES },
+    );
     endpoint = (await mustCreateEndpoint(server, { upstream_url: upstream.url, transport: 'streamable-http' })).mcp_endpoint!;
   });
   after(async () => {

@@ -43,6 +43,7 @@ test('defaults as parsed', () => {
   });
   assert.equal(parseServerConfig({ MAX_CONNECTIONS: '500' }).maxConnections, 500);
   assert.throws(() => parseServerConfig({ MAX_CONNECTIONS: 'lots' }), /MAX_CONNECTIONS must be a whole number/);
+  assert.throws(() => parseServerConfig({ HEADERS_TIMEOUT_MS: '70000' }), /HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS/);
 });
 
 test('server settings are as strict as the others: a typo is refused, never read as false', () => {
