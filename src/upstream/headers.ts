@@ -42,6 +42,8 @@ const RELAYED_RESPONSE_HEADERS = new Set([
   'vary',
   'date',
   'retry-after',
+  // Which methods the upstream takes (its 405 to a GET or DELETE says so; clients read it).
+  'allow',
   // Rate-limit information clients use to back off (the IETF draft's fields and the common x- ones).
   'ratelimit',
   'ratelimit-policy',
