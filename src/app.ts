@@ -16,6 +16,7 @@ import { showManage, submitManage } from './manage/manage-page.ts';
 import { showRevoke, submitRevoke } from './manage/revoke-own.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
+import { createStreamLimits } from './mcp/stream-limits.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/discovery.ts';
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
@@ -90,10 +91,15 @@ export function createApp(platform: Platform): Hono {
 
   // The proxy: Streamable HTTP, and legacy HTTP+SSE (2024-11-05), its event stream and the
   // message URL its endpoint event names.
-  app.all('/:slug/mcp', (c) => (isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug')) : unknownEndpoint()));
+  // Open streams are counted per grant and per client address (mcp/stream-limits.ts).
+  const streams = createStreamLimits(config);
+  const client = (c: Context) => ({ streams, address: address(c) });
+  app.all('/:slug/mcp', (c) =>
+    isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : unknownEndpoint(),
+  );
   const legacy = (route: LegacyRoute) => (c: Context) => {
     const slug = c.req.param('slug')!;
-    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route) : unknownEndpoint();
+    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : unknownEndpoint();
   };
   app.all('/:slug/sse', legacy('sse'));
   app.all('/:slug/messages', legacy('messages'));

@@ -26,6 +26,13 @@ export interface Config {
   /** Largest request body accepted on MCP routes and on every other route, in bytes. */
   maxMcpBodyBytes: number;
   maxBodyBytes: number;
+  /** Concurrent proxied MCP requests (streams included) per grant and per client address; 0 for none. */
+  maxStreamsPerGrant: number;
+  maxStreamsPerAddress: number;
+  /** SSE comment heartbeats after this much upstream silence, in milliseconds; 0 for none. */
+  sseHeartbeatMs: number;
+  /** An upstream response body silent this long is ended, in milliseconds; 0 for never. */
+  upstreamIdleTimeoutMs: number;
   /**
    * Requests per window: endpoint creation, client registration, authorization-page key
    * submissions per client address, and key submissions per endpoint (from all addresses).
@@ -58,6 +65,13 @@ export interface ServerConfig {
   redisUrl: string | undefined;
   /** Prepended to every Redis key, so one Redis can serve several deployments. */
   redisKeyPrefix: string;
+  /** Open client connections at most; `undefined` derives it from the open-file limit. */
+  maxConnections: number | undefined;
+  /** Time a client gets to send its request headers, and its whole request (body included), in ms. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Header lines read per request at most. */
+  maxHeadersCount: number;
 }
 
 export interface RateLimit {
@@ -89,6 +103,14 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '60000',
   MAX_MCP_BODY_BYTES: '4194304',
   MAX_BODY_BYTES: '65536',
+  MAX_STREAMS_PER_GRANT: '32',
+  MAX_STREAMS_PER_ADDRESS: '256',
+  SSE_HEARTBEAT_SECONDS: '25',
+  UPSTREAM_IDLE_TIMEOUT_SECONDS: '900',
+  MAX_CONNECTIONS: 'auto',
+  HEADERS_TIMEOUT_MS: '10000',
+  REQUEST_TIMEOUT_MS: '60000',
+  MAX_HEADERS_COUNT: '100',
   RATE_LIMIT_CREATE: '20/3600',
   RATE_LIMIT_REGISTER: '30/3600',
   RATE_LIMIT_AUTHORIZE: '10/600',
@@ -125,6 +147,10 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     upstreamFirstByteTimeoutMs: parseInteger(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', { min: 1 }),
     maxMcpBodyBytes: parseInteger(env, 'MAX_MCP_BODY_BYTES', { min: 1024 }),
     maxBodyBytes: parseInteger(env, 'MAX_BODY_BYTES', { min: 1024 }),
+    maxStreamsPerGrant: parseInteger(env, 'MAX_STREAMS_PER_GRANT', { min: 0 }),
+    maxStreamsPerAddress: parseInteger(env, 'MAX_STREAMS_PER_ADDRESS', { min: 0 }),
+    sseHeartbeatMs: parseInteger(env, 'SSE_HEARTBEAT_SECONDS', { min: 0, max: 3600 }) * 1000,
+    upstreamIdleTimeoutMs: parseInteger(env, 'UPSTREAM_IDLE_TIMEOUT_SECONDS', { min: 0 }) * 1000,
     rateLimits: {
       createEndpoint: parseRateLimit(env, 'RATE_LIMIT_CREATE'),
       registerClient: parseRateLimit(env, 'RATE_LIMIT_REGISTER'),
@@ -140,14 +166,22 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
 }
 
 export function parseServerConfig(env: Env): ServerConfig {
-  return {
+  const server: ServerConfig = {
     port: parseInteger(env, 'PORT', { min: 1, max: 65535 }),
     host: value(env, 'HOST') ?? DEFAULTS.HOST!,
     dataDir: value(env, 'DATA_DIR') ?? DEFAULTS.DATA_DIR!,
     trustProxy: parseBoolean(env, 'TRUST_PROXY'),
     redisUrl: parseRedisUrl(value(env, 'REDIS_URL')),
     redisKeyPrefix: parseKeyPrefix(env, 'REDIS_KEY_PREFIX'),
+    maxConnections: valueOrDefault(env, 'MAX_CONNECTIONS') === 'auto' ? undefined : parseInteger(env, 'MAX_CONNECTIONS', { min: 16 }),
+    headersTimeoutMs: parseInteger(env, 'HEADERS_TIMEOUT_MS', { min: 1000 }),
+    requestTimeoutMs: parseInteger(env, 'REQUEST_TIMEOUT_MS', { min: 1000 }),
+    maxHeadersCount: parseInteger(env, 'MAX_HEADERS_COUNT', { min: 20 }),
   };
+  // Node refuses to start with a header timeout longer than the whole request's.
+  if (server.headersTimeoutMs > server.requestTimeoutMs)
+    throw new ConfigError('HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS');
+  return server;
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomToken, sha256Hex } from '../crypto.ts';
 import type { Platform } from '../platform.ts';
 import { detectTransport } from '../upstream/detect.ts';
 import { checkUpstreamUrl } from '../upstream/url-policy.ts';
+import { displayNameProblem } from './display-name.ts';
 import type { Endpoint } from './endpoint.ts';
 import { createEndpointInput, firstIssue } from './input.ts';
 import { createEndpointStore } from './store.ts';
@@ -21,6 +22,8 @@ export async function createEndpoint(platform: Platform, body: unknown): Promise
 
   const checked = await checkUpstream(platform, input.upstream_url);
   if (!checked.ok) return invalid(checked.reason, 'invalid_upstream_url');
+  const nameProblem = input.display_name ? displayNameProblem(input.display_name, checked.url.hostname) : undefined;
+  if (nameProblem) return invalid(nameProblem);
 
   const headerName = input.auth_header_name ?? 'Authorization';
   const headerPrefix = input.auth_header_prefix ?? (headerName.toLowerCase() === 'authorization' ? 'Bearer' : '');

@@ -3,7 +3,7 @@ import type { RateLimit } from '../config.ts';
 import { hmacHex } from '../crypto.ts';
 import { countRateLimited } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
-import { jsonError, pageError } from './errors.ts';
+import { jsonError, jsonRpcError, pageError } from './errors.ts';
 
 /**
  * Fixed-window rate limits on the shared counter store, so they hold across every replica.
@@ -39,6 +39,11 @@ export class Refusal {
 
   json(tooMany: string): Response {
     return jsonError(429, 'rate_limited', this.sentence(tooMany), this.headers());
+  }
+
+  /** For MCP routes: a JSON-RPC error every MCP client can show. */
+  jsonRpc(tooMany: string): Response {
+    return jsonRpcError(429, this.sentence(tooMany), -32000, this.headers());
   }
 
   page(tooMany: string): Promise<Response> {

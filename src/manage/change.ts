@@ -1,4 +1,5 @@
 import { checkUpstream } from '../endpoints/create.ts';
+import { displayNameProblem } from '../endpoints/display-name.ts';
 import type { Endpoint } from '../endpoints/endpoint.ts';
 import type { UpdateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
@@ -24,6 +25,12 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
     updated.upstreamUrl = checked.url.href;
   }
   if (input.display_name !== undefined) updated.displayName = input.display_name || new URL(updated.upstreamUrl).host;
+  else if (updated.upstreamUrl !== endpoint.upstreamUrl && endpoint.displayName === new URL(endpoint.upstreamUrl).host) {
+    // The default name was the old host: it would now name a destination the key no longer goes to.
+    updated.displayName = new URL(updated.upstreamUrl).host;
+  }
+  const nameProblem = displayNameProblem(updated.displayName, new URL(updated.upstreamUrl).hostname);
+  if (nameProblem) return { ok: false, error: 'invalid_request', message: nameProblem };
   if (input.auth_header_name !== undefined) updated.authHeaderName = input.auth_header_name;
   if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
   else if (input.auth_header_name !== undefined)

@@ -6,6 +6,8 @@ import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
+import { keepStreamAlive } from './stream-keepalive.ts';
+import { releaseWhenClosed, type StreamLimits } from './stream-limits.ts';
 
 /**
  * What every MCP route (`/{slug}/mcp`, and the legacy `/{slug}/sse` and `/{slug}/messages`) does
@@ -26,6 +28,7 @@ export async function guard(
   platform: Platform,
   slug: string,
   request: Request,
+  client: McpClient,
   handler: ProtectedHandler,
   path: ResourcePath = 'mcp',
 ): Promise<Response> {
@@ -34,12 +37,37 @@ export async function guard(
   }
   return engine(platform, slug).protect(
     request,
-    (props, auth) => {
+    async (props, auth) => {
       noteGrantUse(platform, slug, auth.grantId);
-      return handler(props, auth);
+      // Held while the answer is open: a stream holds a client and an upstream connection.
+      const lease = client.streams.open(auth.grantId, client.address);
+      if (!('release' in lease)) {
+        platform.log.info('stream limit reached', { slug });
+        return lease.jsonRpc('requests are open on this authorization or from your network');
+      }
+      let response: Response;
+      try {
+        response = await handler(props, auth);
+      } catch (error) {
+        lease.release();
+        throw error;
+      }
+      const { sseHeartbeatMs, upstreamIdleTimeoutMs } = platform.config;
+      const kept = keepStreamAlive(response, {
+        heartbeatMs: sseHeartbeatMs,
+        idleMs: upstreamIdleTimeoutMs,
+        onIdle: () => platform.log.info('upstream stream idle; closed', { slug }),
+      });
+      return releaseWhenClosed(kept, lease.release);
     },
     path,
   );
+}
+
+/** Who is asking, for the stream limits: the app's counts and the client's address. */
+export interface McpClient {
+  streams: StreamLimits;
+  address: string;
 }
 
 /**

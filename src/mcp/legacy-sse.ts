@@ -4,7 +4,7 @@ import { onPublicOrigin } from '../http/request.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import { type ResourcePath, resourceUrl } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
-import { forwardWithKey, guard } from './guard.ts';
+import { forwardWithKey, guard, type McpClient } from './guard.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
 
 /**
@@ -38,7 +38,13 @@ const MAX_TARGET_LENGTH = 4096;
 
 const ALLOWED: Record<LegacyRoute, string[]> = { sse: ['GET', 'OPTIONS'], messages: ['POST', 'OPTIONS'] };
 
-export async function legacyRoute(platform: Platform, incoming: Request, slug: string, route: LegacyRoute): Promise<Response> {
+export async function legacyRoute(
+  platform: Platform,
+  incoming: Request,
+  slug: string,
+  route: LegacyRoute,
+  client: McpClient,
+): Promise<Response> {
   if (!ALLOWED[route].includes(incoming.method)) {
     return jsonRpcError(405, `Method ${incoming.method} is not supported here`, -32000, { allow: ALLOWED[route].join(', ') });
   }
@@ -49,6 +55,7 @@ export async function legacyRoute(platform: Platform, incoming: Request, slug: s
     platform,
     slug,
     resource,
+    client,
     async (props, auth) => {
       if (props.upstream.transport !== 'sse') {
         return jsonRpcError(

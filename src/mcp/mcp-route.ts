@@ -5,7 +5,7 @@ import { htmlResponse } from '../http/responses.ts';
 import { resourceUrl } from '../oauth/resource.ts';
 import { endpointInfoPage } from '../pages/endpoint-info.ts';
 import type { Platform } from '../platform.ts';
-import { forwardWithKey, guard } from './guard.ts';
+import { forwardWithKey, guard, type McpClient } from './guard.ts';
 import { legacyStream } from './legacy-sse.ts';
 
 const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);
@@ -19,7 +19,7 @@ const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);
  * documented fallback, Claude, …) get a 405 for their POST and then open a GET event stream on
  * the same URL, which is the legacy stream with its `endpoint` event rewritten.
  */
-export async function mcpRoute(platform: Platform, incoming: Request, slug: string): Promise<Response> {
+export async function mcpRoute(platform: Platform, incoming: Request, slug: string, client: McpClient): Promise<Response> {
   if (!MCP_METHODS.has(incoming.method)) {
     return jsonRpcError(405, `Method ${incoming.method} is not supported on an MCP endpoint`, -32000, {
       allow: [...MCP_METHODS].join(', '),
@@ -33,7 +33,7 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
       );
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
-  return guard(platform, slug, request, (props, auth) => {
+  return guard(platform, slug, request, client, (props, auth) => {
     if (props.upstream.transport !== 'sse') return forwardWithKey(platform, request, props, auth, { url: props.upstream.url });
     if (request.method === 'GET') return legacyStream(platform, request, props, auth, 'mcp');
     return Promise.resolve(

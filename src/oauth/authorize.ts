@@ -8,6 +8,7 @@ import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { countGrantsIssued } from '../metrics.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
+import { viewHost } from '../pages/host-display.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
@@ -259,6 +260,8 @@ async function consentPage(
       endpointName: endpoint.displayName,
       endpointUrl: authRequest.resource ?? '',
       upstreamHost: new URL(endpoint.upstreamUrl).host,
+      hostView: viewHost(new URL(endpoint.upstreamUrl).hostname),
+      createdAgo: timeAgo(endpoint.createdAt),
       headerName: endpoint.authHeaderName,
       headerLine: headerLine(upstreamTarget(endpoint)),
       consent,
@@ -387,4 +390,21 @@ async function authorizationFailure(error: unknown, { userActed }: { userActed: 
     return pageError(400, 'Authorization failed', 'The app’s metadata document could not be fetched, so it cannot be verified.');
   }
   throw error;
+}
+
+/** An endpoint's age in words: a link to one created minutes ago deserves a second look. */
+function timeAgo(createdAt: number): string {
+  const seconds = Math.max(0, Math.floor(Date.now() / 1000) - createdAt);
+  const units: [number, string][] = [
+    [86_400 * 365, 'year'],
+    [86_400 * 30, 'month'],
+    [86_400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+  ];
+  for (const [size, name] of units) {
+    const count = Math.floor(seconds / size);
+    if (count >= 1) return `${count} ${name}${count === 1 ? '' : 's'} ago`;
+  }
+  return 'less than a minute ago';
 }

@@ -3,12 +3,13 @@ import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
 import { engine } from './engine.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
+import { registrationBodyProblem } from './registration.ts';
 
 /** Fields a client may send that the engine stores or ignores but leaves out of its answer. */
 const ECHOED_FIELDS = ['scope', 'software_id', 'software_version'] as const;
 
 /**
- * POST /oauth/register: the engine registers; we refuse redirect URIs no client should hold
+ * POST /oauth/register: the engine registers; we refuse metadata nested absurdly deep and redirect URIs no client should hold
  * (`redirect-uri.ts`) with RFC 7591's own error code, and return the metadata the client sent
  * (RFC 7591 §3.2.1 says the response contains all registered metadata; the engine drops some).
  */
@@ -16,6 +17,9 @@ export async function registerClient(platform: Platform, incoming: Request): Pro
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
   if (request.method !== 'POST') return engine(platform).serve(request);
   const body = await request.text();
+  // Refused before parsing: JSON.parse of a value nested thousands deep overflows the stack (a 500).
+  const deep = registrationBodyProblem(body);
+  if (deep) return jsonError(400, 'invalid_client_metadata', deep);
   let sent: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(body);

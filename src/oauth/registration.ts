@@ -61,3 +61,27 @@ export function metadataProblem(clientMetadata: Record<string, unknown>): string
   const field = issue.path.filter((part) => typeof part === 'string').join('.');
   return field && !issue.message.includes(field) ? `${field}: ${issue.message}` : issue.message;
 }
+
+/** Deeper than any real metadata document (RFC 7591's are two or three levels). */
+const MAX_JSON_DEPTH = 32;
+
+/**
+ * A registration body nested deeper than `MAX_JSON_DEPTH`, found by counting brackets outside
+ * strings (no parsing, no recursion): such a body would overflow the stack of the recursive code
+ * that walks it later and turn into a 500.
+ */
+export function registrationBodyProblem(body: string): string | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const character = body[i];
+    if (inString) {
+      if (character === '\\') i++;
+      else if (character === '"') inString = false;
+    } else if (character === '"') inString = true;
+    else if (character === '[' || character === '{') {
+      if (++depth > MAX_JSON_DEPTH) return `Client metadata is nested more than ${MAX_JSON_DEPTH} levels deep`;
+    } else if (character === ']' || character === '}') depth--;
+  }
+  return undefined;
+}

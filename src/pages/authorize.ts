@@ -1,5 +1,6 @@
 import type { ConsentDescription } from '@cloudflare/workers-oauth-provider';
 import { html } from 'hono/html';
+import type { HostView } from './host-display.ts';
 import { type Html, layout, trustNotice } from './layout.ts';
 
 export interface AuthorizePageOptions {
@@ -9,7 +10,12 @@ export interface AuthorizePageOptions {
   endpointName: string;
   /** The endpoint's MCP URL, for the link to take access back later. */
   endpointUrl: string;
+  /** The host the key goes to (with its port when not the default), as URL parsing gives it. */
   upstreamHost: string;
+  /** The host name as the page explains it: punycode, its Unicode form, mixed scripts. */
+  hostView: HostView;
+  /** How long ago the endpoint was created, in words (`3 minutes ago`). */
+  createdAgo: string;
   headerName: string;
   /** `Authorization: Bearer <your API key>`. */
   headerLine: string;
@@ -20,18 +26,30 @@ export interface AuthorizePageOptions {
 }
 
 /**
- * The consent page: where the key goes (the upstream host, prominently), who asks for access
- * (the client's self-asserted name, or its verified domain) and where the tokens go (the
- * redirect host). One form, posting back to this URL with the engine's single-use handle.
+ * The consent page: where the key goes (the upstream host is the heading, in punycode when it is
+ * international), who asks for access (the client's self-asserted name, or its verified domain),
+ * where the tokens go (the redirect host), and what the endpoint's creator chose to call it,
+ * labelled as theirs, with its age. One form, posting back to this URL with the engine's
+ * single-use handle.
  */
 export function authorizePage(options: AuthorizePageOptions): Html {
   const { consent } = options;
   return layout(
     `Authorize ${consent.clientName}`,
     html`<section class="card">
-<h1>Connect ${consent.clientName} to ${options.endpointName}</h1>
-<p class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong>
-in the ${options.headerName} header, as <code class="header-line">${options.headerLine}</code></p>
+<h1 class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong></h1>
+<p>in the <code>${options.headerName}</code> header, as <code class="header-line">${options.headerLine}</code>, by this endpoint, named “${options.endpointName}” by whoever created it
+(that name is theirs, not checked by anyone), created ${options.createdAgo}.</p>
+${
+  options.hostView.unicode
+    ? html`<p class="${options.hostView.mixedScripts ? 'warning idn' : 'notice'}">${
+        options.hostView.mixedScripts
+          ? html`Careful: this address mixes ${options.hostView.mixedScripts.join(' and ')} letters, a common trick to imitate another site. `
+          : ''
+      }It is shown above as it is sent (punycode); written in its own letters it reads <strong>${options.hostView.unicode}</strong>.</p>`
+    : ''
+}
+<p><strong>${consent.clientName}</strong> asks to use it.</p>
 <p>${
       consent.clientDomain
         ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`

@@ -21,12 +21,12 @@ describe('the authorization page before the user acted, in-process', () => {
 
   test('an error in a self-registered client’s request is shown on our page, never redirected to its URI (no open redirect)', async () => {
     const client = await k.register({ redirect_uris: ['https://evil.example/landing'] });
-    const variants: Record<string, string>[] = [
+    const requests: Record<string, string>[] = [
       { response_type: 'token' },
       { response_type: 'code id_token' },
       { scope: 'mcp', code_challenge_method: 'plain' },
     ];
-    for (const params of variants) {
+    for (const params of requests) {
       const page = await k.openConsent(endpoint, client, { params });
       assert.equal(page.status, 400, JSON.stringify(params));
       assert.equal(page.response.headers.get('location'), null, `${JSON.stringify(params)}: no redirect to the client`);

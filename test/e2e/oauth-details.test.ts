@@ -15,7 +15,7 @@ for (const target of targets())
 
     before(async () => {
       upstream = await startUpstream({ key: KEY });
-      server = await target.start({ ACCESS_TOKEN_TTL: '300' });
+      server = await target.start({ ACCESS_TOKEN_TTL: '300', REFRESH_REUSE_GRACE_SECONDS: '2' });
       const response = await fetch(`${server.url}/api/slugs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -138,6 +138,28 @@ for (const target of targets())
         assert.equal(answer.status, 200);
         await answer.body?.cancel();
       }
+    });
+
+    test('a refresh token used again after the grace window revokes its grant (RFC 9700 §4.14.2)', async () => {
+      const { client, provider } = await connectWithOAuth(endpoint, KEY);
+      await client.close();
+      const refresh = (token: string) =>
+        fetch(`${server.url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: provider.information!.client_id }),
+        });
+      const old = provider.savedTokens!.refresh_token!;
+      const first = await refresh(old);
+      assert.equal(first.status, 200);
+      const rotated = (await first.json()) as { refresh_token: string };
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const reused = await refresh(old);
+      assert.equal(reused.status, 400);
+      assert.equal(((await reused.json()) as { error: string }).error, 'invalid_grant');
+      const after = await refresh(rotated.refresh_token);
+      assert.equal(after.status, 400, 'the rotated token went with the grant');
+      await after.body?.cancel();
     });
 
     test('a client registered with client_secret_basic authenticates with HTTP Basic and works', async () => {

@@ -33,14 +33,21 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** `nodeArgs`: flags for node itself, before the entry (e.g. `--import` of a test preload). */
+/**
+ * `nodeArgs`: flags for node itself, before the entry (e.g. `--import` of a test preload).
+ * `openFiles`: the process's open-file limit, set as an operator would (`ulimit -n` in a shell that then execs node).
+ */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { dataDir?: string; port?: number; nodeArgs?: string[] } = {},
+  options: { dataDir?: string; port?: number; nodeArgs?: string[]; openFiles?: number } = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-test-')));
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts'], {
+  const args = [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts'];
+  const [command, commandArgs] = options.openFiles
+    ? ['sh', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, process.execPath, ...args]]
+    : [process.execPath, args];
+  const child: ChildProcess = spawn(command, commandArgs, {
     env: {
       PATH: process.env.PATH ?? '',
       // Set by test/run.ts --coverage (or c8): the server writes its V8 coverage there when it

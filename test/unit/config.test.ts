@@ -38,7 +38,14 @@ test('defaults as parsed', () => {
     trustProxy: false,
     redisUrl: undefined,
     redisKeyPrefix: 'key2oauth:',
+    maxConnections: undefined,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    maxHeadersCount: 100,
   });
+  assert.equal(parseServerConfig({ MAX_CONNECTIONS: '500' }).maxConnections, 500);
+  assert.throws(() => parseServerConfig({ MAX_CONNECTIONS: 'lots' }), /MAX_CONNECTIONS must be a whole number/);
+  assert.throws(() => parseServerConfig({ HEADERS_TIMEOUT_MS: '70000' }), /HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS/);
 });
 
 test('REDIS_URL takes redis:// and rediss:// with a password and a database number; anything else is refused', () => {

@@ -76,6 +76,7 @@ test('back to the client: only an allowlist crosses; what acts on our origin or 
     etag: '"v1"',
     'retry-after': '5',
     'x-accel-buffering': 'no',
+    allow: 'POST',
     'clear-site-data': '"*"',
     refresh: '0; url=https://evil.example',
     link: '<https://evil.example/x.js>; rel=preload; as=script',
@@ -96,6 +97,7 @@ test('back to the client: only an allowlist crosses; what acts on our origin or 
     'etag',
     'retry-after',
     'x-accel-buffering',
+    'allow',
   ])
     assert.equal(out.get(kept), upstream.get(kept), kept);
   for (const dropped of [

@@ -1,0 +1,93 @@
+import type { Config } from '../config.ts';
+import { clientIdentity, Refusal } from '../http/rate-limit.ts';
+
+/**
+ * Bounds on concurrent proxied MCP requests (streams and POSTs alike: each holds a client
+ * connection and an upstream connection for as long as its body is open): per grant, so one
+ * token cannot open streams without end, and per client address (an IPv6 client by its /64), so
+ * one stranger with many endpoints and grants cannot either.
+ *
+ * The counts live in memory, in the process on Node (exact: one process serves every request) and
+ * in the isolate on Workers, where they are per isolate rather than global: Cloudflare spreads
+ * requests over many isolates, so a Worker's limit bounds what one isolate holds (its memory and
+ * its outbound connections), not a deployment-wide total. A Durable Object per grant would make it
+ * exact at the price of a round trip on every MCP request, the hot path; Cloudflare already bounds
+ * each request's own resources, and the stranger's budget on Workers is Cloudflare's capacity, not
+ * ours. Counts are released when the response body ends, fails or is cancelled (the client left).
+ */
+export interface StreamLimits {
+  /** A lease to hold while the response is open, or the refusal (429 with Retry-After). */
+  open(grantId: string, address: string): { release(): void } | Refusal;
+  /** Currently open, for tests and metrics. */
+  openCount(): number;
+}
+
+/** What a refused client is told to wait: streams end at their own pace, so a short, fixed wait. */
+const RETRY_AFTER_SECONDS = 5;
+
+export function createStreamLimits(config: Pick<Config, 'maxStreamsPerGrant' | 'maxStreamsPerAddress'>): StreamLimits {
+  const counts = new Map<string, number>();
+  let total = 0;
+  const bump = (key: string, by: number) => {
+    const next = (counts.get(key) ?? 0) + by;
+    if (next <= 0) counts.delete(key);
+    else counts.set(key, next);
+  };
+  return {
+    open(grantId, address) {
+      const grantKey = `grant:${grantId}`;
+      const addressKey = `address:${clientIdentity(address)}`;
+      const overGrant = config.maxStreamsPerGrant > 0 && (counts.get(grantKey) ?? 0) >= config.maxStreamsPerGrant;
+      const overAddress = config.maxStreamsPerAddress > 0 && (counts.get(addressKey) ?? 0) >= config.maxStreamsPerAddress;
+      if (overGrant || overAddress) return new Refusal(RETRY_AFTER_SECONDS);
+      bump(grantKey, 1);
+      bump(addressKey, 1);
+      total++;
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          bump(grantKey, -1);
+          bump(addressKey, -1);
+          total--;
+        },
+      };
+    },
+    openCount: () => total,
+  };
+}
+
+/**
+ * The same response, whose body calls `release` once when it ends, fails or is cancelled. Read on
+ * demand (no buffering), so backpressure is kept.
+ */
+export function releaseWhenClosed(response: Response, release: () => void): Response {
+  if (!response.body) {
+    release();
+    return response;
+  }
+  const reader = response.body.getReader();
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { value, done } = await reader.read();
+          if (done) {
+            release();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (error) {
+          release();
+          controller.error(error);
+        }
+      },
+      async cancel(reason) {
+        release();
+        await reader.cancel(reason).catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(body, response);
+}
