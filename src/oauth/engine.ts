@@ -1,9 +1,15 @@
-import { OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
+import {
+  OAuthAuthorizationServer,
+  type OAuthHelpers,
+  OAuthResourceServer,
+  type ValidatedAccessToken,
+} from '@cloudflare/workers-oauth-provider';
 import { isSlug } from '../endpoints/slug.ts';
 import type { Platform } from '../platform.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
 import { resourceMetadataUrl, resourceUrl } from './resource.ts';
+import { TokenCheckCache } from './token-cache.ts';
 
 /**
  * The one seam to the OAuth engine, `@cloudflare/workers-oauth-provider`. Everything else talks
@@ -51,9 +57,23 @@ export interface Engine {
   /**
    * The resource-server role: serves the endpoint's RFC 9728 metadata, answers requests without a
    * valid token with a challenge that names it, validates the bearer token (never cached, so
-   * revocation is immediate) and runs `handler` with the decrypted props.
+   * revocation is immediate: a remembered check still reads the token's record) and runs `handler`
+   * with the decrypted props.
    */
   protect(request: Request, handler: ProtectedHandler): Promise<Response>;
+}
+
+type TokenValidation = ValidatedAccessToken<GrantProps>;
+
+/** One cache of token checks per store: replicas share the store, each keeps its own cache. */
+const tokenChecks = new WeakMap<Platform['kv'], TokenCheckCache<TokenValidation>>();
+function tokenCheckCache(kv: Platform['kv']): TokenCheckCache<TokenValidation> {
+  let cache = tokenChecks.get(kv);
+  if (!cache) {
+    cache = new TokenCheckCache<TokenValidation>(kv);
+    tokenChecks.set(kv, cache);
+  }
+  return cache;
 }
 
 /** The engine for one endpoint's resource (`slug`), or for none (registration, metadata, consent). */
@@ -102,7 +122,14 @@ export function engine(platform: Platform, slug?: string): Engine {
           bearer_methods_supported: ['header'],
         },
         requiredScopes: REQUIRED_SCOPES,
-        validateToken: () => async (audience, token) => (tokenParts(token) ? server.validateToken<GrantProps>(audience, token, env) : null),
+        // Remembered per token (token-cache.ts): each request still confirms the token's record in the store.
+        validateToken: () => async (audience, token) => {
+          const parts = tokenParts(token);
+          if (!parts) return null;
+          return tokenCheckCache(platform.kv).validate(audience, token, parts, () =>
+            server.validateToken<GrantProps>(audience, token, env),
+          );
+        },
         handler: {
           fetch: (_request, _env, context) =>
             handler(context.props, {
