@@ -17,8 +17,8 @@ import { TokenCheckCache } from './token-cache.ts';
  * bridges its Workers-typed `env` and `ctx` (the casts live here and nowhere else).
  *
  * The engine fixes its resource registry at construction, while slugs are created at any time.
- * Its constructor does no I/O, so one is built per request for the one resource that request
- * concerns. Registration and metadata concern no endpoint; they get an engine whose only resource
+ * Its constructor does no I/O, so one is built for the one resource a request concerns, and kept
+ * for that endpoint's next requests (it holds no per-request state). Registration and metadata concern no endpoint; they get an engine whose only resource
  * is the bare origin, which never authorizes anything (our authorization page always names an
  * endpoint) and which the metadata route strips.
  */
@@ -76,11 +76,37 @@ function tokenCheckCache(kv: Platform['kv']): TokenCheckCache<TokenValidation> {
   return cache;
 }
 
+/** Engines kept per platform and endpoint: construction costs about 40 µs, a request's budget is a few hundred. */
+const engines = new WeakMap<Platform, Map<string, Engine>>();
+/** Endpoints whose engine is kept; the least recently built beyond this is rebuilt when next needed. */
+const ENGINES_KEPT = 1000;
+
 /** The engine for one endpoint's resource (`slug`), or for none (registration, metadata, consent). */
 export function engine(platform: Platform, slug?: string): Engine {
+  let kept = engines.get(platform);
+  if (!kept) {
+    kept = new Map();
+    engines.set(platform, kept);
+  }
+  const key = slug ?? '';
+  let built = kept.get(key);
+  if (!built) {
+    if (kept.size >= ENGINES_KEPT) kept.delete(kept.keys().next().value!);
+    built = buildEngine(platform, slug);
+    kept.set(key, built);
+  }
+  return built;
+}
+
+function buildEngine(platform: Platform, slug?: string): Engine {
   const { config } = platform;
   const env: EngineEnv = { OAUTH_KV: platform.kv };
-  const ctx = { waitUntil: (promise: Promise<unknown>) => platform.waitUntil(promise), passThroughOnException: () => {}, props: {} };
+  // The engine writes the verified props and auth onto ctx: one per request, since engines are kept.
+  const newCtx = () => ({
+    waitUntil: (promise: Promise<unknown>) => platform.waitUntil(promise),
+    passThroughOnException: () => {},
+    props: {},
+  });
   const server = new OAuthAuthorizationServer<EngineEnv>({
     issuer: config.publicUrl,
     resources: [slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl],
@@ -99,7 +125,7 @@ export function engine(platform: Platform, slug?: string): Engine {
   const api = () => (helpers ??= server.getOAuthApi(env));
 
   return {
-    serve: (request) => server.fetch(request, env as never, ctx as never),
+    serve: (request) => server.fetch(request, env as never, newCtx() as never),
     helpers: api,
     async revokeAllGrants() {
       if (!slug) return 0;
@@ -138,7 +164,7 @@ export function engine(platform: Platform, slug?: string): Engine {
             }),
         },
       });
-      return resource.fetch(request, env as never, ctx as never);
+      return resource.fetch(request, env as never, newCtx() as never);
     },
   };
 }
