@@ -48,6 +48,8 @@ export interface ServerConfig {
   dataDir: string;
   /** Take the client address from the last `X-Forwarded-For` entry (behind a reverse proxy). */
   trustProxy: boolean;
+  /** Server processes sharing the port and the SQLite file: a number, or `auto` for one per CPU core. */
+  workers: number | 'auto';
 }
 
 export interface RateLimit {
@@ -85,6 +87,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   RATE_LIMIT_AUTHORIZE_PAGE: '120/600',
   RATE_LIMIT_MANAGE: '60/600',
   TRUST_PROXY: 'false',
+  WORKERS: '1',
   LOG_LEVEL: 'info',
 };
 
@@ -128,7 +131,16 @@ export function parseServerConfig(env: Env): ServerConfig {
     host: value(env, 'HOST') ?? DEFAULTS.HOST!,
     dataDir: value(env, 'DATA_DIR') ?? DEFAULTS.DATA_DIR!,
     trustProxy: parseBoolean(env, 'TRUST_PROXY'),
+    workers: valueOrDefault(env, 'WORKERS') === 'auto' ? 'auto' : parseWorkerCount(env),
   };
+}
+
+function parseWorkerCount(env: Env): number {
+  try {
+    return parseInteger(env, 'WORKERS', { min: 1, max: 256 });
+  } catch {
+    throw new ConfigError(`WORKERS must be auto or a whole number from 1 to 256 (got ${JSON.stringify(valueOrDefault(env, 'WORKERS'))})`);
+  }
 }
 
 /** The raw value; an empty one (easy to leave in a dashboard or an env file) counts as unset. */

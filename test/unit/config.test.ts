@@ -30,7 +30,7 @@ test('defaults as parsed', () => {
   assert.equal(config.accessTokenTtl, 3600);
   assert.equal(config.refreshTokenTtl, 30 * 24 * 3600);
   assert.equal(config.adminToken, undefined);
-  assert.deepEqual(parseServerConfig({}), { port: 8787, host: '127.0.0.1', dataDir: './data', trustProxy: false });
+  assert.deepEqual(parseServerConfig({}), { port: 8787, host: '127.0.0.1', dataDir: './data', trustProxy: false, workers: 1 });
 });
 
 test('server settings are as strict as the others: a typo is refused, never read as false', () => {
@@ -38,6 +38,10 @@ test('server settings are as strict as the others: a typo is refused, never read
   assert.throws(() => parseServerConfig({ PORT: '80a' }), /PORT must be a whole number/);
   assert.throws(() => parseServerConfig({ PORT: '70000' }), /PORT must be at most 65535/);
   assert.equal(parseServerConfig({ TRUST_PROXY: 'yes', PORT: '' }).trustProxy, true);
+  assert.equal(parseServerConfig({ WORKERS: 'auto' }).workers, 'auto');
+  assert.equal(parseServerConfig({ WORKERS: '4' }).workers, 4);
+  assert.throws(() => parseServerConfig({ WORKERS: '0' }), /WORKERS must be auto or a whole number from 1 to 256 \(got "0"\)/);
+  assert.throws(() => parseServerConfig({ WORKERS: 'all' }), /WORKERS must be auto or a whole number/);
   assert.throws(() => parseConfig({ KEY2OAUTH_SECRET: 'short' }, defaults), /KEY2OAUTH_SECRET must be at least 32/);
 });
 

@@ -1,12 +1,14 @@
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { serve } from '@hono/node-server';
+import { createAdaptorServer } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import { createApp } from '../../app.ts';
 import { ConfigError, type Env, parseConfig, parseServerConfig, type ServerConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import type { Platform } from '../../platform.ts';
+import { runPrimary, workerCount } from './cluster.ts';
 import { createUpstreamGuard } from './guarded-fetch.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { createSqliteStorage } from './sqlite.ts';
@@ -23,6 +25,13 @@ export async function startFromEnvironment(env: Env): Promise<void> {
     const config = parseConfig(env, { publicUrl: `http://localhost:${server.port}` });
     const dataDir = resolve(server.dataDir);
     const secret = config.secret ?? loadOrCreateSecret(dataDir);
+    const workers = workerCount(server.workers);
+    if (workers > 1 && cluster.isPrimary) {
+      // Settings were checked and the secret file exists before any worker starts; the workers serve.
+      console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'starting workers', workers }));
+      runPrimary(workers);
+      return;
+    }
     const storage = createSqliteStorage(join(dataDir, 'key2oauth.db'));
     const guard = createUpstreamGuard({
       allowPrivate: config.allowPrivateUpstreams,
@@ -61,7 +70,12 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   }
 
   const app = createApp(platform);
-  const listener = serve({ fetch: app.fetch, port: server.port, hostname: server.host }, (info: AddressInfo) => {
+  const listener = createAdaptorServer({ fetch: app.fetch });
+  // In a cluster (WORKERS > 1) each worker opens its own socket on the port (SO_REUSEPORT, as
+  // nginx's `reuseport`), so the kernel spreads connections evenly and no process relays them.
+  const shared = cluster.isWorker ? { exclusive: true, reusePort: true } : {};
+  listener.listen({ port: server.port, host: server.host, ...shared }, () => {
+    const info = listener.address() as AddressInfo;
     platform.log.info('listening', { address: `${info.address}:${info.port}`, public_url: platform.config.publicUrl });
   });
   listener.on('error', (error) => {
