@@ -13,7 +13,8 @@
  * Figures are absolute and as ratios to direct and to nginx; with several rounds each is the
  * median, with the spread (min–max) across rounds. Not a test: it prints, it never fails on a number.
  */
-import { type Figure, measureRound, type RoundOptions } from './measure.ts';
+import { availableParallelism } from 'node:os';
+import { type Figure, measureRound, measureThroughput, type RoundOptions } from './measure.ts';
 import { report, toJson } from './report.ts';
 import { direct, NGINX, type Started, startKey2OAuth, startNginx, startUpstream } from './targets.ts';
 
@@ -47,8 +48,34 @@ try {
     const order = started.map((_, i) => started[(i + round) % started.length]!);
     perRound.push(await measureRound(order, upstream, options, (line) => log(`  round ${round + 1}: ${line}`)));
   }
-  if (json) process.stdout.write(`${JSON.stringify(toJson(perRound, started, notes, { rounds, quick }), null, 2)}\n`);
-  else log(report(perRound, started, notes));
+  // All cores against all cores: nginx `worker_processes auto` and Key2OAuth `WORKERS=auto`.
+  const allCores: Started[] = [direct(upstream)];
+  const allCoreRounds: Figure[][] = [];
+  try {
+    const nginxAll = await startNginx(upstream, 'auto');
+    if (nginxAll) allCores.push(nginxAll);
+    allCores.push(await startKey2OAuth(upstream, { WORKERS: 'auto' }));
+    for (let round = 0; round < rounds; round++) {
+      const order = allCores.map((_, i) => allCores[(i + round) % allCores.length]!);
+      allCoreRounds.push(await measureThroughput(order, options.seconds));
+      log(`  round ${round + 1}: all cores`);
+    }
+  } finally {
+    for (const target of allCores) await target.stop();
+  }
+
+  if (json) {
+    const output = {
+      ...toJson(perRound, started, notes, { rounds, quick }),
+      allCores: toJson(allCoreRounds, allCores, [], { rounds, quick }).figures,
+    };
+    process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+  } else {
+    log(report(perRound, started, notes));
+    log(
+      `\nall cores (${availableParallelism()}): nginx worker_processes auto, Key2OAuth WORKERS=auto${report(allCoreRounds, allCores, [], false)}`,
+    );
+  }
 } finally {
   for (const target of started.reverse()) await target.stop();
   await upstream.stop();

@@ -122,3 +122,16 @@ export async function measureRound(
   for (const target of targets) add(target, 'errors', errors.get(target.name) ?? 0);
   return figures;
 }
+
+/** All cores against all cores: throughput only (per-process CPU means little once several share the work). */
+export async function measureThroughput(targets: Started[], seconds: number): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const concurrency of [16, 64]) {
+    for (const target of targets) {
+      const run = await closedLoop(target.endpoint, concurrency, seconds);
+      figures.push({ key: `c${concurrency}_rps`, target: target.name, value: run.requests / run.seconds });
+      figures.push({ key: `c${concurrency}_p99`, target: target.name, value: percentile(run.latencies, 99) });
+    }
+  }
+  return figures;
+}

@@ -38,7 +38,7 @@ function collect(perRound: Figure[][], targets: Started[]) {
 const format = (value: number): string =>
   !Number.isFinite(value) ? '—' : Math.abs(value) >= 100 ? Math.round(value).toLocaleString('en') : value.toFixed(value < 1 ? 3 : 2);
 
-export function report(perRound: Figure[][], targets: Started[], notes: string[]): string {
+export function report(perRound: Figure[][], targets: Started[], notes: string[], withTargets = true): string {
   const rows = collect(perRound, targets);
   const ours = 'key2oauth';
   const names = targets.map((target) => target.name);
@@ -62,6 +62,7 @@ export function report(perRound: Figure[][], targets: Started[], notes: string[]
     };
     lines.push(`| ${row.label} | ${names.map(cell).join(' | ')} | ${ratio('direct')} | ${ratio('nginx')} |`);
   }
+  if (!withTargets) return lines.join('\n');
   const get = (key: string, name: string) => rows.find((row) => row.key === key)?.targets[name]?.median ?? Number.NaN;
   const checks: [string, number, string, boolean][] = [
     [

@@ -19,9 +19,8 @@ test('npm run bench -- --quick --json runs end to end and reports every figure',
   const code = await new Promise<number | null>((done) => child.on('exit', done));
   assert.equal(code, 0, stderr);
 
-  const result = JSON.parse(stdout) as {
-    figures: { key: string; targets: Record<string, { median: number } | undefined> }[];
-  };
+  type Figures = { key: string; targets: Record<string, { median: number } | undefined> }[];
+  const result = JSON.parse(stdout) as { figures: Figures; allCores: Figures };
   const figure = (key: string) => result.figures.find((f) => f.key === key);
   const proxies = NGINX ? ['nginx', 'key2oauth'] : ['key2oauth'];
   const everyone = ['direct', ...proxies];
@@ -49,6 +48,13 @@ test('npm run bench -- --quick --json runs end to end and reports every figure',
   for (const key of ['errors', 'idle_errors_100', 'idle_errors_500']) {
     for (const target of key === 'errors' ? everyone : proxies)
       assert.equal(figure(key)?.targets[target]?.median, 0, `${key} for ${target}`);
+  }
+  // All cores against all cores: nginx `worker_processes auto` and WORKERS=auto.
+  for (const key of ['c16_rps', 'c64_rps']) {
+    for (const target of everyone) {
+      const value = result.allCores.find((f) => f.key === key)?.targets[target]?.median;
+      assert.ok(Number.isFinite(value) && value! > 0, `all cores, ${key} for ${target}: ${value}`);
+    }
   }
   if (!NGINX) assert.match(stderr + stdout, /nginx is not installed/);
 });
