@@ -72,6 +72,8 @@ export interface ServerConfig {
   requestTimeoutMs: number;
   /** Header lines read per request at most. */
   maxHeadersCount: number;
+  /** Server processes sharing the port and the SQLite file: a number, or `auto` for one per CPU core. */
+  workers: number | 'auto';
 }
 
 export interface RateLimit {
@@ -118,6 +120,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   RATE_LIMIT_AUTHORIZE_PAGE: '120/600',
   RATE_LIMIT_MANAGE: '60/600',
   TRUST_PROXY: 'false',
+  WORKERS: '1',
   LOG_LEVEL: 'info',
   REDIS_KEY_PREFIX: 'key2oauth:',
   LAST_USED_WRITE_SECONDS: '60',
@@ -177,6 +180,7 @@ export function parseServerConfig(env: Env): ServerConfig {
     headersTimeoutMs: parseInteger(env, 'HEADERS_TIMEOUT_MS', { min: 1000 }),
     requestTimeoutMs: parseInteger(env, 'REQUEST_TIMEOUT_MS', { min: 1000 }),
     maxHeadersCount: parseInteger(env, 'MAX_HEADERS_COUNT', { min: 20 }),
+    workers: valueOrDefault(env, 'WORKERS') === 'auto' ? 'auto' : parseWorkerCount(env),
   };
   // Node refuses to start with a header timeout longer than the whole request's.
   if (server.headersTimeoutMs > server.requestTimeoutMs)
@@ -209,6 +213,14 @@ function parseKeyPrefix(env: Env, name: string): string {
     throw new ConfigError(`${name} must be 1 to 64 letters, digits or . _ : - { } (got ${JSON.stringify(raw)})`);
   }
   return raw;
+}
+
+function parseWorkerCount(env: Env): number {
+  try {
+    return parseInteger(env, 'WORKERS', { min: 1, max: 256 });
+  } catch {
+    throw new ConfigError(`WORKERS must be auto or a whole number from 1 to 256 (got ${JSON.stringify(valueOrDefault(env, 'WORKERS'))})`);
+  }
 }
 
 /** The raw value; an empty one (easy to leave in a dashboard or an env file) counts as unset. */

@@ -1,4 +1,10 @@
-import { type ClientInfo, OAuthAuthorizationServer, type OAuthHelpers, OAuthResourceServer } from '@cloudflare/workers-oauth-provider';
+import {
+  type ClientInfo,
+  OAuthAuthorizationServer,
+  type OAuthHelpers,
+  OAuthResourceServer,
+  type ValidatedAccessToken,
+} from '@cloudflare/workers-oauth-provider';
 import { sha256Hex } from '../crypto.ts';
 import { isSlug } from '../endpoints/slug.ts';
 import { countGrantsRevoked } from '../metrics.ts';
@@ -7,6 +13,7 @@ import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
 import { type ResourcePath, resourceMetadataUrl, resourceUrl } from './resource.ts';
+import { TokenCheckCache } from './token-cache.ts';
 
 /**
  * The one seam to the OAuth engine, `@cloudflare/workers-oauth-provider`. Everything else talks
@@ -14,8 +21,8 @@ import { type ResourcePath, resourceMetadataUrl, resourceUrl } from './resource.
  * bridges its Workers-typed `env` and `ctx` (the casts live here and nowhere else).
  *
  * The engine fixes its resource registry at construction, while slugs are created at any time.
- * Its constructor does no I/O, so one is built per request for the one resource that request
- * concerns. Registration and metadata concern no endpoint; they get an engine whose only resource
+ * Its constructor does no I/O, so one is built for the one resource a request concerns, and kept
+ * for that endpoint's later requests. Registration and metadata concern no endpoint; they get an engine whose only resource
  * is the bare origin, which never authorizes anything (our authorization page always names an
  * endpoint) and which the metadata route strips.
  */
@@ -53,19 +60,59 @@ export interface Engine {
   revokeAllGrants(): Promise<number>;
   /**
    * The resource-server role: serves the endpoint's RFC 9728 metadata, answers requests without a
-   * valid token with a challenge that names it, validates the bearer token (never cached, so
-   * revocation is immediate) and runs `handler` with the decrypted props. `path` says which
+   * valid token with a challenge that names it, validates the bearer token (a remembered check
+   * still reads the token's record, so revocation is immediate) and runs `handler` with the
+   * decrypted props. `path` says which
    * identifier of the endpoint the request is for (resource.ts): the challenge and metadata name
    * it, and tokens for the endpoint are valid under either.
    */
   protect(request: Request, handler: ProtectedHandler, path?: ResourcePath): Promise<Response>;
 }
 
+type TokenValidation = ValidatedAccessToken<GrantProps>;
+
+/** One cache of token checks per store: replicas share the store, each keeps its own cache. */
+const tokenChecks = new WeakMap<Platform['kv'], TokenCheckCache<TokenValidation>>();
+function tokenCheckCache(kv: Platform['kv']): TokenCheckCache<TokenValidation> {
+  let cache = tokenChecks.get(kv);
+  if (!cache) {
+    cache = new TokenCheckCache<TokenValidation>(kv);
+    tokenChecks.set(kv, cache);
+  }
+  return cache;
+}
+
+/** Engines kept per platform and endpoint: construction costs about 40 µs, a request's budget is a few hundred. */
+const engines = new WeakMap<Platform, Map<string, Engine>>();
+/** Endpoints whose engine is kept; the least recently built beyond this is rebuilt when next needed. */
+const ENGINES_KEPT = 1000;
+
 /** The engine for one endpoint's resource (`slug`), or for none (registration, metadata, consent). */
 export function engine(platform: Platform, slug?: string): Engine {
+  let kept = engines.get(platform);
+  if (!kept) {
+    kept = new Map();
+    engines.set(platform, kept);
+  }
+  const key = slug ?? '';
+  let built = kept.get(key);
+  if (!built) {
+    if (kept.size >= ENGINES_KEPT) kept.delete(kept.keys().next().value!);
+    built = buildEngine(platform, slug);
+    kept.set(key, built);
+  }
+  return built;
+}
+
+function buildEngine(platform: Platform, slug?: string): Engine {
   const { config } = platform;
   const env: EngineEnv = { OAUTH_KV: platform.kv };
-  const ctx = { waitUntil: (promise: Promise<unknown>) => platform.waitUntil(promise), passThroughOnException: () => {}, props: {} };
+  // The engine writes the verified props and auth onto ctx: one per request, since engines are kept.
+  const newCtx = () => ({
+    waitUntil: (promise: Promise<unknown>) => platform.waitUntil(promise),
+    passThroughOnException: () => {},
+    props: {},
+  });
   const server = new OAuthAuthorizationServer<EngineEnv>({
     issuer: config.publicUrl,
     resources: [slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl],
@@ -86,7 +133,7 @@ export function engine(platform: Platform, slug?: string): Engine {
   const api = () => (helpers ??= server.getOAuthApi(env));
 
   return {
-    serve: (request) => server.fetch(request, env as never, ctx as never),
+    serve: (request) => server.fetch(request, env as never, newCtx() as never),
     helpers: api,
     async revokeAllGrants() {
       if (!slug) return 0;
@@ -110,10 +157,14 @@ export function engine(platform: Platform, slug?: string): Engine {
       let outage: unknown;
       // Tokens are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
       // against it and then stand for this identifier, which names the same resource.
+      // Remembered per token (token-cache.ts): each request still confirms the token's record in the store.
       const validate = async (alias: string, token: string) => {
-        if (!tokenParts(token)) return null;
+        const parts = tokenParts(token);
+        if (!parts) return null;
         try {
-          const valid = await server.validateToken<GrantProps>(audience, token, env);
+          const valid = await tokenCheckCache(platform.kv).validate(audience, token, parts, () =>
+            server.validateToken<GrantProps>(audience, token, env),
+          );
           return valid ? { ...valid, audience: alias } : null;
         } catch (error) {
           outage = error;
@@ -136,7 +187,7 @@ export function engine(platform: Platform, slug?: string): Engine {
             }),
         },
       });
-      const response = await resource.fetch(request, env as never, ctx as never);
+      const response = await resource.fetch(request, env as never, newCtx() as never);
       if (outage !== undefined && isStorageUnavailable(outage)) throw outage;
       return response;
     },

@@ -12,6 +12,8 @@ import { killOnExit, removeOnExit } from './exit-cleanup.ts';
  */
 export interface ServerProcess {
   url: string;
+  /** The server's process id (with WORKERS > 1, the primary's). */
+  pid: number;
   dataDir: string;
   /** Everything the server printed, stdout and stderr. */
   output(): string;
@@ -94,6 +96,7 @@ export async function startServer(
   }
   return {
     url,
+    pid: child.pid!,
     dataDir,
     output: () => output,
     stop,

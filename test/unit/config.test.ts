@@ -42,6 +42,7 @@ test('defaults as parsed', () => {
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 60_000,
     maxHeadersCount: 100,
+    workers: 1,
   });
   assert.equal(parseServerConfig({ MAX_CONNECTIONS: '500' }).maxConnections, 500);
   assert.throws(() => parseServerConfig({ MAX_CONNECTIONS: 'lots' }), /MAX_CONNECTIONS must be a whole number/);
@@ -89,6 +90,10 @@ test('PUBLIC_URL over plain http is refused unless the host is loopback (the OAu
   }
   for (const url of ['http://localhost:8787', 'http://127.0.0.1:9000', 'http://[::1]:8787', 'https://192.0.2.2'])
     assert.doesNotThrow(() => parseConfig({ PUBLIC_URL: url }, defaults), url);
+  assert.equal(parseServerConfig({ WORKERS: 'auto' }).workers, 'auto');
+  assert.equal(parseServerConfig({ WORKERS: '4' }).workers, 4);
+  assert.throws(() => parseServerConfig({ WORKERS: '0' }), /WORKERS must be auto or a whole number from 1 to 256 \(got "0"\)/);
+  assert.throws(() => parseServerConfig({ WORKERS: 'all' }), /WORKERS must be auto or a whole number/);
 });
 
 test('PUBLIC_URL is the exact issuer: a bare origin, trailing slash dropped, no path', () => {

@@ -31,3 +31,11 @@ test('the level threshold holds and lines are JSON', () => {
   assert.equal(lines.length, 1);
   assert.deepEqual({ ...JSON.parse(lines[0]!), time: undefined }, { time: undefined, level: 'warn', msg: 'shown', slug: 's' });
 });
+
+test('a logger says which levels it writes, so callers skip building lines nobody reads', () => {
+  const log = createLogger('warn', () => {});
+  assert.equal(log.enabled('info'), false);
+  assert.equal(log.enabled('debug'), false);
+  assert.equal(log.enabled('warn'), true);
+  assert.equal(createLogger('silent', () => {}).enabled('error'), false);
+});

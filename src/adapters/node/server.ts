@@ -1,12 +1,16 @@
+import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from '../../app.ts';
-import { ConfigError, type Env } from '../../config.ts';
+import { ConfigError, type Env, parseConfig, parseServerConfig } from '../../config.ts';
 import { jsonError } from '../../http/errors.ts';
 import type { Logger } from '../../log.ts';
+import { runPrimary, workerCount } from './cluster.ts';
 import { automaticConnectionCap, capConnections } from './connection-cap.ts';
 import { createNodePlatform, type NodePlatform, StorageStartError } from './platform.ts';
+import { loadOrCreateSecret } from './secrets.ts';
 
 /** How long in-flight requests get to finish on SIGTERM before open streams are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -14,6 +18,16 @@ const SHUTDOWN_GRACE_MS = 10_000;
 export async function startFromEnvironment(env: Env): Promise<void> {
   let built: NodePlatform;
   try {
+    const settings = parseServerConfig(env);
+    const workers = workerCount(settings.workers);
+    if (workers > 1 && cluster.isPrimary) {
+      // Settings are checked (and, on SQLite, the secret file exists) before any worker starts; the workers serve.
+      const config = parseConfig(env, { publicUrl: `http://localhost:${settings.port}` });
+      if (!config.secret && !settings.redisUrl) loadOrCreateSecret(resolve(settings.dataDir));
+      console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'starting workers', workers }));
+      runPrimary(workers);
+      return;
+    }
     built = await createNodePlatform(env);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof StorageStartError) {
@@ -48,7 +62,10 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   listener.maxHeadersCount = server.maxHeadersCount;
   const maxConnections = server.maxConnections ?? automaticConnectionCap();
   capConnections(listener, maxConnections, log);
-  listener.listen(server.port, server.host, () => {
+  // In a cluster (WORKERS > 1) each worker opens its own socket on the port (SO_REUSEPORT, as
+  // nginx's `reuseport`), so the kernel spreads connections evenly and no process relays them.
+  const shared = cluster.isWorker ? { exclusive: true, reusePort: true } : {};
+  listener.listen({ port: server.port, host: server.host, ...shared }, () => {
     const info = listener.address() as AddressInfo;
     log.info('listening', {
       address: `${info.address}:${info.port}`,

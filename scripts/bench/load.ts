@@ -1,0 +1,188 @@
+/**
+ * The load generator: undici's Pool (the project's own HTTP client, already a dependency) in a
+ * closed loop — `concurrency` requests in flight, each followed at once by the next — timing
+ * every request with the monotonic clock. Closed-loop keeps the comparison fair: every target
+ * gets the same offered concurrency, and a slower one simply completes fewer requests.
+ */
+import { request as httpRequest } from 'node:http';
+import { Pool } from 'undici';
+
+export interface Endpoint {
+  /** Origin, e.g. http://127.0.0.1:8080 */
+  origin: string;
+  /** Path of the MCP endpoint on it. */
+  path: string;
+  /** The Authorization header this target's client sends (the key for direct, a token for ours). */
+  authorization: string;
+}
+
+/** A `tools/call` of 248 bytes, the size of a typical small tool call. */
+export const CALL_BODY = (() => {
+  const base = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: '' } } };
+  const pad = 248 - JSON.stringify(base).length;
+  base.params.arguments.text = 'x'.repeat(pad);
+  return JSON.stringify(base);
+})();
+
+const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+export interface LoadResult {
+  requests: number;
+  /** Requests completed including the warm-up (what CPU time over the whole run is divided by). */
+  total: number;
+  errors: number;
+  seconds: number;
+  /** Latencies in milliseconds, sorted. */
+  latencies: number[];
+}
+
+/** Closed-loop load for `seconds` after `warmupSeconds` of the same load that is not counted. */
+export async function closedLoop(target: Endpoint, concurrency: number, seconds: number, warmupSeconds = 0.3): Promise<LoadResult> {
+  const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
+  const headers = { ...JSON_HEADERS, authorization: target.authorization };
+  const latencies: number[] = [];
+  let errors = 0;
+  let total = 0;
+  const warmEnd = performance.now() + warmupSeconds * 1000;
+  const end = warmEnd + seconds * 1000;
+  const worker = async () => {
+    for (;;) {
+      const started = performance.now();
+      if (started >= end) return;
+      let ok = false;
+      try {
+        const answer = await pool.request({ path: target.path, method: 'POST', headers, body: CALL_BODY });
+        await answer.body.dump();
+        ok = answer.statusCode === 200;
+      } catch {
+        ok = false;
+      }
+      if (ok) total++;
+      if (started >= warmEnd) {
+        if (ok) latencies.push(performance.now() - started);
+        else errors++;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    await pool.close();
+  }
+  latencies.sort((a, b) => a - b);
+  return { requests: latencies.length, total, errors, seconds, latencies };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export interface SseResult {
+  /** Per event: arrival minus the upstream's send time, ms, sorted. */
+  eventDelays: number[];
+  /** Per stream: request start to the first event's arrival, ms, sorted. */
+  firstEvent: number[];
+  errors: number;
+}
+
+/** `streams` POSTs answered with SSE, one after another; every event's travel time measured. */
+export async function sseStreams(target: Endpoint, streams: number, events: number, intervalMs: number): Promise<SseResult> {
+  const pool = new Pool(target.origin, { connections: 1 });
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'bench/sse', params: { count: events, interval: intervalMs } });
+  const eventDelays: number[] = [];
+  const firstEvent: number[] = [];
+  let errors = 0;
+  try {
+    for (let i = 0; i < streams; i++) {
+      const started = process.hrtime.bigint();
+      try {
+        const answer = await pool.request({
+          path: target.path,
+          method: 'POST',
+          headers: { ...JSON_HEADERS, authorization: target.authorization },
+          body,
+        });
+        if (answer.statusCode !== 200) {
+          errors++;
+          await answer.body.dump();
+          continue;
+        }
+        let buffered = '';
+        let seen = 0;
+        for await (const chunk of answer.body) {
+          const now = process.hrtime.bigint();
+          buffered += chunk.toString();
+          let consumed = 0;
+          for (const match of buffered.matchAll(/data: \{"t":"(\d+)"/g)) {
+            if (seen === 0) firstEvent.push(Number(now - started) / 1e6);
+            eventDelays.push(Number(now - BigInt(match[1]!)) / 1e6);
+            seen++;
+            consumed = match.index + match[0].length;
+          }
+          buffered = buffered.slice(consumed);
+        }
+        if (seen !== events) errors++;
+      } catch {
+        errors++;
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  eventDelays.sort((a, b) => a - b);
+  firstEvent.sort((a, b) => a - b);
+  return { eventDelays, firstEvent, errors };
+}
+
+export interface IdleStream {
+  /** Resolves when the stream's first bytes arrived; rejects on failure. */
+  ready: Promise<void>;
+  close(): void;
+}
+
+/** One idle server stream (GET), on its own connection, as a client holding a session would. */
+export function openIdleStream(target: Endpoint, watch?: string): IdleStream {
+  const url = new URL(target.path, target.origin);
+  const req = httpRequest(url, {
+    method: 'GET',
+    agent: false,
+    headers: { accept: 'text/event-stream', authorization: target.authorization, ...(watch ? { 'mcp-session-id': watch } : {}) },
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        reject(new Error(`idle stream answered ${res.statusCode}`));
+        res.resume();
+        return;
+      }
+      res.once('data', () => resolve());
+      res.on('error', () => {});
+    });
+    req.on('error', reject);
+  });
+  ready.catch(() => {});
+  req.end();
+  return { ready, close: () => req.destroy() };
+}
+
+/** Opens `count` idle streams, at most `parallel` being opened at a time; returns them and the failures. */
+export async function openIdleStreams(target: Endpoint, count: number, parallel = 100): Promise<{ streams: IdleStream[]; errors: number }> {
+  const streams: IdleStream[] = [];
+  let errors = 0;
+  let next = 0;
+  const opener = async () => {
+    while (next < count) {
+      next++;
+      const stream = openIdleStream(target);
+      streams.push(stream);
+      try {
+        await stream.ready;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, opener));
+  return { streams, errors };
+}

@@ -1,0 +1,137 @@
+/** One round of every figure on every target. */
+import { closedLoop, openIdleStream, openIdleStreams, percentile, sseStreams } from './load.ts';
+import { cpuMicros, rssBytes } from './proc.ts';
+import type { Started, UpstreamProcess } from './targets.ts';
+
+export interface Figure {
+  key: string;
+  target: string;
+  value: number;
+}
+
+export interface RoundOptions {
+  /** Measured seconds of each closed-loop run (after a short uncounted warm-up). */
+  seconds: number;
+  sseStreams: number;
+  sseEvents: number;
+  /** Idle streams held open at once, one measurement per count. */
+  idleCounts: number[];
+  disconnects: number;
+}
+
+/** What each figure means, its unit, and which way is better; the report reads this. */
+export function describe(key: string): { label: string; unit: string; higherIsBetter: boolean } {
+  const idle = /^idle_kib_(\d+)$/.exec(key);
+  if (idle) return { label: `memory per idle stream, ${idle[1]} open`, unit: 'KiB', higherIsBetter: false };
+  const idleErrors = /^idle_errors_(\d+)$/.exec(key);
+  if (idleErrors) return { label: `idle streams failed, of ${idleErrors[1]}`, unit: '', higherIsBetter: false };
+  const known: Record<string, { label: string; unit: string; higherIsBetter: boolean }> = {
+    c1_p50: { label: 'latency p50, concurrency 1', unit: 'ms', higherIsBetter: false },
+    c1_p99: { label: 'latency p99, concurrency 1', unit: 'ms', higherIsBetter: false },
+    c16_rps: { label: 'requests/s, concurrency 16', unit: '/s', higherIsBetter: true },
+    c16_p99: { label: 'latency p99, concurrency 16', unit: 'ms', higherIsBetter: false },
+    c16_cpu_us: { label: 'proxy CPU per request (c16)', unit: 'µs', higherIsBetter: false },
+    c64_rps: { label: 'requests/s, concurrency 64', unit: '/s', higherIsBetter: true },
+    c64_p99: { label: 'latency p99, concurrency 64', unit: 'ms', higherIsBetter: false },
+    errors: { label: 'failed requests (all load runs)', unit: '', higherIsBetter: false },
+    sse_delay_p50: { label: 'SSE event delay p50', unit: 'ms', higherIsBetter: false },
+    sse_delay_p99: { label: 'SSE event delay p99', unit: 'ms', higherIsBetter: false },
+    first_event_p50: { label: 'first SSE event, p50', unit: 'ms', higherIsBetter: false },
+    disconnect_ms: { label: 'upstream sees client leave, p50', unit: 'ms', higherIsBetter: false },
+  };
+  return known[key] ?? { label: key, unit: '', higherIsBetter: false };
+}
+
+export async function measureRound(
+  targets: Started[],
+  upstream: UpstreamProcess,
+  options: RoundOptions,
+  progress: (line: string) => void,
+): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const add = (target: Started, key: string, value: number) => figures.push({ key, target: target.name, value });
+  const errors = new Map<string, number>();
+  const countErrors = (target: Started, n: number) => errors.set(target.name, (errors.get(target.name) ?? 0) + n);
+
+  for (const target of targets) {
+    const run = await closedLoop(target.endpoint, 1, options.seconds);
+    add(target, 'c1_p50', percentile(run.latencies, 50));
+    add(target, 'c1_p99', percentile(run.latencies, 99));
+    countErrors(target, run.errors);
+  }
+  progress('concurrency 1');
+  for (const target of targets) {
+    const cpuBefore = target.proxyPid ? cpuMicros(target.proxyPid) : 0;
+    const run = await closedLoop(target.endpoint, 16, options.seconds);
+    if (target.proxyPid) add(target, 'c16_cpu_us', (cpuMicros(target.proxyPid) - cpuBefore) / Math.max(1, run.total));
+    add(target, 'c16_rps', run.requests / run.seconds);
+    add(target, 'c16_p99', percentile(run.latencies, 99));
+    countErrors(target, run.errors);
+  }
+  progress('concurrency 16');
+  for (const target of targets) {
+    const run = await closedLoop(target.endpoint, 64, options.seconds);
+    add(target, 'c64_rps', run.requests / run.seconds);
+    add(target, 'c64_p99', percentile(run.latencies, 99));
+    countErrors(target, run.errors);
+  }
+  progress('concurrency 64');
+  for (const target of targets) {
+    const sse = await sseStreams(target.endpoint, options.sseStreams, options.sseEvents, 2);
+    add(target, 'sse_delay_p50', percentile(sse.eventDelays, 50));
+    add(target, 'sse_delay_p99', percentile(sse.eventDelays, 99));
+    add(target, 'first_event_p50', percentile(sse.firstEvent, 50));
+    countErrors(target, sse.errors);
+  }
+  progress('SSE');
+  for (const target of targets) {
+    if (!target.proxyPid) continue;
+    for (const count of options.idleCounts) {
+      const before = rssBytes(target.proxyPid);
+      const { streams, errors: failed } = await openIdleStreams(target.endpoint, count);
+      await new Promise((wait) => setTimeout(wait, 300));
+      const after = rssBytes(target.proxyPid);
+      add(target, `idle_kib_${count}`, (after - before) / 1024 / count);
+      add(target, `idle_errors_${count}`, failed);
+      for (const stream of streams) stream.close();
+      // Let the proxy and the upstream see every stream go before the next measurement.
+      await new Promise((wait) => setTimeout(wait, Math.min(3000, 200 + count / 5)));
+    }
+  }
+  progress('idle streams');
+  for (const target of targets) {
+    const delays: number[] = [];
+    for (let i = 0; i < options.disconnects; i++) {
+      const watch = `${target.name}-${i}-${Math.random()}`;
+      const stream = openIdleStream(target.endpoint, watch);
+      try {
+        await stream.ready;
+      } catch {
+        countErrors(target, 1);
+        continue;
+      }
+      const left = process.hrtime.bigint();
+      stream.close();
+      const closed = await Promise.race([upstream.closedAt(watch), new Promise<undefined>((done) => setTimeout(done, 5000))]);
+      delays.push(closed === undefined ? 5000 : Math.max(0, Number(closed - left) / 1e6));
+    }
+    delays.sort((a, b) => a - b);
+    add(target, 'disconnect_ms', percentile(delays, 50));
+  }
+  progress('client leaving');
+  for (const target of targets) add(target, 'errors', errors.get(target.name) ?? 0);
+  return figures;
+}
+
+/** All cores against all cores: throughput only (per-process CPU means little once several share the work). */
+export async function measureThroughput(targets: Started[], seconds: number): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const concurrency of [16, 64]) {
+    for (const target of targets) {
+      const run = await closedLoop(target.endpoint, concurrency, seconds);
+      figures.push({ key: `c${concurrency}_rps`, target: target.name, value: run.requests / run.seconds });
+      figures.push({ key: `c${concurrency}_p99`, target: target.name, value: percentile(run.latencies, 99) });
+    }
+  }
+  return figures;
+}

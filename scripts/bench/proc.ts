@@ -1,0 +1,31 @@
+/** What /proc says about a process: CPU time used so far and resident memory (Linux only). */
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second for /proc/PID/stat's utime and stime: 100 on every Linux we run on. */
+const TICKS_PER_SECOND = 100;
+
+/** User plus system CPU time of `pid`, in microseconds (10 ms resolution). */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; fields are counted after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1e6) / TICKS_PER_SECOND;
+}
+
+/** Resident set size of `pid`, in bytes. */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** The children of `pid` (nginx's workers under its master). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}

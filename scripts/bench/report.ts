@@ -1,0 +1,112 @@
+/** Turns rounds of figures into the printed table (medians, ratios, spread) or JSON. */
+import { describe, type Figure } from './measure.ts';
+import type { Started } from './targets.ts';
+
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function summarize(values: number[]): Summary | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+function collect(perRound: Figure[][], targets: Started[]) {
+  const keys = [...new Set(perRound.flat().map((figure) => figure.key))];
+  return keys.map((key) => ({
+    key,
+    ...describe(key),
+    targets: Object.fromEntries(
+      targets.map((target) => [
+        target.name,
+        summarize(
+          perRound
+            .flat()
+            .filter((figure) => figure.key === key && figure.target === target.name)
+            .map((figure) => figure.value),
+        ),
+      ]),
+    ) as Record<string, Summary | undefined>,
+  }));
+}
+
+const format = (value: number): string =>
+  !Number.isFinite(value) ? '—' : Math.abs(value) >= 100 ? Math.round(value).toLocaleString('en') : value.toFixed(value < 1 ? 3 : 2);
+
+export function report(perRound: Figure[][], targets: Started[], notes: string[], withTargets = true): string {
+  const rows = collect(perRound, targets);
+  const ours = 'key2oauth';
+  const names = targets.map((target) => target.name);
+  const spread = perRound.length > 1;
+  const lines = [
+    '',
+    `| figure | ${names.join(' | ')} | ${ours} ÷ direct | ${ours} ÷ nginx |`,
+    `|---|${names.map(() => '---:').join('|')}|---:|---:|`,
+  ];
+  for (const row of rows) {
+    const cell = (name: string) => {
+      const s = row.targets[name];
+      if (!s) return '—';
+      const text = `${format(s.median)}${row.unit && row.unit !== '/s' ? ` ${row.unit}` : ''}`;
+      return spread && s.min !== s.max ? `${text} (${format(s.min)}–${format(s.max)})` : text;
+    };
+    const ratio = (other: string) => {
+      const a = row.targets[ours]?.median;
+      const b = row.targets[other]?.median;
+      return a === undefined || b === undefined || b === 0 || row.unit === '' ? '—' : `${(a / b).toFixed(2)}×`;
+    };
+    lines.push(`| ${row.label} | ${names.map(cell).join(' | ')} | ${ratio('direct')} | ${ratio('nginx')} |`);
+  }
+  if (!withTargets) return lines.join('\n');
+  const get = (key: string, name: string) => rows.find((row) => row.key === key)?.targets[name]?.median ?? Number.NaN;
+  const checks: [string, number, string, boolean][] = [
+    [
+      'requests/s at c16 ≥ 0.5× nginx',
+      get('c16_rps', ours) / get('c16_rps', 'nginx'),
+      '×',
+      get('c16_rps', ours) >= 0.5 * get('c16_rps', 'nginx'),
+    ],
+    ['added p50 at c1 ≤ 0.3 ms', get('c1_p50', ours) - get('c1_p50', 'direct'), 'ms', get('c1_p50', ours) - get('c1_p50', 'direct') <= 0.3],
+    [
+      'CPU per request ≤ 4× nginx',
+      get('c16_cpu_us', ours) / get('c16_cpu_us', 'nginx'),
+      '×',
+      get('c16_cpu_us', ours) <= 4 * get('c16_cpu_us', 'nginx'),
+    ],
+    [
+      'SSE event added delay p99 ≤ 0.5 ms',
+      get('sse_delay_p99', ours) - get('sse_delay_p99', 'direct'),
+      'ms',
+      get('sse_delay_p99', ours) - get('sse_delay_p99', 'direct') <= 0.5,
+    ],
+    [
+      'first event within 0.5 ms of direct',
+      get('first_event_p50', ours) - get('first_event_p50', 'direct'),
+      'ms',
+      get('first_event_p50', ours) - get('first_event_p50', 'direct') <= 0.5,
+    ],
+  ];
+  const idleKeys = rows.filter((row) => row.key.startsWith('idle_kib_')).map((row) => row.key);
+  const largest = idleKeys.at(-1);
+  if (largest) {
+    const count = largest.slice('idle_kib_'.length);
+    const kib = get(largest, ours);
+    const failed = get(`idle_errors_${count}`, ours);
+    checks.push([`memory per idle stream ≤ 32 KiB with ${count} open, no error`, kib, 'KiB', kib <= 32 && failed === 0]);
+  }
+  lines.push('', 'targets (one Key2OAuth process against one nginx worker):');
+  for (const [label, value, unit, ok] of checks) {
+    lines.push(`  ${ok ? 'met    ' : Number.isNaN(value) ? 'n/a    ' : 'NOT MET'}  ${label}: ${format(value)} ${unit}`);
+  }
+  for (const note of notes) lines.push(`note: ${note}`);
+  return lines.join('\n');
+}
+
+export function toJson(perRound: Figure[][], targets: Started[], notes: string[], run: Record<string, unknown>) {
+  return { run, notes, figures: collect(perRound, targets), rounds: perRound };
+}

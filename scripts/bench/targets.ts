@@ -1,0 +1,224 @@
+/**
+ * The processes a bench run starts, each on a free loopback port and each stopped at the end:
+ * the upstream, nginx as a header-injecting reverse proxy (when installed), and Key2OAuth itself
+ * as a user runs it (`npm start`'s entry, SQLite; Redis when REDIS_URL is set).
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Browser } from '../../test/support/browser.ts';
+import { approveInBrowser } from '../../test/support/oauth-client.ts';
+import { authorizationUrl, exchangeCode, pkce, registerClient } from '../../test/support/oauth-raw.ts';
+import { freePort } from '../../test/support/server-process.ts';
+import { BENCH_KEY } from './key.ts';
+import type { Endpoint } from './load.ts';
+import { childPids } from './proc.ts';
+
+export interface Started {
+  name: string;
+  endpoint: Endpoint;
+  /** The process whose CPU and memory are the proxy's cost (none for direct). */
+  proxyPid?: number;
+  stop(): Promise<void>;
+}
+
+export interface UpstreamProcess {
+  port: number;
+  /** Resolves with the monotonic time (ns) at which the upstream saw the watched stream close. */
+  closedAt(watch: string): Promise<bigint>;
+  stop(): Promise<void>;
+}
+
+/** Raises the open-file limit to the hard limit in the child: 5,000 streams need 10,000 sockets. */
+function withFileLimit(command: string, args: string[]): [string, string[]] {
+  return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', command, ...args]];
+}
+
+export async function startUpstream(): Promise<UpstreamProcess> {
+  const child = fork(resolve(import.meta.dirname, 'upstream.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiters = new Map<string, (at: bigint) => void>();
+  const seen = new Map<string, bigint>();
+  const port = await new Promise<number>((resolvePort, reject) => {
+    child.once('exit', () => reject(new Error('the bench upstream exited')));
+    child.on('message', (message: { port?: number; closed?: string; at?: string }) => {
+      if (message.port) resolvePort(message.port);
+      if (message.closed && message.at) {
+        const at = BigInt(message.at);
+        const waiter = waiters.get(message.closed);
+        if (waiter) waiter(at);
+        else seen.set(message.closed, at);
+      }
+    });
+  });
+  return {
+    port,
+    closedAt: (watch) => {
+      const already = seen.get(watch);
+      if (already !== undefined) return Promise.resolve(already);
+      return new Promise((resolveAt) => waiters.set(watch, resolveAt));
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+export function direct(upstream: UpstreamProcess): Started {
+  return {
+    name: 'direct',
+    endpoint: { origin: `http://127.0.0.1:${upstream.port}`, path: '/mcp', authorization: `Bearer ${BENCH_KEY}` },
+    stop: async () => {},
+  };
+}
+
+export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
+
+/**
+ * nginx in front of the upstream, replacing the client's Authorization with the key as Key2OAuth
+ * does: buffering off (SSE passes event by event), keep-alive to the upstream, `workers` worker
+ * processes (1 to compare with one Node process; `auto` for all cores), access log off like ours.
+ */
+export async function startNginx(upstream: UpstreamProcess, workers: number | 'auto'): Promise<Started | undefined> {
+  if (!NGINX) return undefined;
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-nginx-'));
+  const conf = `
+worker_processes ${workers};
+worker_rlimit_nofile 20000;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream mcp { server 127.0.0.1:${upstream.port}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://mcp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer ${BENCH_KEY}";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 1h;
+    }
+  }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const [command, args] = withFileLimit(NGINX, [
+    '-p',
+    dir,
+    '-c',
+    join(dir, 'nginx.conf'),
+    '-e',
+    join(dir, 'error.log'),
+    '-g',
+    'daemon off;',
+  ]);
+  const child = spawn(command, args, { stdio: 'ignore' });
+  await waitForPort(port, child);
+  // The worker processes do the proxying; with one worker its CPU is the proxy's cost.
+  const workerPids = childPids(child.pid!);
+  return {
+    name: 'nginx',
+    endpoint: { origin: `http://127.0.0.1:${port}`, path: '/mcp', authorization: 'Bearer not-checked-by-nginx' },
+    ...(workerPids.length === 1 ? { proxyPid: workerPids[0]! } : {}),
+    stop: async () => {
+      await stopChild(child, 'SIGQUIT');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Key2OAuth as `npm start` runs it, with an endpoint for the upstream and an access token obtained
+ * through the real OAuth flow (registration, consent page with the key, code exchange).
+ */
+export async function startKey2OAuth(
+  upstream: UpstreamProcess,
+  env: Record<string, string> = {},
+  options: { name?: string; nodeArgs?: string[] } = {},
+): Promise<Started> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-'));
+  const url = `http://127.0.0.1:${port}`;
+  const [command, args] = withFileLimit(process.execPath, [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts']);
+  const child = spawn(command, args, {
+    cwd: resolve(import.meta.dirname, '../..'),
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      PUBLIC_URL: url,
+      DATA_DIR: dataDir,
+      ALLOW_PRIVATE_UPSTREAMS: 'true',
+      // Like nginx's `access_log off`: the comparison is of the data path, not of log writing.
+      LOG_LEVEL: 'warn',
+      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  // Kept to explain a failed start; not echoed, since every stream a client drops prints a line.
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  const stop = async () => {
+    await stopChild(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(port, child);
+    const token = await accessToken(url, `http://127.0.0.1:${upstream.port}/mcp`);
+    return {
+      name: options.name ?? 'key2oauth',
+      endpoint: { origin: url, path: new URL(token.endpoint).pathname, authorization: `Bearer ${token.accessToken}` },
+      proxyPid: child.pid!,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw new Error(`Key2OAuth did not start for the bench: ${(error as Error).message}\n${stderr}`);
+  }
+}
+
+async function accessToken(url: string, upstreamUrl: string): Promise<{ endpoint: string; accessToken: string }> {
+  const created = await fetch(`${url}/api/slugs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ upstream_url: upstreamUrl, transport: 'streamable-http' }),
+  });
+  const body = (await created.json()) as { mcp_endpoint?: string };
+  if (created.status !== 201 || !body.mcp_endpoint)
+    throw new Error(`creating the endpoint answered ${created.status}: ${JSON.stringify(body)}`);
+  const server = { url, output: () => '', stop: async () => {} };
+  const client = await registerClient(server, ['http://127.0.0.1:9/callback'], 'bench');
+  const { verifier, challenge } = pkce();
+  const code = await approveInBrowser(new Browser(), authorizationUrl(server, body.mcp_endpoint, client, { challenge }), BENCH_KEY);
+  const answer = await exchangeCode(server, body.mcp_endpoint, client, { code, verifier, redirectUri: client.redirectUris[0]! });
+  if (!answer.body.access_token) throw new Error(`the code exchange answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  return { endpoint: body.mcp_endpoint, accessToken: answer.body.access_token };
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${child.spawnfile} exited before listening`);
+    try {
+      await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing listened on ${port} within 30 s`);
+      await new Promise((wait) => setTimeout(wait, 50));
+    }
+  }
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
