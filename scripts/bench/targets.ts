@@ -155,6 +155,11 @@ export async function startKey2OAuth(
       ALLOW_PRIVATE_UPSTREAMS: 'true',
       // Like nginx's `access_log off`: the comparison is of the data path, not of log writing.
       LOG_LEVEL: 'warn',
+      // One load generator, one grant and one address open 64 requests and 5,000 idle streams at
+      // once: the per-grant and per-address stream limits (on by default) are lifted, as nginx
+      // runs with no limit_conn, so the figures are the data path's and not the limits' refusals.
+      MAX_STREAMS_PER_GRANT: '0',
+      MAX_STREAMS_PER_ADDRESS: '0',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
       ...env,
     },
