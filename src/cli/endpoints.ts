@@ -25,8 +25,6 @@ Options:
 
 ${EXIT_CODES_HELP}`;
 
-const KV_PREFIX = 'k2o:endpoint:';
-
 export const command: Command = {
   help: HELP,
   async run(args) {
@@ -86,15 +84,7 @@ function parse(args: string[]) {
 async function list(platform: Platform, json: boolean): Promise<number> {
   const store = createEndpointStore(platform.kv);
   const endpoints: ReturnType<typeof describeEndpoint>[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await platform.kv.list({ prefix: KV_PREFIX, ...(cursor ? { cursor } : {}) });
-    for (const key of page.keys) {
-      const endpoint = await store.get(key.name.slice(KV_PREFIX.length));
-      if (endpoint) endpoints.push(describeEndpoint(endpoint, platform.config.publicUrl));
-    }
-    cursor = page.list_complete ? undefined : page.cursor;
-  } while (cursor);
+  for await (const endpoint of store.all()) endpoints.push(describeEndpoint(endpoint, platform.config.publicUrl));
   print(json, { endpoints }, () =>
     endpoints.length === 0
       ? 'No endpoints yet.'

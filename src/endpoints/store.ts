@@ -35,6 +35,20 @@ export function createEndpointStore(kv: KVStore) {
     async delete(slug: string): Promise<void> {
       await kv.delete(PREFIX + slug);
     },
+
+    /** Every endpoint, in slug order, a page of the store at a time (for operators, never a request path). */
+    async *all(): AsyncGenerator<Endpoint> {
+      let cursor: string | undefined;
+      do {
+        const page = await kv.list({ prefix: PREFIX, ...(cursor ? { cursor } : {}) });
+        for (const key of page.keys) {
+          // Read again: a key listed may be deleted before it is read.
+          const endpoint = (await kv.get(key.name, 'json')) as Endpoint | null;
+          if (endpoint) yield endpoint;
+        }
+        cursor = page.list_complete ? undefined : page.cursor;
+      } while (cursor);
+    },
   };
 }
 
