@@ -7,7 +7,7 @@ import { deleteEndpoint } from '../manage/change.ts';
 import { listGrants } from '../oauth/grants.ts';
 import type { Platform } from '../platform.ts';
 import type { Command } from './command.ts';
-import { EXIT, EXIT_CODES_HELP, fail, print, table, withStore } from './operator.ts';
+import { EXIT, EXIT_CODES_HELP, fail, parseOr, print, table, withStore } from './operator.ts';
 
 const HELP = `Usage: key2oauth endpoints <list|show|create|delete> [options]
 
@@ -28,12 +28,8 @@ ${EXIT_CODES_HELP}`;
 export const command: Command = {
   help: HELP,
   async run(args) {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(args);
-    } catch (error) {
-      return fail(`${(error as Error).message}\n\n${HELP}`, EXIT.usage);
-    }
+    const parsed = parseOr(() => parse(args), HELP);
+    if (typeof parsed === 'number') return parsed;
     const { values, positionals } = parsed;
     const [action, ...rest] = positionals;
     const json = values.json ?? false;

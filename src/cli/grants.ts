@@ -4,7 +4,7 @@ import { createEndpointStore } from '../endpoints/store.ts';
 import { engine } from '../oauth/engine.ts';
 import { listGrants, revokeGrant } from '../oauth/grants.ts';
 import type { Command } from './command.ts';
-import { EXIT, EXIT_CODES_HELP, fail, print, table, withStore } from './operator.ts';
+import { EXIT, EXIT_CODES_HELP, fail, parseOr, print, table, withStore } from './operator.ts';
 
 const HELP = `Usage: key2oauth grants <list|revoke> <slug> [options]
 
@@ -23,12 +23,8 @@ ${EXIT_CODES_HELP}`;
 export const command: Command = {
   help: HELP,
   async run(args) {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(args);
-    } catch (error) {
-      return fail(`${(error as Error).message}\n\n${HELP}`, EXIT.usage);
-    }
+    const parsed = parseOr(() => parse(args), HELP);
+    if (typeof parsed === 'number') return parsed;
     const { values, positionals } = parsed;
     const [action, slug, grantId, ...extra] = positionals;
     const json = values.json ?? false;

@@ -40,6 +40,18 @@ export function print(json: boolean, value: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
 }
 
+/**
+ * The command line parsed by `parse`, or the usage exit (the parser's message and the command's
+ * help) when it cannot be.
+ */
+export function parseOr<T>(parse: () => T, help: string): T | number {
+  try {
+    return parse();
+  } catch (error) {
+    return fail(`${(error as Error).message}\n\n${help}`, EXIT.usage);
+  }
+}
+
 export function fail(message: string, code: number = EXIT.failed): number {
   process.stderr.write(`key2oauth: ${message}\n`);
   return code;
