@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { Agent, buildConnector } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { HostCheck, UpstreamFetch } from '../../platform.ts';
 import { checkAddress } from '../../upstream/address-policy.ts';
 import { checkUpstreamUrl, UpstreamBlockedError } from '../../upstream/url-policy.ts';
@@ -54,10 +54,20 @@ export interface UpstreamGuard {
   fetch: UpstreamFetch;
   /** Creation-time check that every address the host resolves to is allowed. */
   checkHostResolves(hostname: string): Promise<HostCheck>;
+  /**
+   * undici's own `request` under the same guard (the Node server's fast path): the URL policy,
+   * then the guarded agent. No web Request or Response is built; the body is a Node stream.
+   */
+  request: UpstreamRequest;
   /** The guarded undici dispatcher, for callers that use undici's own API. */
   agent: Agent;
   close(): Promise<void>;
 }
+
+export type UpstreamRequest = (
+  url: string,
+  options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
+) => Promise<Dispatcher.ResponseData>;
 
 const defaultResolver: Resolver = (hostname, options, callback) => dns.lookup(hostname, options, callback);
 
@@ -80,8 +90,15 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
     }
   };
 
+  const request: UpstreamRequest = (url, requestOptions) => {
+    const checked = checkUpstreamUrl(url, policy);
+    if (!checked.ok) return Promise.reject(new UpstreamBlockedError(checked.reason));
+    return agent.request({ ...requestOptions, origin: checked.url.origin, path: checked.url.pathname + checked.url.search });
+  };
+
   return {
     fetch: fetchUpstream,
+    request,
     checkHostResolves: (hostname) => checkHostResolves(hostname, options),
     agent,
     close: () => agent.close(),
