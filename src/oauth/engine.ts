@@ -83,7 +83,7 @@ const tokenChecks = new WeakMap<Platform['kv'], TokenCheckCache<TokenValidation>
 function tokenCheckCache(platform: Platform): TokenCheckCache<TokenValidation> {
   let cache = tokenChecks.get(platform.kv);
   if (!cache) {
-    cache = new TokenCheckCache<TokenValidation>(platform.kv);
+    cache = new TokenCheckCache<TokenValidation>(platform.kv, platform.sha256Hex ? { sha256Hex: platform.sha256Hex } : {});
     tokenChecks.set(platform.kv, cache);
   }
   return cache;

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
@@ -55,6 +56,7 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
       pending.add(tracked);
     },
     processMetrics: true,
+    sha256Hex: (text) => hash('sha256', text, 'hex'),
   };
   return {
     platform,
