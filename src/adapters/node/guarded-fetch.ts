@@ -69,6 +69,9 @@ export type UpstreamRequest = (
   options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
 ) => Promise<Dispatcher.ResponseData>;
 
+/** Upstream URLs whose check is remembered; the oldest goes first. */
+const VERDICTS_KEPT = 1000;
+
 const defaultResolver: Resolver = (hostname, options, callback) => dns.lookup(hostname, options, callback);
 
 export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
@@ -90,10 +93,21 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
     }
   };
 
+  // The URL check is pure and the policy fixed for the guard's life, so its verdict per URL is kept:
+  // the fast path sends every MCP message of an endpoint to the same URL.
+  const verdicts = new Map<string, { origin: string; path: string } | UpstreamBlockedError>();
   const request: UpstreamRequest = (url, requestOptions) => {
-    const checked = checkUpstreamUrl(url, policy);
-    if (!checked.ok) return Promise.reject(new UpstreamBlockedError(checked.reason));
-    return agent.request({ ...requestOptions, origin: checked.url.origin, path: checked.url.pathname + checked.url.search });
+    let verdict = verdicts.get(url);
+    if (!verdict) {
+      const checked = checkUpstreamUrl(url, policy);
+      verdict = checked.ok
+        ? { origin: checked.url.origin, path: checked.url.pathname + checked.url.search }
+        : new UpstreamBlockedError(checked.reason);
+      if (verdicts.size >= VERDICTS_KEPT) verdicts.delete(verdicts.keys().next().value!);
+      verdicts.set(url, verdict);
+    }
+    if (verdict instanceof UpstreamBlockedError) return Promise.reject(verdict);
+    return agent.request({ ...requestOptions, origin: verdict.origin, path: verdict.path });
   };
 
   return {
