@@ -16,7 +16,7 @@ import { showManage, submitManage } from './manage/manage-page.ts';
 import { showRevoke, submitRevoke } from './manage/revoke-own.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
-import { createStreamLimits } from './mcp/stream-limits.ts';
+import { createStreamLimits, type StreamLimits } from './mcp/stream-limits.ts';
 import { showAuthorize, submitAuthorize } from './oauth/authorize.ts';
 import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/discovery.ts';
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
@@ -30,7 +30,7 @@ import { isStorageUnavailable } from './storage/unavailable.ts';
  * The whole HTTP surface, for any platform. Every route is wired here and nowhere else; each
  * handler lives in the folder of the data it serves (docs/architecture.md draws the walks).
  */
-export function createApp(platform: Platform): Hono {
+export function createApp(platform: Platform, options: { streams?: StreamLimits } = {}): Hono {
   const app = new Hono();
   const { config } = platform;
   const address = (c: Context) => platform.clientAddress(c);
@@ -91,8 +91,9 @@ export function createApp(platform: Platform): Hono {
 
   // The proxy: Streamable HTTP, and legacy HTTP+SSE (2024-11-05), its event stream and the
   // message URL its endpoint event names.
-  // Open streams are counted per grant and per client address (mcp/stream-limits.ts).
-  const streams = createStreamLimits(config);
+  // Open streams are counted per grant and per client address (mcp/stream-limits.ts); a server
+  // that also answers MCP requests outside the app (the Node fast path) hands in the counts it shares.
+  const streams = options.streams ?? createStreamLimits(config);
   const client = (c: Context) => ({ streams, address: address(c) });
   app.all('/:slug/mcp', (c) =>
     isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : unknownEndpoint(),

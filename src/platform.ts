@@ -29,6 +29,13 @@ export interface Platform {
   log: Logger;
   /** The client's network address, for rate limits (Node: the socket, or X-Forwarded-For behind a trusted proxy). */
   clientAddress(c: Context): string;
+  /**
+   * SHA-256 as lower-case hex, synchronously, where the runtime has it (Node's `crypto.hash`). The
+   * token-check cache hashes the token of every MCP request; on Node, WebCrypto's asynchronous
+   * digest goes through the thread pool and cost about a tenth of a proxied request's CPU. When
+   * absent (Workers, whose digest is native), WebCrypto is used.
+   */
+  sha256Hex?: (text: string) => string;
   /** Lets a handler keep work alive after the response (Workers' `waitUntil`); Node just runs it. */
   waitUntil(promise: Promise<unknown>): void;
   /**

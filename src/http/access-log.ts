@@ -22,8 +22,7 @@ export function accessLog(log: Logger, options: { countStreams?: boolean } = {})
     // Logging off costs nothing: no clock, no path parsing, no fields (health checks log at debug, below info).
     if (!log.enabled('info')) return next();
     const started = performance.now();
-    const incoming = c.req.header('x-request-id');
-    const requestId = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    const requestId = requestIdFor(c.req.header('x-request-id'));
     await next();
     try {
       c.res.headers.set('x-request-id', requestId);
@@ -33,24 +32,59 @@ export function accessLog(log: Logger, options: { countStreams?: boolean } = {})
       c.res.headers.set('x-request-id', requestId);
     }
     const route = routeOf(c);
-    const path = rawPath(c.req.url);
-    const upstream = /\bupstream;dur=(\d+)/.exec(c.res.headers.get('server-timing') ?? '');
-    const fields = {
-      request_id: requestId,
-      method: c.req.method.slice(0, 16),
-      route,
-      path: path.length > 200 ? `${path.slice(0, 200)}…` : path,
-      status: c.res.status,
-      ms: Math.round(performance.now() - started),
-      ...(upstream ? { upstream_ms: Number(upstream[1]) } : {}),
-    };
-    countRequest(route, knownMethod(c.req.method), c.res.status);
     // Counting open streams wraps each one; only worth it when someone reads /metrics.
-    if (options.countStreams && c.res.body && (c.res.headers.get('content-type') ?? '').startsWith('text/event-stream'))
-      c.res = tracked(c.res);
-    if (path === '/healthz') log.debug('request', fields);
-    else log.info('request', fields);
+    if (options.countStreams && c.res.body && isEventStream(c.res.headers.get('content-type'))) c.res = tracked(c.res);
+    logRequest(log, {
+      requestId,
+      method: c.req.method,
+      route,
+      path: rawPath(c.req.url),
+      status: c.res.status,
+      started,
+      serverTiming: c.res.headers.get('server-timing'),
+    });
   };
+}
+
+/** The caller's `X-Request-Id` when it looks like one, else a fresh one. */
+export function requestIdFor(incoming: string | null | undefined): string {
+  return incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+}
+
+export function isEventStream(contentType: string | null | undefined): boolean {
+  return (contentType ?? '').startsWith('text/event-stream');
+}
+
+/**
+ * The access log line and the request's count for /metrics, from what every server knows of a
+ * request: the Hono middleware above and the Node adapter's fast path both write it here.
+ */
+export function logRequest(
+  log: Logger,
+  request: {
+    requestId: string;
+    method: string;
+    route: string;
+    path: string;
+    status: number;
+    started: number;
+    serverTiming?: string | null;
+  },
+): void {
+  const { path } = request;
+  const upstream = /\bupstream;dur=(\d+)/.exec(request.serverTiming ?? '');
+  const fields = {
+    request_id: request.requestId,
+    method: request.method.slice(0, 16),
+    route: request.route,
+    path: path.length > 200 ? `${path.slice(0, 200)}…` : path,
+    status: request.status,
+    ms: Math.round(performance.now() - request.started),
+    ...(upstream ? { upstream_ms: Number(upstream[1]) } : {}),
+  };
+  countRequest(request.route, knownMethod(request.method), request.status);
+  if (path === '/healthz') log.debug('request', fields);
+  else log.info('request', fields);
 }
 
 /** The pattern that answered (`/:slug/mcp`), or `unmatched` for a 404 no route claimed. */

@@ -60,7 +60,8 @@ export class PayloadTooLargeError extends Error {
   }
 }
 
-function mcpTooLarge(max: number): Response {
+/** The answer to an MCP request whose body is over MAX_MCP_BODY_BYTES (shared with the Node fast path). */
+export function mcpTooLarge(max: number): Response {
   return jsonRpcError(413, `The request body is larger than ${max} bytes`, -32600);
 }
 

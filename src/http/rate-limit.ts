@@ -56,7 +56,8 @@ export class Refusal {
  * its /64; an IPv4-mapped IPv6 address is its IPv4 address. Anything else (IPv4, a slug) as given.
  */
 export function clientIdentity(identity: string): string {
-  if (!ipaddr.IPv6.isValid(identity)) return identity;
+  // Every IPv6 address has a colon; the common IPv4 case skips the parser (this runs on every MCP request).
+  if (!identity.includes(':') || !ipaddr.IPv6.isValid(identity)) return identity;
   const address = ipaddr.IPv6.parse(identity);
   if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
   return `${address.parts

@@ -6,7 +6,7 @@ import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
-import { keepStreamAlive } from './stream-keepalive.ts';
+import { type KeepaliveOptions, keepStreamAlive } from './stream-keepalive.ts';
 import { releaseWhenClosed, type StreamLimits } from './stream-limits.ts';
 
 /**
@@ -38,13 +38,8 @@ export async function guard(
   return engine(platform, slug).protect(
     request,
     async (props, auth) => {
-      noteGrantUse(platform, slug, auth.grantId);
-      // Held while the answer is open: a stream holds a client and an upstream connection.
-      const lease = client.streams.open(auth.grantId, client.address);
-      if (!('release' in lease)) {
-        platform.log.info('stream limit reached', { slug });
-        return lease.jsonRpc('requests are open on this authorization or from your network');
-      }
+      const lease = admit(platform, slug, client, auth);
+      if (lease instanceof Response) return lease;
       let response: Response;
       try {
         response = await handler(props, auth);
@@ -52,16 +47,33 @@ export async function guard(
         lease.release();
         throw error;
       }
-      const { sseHeartbeatMs, upstreamIdleTimeoutMs } = platform.config;
-      const kept = keepStreamAlive(response, {
-        heartbeatMs: sseHeartbeatMs,
-        idleMs: upstreamIdleTimeoutMs,
-        onIdle: () => platform.log.info('upstream stream idle; closed', { slug }),
-      });
+      const kept = keepStreamAlive(response, streamKeepalive(platform, slug));
       return releaseWhenClosed(kept, lease.release);
     },
     path,
   );
+}
+
+/**
+ * What every request with a valid token goes through before its handler, here and in the Node
+ * adapter's fast path: its grant's use is noted, and it takes a lease on the stream limits, held
+ * while its answer is open (a stream holds a client and an upstream connection), or is refused.
+ */
+export function admit(platform: Platform, slug: string, client: McpClient, auth: VerifiedToken): { release(): void } | Response {
+  noteGrantUse(platform, slug, auth.grantId);
+  const lease = client.streams.open(auth.grantId, client.address);
+  if ('release' in lease) return lease;
+  platform.log.info('stream limit reached', { slug });
+  return lease.jsonRpc('requests are open on this authorization or from your network');
+}
+
+/** Heartbeats and the idle timeout for an answer's body (stream-keepalive.ts), from the settings. */
+export function streamKeepalive(platform: Platform, slug: string): KeepaliveOptions {
+  return {
+    heartbeatMs: platform.config.sseHeartbeatMs,
+    idleMs: platform.config.upstreamIdleTimeoutMs,
+    onIdle: () => platform.log.info('upstream stream idle; closed', { slug }),
+  };
 }
 
 /** Who is asking, for the stream limits: the app's counts and the client's address. */
@@ -85,7 +97,21 @@ export async function forwardWithKey(
 ): Promise<Response> {
   const outcome = await forward(platform, request, props.upstream, props.apiKey, to);
   if (outcome.kind === 'response') return outcome.response;
-  platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status: outcome.status });
+  return keyRejected(platform, props, auth, outcome.status, path);
+}
+
+/**
+ * The upstream refused the grant's key (401/403): the grant is revoked and the answer is the
+ * engine's `invalid_token` challenge. Shared with the Node adapter's fast path.
+ */
+export async function keyRejected(
+  platform: Platform,
+  props: GrantProps,
+  auth: VerifiedToken,
+  status: number,
+  path: ResourcePath = 'mcp',
+): Promise<Response> {
+  platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status });
   await engine(platform, props.slug).helpers().revokeGrant(auth.grantId, props.slug);
   countGrantsRevoked(1);
   return invalidTokenChallenge(

@@ -24,76 +24,44 @@ export interface KeepaliveOptions {
 
 export function keepStreamAlive(response: Response, options: KeepaliveOptions): Response {
   if (!response.body) return response;
-  const isSse = /^text\/event-stream/i.test(response.headers.get('content-type') ?? '');
-  const heartbeatMs = isSse ? options.heartbeatMs : 0;
-  if (heartbeatMs === 0 && options.idleMs === 0) return response;
+  const timing = streamTiming(response.headers.get('content-type'), options);
+  if (!timing) return response;
 
   const reader = response.body.getReader();
-  const boundary = new EventBoundary();
-  let lastByteAt = Date.now();
-  let closed = false;
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
-  let idle: ReturnType<typeof setTimeout> | undefined;
-  const stop = () => {
-    closed = true;
-    if (heartbeat) clearInterval(heartbeat);
-    if (idle) clearTimeout(idle);
-  };
-
+  let watch: StreamWatch | undefined;
   const body = new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        if (heartbeatMs > 0) {
-          heartbeat = setInterval(() => {
-            if (closed || Date.now() - lastByteAt < heartbeatMs || !boundary.between) return;
+        watch = new StreamWatch(timing, {
+          heartbeat: (bytes) => controller.enqueue(bytes),
+          idle: () => {
+            options.onIdle?.();
+            reader.cancel(new Error('upstream idle')).catch(() => {});
             try {
-              controller.enqueue(KEEPALIVE);
-            } catch {
-              stop();
-            }
-          }, heartbeatMs);
-          unref(heartbeat);
-        }
-        const armIdle = () => {
-          if (options.idleMs === 0 || closed) return;
-          const wait = lastByteAt + options.idleMs - Date.now();
-          idle = setTimeout(
-            () => {
-              if (closed) return;
-              if (Date.now() - lastByteAt < options.idleMs) return armIdle();
-              stop();
-              options.onIdle?.();
-              reader.cancel(new Error('upstream idle')).catch(() => {});
-              try {
-                controller.close();
-              } catch {}
-            },
-            Math.max(0, wait),
-          );
-          unref(idle);
-        };
-        armIdle();
+              controller.close();
+            } catch {}
+          },
+        });
       },
       async pull(controller) {
         try {
           const { value, done } = await reader.read();
-          if (closed) return;
+          if (watch!.stopped) return;
           if (done) {
-            stop();
+            watch!.stop();
             controller.close();
             return;
           }
-          lastByteAt = Date.now();
-          boundary.feed(value);
+          watch!.chunk(value);
           controller.enqueue(value);
         } catch (error) {
-          if (closed) return;
-          stop();
+          if (watch!.stopped) return;
+          watch!.stop();
           controller.error(error);
         }
       },
       async cancel(reason) {
-        stop();
+        watch!.stop();
         await reader.cancel(reason).catch(() => {});
       },
     },
@@ -101,8 +69,82 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
   );
   const headers = new Headers(response.headers);
   // Heartbeats add bytes: a length the upstream declared no longer holds.
-  if (heartbeatMs > 0) headers.delete('content-length');
+  if (timing.heartbeatMs > 0) headers.delete('content-length');
   return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** What a body of this content type gets: heartbeats only on an event stream; null when nothing. */
+export function streamTiming(contentType: string | null | undefined, options: KeepaliveOptions): StreamTiming | null {
+  const isSse = /^text\/event-stream/i.test(contentType ?? '');
+  const heartbeatMs = isSse ? options.heartbeatMs : 0;
+  if (heartbeatMs === 0 && options.idleMs === 0) return null;
+  return { heartbeatMs, idleMs: options.idleMs };
+}
+
+export interface StreamTiming {
+  heartbeatMs: number;
+  idleMs: number;
+}
+
+/**
+ * The timers of one open body, whatever carries it (a web stream here, a Node response in the
+ * Node adapter's fast path): told of each upstream chunk, it asks for a heartbeat after
+ * `heartbeatMs` of silence, only between events, and calls `idle` once after `idleMs` without a
+ * byte. A hook that throws (the client is gone) stops it.
+ */
+export class StreamWatch {
+  stopped = false;
+  readonly #boundary = new EventBoundary();
+  readonly #timing: StreamTiming;
+  readonly #hooks: { heartbeat(bytes: Uint8Array): void; idle(): void };
+  #lastByteAt = Date.now();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(timing: StreamTiming, hooks: { heartbeat(bytes: Uint8Array): void; idle(): void }) {
+    this.#timing = timing;
+    this.#hooks = hooks;
+    if (timing.heartbeatMs > 0) {
+      this.#heartbeat = setInterval(() => {
+        if (this.stopped || Date.now() - this.#lastByteAt < timing.heartbeatMs || !this.#boundary.between) return;
+        try {
+          hooks.heartbeat(KEEPALIVE);
+        } catch {
+          this.stop();
+        }
+      }, timing.heartbeatMs);
+      unref(this.#heartbeat);
+    }
+    this.#armIdle();
+  }
+
+  chunk(bytes: Uint8Array): void {
+    this.#lastByteAt = Date.now();
+    if (this.#timing.heartbeatMs > 0) this.#boundary.feed(bytes);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#idle) clearTimeout(this.#idle);
+  }
+
+  #armIdle(): void {
+    const { idleMs } = this.#timing;
+    if (idleMs === 0 || this.stopped) return;
+    const wait = this.#lastByteAt + idleMs - Date.now();
+    this.#idle = setTimeout(
+      () => {
+        if (this.stopped) return;
+        // Re-armed rather than reset on every chunk: one timer per stream, moved only when it fires.
+        if (Date.now() - this.#lastByteAt < idleMs) return this.#armIdle();
+        this.stop();
+        this.#hooks.idle();
+      },
+      Math.max(0, wait),
+    );
+    unref(this.#idle);
+  }
 }
 
 /** A stream's timers never keep a Node process alive by themselves (Workers have no unref). */

@@ -67,17 +67,24 @@ export interface Engine {
    * it, and tokens for the endpoint are valid under either.
    */
   protect(request: Request, handler: ProtectedHandler, path?: ResourcePath): Promise<Response>;
+  /**
+   * The same token check as `protect()` (remembered checks included), for a caller that reads the
+   * bearer token itself: the props and grant when the token is valid for this endpoint now, else
+   * null. A store outage throws. The Node adapter's fast path uses it; whatever it refuses goes
+   * through `protect()`, which answers the challenge.
+   */
+  verify(token: string): Promise<{ props: GrantProps; auth: VerifiedToken } | null>;
 }
 
 type TokenValidation = ValidatedAccessToken<GrantProps>;
 
 /** One cache of token checks per store: replicas share the store, each keeps its own cache. */
 const tokenChecks = new WeakMap<Platform['kv'], TokenCheckCache<TokenValidation>>();
-function tokenCheckCache(kv: Platform['kv']): TokenCheckCache<TokenValidation> {
-  let cache = tokenChecks.get(kv);
+function tokenCheckCache(platform: Platform): TokenCheckCache<TokenValidation> {
+  let cache = tokenChecks.get(platform.kv);
   if (!cache) {
-    cache = new TokenCheckCache<TokenValidation>(kv);
-    tokenChecks.set(kv, cache);
+    cache = new TokenCheckCache<TokenValidation>(platform.kv, platform.sha256Hex ? { sha256Hex: platform.sha256Hex } : {});
+    tokenChecks.set(platform.kv, cache);
   }
   return cache;
 }
@@ -131,6 +138,13 @@ function buildEngine(platform: Platform, slug?: string): Engine {
   });
   let helpers: OAuthHelpers | undefined;
   const api = () => (helpers ??= server.getOAuthApi(env));
+  const audience = slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl;
+  // Remembered per token (token-cache.ts): each check still confirms the token's record in the store.
+  const check = async (token: string): Promise<TokenValidation | null> => {
+    const parts = tokenParts(token);
+    if (!slug || !parts) return null;
+    return tokenCheckCache(platform).validate(audience, token, parts, () => server.validateToken<GrantProps>(audience, token, env));
+  };
 
   return {
     serve: (request) => server.fetch(request, env as never, newCtx() as never),
@@ -148,23 +162,23 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       countGrantsRevoked(ids.length);
       return ids.length;
     },
+    async verify(token) {
+      const valid = await check(token);
+      // What the engine's resource server accepts besides a validation: props, and not expired.
+      if (!valid || !('props' in valid) || (valid.expiresAt !== undefined && valid.expiresAt <= Date.now() / 1000)) return null;
+      return { props: valid.props, auth: verifiedToken(token, valid.clientId) };
+    },
     async protect(request, handler, path = 'mcp') {
       if (!slug) throw new Error('protect() needs an endpoint');
-      const audience = resourceUrl(config.publicUrl, slug);
       // The engine turns any failure of token validation into a bare 503; a store outage is kept
       // and rethrown so the app answers it like every other route (503 with Retry-After), and no
       // storage error can ever read as an invalid token.
       let outage: unknown;
       // Tokens are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
       // against it and then stand for this identifier, which names the same resource.
-      // Remembered per token (token-cache.ts): each request still confirms the token's record in the store.
       const validate = async (alias: string, token: string) => {
-        const parts = tokenParts(token);
-        if (!parts) return null;
         try {
-          const valid = await tokenCheckCache(platform.kv).validate(audience, token, parts, () =>
-            server.validateToken<GrantProps>(audience, token, env),
-          );
+          const valid = await check(token);
           return valid ? { ...valid, audience: alias } : null;
         } catch (error) {
           outage = error;
@@ -180,11 +194,7 @@ function buildEngine(platform: Platform, slug?: string): Engine {
         requiredScopes: REQUIRED_SCOPES,
         validateToken: () => validate,
         handler: {
-          fetch: (_request, _env, context) =>
-            handler(context.props, {
-              grantId: tokenParts(context.auth.token)?.grantId ?? '',
-              ...(context.auth.clientId ? { clientId: context.auth.clientId } : {}),
-            }),
+          fetch: (_request, _env, context) => handler(context.props, verifiedToken(context.auth.token, context.auth.clientId)),
         },
       });
       const response = await resource.fetch(request, env as never, newCtx() as never);
@@ -192,6 +202,10 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       return response;
     },
   };
+}
+
+function verifiedToken(token: string, clientId: string | undefined): VerifiedToken {
+  return { grantId: tokenParts(token)?.grantId ?? '', ...(clientId ? { clientId } : {}) };
 }
 
 /** A client known by its metadata document (client-metadata.ts), as the engine reads registered clients. */

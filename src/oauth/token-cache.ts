@@ -29,6 +29,8 @@ interface Entry<V> {
 export interface TokenCacheOptions {
   max?: number;
   now?: () => number;
+  /** A synchronous SHA-256 (hex) when the runtime has one (Platform.sha256Hex); WebCrypto otherwise. */
+  sha256Hex?: (text: string) => string;
 }
 
 export class TokenCheckCache<V extends Validation> {
@@ -36,11 +38,13 @@ export class TokenCheckCache<V extends Validation> {
   readonly #entries = new Map<string, Entry<V>>();
   readonly #max: number;
   readonly #now: () => number;
+  readonly #hash: (text: string) => string | Promise<string>;
 
   constructor(kv: Platform['kv'], options: TokenCacheOptions = {}) {
     this.#kv = kv;
     this.#max = options.max ?? 10_000;
     this.#now = options.now ?? Date.now;
+    this.#hash = options.sha256Hex ?? sha256Hex;
   }
 
   get size(): number {
@@ -57,7 +61,7 @@ export class TokenCheckCache<V extends Validation> {
     parts: { slug: string; grantId: string },
     check: () => Promise<V | null>,
   ): Promise<V | null> {
-    const recordKey = `token:${parts.slug}:${parts.grantId}:${await sha256Hex(token)}`;
+    const recordKey = `token:${parts.slug}:${parts.grantId}:${await this.#hash(token)}`;
     const now = this.#now();
     this.#sweep(now);
     const hit = this.#entries.get(recordKey);

@@ -47,20 +47,7 @@ export async function forward(
       ...(hasBody ? { duplex: 'half' } : {}),
     } as RequestInit);
   } catch (error) {
-    if (firstByte.signal.aborted) {
-      return {
-        kind: 'response',
-        response: jsonRpcError(504, `The upstream MCP server did not answer within ${config.upstreamFirstByteTimeoutMs} ms`),
-      };
-    }
-    if (request.signal.aborted) return { kind: 'response', response: new Response(null, { status: 499 }) };
-    const reason = describeUpstreamError(error);
-    if (isUpstreamTimeout(error)) {
-      platform.log.warn('upstream timed out', { upstream_host: host, reason });
-      return { kind: 'response', response: jsonRpcError(504, `The upstream MCP server did not answer in time: ${reason}`) };
-    }
-    platform.log.warn('upstream unreachable', { upstream_host: host, reason });
-    return { kind: 'response', response: jsonRpcError(502, `The upstream MCP server could not be reached: ${reason}`) };
+    return { kind: 'response', response: upstreamFailure(platform, host, error, firstByte.signal.aborted, request.signal.aborted) };
   } finally {
     clearTimeout(timer);
   }
@@ -71,25 +58,64 @@ export async function forward(
     await upstream.body?.cancel();
     return { kind: 'key-rejected', status: upstream.status };
   }
-  if (upstream.status >= 300 && upstream.status < 400) {
-    // Redirects are never followed (the key must not travel to a host nobody checked) and
-    // never passed on (the client would carry its OAuth token there).
+  if (isRedirect(upstream.status)) {
     await upstream.body?.cancel();
-    return {
-      kind: 'response',
-      response: jsonRpcError(502, `The upstream MCP server answered with a redirect (${upstream.status}), which is not followed`),
-    };
+    return { kind: 'response', response: redirectRefused(upstream.status) };
   }
-  // 204, 205 and 304 carry no body; a Response with one (even an empty stream) cannot be built.
-  const nullBody = upstream.status === 204 || upstream.status === 205 || upstream.status === 304;
+  const nullBody = isNullBodyStatus(upstream.status);
   if (nullBody) await upstream.body?.cancel();
   const answer = clientResponseHeaders(upstream.headers);
-  // The upstream's share of the wait, for the access log and for anyone debugging a slow tool call.
-  answer.set('server-timing', `upstream;dur=${Math.round(upstreamMs)}`);
+  answer.set('server-timing', serverTiming(upstreamMs));
   return {
     kind: 'response',
     response: new Response(nullBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: answer }),
   };
+}
+
+/**
+ * The answer to an upstream request that failed before its headers came: 504 when our first-byte
+ * timer or the network timed out, 499 (never seen) when the client left, 502 otherwise, each
+ * with a secret-free reason. Shared with the Node adapter's fast path.
+ */
+export function upstreamFailure(
+  platform: Platform,
+  host: string,
+  error: unknown,
+  firstByteTimedOut: boolean,
+  clientLeft: boolean,
+): Response {
+  const { upstreamFirstByteTimeoutMs } = platform.config;
+  if (firstByteTimedOut) return jsonRpcError(504, `The upstream MCP server did not answer within ${upstreamFirstByteTimeoutMs} ms`);
+  if (clientLeft) return new Response(null, { status: 499 });
+  const reason = describeUpstreamError(error);
+  if (isUpstreamTimeout(error)) {
+    platform.log.warn('upstream timed out', { upstream_host: host, reason });
+    return jsonRpcError(504, `The upstream MCP server did not answer in time: ${reason}`);
+  }
+  platform.log.warn('upstream unreachable', { upstream_host: host, reason });
+  return jsonRpcError(502, `The upstream MCP server could not be reached: ${reason}`);
+}
+
+export function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
+}
+
+/**
+ * Redirects are never followed (the key must not travel to a host nobody checked) and never
+ * passed on (the client would carry its OAuth token there).
+ */
+export function redirectRefused(status: number): Response {
+  return jsonRpcError(502, `The upstream MCP server answered with a redirect (${status}), which is not followed`);
+}
+
+/** 204, 205 and 304 carry no body; a Response with one (even an empty stream) cannot be built. */
+export function isNullBodyStatus(status: number): boolean {
+  return status === 204 || status === 205 || status === 304;
+}
+
+/** The upstream's share of the wait, for the access log and for anyone debugging a slow tool call. */
+export function serverTiming(upstreamMs: number): string {
+  return `upstream;dur=${Math.round(upstreamMs)}`;
 }
 
 class FirstByteTimeout extends Error {

@@ -10,14 +10,23 @@ const FORWARDED_REQUEST_HEADERS = new Set(['accept', 'accept-language', 'content
 /** MCP's own headers (`Mcp-Session-Id`, `MCP-Protocol-Version`, 2026's `Mcp-Method`, `Mcp-Name`, …). */
 const isMcpHeader = (name: string) => name.startsWith('mcp-');
 
+/** Whether a client's request header (lower-case name) goes on to the upstream. */
+export function forwardsRequestHeader(name: string): boolean {
+  return FORWARDED_REQUEST_HEADERS.has(name) || isMcpHeader(name);
+}
+
+/**
+ * Compressed bodies would be decoded by fetch and re-framed; asking for none keeps SSE events
+ * flowing one by one and the bytes we relay identical to what the upstream sent.
+ */
+export const UPSTREAM_ACCEPT_ENCODING = 'identity';
+
 export function upstreamRequestHeaders(incoming: Headers, auth: { name: string; value: string }): Headers {
   const headers = new Headers();
   for (const [name, value] of incoming) {
-    if (FORWARDED_REQUEST_HEADERS.has(name) || isMcpHeader(name)) headers.set(name, value);
+    if (forwardsRequestHeader(name)) headers.set(name, value);
   }
-  // Compressed bodies would be decoded by fetch and re-framed; asking for none keeps SSE events
-  // flowing one by one and the bytes we relay identical to what the upstream sent.
-  headers.set('accept-encoding', 'identity');
+  headers.set('accept-encoding', UPSTREAM_ACCEPT_ENCODING);
   headers.set(auth.name, auth.value);
   return headers;
 }
@@ -61,24 +70,35 @@ const RELAYED_RESPONSE_HEADERS = new Set([
 /** Hop-by-hop by definition (RFC 9110 §7.6.1), whatever the allowlist says. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
 
+/** Browser clients (MCP Inspector) must be able to read the session id and protocol version. */
+export const EXPOSED_RESPONSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate';
+
+/**
+ * Whether an upstream response header (lower-case name) crosses to the client; `connection` is
+ * the upstream's own Connection header, whose listed fields belong to that connection only.
+ */
+export function relayedResponseHeader(connection: string | null | undefined): (name: string) => boolean {
+  const named = connection
+    ? new Set(
+        connection
+          .split(',')
+          .map((name) => name.trim().toLowerCase())
+          .filter(Boolean),
+      )
+    : undefined;
+  return (name) => !HOP_BY_HOP.has(name) && !named?.has(name) && (RELAYED_RESPONSE_HEADERS.has(name) || isMcpHeader(name));
+}
+
 export function clientResponseHeaders(upstream: Headers): Headers {
-  // Fields the upstream lists in its own Connection header belong to that connection only.
-  const named = new Set(
-    (upstream.get('connection') ?? '')
-      .split(',')
-      .map((name) => name.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  const relayed = relayedResponseHeader(upstream.get('connection'));
   const headers = new Headers();
   for (const [name, value] of upstream) {
-    if (HOP_BY_HOP.has(name) || named.has(name)) continue;
-    if (RELAYED_RESPONSE_HEADERS.has(name) || isMcpHeader(name)) headers.append(name, value);
+    if (relayed(name)) headers.append(name, value);
   }
   if (upstream.has('content-encoding')) {
     // fetch already decoded the body despite our `identity`: its length and encoding no longer hold.
     headers.delete('content-length');
   }
-  // Browser clients (MCP Inspector) must be able to read the session id and protocol version.
-  headers.set('access-control-expose-headers', 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate');
+  headers.set('access-control-expose-headers', EXPOSED_RESPONSE_HEADERS);
   return headers;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { hash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { engine } from '../../src/oauth/engine.ts';
 import { INITIALIZE, type InProcess, startApp } from '../support/in-process.ts';
@@ -62,5 +63,28 @@ describe('remembered token checks', () => {
     }
     // A token is never valid on another endpoint, remembered or not.
     assert.equal((await k.mcp(second.mcp_endpoint!, a.accessToken, INITIALIZE)).status, 401);
+  });
+});
+
+/**
+ * On Node the cache hashes with the platform's synchronous SHA-256 (Platform.sha256Hex) instead of
+ * WebCrypto's: it must name the very record the engine writes, or a remembered token would be
+ * refused (or, worse, a revoked one still found).
+ */
+describe("remembered token checks with the Node platform's synchronous hash", () => {
+  let k: InProcess;
+  before(async () => {
+    k = await startApp({ env: { RATE_LIMIT_CREATE: '0' }, platform: { sha256Hex: (text) => hash('sha256', text, 'hex') } });
+  });
+  after(() => k.close());
+
+  test('a remembered token keeps working, and is refused at the next request once its record is deleted', async () => {
+    const { mcp_endpoint: endpoint } = await k.mustCreateEndpoint();
+    const grant = await k.authorize(endpoint!);
+    for (let i = 0; i < 3; i++) assert.equal((await k.mcp(endpoint!, grant.accessToken, INITIALIZE)).status, 200);
+    const [slug, grantId] = grant.accessToken.split(':');
+    const records = await k.platform.kv.list({ prefix: `token:${slug}:${grantId}:` });
+    for (const { name } of records.keys) await k.platform.kv.delete(name);
+    assert.equal((await k.mcp(endpoint!, grant.accessToken, INITIALIZE)).status, 401);
   });
 });

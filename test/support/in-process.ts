@@ -150,7 +150,7 @@ export interface StartOptions {
   /** The key the default upstream accepts. */
   key?: string;
   /** Platform parts to replace, e.g. a `checkUpstreamHost` that refuses. */
-  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'counters' | 'processMetrics'>>;
+  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'counters' | 'processMetrics' | 'sha256Hex'>>;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<InProcess> {

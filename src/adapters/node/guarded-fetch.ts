@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { Agent, buildConnector } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { HostCheck, UpstreamFetch } from '../../platform.ts';
 import { checkAddress } from '../../upstream/address-policy.ts';
 import { checkUpstreamUrl, UpstreamBlockedError } from '../../upstream/url-policy.ts';
@@ -54,10 +54,23 @@ export interface UpstreamGuard {
   fetch: UpstreamFetch;
   /** Creation-time check that every address the host resolves to is allowed. */
   checkHostResolves(hostname: string): Promise<HostCheck>;
+  /**
+   * undici's own `request` under the same guard (the Node server's fast path): the URL policy,
+   * then the guarded agent. No web Request or Response is built; the body is a Node stream.
+   */
+  request: UpstreamRequest;
   /** The guarded undici dispatcher, for callers that use undici's own API. */
   agent: Agent;
   close(): Promise<void>;
 }
+
+export type UpstreamRequest = (
+  url: string,
+  options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
+) => Promise<Dispatcher.ResponseData>;
+
+/** Upstream URLs whose check is remembered; the oldest goes first. */
+const VERDICTS_KEPT = 1000;
 
 const defaultResolver: Resolver = (hostname, options, callback) => dns.lookup(hostname, options, callback);
 
@@ -80,8 +93,26 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
     }
   };
 
+  // The URL check is pure and the policy fixed for the guard's life, so its verdict per URL is kept:
+  // the fast path sends every MCP message of an endpoint to the same URL.
+  const verdicts = new Map<string, { origin: string; path: string } | UpstreamBlockedError>();
+  const request: UpstreamRequest = (url, requestOptions) => {
+    let verdict = verdicts.get(url);
+    if (!verdict) {
+      const checked = checkUpstreamUrl(url, policy);
+      verdict = checked.ok
+        ? { origin: checked.url.origin, path: checked.url.pathname + checked.url.search }
+        : new UpstreamBlockedError(checked.reason);
+      if (verdicts.size >= VERDICTS_KEPT) verdicts.delete(verdicts.keys().next().value!);
+      verdicts.set(url, verdict);
+    }
+    if (verdict instanceof UpstreamBlockedError) return Promise.reject(verdict);
+    return agent.request({ ...requestOptions, origin: verdict.origin, path: verdict.path });
+  };
+
   return {
     fetch: fetchUpstream,
+    request,
     checkHostResolves: (hostname) => checkHostResolves(hostname, options),
     agent,
     close: () => agent.close(),

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
@@ -6,7 +7,7 @@ import { randomToken } from '../../crypto.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import type { Platform } from '../../platform.ts';
 import type { Storage } from '../../storage/contract.ts';
-import { createUpstreamGuard } from './guarded-fetch.ts';
+import { createUpstreamGuard, type UpstreamRequest } from './guarded-fetch.ts';
 import { createRedisStorage, type RedisStorage } from './redis.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { createSqliteStorage } from './sqlite.ts';
@@ -14,6 +15,8 @@ import { createSqliteStorage } from './sqlite.ts';
 export interface NodePlatform {
   platform: Platform;
   server: ServerConfig;
+  /** undici's request through the same upstream guard as `platform.fetchUpstream` (the server's fast path). */
+  upstreamRequest: UpstreamRequest;
   /** Waits for work handed to waitUntil, then closes the upstream connections and the database. */
   close(): Promise<void>;
 }
@@ -53,10 +56,12 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
       pending.add(tracked);
     },
     processMetrics: true,
+    sha256Hex: (text) => hash('sha256', text, 'hex'),
   };
   return {
     platform,
     server,
+    upstreamRequest: guard.request,
     async close() {
       while (pending.size) await Promise.all(pending);
       await guard.close();
@@ -65,18 +70,24 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
   };
 }
 
-/** The socket's peer, or, behind a proxy we were told to trust, the address it appended. */
 function clientAddress(c: Context, trustProxy: boolean): string {
+  return addressOf(c.req.header('x-forwarded-for'), getConnInfo(c).remote.address, trustProxy);
+}
+
+/**
+ * The socket's peer, or, behind a proxy we were told to trust, the address it appended. The app
+ * (through `platform.clientAddress`) and the server's fast path both ask here.
+ */
+export function addressOf(forwardedFor: string | undefined, peer: string | undefined, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = c.req
-      .header('x-forwarded-for')
+    const last = forwardedFor
       ?.split(',')
       .map((part) => part.trim())
-      .filter(Boolean);
-    const last = forwarded?.at(-1);
+      .filter(Boolean)
+      .at(-1);
     if (last) return last;
   }
-  return getConnInfo(c).remote.address ?? 'unknown';
+  return peer ?? 'unknown';
 }
 
 /** Start-up stops on this with its message alone: the store named in it cannot be used. */

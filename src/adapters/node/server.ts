@@ -7,8 +7,10 @@ import { createApp } from '../../app.ts';
 import { ConfigError, type Env, parseConfig, parseServerConfig } from '../../config.ts';
 import { jsonError } from '../../http/errors.ts';
 import type { Logger } from '../../log.ts';
+import { createStreamLimits } from '../../mcp/stream-limits.ts';
 import { runPrimary, workerCount } from './cluster.ts';
 import { automaticConnectionCap, capConnections } from './connection-cap.ts';
+import { withFastPath } from './fast-path.ts';
 import { createNodePlatform, type NodePlatform, StorageStartError } from './platform.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 
@@ -39,11 +41,20 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   const { platform, server } = built;
   const closeResources = () => built.close();
 
-  const app = createApp(platform);
+  // The app and the fast path count open streams together, so the limits hold across both.
+  const streams = createStreamLimits(platform.config);
+  const app = createApp(platform, { streams });
   const log = platform.log;
   routeConsoleThroughLogger(log);
   // @hono/node-server's request listener on a server we configure: its own `serve` passes no
   // timeouts, no header limit and no error handler.
+  const appListener = getRequestListener(app.fetch, {
+    hostname: server.host,
+    errorHandler: (error) => {
+      log.error('request failed', { error });
+      return jsonError(500, 'server_error', 'Something went wrong on our side');
+    },
+  });
   const listener = createServer(
     {
       headersTimeout: server.headersTimeoutMs,
@@ -51,13 +62,8 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       // Checks the two timeouts above this often (Node's default is 30 s, too coarse for 10 s).
       connectionsCheckingInterval: Math.min(1000, server.headersTimeoutMs),
     },
-    getRequestListener(app.fetch, {
-      hostname: server.host,
-      errorHandler: (error) => {
-        log.error('request failed', { error });
-        return jsonError(500, 'server_error', 'Something went wrong on our side');
-      },
-    }),
+    // Proxied MCP messages with a valid token take the fast path; every other request, the app.
+    withFastPath({ platform, streams, upstreamRequest: built.upstreamRequest, trustProxy: server.trustProxy }, appListener),
   );
   listener.maxHeadersCount = server.maxHeadersCount;
   const maxConnections = server.maxConnections ?? automaticConnectionCap();
