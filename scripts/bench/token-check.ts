@@ -1,13 +1,19 @@
 /**
- * The token check and key recovery alone, in µs, per storage backend: what `protect()` costs
- * before a request goes upstream (engine construction, the token's record read from the store,
- * its hash, unwrapping the grant key, decrypting the props). A real token from the in-process
- * OAuth flow; no network. Not a test: it prints.
+ * The token check and key recovery alone, in µs, per storage backend (memory, SQLite, and Redis
+ * when REDIS_URL is set): what a request costs before it goes upstream. Two roads:
+ * - `protect()`, the app's (the engine's resource server around the check, a web Request in);
+ * - `verify()`, the Node fast path's, with the Node platform's synchronous SHA-256.
+ * Both remember checks (src/oauth/token-cache.ts), so a repeated token costs its hash and one read
+ * of its record; the first check of a token (unwrap the grant key, decrypt the props) is timed
+ * once per backend as `first check`. A real token from the in-process OAuth flow; no network.
+ * Not a test: it prints.
  *   npm run bench:token-check [-- --n 5000]
  */
+import { hash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRedisStorage } from '../../src/adapters/node/redis.ts';
 import { createSqliteStorage } from '../../src/adapters/node/sqlite.ts';
 import { engine } from '../../src/oauth/engine.ts';
 import type { Platform } from '../../src/platform.ts';
@@ -17,7 +23,8 @@ const nArg = process.argv.indexOf('--n');
 const N = nArg >= 0 ? Number(process.argv[nArg + 1]) : 5000;
 
 async function measure(backend: string, kv?: Platform['kv']): Promise<void> {
-  const app = await startApp(kv ? { platform: { kv } } : {});
+  const sha256Hex = (text: string) => hash('sha256', text, 'hex');
+  const app = await startApp({ platform: { ...(kv ? { kv } : {}), sha256Hex } });
   try {
     const endpoint = await app.mustCreateEndpoint();
     const slug = new URL(endpoint.mcp_endpoint!).pathname.split('/')[1]!;
@@ -32,7 +39,15 @@ async function measure(backend: string, kv?: Platform['kv']): Promise<void> {
       const micros = Number(process.hrtime.bigint() - started) / 1000 / N;
       console.log(`${backend.padEnd(8)} ${label.padEnd(46)} ${micros.toFixed(1).padStart(8)} µs`);
     };
+    const first = process.hrtime.bigint();
+    if (!(await engine(app.platform, slug).verify(grant.accessToken))) throw new Error('the token was refused');
+    console.log(
+      `${backend.padEnd(8)} ${'first check (unwrap, decrypt), once'.padEnd(46)} ${(Number(process.hrtime.bigint() - first) / 1000).toFixed(1).padStart(8)} µs`,
+    );
     await time('engine construction only', async () => engine(app.platform, slug));
+    await time('token check + key recovery (verify, fast path)', async () => {
+      recovered = (await engine(app.platform, slug).verify(grant.accessToken))!.props.apiKey;
+    });
     await time('token check + key recovery (protect)', () =>
       engine(app.platform, slug).protect(request(), async (props) => {
         recovered = props.apiKey;
@@ -55,3 +70,11 @@ try {
   await sqlite.close();
   rmSync(dir, { recursive: true, force: true });
 }
+if (process.env.REDIS_URL) {
+  const redis = await createRedisStorage({ url: process.env.REDIS_URL, keyPrefix: `k2o-bench-${process.pid}:` });
+  try {
+    await measure('redis', redis.kv);
+  } finally {
+    await redis.close();
+  }
+} else console.log('redis    (set REDIS_URL=redis://127.0.0.1:6379 to measure it)');
