@@ -29,3 +29,32 @@ export function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/**
+ * The workerd processes among `pids` (a `wrangler dev` process group), split by role: `front` is
+ * wrangler's own proxy, the workerd listening on the public `port`, which every request passes
+ * through on its way in; `worker` is the one running the Worker (and miniflare's local KV and
+ * Durable Objects beside it).
+ */
+export function wranglerWorkerd(pids: number[], port: number): { front: number[]; worker: number[] } {
+  const front: number[] = [];
+  const worker: number[] = [];
+  for (const pid of pids) {
+    let comm: string;
+    let cmdline: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      continue;
+    }
+    if (comm !== 'workerd') continue;
+    (cmdline.includes(`--socket-addr=entry=127.0.0.1:${port} `) ? front : worker).push(pid);
+  }
+  return { front, worker };
+}
+
+/** The sum of `cpuMicros` over `pids`. */
+export function totalCpuMicros(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
+}

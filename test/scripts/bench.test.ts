@@ -58,3 +58,64 @@ test('npm run bench -- --quick --json runs end to end and reports every figure',
   }
   if (!NGINX) assert.match(stderr + stdout, /nginx is not installed/);
 });
+
+/** Runs the bench with `args`; its exit code, stdout and stderr. */
+async function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['scripts/bench/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number | null>((done) => child.on('exit', done));
+  return { code, stdout, stderr };
+}
+
+/**
+ * The Worker run cannot rot either: our Worker under `wrangler dev` (its token from the real OAuth
+ * flow) and the passthrough floor beside direct, each figure for each, workerd CPU per request for
+ * both Workers, no failed request. Without --seed the seed's column is left out with a note that
+ * says how to get it (a checkout of the seed is the user's, not the repository's).
+ */
+test('npm run bench -- --worker --quick --json measures our Worker beside direct and the passthrough', { timeout: 120_000 }, async () => {
+  const { code, stdout, stderr } = await bench(['--worker', '--quick', '--json']);
+  assert.equal(code, 0, stderr);
+  const result = JSON.parse(stdout) as {
+    notes: string[];
+    figures: { key: string; targets: Record<string, { median: number } | undefined> }[];
+  };
+  const figure = (key: string, target: string) => result.figures.find((f) => f.key === key)?.targets[target]?.median;
+  const workers = ['passthrough-worker', 'key2oauth-worker'];
+  for (const key of ['c1_p50', 'c1_p99', 'c16_rps', 'c16_p99', 'c64_rps', 'c64_p99']) {
+    for (const target of ['direct', ...workers]) {
+      const value = figure(key, target);
+      assert.ok(Number.isFinite(value) && value! > 0, `${key} for ${target}: ${value}`);
+    }
+  }
+  for (const key of ['c16_cpu_us', 'c16_worker_cpu_us']) {
+    for (const target of workers) assert.ok(figure(key, target)! > 0, `${key} for ${target}: ${figure(key, target)}`);
+  }
+  for (const target of ['direct', ...workers]) assert.equal(figure('errors', target), 0, `errors for ${target}`);
+  assert.equal(figure('c16_rps', 'seed-worker'), undefined);
+  assert.ok(
+    result.notes.some((note) => note.includes('--seed') && note.includes('t0saki/MCP-Key2OAuth')),
+    result.notes.join('\n'),
+  );
+});
+
+test('the bench refuses arguments it cannot honour, saying why, before starting anything', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--worker', '--seed', '/nonexistent-seed-checkout'], /--seed \/nonexistent-seed-checkout has no package\.json/],
+    [['--seed', '/tmp'], /--seed compares Workers: give it with --worker/],
+    [['--rounds', '0'], /--rounds must be a whole number/],
+    [['--rounds'], /--rounds needs a value/],
+    [['--fast'], /unknown argument "--fast"/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stdout, stderr } = await bench(args);
+    assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+    assert.match(stderr, message);
+    assert.match(stderr, /usage: npm run bench --/);
+    assert.equal(stdout, '', `${args.join(' ')} printed a run`);
+  }
+});
