@@ -13,7 +13,8 @@
  *                                 our Worker under `wrangler dev` instead, beside direct and, given a
  *                                 checkout of the seed (t0saki/MCP-Key2OAuth) in DIR, the seed's
  *                                 Worker on the same workerd: latency, throughput and workerd CPU
- *                                 per request (worker-run.ts)
+ *                                 per request (worker-run.ts); with --cpu-prof DIR, a V8 profile
+ *                                 of each Worker's isolate after the rounds (worker-profile.ts)
  *
  * Figures are absolute and as ratios to the others; with several rounds each is the median, with
  * the spread (min–max) across rounds. Not a test: it prints, it never fails on a number.
@@ -34,7 +35,7 @@ export interface BenchRun {
   log(line: string): void;
 }
 
-const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR | --worker [--seed DIR]]';
+const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR]]';
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
@@ -58,12 +59,23 @@ const worker = flags.has('--worker');
 const rounds = valued.has('--rounds') ? Number(valued.get('--rounds')) : quick ? 1 : 3;
 if (!Number.isInteger(rounds) || rounds < 1) fail(`--rounds must be a whole number of at least 1 (got ${valued.get('--rounds')})`);
 if (valued.has('--seed') && !worker) fail('--seed compares Workers: give it with --worker');
-if (valued.has('--cpu-prof') && worker) fail('--cpu-prof profiles the Node server: not with --worker');
 
-// npm runs scripts in the package's folder; a relative --seed means the folder the user typed it in.
-const seedDir = valued.has('--seed') ? resolve(process.env.INIT_CWD ?? process.cwd(), valued.get('--seed')!) : undefined;
+// npm runs scripts in the package's folder; a relative path means the folder the user typed it in.
+const fromUser = (flag: string) => (valued.has(flag) ? resolve(process.env.INIT_CWD ?? process.cwd(), valued.get(flag)!) : undefined);
+const seedDir = fromUser('--seed');
+const profileDir = fromUser('--cpu-prof');
 const seedProblem = seedDir && seedCheckoutProblem(seedDir);
 if (seedProblem) fail(seedProblem);
+
+// Ctrl-C or a kill ends the run through process.exit, whose handlers (test/support/exit-cleanup.ts)
+// kill what the bench registered: wrangler runs in process groups of its own, which a terminal's
+// Ctrl-C does not reach, so without this its workerd processes would outlive the bench.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => process.exit(code));
+}
 
 const json = flags.has('--json');
 const run: BenchRun = {
@@ -75,8 +87,5 @@ const run: BenchRun = {
   json,
   log: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
 };
-if (worker) await runWorkerBench(run, seedDir);
-else {
-  const profileDir = valued.get('--cpu-prof');
-  await runNodeBench(run, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
-}
+if (worker) await runWorkerBench(run, seedDir, profileDir);
+else await runNodeBench(run, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);

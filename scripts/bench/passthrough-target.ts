@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { removeOnExit } from '../../test/support/exit-cleanup.ts';
 import { BENCH_KEY } from './key.ts';
 import type { Started, UpstreamProcess } from './targets.ts';
 import { workerStarted } from './worker-target.ts';
@@ -10,7 +11,7 @@ import { startWranglerDev, type WranglerDev } from './wrangler.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 export async function startPassthrough(upstream: UpstreamProcess): Promise<Started> {
-  const dir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-passthrough-'));
+  const dir = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-bench-passthrough-')));
   const config = join(dir, 'wrangler.json');
   // Our compatibility date (read from wrangler.jsonc) and flags, so the runtime behaves as for ours.
   const ours = readFileSync(join(ROOT, 'wrangler.jsonc'), 'utf8');

@@ -58,3 +58,18 @@ export function wranglerWorkerd(pids: number[], port: number): { front: number[]
 export function totalCpuMicros(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
 }
+
+/** The --inspector-port that `wrangler dev` was started with, read from its command line among `pids`. */
+export function wranglerInspectorPort(pids: number[]): number | undefined {
+  for (const pid of pids) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const at = args.indexOf('--inspector-port');
+    if (at >= 0 && args.some((arg) => arg.endsWith('wrangler.js'))) return Number(args[at + 1]);
+  }
+  return undefined;
+}

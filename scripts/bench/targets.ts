@@ -27,6 +27,8 @@ export interface Started {
    * itself, without wrangler's own proxy in front of it.
    */
   workerCpuMicros?: () => number;
+  /** Under `wrangler dev`: the port of the Worker's DevTools inspector (for --cpu-prof). */
+  inspectorPort?: number;
   stop(): Promise<void>;
 }
 

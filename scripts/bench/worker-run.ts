@@ -7,18 +7,20 @@
  * local listener does not notice a silent client leave (test/support/targets.ts), so idle-stream
  * and disconnect figures would describe the local listener, not the Worker.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { closedLoop } from './load.ts';
 import type { BenchRun } from './main.ts';
 import { type Figure, measureRequests } from './measure.ts';
 import { startPassthrough } from './passthrough-target.ts';
 import { report, toJson, WORKER_REPORT } from './report.ts';
 import { SEED_HINT, startSeed } from './seed-target.ts';
 import { direct, type Started, startUpstream } from './targets.ts';
+import { profileWorker } from './worker-profile.ts';
 import { startOurWorker } from './worker-target.ts';
 
-export async function runWorkerBench(run: BenchRun, seedDir: string | undefined): Promise<void> {
+export async function runWorkerBench(run: BenchRun, seedDir: string | undefined, profileDir?: string): Promise<void> {
   const { rounds, quick, json, log } = run;
   const upstream = await startUpstream();
   const started: Started[] = [direct(upstream)];
@@ -43,6 +45,16 @@ export async function runWorkerBench(run: BenchRun, seedDir: string | undefined)
       perRound.push(figures);
     }
     const loadAfter = loadAverage();
+    // After the rounds, so the profiler's own cost touches no figure: one more c16 run per Worker.
+    if (profileDir) {
+      mkdirSync(profileDir, { recursive: true });
+      for (const target of started) {
+        if (!target.inspectorPort) continue;
+        const file = join(profileDir, `${target.name}.cpuprofile`);
+        await profileWorker(target.inspectorPort, file, () => closedLoop(target.endpoint, 16, run.seconds));
+        log(`  profile of ${target.name}: ${file} (node scripts/bench/profile-top.ts ${file})`);
+      }
+    }
     notes.push(
       `CPU per request is utime+stime of the workerd processes in wrangler's group over the requests completed at c16; "the Worker's own workerd" leaves out wrangler's proxy in front of it, and still holds miniflare's local KV and the HTTP work that Cloudflare does not bill`,
       `load average (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}`,

@@ -5,7 +5,7 @@
  */
 import { freePort } from '../../test/support/server-process.ts';
 import { startWorker } from '../../test/support/worker-process.ts';
-import { totalCpuMicros, wranglerWorkerd } from './proc.ts';
+import { totalCpuMicros, wranglerInspectorPort, wranglerWorkerd } from './proc.ts';
 import { accessToken, type Started, type UpstreamProcess } from './targets.ts';
 
 export async function startOurWorker(upstream: UpstreamProcess): Promise<Started> {
@@ -25,9 +25,10 @@ export async function startOurWorker(upstream: UpstreamProcess): Promise<Started
   );
   try {
     const token = await accessToken(url, `http://127.0.0.1:${upstream.port}/mcp`);
+    const inspectorPort = wranglerInspectorPort(worker.livingProcesses());
     return workerStarted(
       'key2oauth-worker',
-      { port, livingProcesses: worker.livingProcesses, stop: worker.stop },
+      { port, ...(inspectorPort ? { inspectorPort } : {}), livingProcesses: worker.livingProcesses, stop: worker.stop },
       { origin: url, path: new URL(token.endpoint).pathname, authorization: `Bearer ${token.accessToken}` },
     );
   } catch (error) {
@@ -39,7 +40,7 @@ export async function startOurWorker(upstream: UpstreamProcess): Promise<Started
 /** A Worker under `wrangler dev` as a bench target: its CPU is that of the group's workerd processes. */
 export function workerStarted(
   name: string,
-  wrangler: { port: number; livingProcesses(): number[]; stop(): Promise<void> },
+  wrangler: { port: number; inspectorPort?: number; livingProcesses(): number[]; stop(): Promise<void> },
   endpoint: Started['endpoint'],
 ): Started {
   const group = wrangler.livingProcesses();
@@ -50,6 +51,7 @@ export function workerStarted(
     endpoint,
     cpuMicros: () => totalCpuMicros([...front, ...worker]),
     workerCpuMicros: () => totalCpuMicros(worker),
+    ...(wrangler.inspectorPort ? { inspectorPort: wrangler.inspectorPort } : {}),
     stop: wrangler.stop,
   };
 }

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { killOnExit } from '../../test/support/exit-cleanup.ts';
+import { killOnExit, removeOnExit } from '../../test/support/exit-cleanup.ts';
 import { processes } from '../../test/support/proc.ts';
 import { freePort } from '../../test/support/server-process.ts';
 import { OFFLINE_WRANGLER_ENV } from '../../test/support/worker-process.ts';
@@ -48,7 +48,7 @@ export async function startWranglerDev(
 ): Promise<WranglerDev> {
   const port = await freePort();
   const inspectorPort = await freePort();
-  const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-bench-wrangler-'));
+  const persistDir = removeOnExit(options.persistDir ?? mkdtempSync(join(tmpdir(), 'key2oauth-bench-wrangler-')));
   const args = [
     WRANGLER,
     'dev',

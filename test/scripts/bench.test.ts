@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { NGINX } from '../../scripts/bench/targets.ts';
 import { killOnExit } from '../support/exit-cleanup.ts';
+import { processes } from '../support/proc.ts';
 
 /**
  * `npm run bench` cannot rot: its quickest mode runs end to end (upstream, nginx when installed,
@@ -119,3 +120,56 @@ test('the bench refuses arguments it cannot honour, saying why, before starting 
     assert.equal(stdout, '', `${args.join(' ')} printed a run`);
   }
 });
+
+/**
+ * wrangler runs in its own process group (so that its workerd can be stopped with it), which a
+ * terminal's Ctrl-C does not reach: a bench interrupted mid-run must still take every process it
+ * started with it.
+ */
+test('an interrupted Worker bench leaves no wrangler or workerd behind', { timeout: 120_000 }, async () => {
+  const child = spawn(process.execPath, ['scripts/bench/main.ts', '--worker', '--quick'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+  let output = '';
+  const measuring = new Promise<void>((resolve) => {
+    const watch = (chunk: Buffer) => {
+      output += chunk;
+      if (output.includes('bench --worker:')) resolve();
+    };
+    child.stdout.on('data', watch);
+    child.stderr.on('data', watch);
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await Promise.race([measuring, exited]);
+  const started = descendants(child.pid!);
+  assert.ok(started.length > 0, output);
+  child.kill('SIGINT');
+  await exited;
+  // SIGKILL of a group is immediate, but a process's exit takes a moment to show in /proc.
+  await new Promise((wait) => setTimeout(wait, 500));
+  const alive = new Set(
+    processes()
+      .filter(({ state }) => state !== 'Z' && state !== 'X')
+      .map(({ pid }) => pid),
+  );
+  assert.deepEqual(
+    started.filter((pid) => alive.has(pid)),
+    [],
+    'processes the bench started outlived it',
+  );
+});
+
+function descendants(root: number): number[] {
+  const all = processes();
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const { pid, ppid } of all) {
+      if (ppid === parent) {
+        found.push(pid);
+        queue.push(pid);
+      }
+    }
+  }
+  return found;
+}
