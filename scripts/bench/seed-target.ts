@@ -57,14 +57,15 @@ export async function startSeed(upstream: UpstreamProcess, dir: string, log: (li
 
 /**
  * Its runtime dependencies (Hono, the OAuth provider), from the registry, as its lockfile pins
- * them; only when missing. No dev dependencies (ours wrangler runs it) and no install scripts.
+ * them; only when missing. No dev dependencies (our wrangler runs it) and no install scripts.
+ * npm's output goes to stderr, so that --json keeps stdout one JSON document.
  */
 function installDependencies(dir: string, log: (line: string) => void): void {
   if (existsSync(join(dir, 'node_modules/@cloudflare/workers-oauth-provider/package.json'))) return;
   log(`bench: installing the seed's dependencies (npm ci --omit=dev in ${dir})`);
   const installed = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
     cwd: dir,
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', process.stderr, process.stderr],
   });
   if (installed.status !== 0) throw new Error(`npm ci in ${dir} failed (exit ${installed.status})`);
 }

@@ -1,9 +1,9 @@
 /**
  * The Worker run (`npm run bench -- --worker [--seed DIR]`): our Worker under `wrangler dev` beside
  * the upstream reached directly, a passthrough Worker (the runtime's own floor) and, given a
- * checkout of the seed, the seed's Worker, all on the same workerd, in interleaved rounds. Request/response figures only: latency at concurrency 1,
- * throughput and p99 at 16 and 64, and CPU per request of the workerd processes (what Cloudflare
- * bills and the free plan caps). Streams are left to the Node run: under `wrangler dev`, workerd's
+ * checkout of the seed, the seed's Worker, all on the same workerd, in interleaved rounds.
+ * Request/response figures only: latency at concurrency 1, throughput and p99 at 16 and 64, and
+ * CPU per request of the workerd processes (CPU time is what Cloudflare bills and the free plan caps). Streams are left to the Node run: under `wrangler dev`, workerd's
  * local listener does not notice a silent client leave (test/support/targets.ts), so idle-stream
  * and disconnect figures would describe the local listener, not the Worker.
  */
