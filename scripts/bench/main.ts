@@ -9,74 +9,83 @@
  *   npm run bench -- --rounds 5
  *   npm run bench -- --cpu-prof DIR   Key2OAuth writes a V8 CPU profile to DIR when it stops
  *                                     (read it with scripts/bench/profile-top.ts)
+ *   npm run bench -- --worker [--seed DIR]
+ *                                 our Worker under `wrangler dev` instead, beside direct and, given a
+ *                                 checkout of the seed (t0saki/MCP-Key2OAuth) in DIR, the seed's
+ *                                 Worker on the same workerd: latency, throughput and workerd CPU
+ *                                 per request (worker-run.ts); with --cpu-prof DIR, a V8 profile
+ *                                 of each Worker's isolate after the rounds (worker-profile.ts)
  *
- * Figures are absolute and as ratios to direct and to nginx; with several rounds each is the
- * median, with the spread (min–max) across rounds. Not a test: it prints, it never fails on a number.
+ * Figures are absolute and as ratios to the others; with several rounds each is the median, with
+ * the spread (min–max) across rounds. Not a test: it prints, it never fails on a number.
  */
-import { availableParallelism } from 'node:os';
-import { type Figure, measureRound, measureThroughput, type RoundOptions } from './measure.ts';
-import { report, toJson } from './report.ts';
-import { direct, NGINX, type Started, startKey2OAuth, startNginx, startUpstream } from './targets.ts';
+import { resolve } from 'node:path';
+import { runNodeBench } from './node-run.ts';
+import { seedCheckoutProblem } from './seed-target.ts';
+import { runWorkerBench } from './worker-run.ts';
+
+/** What every run shares: how long, how many rounds, where the figures go. */
+export interface BenchRun {
+  rounds: number;
+  quick: boolean;
+  /** Measured seconds of each closed-loop run. */
+  seconds: number;
+  json: boolean;
+  /** Progress and the table (stderr under --json, so stdout stays one JSON document). */
+  log(line: string): void;
+}
+
+const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR]]';
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const json = args.includes('--json');
-const roundsArg = args.indexOf('--rounds');
-const profileArg = args.indexOf('--cpu-prof');
-const nodeArgs = profileArg >= 0 ? ['--cpu-prof', '--cpu-prof-dir', String(args[profileArg + 1])] : [];
-const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 1 : 3;
-
-const options: RoundOptions = quick
-  ? { seconds: 0.5, sseStreams: 3, sseEvents: 10, idleCounts: [100, 500], disconnects: 3 }
-  : { seconds: 2, sseStreams: 10, sseEvents: 20, idleCounts: [500, 5000], disconnects: 10 };
-
-const log = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
-
-const upstream = await startUpstream();
-const started: Started[] = [direct(upstream)];
-const notes: string[] = [];
-try {
-  const nginx = await startNginx(upstream, 1);
-  if (nginx) started.push(nginx);
-  else notes.push('nginx is not installed (apt-get install -y nginx-light): its column is empty');
-  started.push(await startKey2OAuth(upstream, {}, { nodeArgs }));
-  log(`bench: ${rounds} round(s), ${started.map((t) => t.name).join(', ')}; node ${process.version}${NGINX ? `, ${NGINX}` : ''}`);
-
-  const perRound: Figure[][] = [];
-  for (let round = 0; round < rounds; round++) {
-    // Rotate the order so no target always runs first (cold) or last.
-    const order = started.map((_, i) => started[(i + round) % started.length]!);
-    perRound.push(await measureRound(order, upstream, options, (line) => log(`  round ${round + 1}: ${line}`)));
-  }
-  // All cores against all cores: nginx `worker_processes auto` and Key2OAuth `WORKERS=auto`.
-  const allCores: Started[] = [direct(upstream)];
-  const allCoreRounds: Figure[][] = [];
-  try {
-    const nginxAll = await startNginx(upstream, 'auto');
-    if (nginxAll) allCores.push(nginxAll);
-    allCores.push(await startKey2OAuth(upstream, { WORKERS: 'auto' }));
-    for (let round = 0; round < rounds; round++) {
-      const order = allCores.map((_, i) => allCores[(i + round) % allCores.length]!);
-      allCoreRounds.push(await measureThroughput(order, options.seconds));
-      log(`  round ${round + 1}: all cores`);
-    }
-  } finally {
-    for (const target of allCores) await target.stop();
-  }
-
-  if (json) {
-    const output = {
-      ...toJson(perRound, started, notes, { rounds, quick }),
-      allCores: toJson(allCoreRounds, allCores, [], { rounds, quick }).figures,
-    };
-    process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
-  } else {
-    log(report(perRound, started, notes));
-    log(
-      `\nall cores (${availableParallelism()}): nginx worker_processes auto, Key2OAuth WORKERS=auto${report(allCoreRounds, allCores, [], false)}`,
-    );
-  }
-} finally {
-  for (const target of started.reverse()) await target.stop();
-  await upstream.stop();
+const valued = new Map<string, string>();
+const flags = new Set<string>();
+for (let i = 0; i < args.length; i++) {
+  const arg = args[i]!;
+  if (arg === '--rounds' || arg === '--cpu-prof' || arg === '--seed') {
+    const value = args[++i];
+    if (value === undefined || value.startsWith('--')) fail(`${arg} needs a value`);
+    valued.set(arg, value);
+  } else if (arg === '--quick' || arg === '--json' || arg === '--worker') flags.add(arg);
+  else fail(`unknown argument ${JSON.stringify(arg)}`);
 }
+const quick = flags.has('--quick');
+const worker = flags.has('--worker');
+const rounds = valued.has('--rounds') ? Number(valued.get('--rounds')) : quick ? 1 : 3;
+if (!Number.isInteger(rounds) || rounds < 1) fail(`--rounds must be a whole number of at least 1 (got ${valued.get('--rounds')})`);
+if (valued.has('--seed') && !worker) fail('--seed compares Workers: give it with --worker');
+
+// npm runs scripts in the package's folder; a relative path means the folder the user typed it in.
+const fromUser = (flag: string) => (valued.has(flag) ? resolve(process.env.INIT_CWD ?? process.cwd(), valued.get(flag)!) : undefined);
+const seedDir = fromUser('--seed');
+const profileDir = fromUser('--cpu-prof');
+const seedProblem = seedDir && seedCheckoutProblem(seedDir);
+if (seedProblem) fail(seedProblem);
+
+// Ctrl-C or a kill ends the run through process.exit, whose handlers (test/support/exit-cleanup.ts)
+// kill what the bench registered: wrangler runs in process groups of its own, which a terminal's
+// Ctrl-C does not reach, so without this its workerd processes would outlive the bench.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => process.exit(code));
+}
+
+const json = flags.has('--json');
+const run: BenchRun = {
+  rounds,
+  quick,
+  // A request through `wrangler dev` takes tens of milliseconds, and at concurrency 64 most of a
+  // second: half-second windows would count a handful of requests.
+  seconds: worker ? (quick ? 1 : 3) : quick ? 0.5 : 2,
+  json,
+  log: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
+};
+if (worker) await runWorkerBench(run, seedDir, profileDir);
+else await runNodeBench(run, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);

@@ -1,6 +1,6 @@
 /** One round of every figure on every target. */
 import { closedLoop, openIdleStream, openIdleStreams, percentile, sseStreams } from './load.ts';
-import { cpuMicros, rssBytes } from './proc.ts';
+import { rssBytes } from './proc.ts';
 import type { Started, UpstreamProcess } from './targets.ts';
 
 export interface Figure {
@@ -31,6 +31,7 @@ export function describe(key: string): { label: string; unit: string; higherIsBe
     c16_rps: { label: 'requests/s, concurrency 16', unit: '/s', higherIsBetter: true },
     c16_p99: { label: 'latency p99, concurrency 16', unit: 'ms', higherIsBetter: false },
     c16_cpu_us: { label: 'proxy CPU per request (c16)', unit: 'µs', higherIsBetter: false },
+    c16_worker_cpu_us: { label: "of which the Worker's own workerd (c16)", unit: 'µs', higherIsBetter: false },
     c64_rps: { label: 'requests/s, concurrency 64', unit: '/s', higherIsBetter: true },
     c64_p99: { label: 'latency p99, concurrency 64', unit: 'ms', higherIsBetter: false },
     errors: { label: 'failed requests (all load runs)', unit: '', higherIsBetter: false },
@@ -42,40 +43,62 @@ export function describe(key: string): { label: string; unit: string; higherIsBe
   return known[key] ?? { label: key, unit: '', higherIsBetter: false };
 }
 
-export async function measureRound(
+/**
+ * The request/response figures of one round on every target: latency at concurrency 1,
+ * throughput, p99 and CPU per request at 16, throughput and p99 at 64. Failed requests are
+ * counted into `errors` per target.
+ */
+export async function measureRequests(
   targets: Started[],
-  upstream: UpstreamProcess,
-  options: RoundOptions,
+  seconds: number,
   progress: (line: string) => void,
+  errors = new Map<string, number>(),
 ): Promise<Figure[]> {
   const figures: Figure[] = [];
   const add = (target: Started, key: string, value: number) => figures.push({ key, target: target.name, value });
-  const errors = new Map<string, number>();
   const countErrors = (target: Started, n: number) => errors.set(target.name, (errors.get(target.name) ?? 0) + n);
 
   for (const target of targets) {
-    const run = await closedLoop(target.endpoint, 1, options.seconds);
+    const run = await closedLoop(target.endpoint, 1, seconds);
     add(target, 'c1_p50', percentile(run.latencies, 50));
     add(target, 'c1_p99', percentile(run.latencies, 99));
     countErrors(target, run.errors);
   }
   progress('concurrency 1');
   for (const target of targets) {
-    const cpuBefore = target.proxyPid ? cpuMicros(target.proxyPid) : 0;
-    const run = await closedLoop(target.endpoint, 16, options.seconds);
-    if (target.proxyPid) add(target, 'c16_cpu_us', (cpuMicros(target.proxyPid) - cpuBefore) / Math.max(1, run.total));
+    const cpuBefore = target.cpuMicros?.() ?? 0;
+    const workerCpuBefore = target.workerCpuMicros?.() ?? 0;
+    const run = await closedLoop(target.endpoint, 16, seconds);
+    // Over every request completed, the warm-up's included: the CPU was sampled around them all.
+    const completed = Math.max(1, run.total);
+    if (target.cpuMicros) add(target, 'c16_cpu_us', (target.cpuMicros() - cpuBefore) / completed);
+    if (target.workerCpuMicros) add(target, 'c16_worker_cpu_us', (target.workerCpuMicros() - workerCpuBefore) / completed);
     add(target, 'c16_rps', run.requests / run.seconds);
     add(target, 'c16_p99', percentile(run.latencies, 99));
     countErrors(target, run.errors);
   }
   progress('concurrency 16');
   for (const target of targets) {
-    const run = await closedLoop(target.endpoint, 64, options.seconds);
+    const run = await closedLoop(target.endpoint, 64, seconds);
     add(target, 'c64_rps', run.requests / run.seconds);
     add(target, 'c64_p99', percentile(run.latencies, 99));
     countErrors(target, run.errors);
   }
   progress('concurrency 64');
+  return figures;
+}
+
+export async function measureRound(
+  targets: Started[],
+  upstream: UpstreamProcess,
+  options: RoundOptions,
+  progress: (line: string) => void,
+): Promise<Figure[]> {
+  const errors = new Map<string, number>();
+  const figures = await measureRequests(targets, options.seconds, progress, errors);
+  const add = (target: Started, key: string, value: number) => figures.push({ key, target: target.name, value });
+  const countErrors = (target: Started, n: number) => errors.set(target.name, (errors.get(target.name) ?? 0) + n);
+
   for (const target of targets) {
     const sse = await sseStreams(target.endpoint, options.sseStreams, options.sseEvents, 2);
     add(target, 'sse_delay_p50', percentile(sse.eventDelays, 50));

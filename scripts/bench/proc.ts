@@ -29,3 +29,47 @@ export function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/**
+ * The workerd processes among `pids` (a `wrangler dev` process group), split by role: `front` is
+ * wrangler's own proxy, the workerd listening on the public `port`, which every request passes
+ * through on its way in; `worker` is the one running the Worker (and miniflare's local KV and
+ * Durable Objects beside it).
+ */
+export function wranglerWorkerd(pids: number[], port: number): { front: number[]; worker: number[] } {
+  const front: number[] = [];
+  const worker: number[] = [];
+  for (const pid of pids) {
+    let comm: string;
+    let cmdline: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      continue;
+    }
+    if (comm !== 'workerd') continue;
+    (cmdline.includes(`--socket-addr=entry=127.0.0.1:${port} `) ? front : worker).push(pid);
+  }
+  return { front, worker };
+}
+
+/** The sum of `cpuMicros` over `pids`. */
+export function totalCpuMicros(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
+}
+
+/** The --inspector-port that `wrangler dev` was started with, read from its command line among `pids`. */
+export function wranglerInspectorPort(pids: number[]): number | undefined {
+  for (const pid of pids) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const at = args.indexOf('--inspector-port');
+    if (at >= 0 && args.some((arg) => arg.endsWith('wrangler.js'))) return Number(args[at + 1]);
+  }
+  return undefined;
+}

@@ -38,15 +38,42 @@ function collect(perRound: Figure[][], targets: Started[]) {
 const format = (value: number): string =>
   !Number.isFinite(value) ? '—' : Math.abs(value) >= 100 ? Math.round(value).toLocaleString('en') : value.toFixed(value < 1 ? 3 : 2);
 
-export function report(perRound: Figure[][], targets: Started[], notes: string[], withTargets = true): string {
+type Row = ReturnType<typeof collect>[number];
+/** A target line under the table: what is checked, the measured value, its unit, whether it holds. */
+type Check = [label: string, value: number, unit: string, ok: boolean];
+
+export interface ReportOptions {
+  /** Our target, whose ratios the last columns show. */
+  ours: string;
+  /** What ours is divided by, one column each. */
+  against: string[];
+  /** The issue's targets checked under the table (none for a throughput-only table). */
+  checks?: { heading: string; of: (get: (key: string, name: string) => number, rows: Row[]) => Check[] };
+}
+
+/** The Node server against one nginx worker (issue #12's targets). */
+export const NODE_REPORT: ReportOptions = {
+  ours: 'key2oauth',
+  against: ['direct', 'nginx'],
+  checks: { heading: 'targets (one Key2OAuth process against one nginx worker):', of: nodeChecks },
+};
+
+/** Our Worker against the seed's, both under `wrangler dev` on the same workerd. */
+export const WORKER_REPORT: ReportOptions = {
+  ours: 'key2oauth-worker',
+  against: ['passthrough-worker', 'seed-worker'],
+  checks: { heading: "target (ours on the Worker against the seed's design, same runtime):", of: workerChecks },
+};
+
+export function report(perRound: Figure[][], targets: Started[], notes: string[], options: ReportOptions): string {
   const rows = collect(perRound, targets);
-  const ours = 'key2oauth';
+  const { ours, against } = options;
   const names = targets.map((target) => target.name);
   const spread = perRound.length > 1;
   const lines = [
     '',
-    `| figure | ${names.join(' | ')} | ${ours} ÷ direct | ${ours} ÷ nginx |`,
-    `|---|${names.map(() => '---:').join('|')}|---:|---:|`,
+    `| figure | ${names.join(' | ')} | ${against.map((other) => `${ours} ÷ ${other}`).join(' | ')} |`,
+    `|---|${names.map(() => '---:').join('|')}|${against.map(() => '---:').join('|')}|`,
   ];
   for (const row of rows) {
     const cell = (name: string) => {
@@ -60,11 +87,22 @@ export function report(perRound: Figure[][], targets: Started[], notes: string[]
       const b = row.targets[other]?.median;
       return a === undefined || b === undefined || b === 0 || row.unit === '' ? '—' : `${(a / b).toFixed(2)}×`;
     };
-    lines.push(`| ${row.label} | ${names.map(cell).join(' | ')} | ${ratio('direct')} | ${ratio('nginx')} |`);
+    lines.push(`| ${row.label} | ${names.map(cell).join(' | ')} | ${against.map(ratio).join(' | ')} |`);
   }
-  if (!withTargets) return lines.join('\n');
-  const get = (key: string, name: string) => rows.find((row) => row.key === key)?.targets[name]?.median ?? Number.NaN;
-  const checks: [string, number, string, boolean][] = [
+  if (options.checks) {
+    const get = (key: string, name: string) => rows.find((row) => row.key === key)?.targets[name]?.median ?? Number.NaN;
+    lines.push('', options.checks.heading);
+    for (const [label, value, unit, ok] of options.checks.of(get, rows)) {
+      lines.push(`  ${ok ? 'met    ' : Number.isNaN(value) ? 'n/a    ' : 'NOT MET'}  ${label}: ${format(value)} ${unit}`);
+    }
+  }
+  for (const note of notes) lines.push(`note: ${note}`);
+  return lines.join('\n');
+}
+
+function nodeChecks(get: (key: string, name: string) => number, rows: Row[]): Check[] {
+  const ours = 'key2oauth';
+  const checks: Check[] = [
     [
       'requests/s at c16 ≥ 0.5× nginx',
       get('c16_rps', ours) / get('c16_rps', 'nginx'),
@@ -99,12 +137,25 @@ export function report(perRound: Figure[][], targets: Started[], notes: string[]
     const failed = get(`idle_errors_${count}`, ours);
     checks.push([`memory per idle stream ≤ 32 KiB with ${count} open, no error`, kib, 'KiB', kib <= 32 && failed === 0]);
   }
-  lines.push('', 'targets (one Key2OAuth process against one nginx worker):');
-  for (const [label, value, unit, ok] of checks) {
-    lines.push(`  ${ok ? 'met    ' : Number.isNaN(value) ? 'n/a    ' : 'NOT MET'}  ${label}: ${format(value)} ${unit}`);
-  }
-  for (const note of notes) lines.push(`note: ${note}`);
-  return lines.join('\n');
+  return checks;
+}
+
+/** The issue's bar on Workers: ours costs no more CPU per request than the seed's design did. */
+function workerChecks(get: (key: string, name: string) => number): Check[] {
+  const ratio = (key: string) => get(key, 'key2oauth-worker') / get(key, 'seed-worker');
+  // What each design adds to the runtime's own cost of relaying a request (the passthrough's).
+  const added = (name: string) => get('c16_worker_cpu_us', name) - get('c16_worker_cpu_us', 'passthrough-worker');
+  const addedRatio = added('key2oauth-worker') / added('seed-worker');
+  return [
+    ["CPU per request ≤ the seed's (both workerd processes)", ratio('c16_cpu_us'), '×', ratio('c16_cpu_us') <= 1],
+    ["CPU per request ≤ the seed's (the Worker's own workerd)", ratio('c16_worker_cpu_us'), '×', ratio('c16_worker_cpu_us') <= 1],
+    [
+      `CPU added over the passthrough ≤ the seed's (${format(added('key2oauth-worker'))} against ${format(added('seed-worker'))} µs)`,
+      addedRatio,
+      '×',
+      addedRatio <= 1,
+    ],
+  ];
 }
 
 export function toJson(perRound: Figure[][], targets: Started[], notes: string[], run: Record<string, unknown>) {

@@ -13,13 +13,22 @@ import { authorizationUrl, exchangeCode, pkce, registerClient } from '../../test
 import { freePort } from '../../test/support/server-process.ts';
 import { BENCH_KEY } from './key.ts';
 import type { Endpoint } from './load.ts';
-import { childPids } from './proc.ts';
+import { childPids, cpuMicros } from './proc.ts';
 
 export interface Started {
   name: string;
   endpoint: Endpoint;
-  /** The process whose CPU and memory are the proxy's cost (none for direct). */
+  /** The process whose memory is the proxy's cost (none for direct, nor for a Worker). */
   proxyPid?: number;
+  /** CPU time (µs) used so far by the processes that do the proxying (none for direct). */
+  cpuMicros?: () => number;
+  /**
+   * Under `wrangler dev`: the part of `cpuMicros` spent in the workerd that runs the Worker
+   * itself, without wrangler's own proxy in front of it.
+   */
+  workerCpuMicros?: () => number;
+  /** Under `wrangler dev`: the port of the Worker's DevTools inspector (for --cpu-prof). */
+  inspectorPort?: number;
   stop(): Promise<void>;
 }
 
@@ -124,7 +133,7 @@ http {
   return {
     name: 'nginx',
     endpoint: { origin: `http://127.0.0.1:${port}`, path: '/mcp', authorization: 'Bearer not-checked-by-nginx' },
-    ...(workerPids.length === 1 ? { proxyPid: workerPids[0]! } : {}),
+    ...(workerPids.length === 1 ? { proxyPid: workerPids[0]!, cpuMicros: () => cpuMicros(workerPids[0]!) } : {}),
     stop: async () => {
       await stopChild(child, 'SIGQUIT');
       rmSync(dir, { recursive: true, force: true });
@@ -179,6 +188,7 @@ export async function startKey2OAuth(
       name: options.name ?? 'key2oauth',
       endpoint: { origin: url, path: new URL(token.endpoint).pathname, authorization: `Bearer ${token.accessToken}` },
       proxyPid: child.pid!,
+      cpuMicros: () => cpuMicros(child.pid!),
       stop,
     };
   } catch (error) {
@@ -187,7 +197,8 @@ export async function startKey2OAuth(
   }
 }
 
-async function accessToken(url: string, upstreamUrl: string): Promise<{ endpoint: string; accessToken: string }> {
+/** Creates an endpoint for `upstreamUrl` on our server at `url` and walks the OAuth flow to a token for it. */
+export async function accessToken(url: string, upstreamUrl: string): Promise<{ endpoint: string; accessToken: string }> {
   const created = await fetch(`${url}/api/slugs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -205,15 +216,16 @@ async function accessToken(url: string, upstreamUrl: string): Promise<{ endpoint
   return { endpoint: body.mcp_endpoint, accessToken: answer.body.access_token };
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000;
+/** Resolves once anything answers HTTP on `port` (any status), or throws if `child` exits first. */
+export async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${child.spawnfile} exited before listening`);
     try {
       await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
       return;
     } catch {
-      if (Date.now() > deadline) throw new Error(`nothing listened on ${port} within 30 s`);
+      if (Date.now() > deadline) throw new Error(`nothing listened on ${port} within ${timeoutMs / 1000} s`);
       await new Promise((wait) => setTimeout(wait, 50));
     }
   }

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { NGINX } from '../../scripts/bench/targets.ts';
 import { killOnExit } from '../support/exit-cleanup.ts';
+import { processes } from '../support/proc.ts';
 
 /**
  * `npm run bench` cannot rot: its quickest mode runs end to end (upstream, nginx when installed,
@@ -58,3 +59,117 @@ test('npm run bench -- --quick --json runs end to end and reports every figure',
   }
   if (!NGINX) assert.match(stderr + stdout, /nginx is not installed/);
 });
+
+/** Runs the bench with `args`; its exit code, stdout and stderr. */
+async function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['scripts/bench/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number | null>((done) => child.on('exit', done));
+  return { code, stdout, stderr };
+}
+
+/**
+ * The Worker run cannot rot either: our Worker under `wrangler dev` (its token from the real OAuth
+ * flow) and the passthrough floor beside direct, each figure for each, workerd CPU per request for
+ * both Workers, no failed request. Without --seed the seed's column is left out with a note that
+ * says how to get it (a checkout of the seed is the user's, not the repository's).
+ */
+test('npm run bench -- --worker --quick --json measures our Worker beside direct and the passthrough', { timeout: 120_000 }, async () => {
+  const { code, stdout, stderr } = await bench(['--worker', '--quick', '--json']);
+  assert.equal(code, 0, stderr);
+  const result = JSON.parse(stdout) as {
+    notes: string[];
+    figures: { key: string; targets: Record<string, { median: number } | undefined> }[];
+  };
+  const figure = (key: string, target: string) => result.figures.find((f) => f.key === key)?.targets[target]?.median;
+  const workers = ['passthrough-worker', 'key2oauth-worker'];
+  for (const key of ['c1_p50', 'c1_p99', 'c16_rps', 'c16_p99', 'c64_rps', 'c64_p99']) {
+    for (const target of ['direct', ...workers]) {
+      const value = figure(key, target);
+      assert.ok(Number.isFinite(value) && value! > 0, `${key} for ${target}: ${value}`);
+    }
+  }
+  for (const key of ['c16_cpu_us', 'c16_worker_cpu_us']) {
+    for (const target of workers) assert.ok(figure(key, target)! > 0, `${key} for ${target}: ${figure(key, target)}`);
+  }
+  for (const target of ['direct', ...workers]) assert.equal(figure('errors', target), 0, `errors for ${target}`);
+  assert.equal(figure('c16_rps', 'seed-worker'), undefined);
+  assert.ok(
+    result.notes.some((note) => note.includes('--seed') && note.includes('t0saki/MCP-Key2OAuth')),
+    result.notes.join('\n'),
+  );
+});
+
+test('the bench refuses arguments it cannot honour, saying why, before starting anything', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--worker', '--seed', '/nonexistent-seed-checkout'], /--seed \/nonexistent-seed-checkout has no package\.json/],
+    [['--seed', '/tmp'], /--seed compares Workers: give it with --worker/],
+    [['--rounds', '0'], /--rounds must be a whole number/],
+    [['--rounds'], /--rounds needs a value/],
+    [['--fast'], /unknown argument "--fast"/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stdout, stderr } = await bench(args);
+    assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+    assert.match(stderr, message);
+    assert.match(stderr, /usage: npm run bench --/);
+    assert.equal(stdout, '', `${args.join(' ')} printed a run`);
+  }
+});
+
+/**
+ * wrangler runs in its own process group (so that its workerd can be stopped with it), which a
+ * terminal's Ctrl-C does not reach: a bench interrupted mid-run must still take every process it
+ * started with it.
+ */
+test('an interrupted Worker bench leaves no wrangler or workerd behind', { timeout: 120_000 }, async () => {
+  const child = spawn(process.execPath, ['scripts/bench/main.ts', '--worker', '--quick'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+  let output = '';
+  const measuring = new Promise<void>((resolve) => {
+    const watch = (chunk: Buffer) => {
+      output += chunk;
+      if (output.includes('bench --worker:')) resolve();
+    };
+    child.stdout.on('data', watch);
+    child.stderr.on('data', watch);
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await Promise.race([measuring, exited]);
+  const started = descendants(child.pid!);
+  assert.ok(started.length > 0, output);
+  child.kill('SIGINT');
+  await exited;
+  // SIGKILL of a group is immediate, but a process's exit takes a moment to show in /proc.
+  await new Promise((wait) => setTimeout(wait, 500));
+  const alive = new Set(
+    processes()
+      .filter(({ state }) => state !== 'Z' && state !== 'X')
+      .map(({ pid }) => pid),
+  );
+  assert.deepEqual(
+    started.filter((pid) => alive.has(pid)),
+    [],
+    'processes the bench started outlived it',
+  );
+});
+
+function descendants(root: number): number[] {
+  const all = processes();
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const { pid, ppid } of all) {
+      if (ppid === parent) {
+        found.push(pid);
+        queue.push(pid);
+      }
+    }
+  }
+  return found;
+}
