@@ -12,7 +12,8 @@ import { Pool } from 'undici';
 import { BENCH_KEY } from './key.ts';
 
 const [origin, port] = process.argv.slice(2);
-const pool = new Pool(origin!, { connections: 1024 });
+// No cap on upstream connections, as nginx opens as many as it needs: an idle stream holds one.
+const pool = new Pool(origin!, { connections: null });
 
 createServer((req, res) => {
   const headers: Record<string, string | string[] | undefined> = { ...req.headers, authorization: `Bearer ${BENCH_KEY}` };
