@@ -110,15 +110,21 @@ export async function measureRound(
   for (const target of targets) {
     if (!target.proxyPid) continue;
     for (const count of options.idleCounts) {
-      const before = rssBytes(target.proxyPid);
-      const { streams, errors: failed } = await openIdleStreams(target.endpoint, count);
-      await new Promise((wait) => setTimeout(wait, 300));
-      const after = rssBytes(target.proxyPid);
-      add(target, `idle_kib_${count}`, (after - before) / 1024 / count);
-      add(target, `idle_errors_${count}`, failed);
-      for (const stream of streams) stream.close();
-      // Let the proxy and the upstream see every stream go before the next measurement.
-      await new Promise((wait) => setTimeout(wait, Math.min(3000, 200 + count / 5)));
+      // Each count on a process that has served no load (Started.fresh), when the target can start one.
+      const measured = target.fresh ? await target.fresh() : target;
+      try {
+        const before = rssBytes(measured.proxyPid!);
+        const { streams, errors: failed } = await openIdleStreams(measured.endpoint, count);
+        await new Promise((wait) => setTimeout(wait, 300));
+        const after = rssBytes(measured.proxyPid!);
+        add(target, `idle_kib_${count}`, (after - before) / 1024 / count);
+        add(target, `idle_errors_${count}`, failed);
+        for (const stream of streams) stream.close();
+        // Let the proxy and the upstream see every stream go before the next measurement.
+        await new Promise((wait) => setTimeout(wait, Math.min(3000, 200 + count / 5)));
+      } finally {
+        if (measured !== target) await measured.stop();
+      }
     }
   }
   progress('idle streams');

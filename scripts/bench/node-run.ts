@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { BenchRun } from './main.ts';
 import { type Figure, measureRound, measureThroughput, type RoundOptions } from './measure.ts';
 import { NODE_REPORT, report, toJson } from './report.ts';
-import { direct, NGINX, type Started, startKey2OAuth, startNginx, startUpstream } from './targets.ts';
+import { direct, NGINX, type Started, startKey2OAuth, startNginx, startNodeFloor, startUpstream } from './targets.ts';
 
 export async function runNodeBench(run: BenchRun, nodeArgs: string[]): Promise<void> {
   const { rounds, quick, json, log } = run;
@@ -22,6 +22,7 @@ export async function runNodeBench(run: BenchRun, nodeArgs: string[]): Promise<v
     const nginx = await startNginx(upstream, 1);
     if (nginx) started.push(nginx);
     else notes.push('nginx is not installed (apt-get install -y nginx-light): its column is empty');
+    started.push(await startNodeFloor(upstream));
     started.push(await startKey2OAuth(upstream, {}, { nodeArgs }));
     log(`bench: ${rounds} round(s), ${started.map((t) => t.name).join(', ')}; node ${process.version}${NGINX ? `, ${NGINX}` : ''}`);
 
@@ -56,7 +57,7 @@ export async function runNodeBench(run: BenchRun, nodeArgs: string[]): Promise<v
     } else {
       log(report(perRound, started, notes, NODE_REPORT));
       log(
-        `\nall cores (${availableParallelism()}): nginx worker_processes auto, Key2OAuth WORKERS=auto${report(allCoreRounds, allCores, [], { ...NODE_REPORT, checks: undefined })}`,
+        `\nall cores (${availableParallelism()}): nginx worker_processes auto, Key2OAuth WORKERS=auto${report(allCoreRounds, allCores, [], { ...NODE_REPORT, against: ['direct', 'nginx'], checks: undefined })}`,
       );
     }
   } finally {

@@ -29,6 +29,12 @@ export interface Started {
   workerCpuMicros?: () => number;
   /** Under `wrangler dev`: the port of the Worker's DevTools inspector (for --cpu-prof). */
   inspectorPort?: number;
+  /**
+   * Starts another instance of the same target, for the memory figures: a process that has served
+   * no load yet, so its resident memory grows by what the streams take and not by what the load
+   * before them left in its heap (a garbage-collected heap keeps pages it has freed).
+   */
+  fresh?: () => Promise<Started>;
   stop(): Promise<void>;
 }
 
@@ -134,10 +140,34 @@ http {
     name: 'nginx',
     endpoint: { origin: `http://127.0.0.1:${port}`, path: '/mcp', authorization: 'Bearer not-checked-by-nginx' },
     ...(workerPids.length === 1 ? { proxyPid: workerPids[0]!, cpuMicros: () => cpuMicros(workerPids[0]!) } : {}),
+    fresh: async () => (await startNginx(upstream, workers))!,
     stop: async () => {
       await stopChild(child, 'SIGQUIT');
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The least a Node proxy does (node-floor.ts): what Node itself costs, beside nginx and Key2OAuth. */
+export async function startNodeFloor(upstream: UpstreamProcess): Promise<Started> {
+  const port = await freePort();
+  const [command, args] = withFileLimit(process.execPath, [
+    resolve(import.meta.dirname, 'node-floor.ts'),
+    `http://127.0.0.1:${upstream.port}`,
+    String(port),
+  ]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((ready, failed) => {
+    child.stdout!.once('data', () => ready());
+    child.once('exit', () => failed(new Error('the node floor proxy exited before listening')));
+  });
+  return {
+    name: 'node-floor',
+    endpoint: { origin: `http://127.0.0.1:${port}`, path: '/mcp', authorization: 'Bearer not-checked-by-the-floor' },
+    proxyPid: child.pid!,
+    cpuMicros: () => cpuMicros(child.pid!),
+    fresh: () => startNodeFloor(upstream),
+    stop: () => stopChild(child),
   };
 }
 
@@ -189,6 +219,7 @@ export async function startKey2OAuth(
       endpoint: { origin: url, path: new URL(token.endpoint).pathname, authorization: `Bearer ${token.accessToken}` },
       proxyPid: child.pid!,
       cpuMicros: () => cpuMicros(child.pid!),
+      fresh: () => startKey2OAuth(upstream, env, { ...(options.name ? { name: options.name } : {}) }),
       stop,
     };
   } catch (error) {

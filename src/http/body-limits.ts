@@ -6,10 +6,11 @@ import { jsonError, jsonRpcError, pageError } from './errors.ts';
 
 /**
  * Body size limits. MCP traffic (`/{slug}/…`) is streamed to the upstream and must stay
- * streamed: a declared `Content-Length` over MAX_MCP_BODY_BYTES is refused with 413 up front,
- * and otherwise the body is counted as it flows and cut off past the limit (the upstream request
- * is aborted and the client gets 413). Every other route reads small bodies whole: Hono's
- * bodyLimit caps them at MAX_BODY_BYTES.
+ * streamed: a declared `Content-Length` over MAX_MCP_BODY_BYTES is refused with 413 up front; a
+ * declared one within it passes untouched, since the server's HTTP parser (Node's, workerd's)
+ * never delivers more bytes than the header declares; a body of undeclared length (chunked) is
+ * counted as it flows and cut off past the limit (the upstream request is aborted and the client
+ * gets 413). Every other route reads small bodies whole: Hono's bodyLimit caps them at MAX_BODY_BYTES.
  */
 export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyBytes'>): MiddlewareHandler {
   const buffered = bodyLimit({
@@ -23,6 +24,9 @@ export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyByte
     const max = config.maxMcpBodyBytes;
     const declared = c.req.raw.headers.get('content-length');
     if (declared !== null && Number(declared) > max) return mcpTooLarge(max);
+    // Counting costs a JS stream on every message (the largest share on Workers): only a body
+    // whose length nobody declared needs it.
+    if (declared !== null) return next();
     let exceeded = false;
     let size = 0;
     // Past the limit the upstream request is aborted, not just its body ended: workerd would

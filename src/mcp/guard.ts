@@ -7,7 +7,7 @@ import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { forward } from '../upstream/forward.ts';
 import { type KeepaliveOptions, keepStreamAlive } from './stream-keepalive.ts';
-import { releaseWhenClosed, type StreamLimits } from './stream-limits.ts';
+import type { StreamLimits } from './stream-limits.ts';
 
 /**
  * What every MCP route (`/{slug}/mcp`, and the legacy `/{slug}/sse` and `/{slug}/messages`) does
@@ -47,8 +47,7 @@ export async function guard(
         lease.release();
         throw error;
       }
-      const kept = keepStreamAlive(response, streamKeepalive(platform, slug));
-      return releaseWhenClosed(kept, lease.release);
+      return keepStreamAlive(response, { ...streamKeepalive(platform, slug), onClose: lease.release });
     },
     path,
   );

@@ -7,6 +7,9 @@
  *   left is what lets the runtime notice (workerd learns of a gone client only on a write).
  * - An idle timeout: an upstream that sends nothing for `idleMs` has its request ended and the
  *   client's stream closed normally (MCP clients reopen a GET stream and retry a request).
+ * - `onClose`, called once when the body ends, fails, is cancelled (the client left) or is closed
+ *   as idle: the guard releases the answer's stream-limit lease there. One wrapper does all three,
+ *   since each JS stream a body passes through costs CPU on every answer (most on Workers).
  * The body is read on demand, so backpressure is kept.
  */
 
@@ -20,11 +23,21 @@ export interface KeepaliveOptions {
   /** 0 for no idle timeout. */
   idleMs: number;
   onIdle?: () => void;
+  onClose?: () => void;
 }
 
 export function keepStreamAlive(response: Response, options: KeepaliveOptions): Response {
-  if (!response.body) return response;
-  const timing = streamTiming(response.headers.get('content-type'), options);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    options.onClose?.();
+  };
+  if (!response.body) {
+    close();
+    return response;
+  }
+  const timing = streamTiming(response.headers.get('content-type'), options) ?? (options.onClose ? NO_TIMERS : null);
   if (!timing) return response;
 
   const reader = response.body.getReader();
@@ -36,6 +49,7 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
           heartbeat: (bytes) => controller.enqueue(bytes),
           idle: () => {
             options.onIdle?.();
+            close();
             reader.cancel(new Error('upstream idle')).catch(() => {});
             try {
               controller.close();
@@ -49,6 +63,7 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
           if (watch!.stopped) return;
           if (done) {
             watch!.stop();
+            close();
             controller.close();
             return;
           }
@@ -57,11 +72,13 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
         } catch (error) {
           if (watch!.stopped) return;
           watch!.stop();
+          close();
           controller.error(error);
         }
       },
       async cancel(reason) {
         watch!.stop();
+        close();
         await reader.cancel(reason).catch(() => {});
       },
     },
@@ -72,6 +89,9 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
   if (timing.heartbeatMs > 0) headers.delete('content-length');
   return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }
+
+/** No heartbeat, no idle timeout: the wrapper only reports the body's end. */
+const NO_TIMERS: StreamTiming = { heartbeatMs: 0, idleMs: 0 };
 
 /** What a body of this content type gets: heartbeats only on an event stream; null when nothing. */
 export function streamTiming(contentType: string | null | undefined, options: KeepaliveOptions): StreamTiming | null {

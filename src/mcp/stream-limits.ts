@@ -57,37 +57,3 @@ export function createStreamLimits(config: Pick<Config, 'maxStreamsPerGrant' | '
     openCount: () => total,
   };
 }
-
-/**
- * The same response, whose body calls `release` once when it ends, fails or is cancelled. Read on
- * demand (no buffering), so backpressure is kept.
- */
-export function releaseWhenClosed(response: Response, release: () => void): Response {
-  if (!response.body) {
-    release();
-    return response;
-  }
-  const reader = response.body.getReader();
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { value, done } = await reader.read();
-          if (done) {
-            release();
-            controller.close();
-          } else controller.enqueue(value);
-        } catch (error) {
-          release();
-          controller.error(error);
-        }
-      },
-      async cancel(reason) {
-        release();
-        await reader.cancel(reason).catch(() => {});
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return new Response(body, response);
-}

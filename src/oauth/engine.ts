@@ -139,6 +139,42 @@ function buildEngine(platform: Platform, slug?: string): Engine {
   let helpers: OAuthHelpers | undefined;
   const api = () => (helpers ??= server.getOAuthApi(env));
   const audience = slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl;
+  // One resource server per identifier of the endpoint, kept like the engine (building one
+  // validates its options and canonicalizes URLs: a share of every request's CPU on Workers).
+  const resourceServers = new Map<ResourcePath, OAuthResourceServer<ProtectEnv, GrantProps>>();
+  const resourceServer = (path: ResourcePath) => {
+    let built = resourceServers.get(path);
+    if (!built) {
+      built = new OAuthResourceServer<ProtectEnv, GrantProps>({
+        resourceMetadata: {
+          resource: resourceUrl(config.publicUrl, slug!, path),
+          authorization_servers: [config.publicUrl],
+          bearer_methods_supported: ['header'],
+        },
+        requiredScopes: REQUIRED_SCOPES,
+        // The engine turns any failure of token validation into a bare 503; a store outage is
+        // kept on the call and rethrown by protect(), so the app answers it like every other route
+        // (503 with Retry-After), and no storage error can ever read as an invalid token. Tokens
+        // are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
+        // against it and then stand for this identifier, which names the same resource.
+        validateToken: (callEnv) => async (alias, token) => {
+          try {
+            const valid = await check(token);
+            return valid ? { ...valid, audience: alias } : null;
+          } catch (error) {
+            callEnv.call.outage = error;
+            throw error;
+          }
+        },
+        handler: {
+          fetch: (_request, callEnv, context) =>
+            callEnv.call.handler(context.props, verifiedToken(context.auth.token, context.auth.clientId)),
+        },
+      });
+      resourceServers.set(path, built);
+    }
+    return built;
+  };
   // Remembered per token (token-cache.ts): each check still confirms the token's record in the store.
   const check = async (token: string): Promise<TokenValidation | null> => {
     const parts = tokenParts(token);
@@ -170,35 +206,11 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     },
     async protect(request, handler, path = 'mcp') {
       if (!slug) throw new Error('protect() needs an endpoint');
-      // The engine turns any failure of token validation into a bare 503; a store outage is kept
-      // and rethrown so the app answers it like every other route (503 with Retry-After), and no
-      // storage error can ever read as an invalid token.
-      let outage: unknown;
-      // Tokens are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
-      // against it and then stand for this identifier, which names the same resource.
-      const validate = async (alias: string, token: string) => {
-        try {
-          const valid = await check(token);
-          return valid ? { ...valid, audience: alias } : null;
-        } catch (error) {
-          outage = error;
-          throw error;
-        }
-      };
-      const resource = new OAuthResourceServer<EngineEnv, GrantProps>({
-        resourceMetadata: {
-          resource: resourceUrl(config.publicUrl, slug, path),
-          authorization_servers: [config.publicUrl],
-          bearer_methods_supported: ['header'],
-        },
-        requiredScopes: REQUIRED_SCOPES,
-        validateToken: () => validate,
-        handler: {
-          fetch: (_request, _env, context) => handler(context.props, verifiedToken(context.auth.token, context.auth.clientId)),
-        },
-      });
-      const response = await resource.fetch(request, env as never, newCtx() as never);
-      if (outage !== undefined && isStorageUnavailable(outage)) throw outage;
+      // The request's own handler travels in its env; a store outage met by the check comes back
+      // the same way and is rethrown past the engine (see resourceServer below).
+      const call: ProtectCall = { handler };
+      const response = await resourceServer(path).fetch(request, { OAUTH_KV: platform.kv, call } as never, newCtx() as never);
+      if (call.outage !== undefined && isStorageUnavailable(call.outage)) throw call.outage;
       return response;
     },
   };
@@ -241,6 +253,17 @@ export async function putDocumentClient(platform: Platform, client: DocumentClie
 /** What the engine sees as `env`: our KV store under the binding name it expects. */
 interface EngineEnv {
   OAUTH_KV: Platform['kv'];
+}
+
+/** One protect() call: its handler, and the store outage its token check met, if any. */
+interface ProtectCall {
+  handler: ProtectedHandler;
+  outage?: unknown;
+}
+
+/** The env of a protect() call: the store, and the call itself (resource servers are shared). */
+interface ProtectEnv extends EngineEnv {
+  call: ProtectCall;
 }
 
 /** Engine tokens and codes read `{userId}:{grantId}:{secret}`, well under this. */

@@ -26,7 +26,6 @@ export async function forward(
   const { config } = platform;
   const headers = upstreamRequestHeaders(request.headers, keyHeader(target, key));
   const method = to.method ?? request.method;
-  const host = new URL(to.url).host;
   const hasBody = method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && request.body !== null;
 
   // The first-byte timer runs until the upstream answers with headers; a stream that then stays
@@ -47,7 +46,10 @@ export async function forward(
       ...(hasBody ? { duplex: 'half' } : {}),
     } as RequestInit);
   } catch (error) {
-    return { kind: 'response', response: upstreamFailure(platform, host, error, firstByte.signal.aborted, request.signal.aborted) };
+    return {
+      kind: 'response',
+      response: upstreamFailure(platform, new URL(to.url).host, error, firstByte.signal.aborted, request.signal.aborted),
+    };
   } finally {
     clearTimeout(timer);
   }

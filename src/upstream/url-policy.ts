@@ -101,6 +101,28 @@ export function checkUpstreamUrl(raw: string, policy: UpstreamPolicy): UpstreamU
   return { ok: true, url };
 }
 
+/** URLs whose verdict `rememberedUrlCheck` keeps; the oldest goes first. */
+const VERDICTS_KEPT = 1000;
+
+/**
+ * `checkUpstreamUrl` for a fixed policy, remembering its verdict per URL: the check is pure, and
+ * every MCP message of an endpoint goes to the same URL, so the data path (Node's guard, the
+ * Worker's fetch) checks each URL once per process or isolate instead of on every message. The
+ * verdict, its `url` included, is shared between callers: read it, never change it.
+ */
+export function rememberedUrlCheck(policy: UpstreamPolicy): (raw: string) => UpstreamUrlCheck {
+  const verdicts = new Map<string, UpstreamUrlCheck>();
+  return (raw) => {
+    let verdict = verdicts.get(raw);
+    if (!verdict) {
+      verdict = checkUpstreamUrl(raw, policy);
+      if (verdicts.size >= VERDICTS_KEPT) verdicts.delete(verdicts.keys().next().value!);
+      verdicts.set(raw, verdict);
+    }
+    return verdict;
+  };
+}
+
 /** The reason a host is refused, or null. `hostname` is a WHATWG-parsed `URL#hostname`. */
 function checkHost(hostname: string, allowPrivate: boolean): string | null {
   if (hostname.startsWith('[')) return checkLiteral(hostname.slice(1, -1), allowPrivate);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkUpstreamUrl, matchesAllowlist } from '../../src/upstream/url-policy.ts';
+import { checkUpstreamUrl, matchesAllowlist, rememberedUrlCheck } from '../../src/upstream/url-policy.ts';
 
 const STRICT = { allowPrivate: false, allowlist: [] };
 const DEV = { allowPrivate: true, allowlist: [] };
@@ -260,4 +260,23 @@ test('allowlist patterns are normalised like URL hosts', () => {
   assert.equal(matchesAllowlist('a.xn--bcher-kva.de', ['*.BÜCHER.de.']), true);
   assert.equal(matchesAllowlist('[2606:4700::1111]', ['[2606:4700:0::1111]']), true);
   assert.equal(matchesAllowlist('example.com', ['*.example.com']), false);
+});
+
+test('remembered checks give the same verdict as a fresh check, every time, for allowed and refused URLs alike', () => {
+  const policy = { allowPrivate: false, allowlist: ['*.allowed.example'] };
+  const check = rememberedUrlCheck(policy);
+  for (const url of [
+    'https://api.allowed.example/mcp',
+    'https://other.example/mcp',
+    'http://127.0.0.1/mcp',
+    'https://api.allowed.example/mcp?x=1',
+  ]) {
+    const fresh = checkUpstreamUrl(url, policy);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const remembered = check(url);
+      assert.equal(remembered.ok, fresh.ok, url);
+      if (remembered.ok && fresh.ok) assert.equal(remembered.url.href, fresh.url.href);
+      if (!remembered.ok && !fresh.ok) assert.equal(remembered.reason, fresh.reason);
+    }
+  }
 });

@@ -1,5 +1,5 @@
 import type { HostCheck, UpstreamFetch } from '../../platform.ts';
-import { checkUpstreamUrl, UpstreamBlockedError, type UpstreamPolicy } from '../../upstream/url-policy.ts';
+import { rememberedUrlCheck, UpstreamBlockedError, type UpstreamPolicy } from '../../upstream/url-policy.ts';
 
 /**
  * The Worker side of the upstream guard. A Worker cannot resolve DNS or see the address it
@@ -17,8 +17,9 @@ export function createWorkerUpstreamFetch(
   policy: UpstreamPolicy,
   fetchImpl: typeof fetch = (input, init) => fetch(input, init),
 ): UpstreamFetch {
+  const check = rememberedUrlCheck(policy);
   return async (url, init) => {
-    const checked = checkUpstreamUrl(url, policy);
+    const checked = check(url);
     if (!checked.ok) throw new UpstreamBlockedError(checked.reason);
     const { duplex: _duplex, ...rest } = init as RequestInit & { duplex?: string };
     return fetchImpl(checked.url.href, { ...rest, redirect: 'manual' });

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { HostCheck, UpstreamFetch } from '../../platform.ts';
 import { checkAddress } from '../../upstream/address-policy.ts';
-import { checkUpstreamUrl, UpstreamBlockedError } from '../../upstream/url-policy.ts';
+import { rememberedUrlCheck, UpstreamBlockedError } from '../../upstream/url-policy.ts';
 
 /**
  * The Node side of the upstream guard: a fetch whose every new connection goes only to addresses
@@ -69,17 +69,16 @@ export type UpstreamRequest = (
   options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
 ) => Promise<Dispatcher.ResponseData>;
 
-/** Upstream URLs whose check is remembered; the oldest goes first. */
-const VERDICTS_KEPT = 1000;
-
 const defaultResolver: Resolver = (hostname, options, callback) => dns.lookup(hostname, options, callback);
 
 export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
   const agent = createGuardedAgent(options);
   const policy = { allowPrivate: options.allowPrivate, allowlist: options.allowlist };
 
+  // The same verdicts for both: the policy is fixed for the guard's life (url-policy.ts).
+  const check = rememberedUrlCheck(policy);
   const fetchUpstream: UpstreamFetch = async (url, init) => {
-    const checked = checkUpstreamUrl(url, policy);
+    const checked = check(url);
     if (!checked.ok) throw new UpstreamBlockedError(checked.reason);
     // `dispatcher` is Node's extension to fetch; the global fetch is used (not undici's export) so
     // the Response is the global class that Hono and @hono/node-server recognise.
@@ -93,21 +92,10 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
     }
   };
 
-  // The URL check is pure and the policy fixed for the guard's life, so its verdict per URL is kept:
-  // the fast path sends every MCP message of an endpoint to the same URL.
-  const verdicts = new Map<string, { origin: string; path: string } | UpstreamBlockedError>();
   const request: UpstreamRequest = (url, requestOptions) => {
-    let verdict = verdicts.get(url);
-    if (!verdict) {
-      const checked = checkUpstreamUrl(url, policy);
-      verdict = checked.ok
-        ? { origin: checked.url.origin, path: checked.url.pathname + checked.url.search }
-        : new UpstreamBlockedError(checked.reason);
-      if (verdicts.size >= VERDICTS_KEPT) verdicts.delete(verdicts.keys().next().value!);
-      verdicts.set(url, verdict);
-    }
-    if (verdict instanceof UpstreamBlockedError) return Promise.reject(verdict);
-    return agent.request({ ...requestOptions, origin: verdict.origin, path: verdict.path });
+    const checked = check(url);
+    if (!checked.ok) return Promise.reject(new UpstreamBlockedError(checked.reason));
+    return agent.request({ ...requestOptions, origin: checked.url.origin, path: checked.url.pathname + checked.url.search });
   };
 
   return {
