@@ -165,7 +165,28 @@ test('the guarded fetch refuses disallowed URLs before connecting', async (t) =>
   assert.equal(server.connections(), 0);
 });
 
-test("the fast path's undici request obeys the same guard: refused URLs (every time), rebinding, the allowlist", async (t) => {
+/** The guard's `dispatch` (the fast path's) as a promise of the whole answer. */
+function dispatched(guard: ReturnType<typeof createUpstreamGuard>, url: string, options: { method: string; body?: string }) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    let status = 0;
+    const chunks: Buffer[] = [];
+    try {
+      guard.dispatch(url, options as never, {
+        onRequestStart: () => {},
+        onResponseStart: (_controller, code) => {
+          status = code;
+        },
+        onResponseData: (_controller, chunk) => void chunks.push(chunk),
+        onResponseEnd: () => resolve({ status, body: Buffer.concat(chunks).toString() }),
+        onResponseError: (_controller, error) => reject(error),
+      });
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+test("the fast path's undici dispatch obeys the same guard: refused URLs (every time), rebinding, the allowlist", async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const lookup = scriptedResolver(['93.184.216.34'], ['127.0.0.1']);
@@ -174,12 +195,13 @@ test("the fast path's undici request obeys the same guard: refused URLs (every t
 
   // Twice each: a remembered verdict must refuse as the first check did.
   for (const url of [`https://127.0.0.1:${server.port}/`, `http://public.example.net:${server.port}/`, 'data:text/plain,hi'])
-    for (let attempt = 0; attempt < 2; attempt++) await assert.rejects(guard.request(url, { method: 'GET' }), UpstreamBlockedError, url);
+    for (let attempt = 0; attempt < 2; attempt++)
+      await assert.rejects(dispatched(guard, url, { method: 'GET' }), UpstreamBlockedError, url);
   assert.equal(server.connections(), 0);
 
   assert.deepEqual(await guard.checkHostResolves('rebind.attacker.com'), { ok: true });
   await assert.rejects(
-    guard.request(`https://rebind.attacker.com:${server.port}/mcp`, { method: 'POST', body: '{}' }),
+    dispatched(guard, `https://rebind.attacker.com:${server.port}/mcp`, { method: 'POST', body: '{}' }),
     (error: unknown) => error instanceof UpstreamBlockedError && /resolves to a loopback address/.test(error.message),
   );
   assert.equal(server.connections(), 0);
@@ -188,9 +210,9 @@ test("the fast path's undici request obeys the same guard: refused URLs (every t
     options({ allowPrivate: true, allowlist: ['allowed.test'], lookup: scriptedResolver(['127.0.0.1']) }),
   );
   t.after(() => allowlisted.close());
-  await assert.rejects(allowlisted.request(`http://other.test:${server.port}/`, { method: 'GET' }), /approved upstream hosts/);
-  const answer = await allowlisted.request(`http://allowed.test:${server.port}/mcp?x=1`, { method: 'GET' });
-  assert.equal(await answer.body.text(), 'upstream says hi');
+  await assert.rejects(dispatched(allowlisted, `http://other.test:${server.port}/`, { method: 'GET' }), /approved upstream hosts/);
+  const answer = await dispatched(allowlisted, `http://allowed.test:${server.port}/mcp?x=1`, { method: 'GET' });
+  assert.equal(answer.body, 'upstream says hi');
 });
 
 test('redirects are never followed: the 302 itself comes back and its target sees nothing', async (t) => {

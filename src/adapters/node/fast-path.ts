@@ -7,7 +7,7 @@ import { admit, type McpClient } from '../../mcp/guard.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
 import { engine } from '../../oauth/engine.ts';
 import type { Platform } from '../../platform.ts';
-import type { UpstreamRequest } from './guarded-fetch.ts';
+import type { UpstreamDispatch } from './guarded-fetch.ts';
 import { addressOf } from './platform.ts';
 import { relay } from './relay.ts';
 import { type Answering, sendResponse } from './send-response.ts';
@@ -15,7 +15,7 @@ import { type Answering, sendResponse } from './send-response.ts';
 /**
  * The Node server's fast path for the request that is the product's hot path: an MCP message on
  * `/{slug}/mcp` with a valid token, for a Streamable HTTP upstream. It is served on raw node:http
- * and undici's `request` (relay.ts), without the web Request/Response each hop costs in the app
+ * and undici's `dispatch` (relay.ts), without the web Request/Response each hop costs in the app
  * (conversion by @hono/node-server, the middleware chain, fetch and web streams): about five
  * times less CPU per message (README, Performance).
  *
@@ -40,7 +40,7 @@ export interface FastPathOptions {
   platform: Platform;
   /** The app's stream counts (the same object), so the limits stay exact across both paths. */
   streams: StreamLimits;
-  upstreamRequest: UpstreamRequest;
+  upstreamDispatch: UpstreamDispatch;
   trustProxy: boolean;
 }
 
@@ -89,8 +89,8 @@ async function serve(
   };
   const lease = admit(platform, slug, client, verified.auth);
   if (lease instanceof Response) return sendResponse(res, lease, answering);
-  await relay(
-    { ...answering, slug, props: verified.props, auth: verified.auth, lease, countStreams, upstreamRequest: options.upstreamRequest },
+  relay(
+    { ...answering, slug, props: verified.props, auth: verified.auth, lease, countStreams, upstreamDispatch: options.upstreamDispatch },
     req,
     res,
   );

@@ -55,19 +55,21 @@ export interface UpstreamGuard {
   /** Creation-time check that every address the host resolves to is allowed. */
   checkHostResolves(hostname: string): Promise<HostCheck>;
   /**
-   * undici's own `request` under the same guard (the Node server's fast path): the URL policy,
-   * then the guarded agent. No web Request or Response is built; the body is a Node stream.
+   * undici's lowest-level `dispatch` under the same guard (the Node server's fast path): the URL
+   * policy (a refusal throws), then the guarded agent. No web Request or Response, no stream
+   * object for the answer: the handler gets the status, headers and chunks as they arrive.
    */
-  request: UpstreamRequest;
+  dispatch: UpstreamDispatch;
   /** The guarded undici dispatcher, for callers that use undici's own API. */
   agent: Agent;
   close(): Promise<void>;
 }
 
-export type UpstreamRequest = (
+export type UpstreamDispatch = (
   url: string,
-  options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
-) => Promise<Dispatcher.ResponseData>;
+  options: Omit<Dispatcher.DispatchOptions, 'origin' | 'path'>,
+  handler: Dispatcher.DispatchHandler,
+) => void;
 
 const defaultResolver: Resolver = (hostname, options, callback) => dns.lookup(hostname, options, callback);
 
@@ -92,15 +94,15 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
     }
   };
 
-  const request: UpstreamRequest = (url, requestOptions) => {
+  const dispatch: UpstreamDispatch = (url, dispatchOptions, handler) => {
     const checked = check(url);
-    if (!checked.ok) return Promise.reject(new UpstreamBlockedError(checked.reason));
-    return agent.request({ ...requestOptions, origin: checked.url.origin, path: checked.url.pathname + checked.url.search });
+    if (!checked.ok) throw new UpstreamBlockedError(checked.reason);
+    agent.dispatch({ ...dispatchOptions, origin: checked.url.origin, path: checked.url.pathname + checked.url.search }, handler);
   };
 
   return {
     fetch: fetchUpstream,
-    request,
+    dispatch,
     checkHostResolves: (hostname) => checkHostResolves(hostname, options),
     agent,
     close: () => agent.close(),

@@ -7,7 +7,7 @@ import { randomToken } from '../../crypto.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import type { Platform } from '../../platform.ts';
 import type { Storage } from '../../storage/contract.ts';
-import { createUpstreamGuard, type UpstreamRequest } from './guarded-fetch.ts';
+import { createUpstreamGuard, type UpstreamDispatch } from './guarded-fetch.ts';
 import { createRedisStorage, type RedisStorage } from './redis.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { createSqliteStorage } from './sqlite.ts';
@@ -15,8 +15,8 @@ import { createSqliteStorage } from './sqlite.ts';
 export interface NodePlatform {
   platform: Platform;
   server: ServerConfig;
-  /** undici's request through the same upstream guard as `platform.fetchUpstream` (the server's fast path). */
-  upstreamRequest: UpstreamRequest;
+  /** undici's dispatch through the same upstream guard as `platform.fetchUpstream` (the server's fast path). */
+  upstreamDispatch: UpstreamDispatch;
   /** Waits for work handed to waitUntil, then closes the upstream connections and the database. */
   close(): Promise<void>;
 }
@@ -61,7 +61,7 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
   return {
     platform,
     server,
-    upstreamRequest: guard.request,
+    upstreamDispatch: guard.dispatch,
     async close() {
       while (pending.size) await Promise.all(pending);
       await guard.close();

@@ -63,7 +63,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       connectionsCheckingInterval: Math.min(1000, server.headersTimeoutMs),
     },
     // Proxied MCP messages with a valid token take the fast path; every other request, the app.
-    withFastPath({ platform, streams, upstreamRequest: built.upstreamRequest, trustProxy: server.trustProxy }, appListener),
+    withFastPath({ platform, streams, upstreamDispatch: built.upstreamDispatch, trustProxy: server.trustProxy }, appListener),
   );
   listener.maxHeadersCount = server.maxHeadersCount;
   const maxConnections = server.maxConnections ?? automaticConnectionCap();
