@@ -20,21 +20,12 @@
  * the spread (min–max) across rounds. Not a test: it prints, it never fails on a number.
  */
 import { resolve } from 'node:path';
+import type { BenchRun } from './bench-run.ts';
 import { runNodeBench } from './node-run.ts';
 import { seedCheckoutProblem } from './seed-target.ts';
 import { runWorkerBench } from './worker-run.ts';
 
 /** What every run shares: how long, how many rounds, where the figures go. */
-export interface BenchRun {
-  rounds: number;
-  quick: boolean;
-  /** Measured seconds of each closed-loop run. */
-  seconds: number;
-  json: boolean;
-  /** Progress and the table (stderr under --json, so stdout stays one JSON document). */
-  log(line: string): void;
-}
-
 const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR]]';
 
 function fail(message: string): never {

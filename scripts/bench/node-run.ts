@@ -4,7 +4,7 @@
  * leaving), then all cores against all cores.
  */
 import { availableParallelism } from 'node:os';
-import type { BenchRun } from './main.ts';
+import type { BenchRun } from './bench-run.ts';
 import { type Figure, measureRound, measureThroughput, type RoundOptions } from './measure.ts';
 import { NODE_REPORT, report, toJson } from './report.ts';
 import { direct, NGINX, type Started, startKey2OAuth, startNginx, startNodeFloor, startUpstream } from './targets.ts';

@@ -10,8 +10,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { BenchRun } from './bench-run.ts';
 import { closedLoop } from './load.ts';
-import type { BenchRun } from './main.ts';
 import { type Figure, measureRequests } from './measure.ts';
 import { startPassthrough } from './passthrough-target.ts';
 import { report, toJson, WORKER_REPORT } from './report.ts';
