@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { killOnExit, removeOnExit } from '../../test/support/exit-cleanup.ts';
-import { processes } from '../../test/support/proc.ts';
+import { removeOnExit } from '../../test/support/exit-cleanup.ts';
+import { processGroup } from '../../test/support/process-group.ts';
 import { freePort } from '../../test/support/server-process.ts';
 import { OFFLINE_WRANGLER_ENV } from '../../test/support/worker-process.ts';
 import { waitForPort } from './targets.ts';
@@ -74,26 +74,14 @@ export async function startWranglerDev(
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  const forget = killOnExit(child, { group: true });
+  const group = processGroup(child);
   // Kept to explain a failed start; every request prints a line, so only the tail.
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk).slice(-8000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {}
-  };
   const stop = async () => {
-    killGroup('SIGTERM');
-    const timer = setTimeout(() => killGroup('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-    // workerd may still be winding down after wrangler itself exited.
-    killGroup('SIGKILL');
-    forget();
+    await group.stop();
     rmSync(persistDir, { recursive: true, force: true });
   };
   try {
@@ -105,10 +93,7 @@ export async function startWranglerDev(
   return {
     port,
     inspectorPort,
-    livingProcesses: () =>
-      processes()
-        .filter(({ pgrp, state }) => pgrp === child.pid && state !== 'Z' && state !== 'X')
-        .map(({ pid }) => pid),
+    livingProcesses: group.living,
     output: () => output,
     stop,
   };

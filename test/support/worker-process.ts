@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { killOnExit, removeOnExit } from './exit-cleanup.ts';
-import { processes } from './proc.ts';
+import { removeOnExit } from './exit-cleanup.ts';
+import { processGroup } from './process-group.ts';
 import { freePort } from './server-process.ts';
 
 /**
@@ -82,26 +82,11 @@ export async function startWorker(
     // Its own process group: wrangler starts workerd children, and stop() ends them all.
     detached: true,
   });
-  const forget = killOnExit(child, { group: true });
+  const group = processGroup(child);
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<void>((done) => child.on('exit', () => done()));
-
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {}
-  };
-  const stop = async () => {
-    killGroup('SIGTERM');
-    const timer = setTimeout(() => killGroup('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-    // workerd may still be winding down after wrangler itself exited.
-    killGroup('SIGKILL');
-    forget();
-  };
+  const stop = group.stop;
 
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -125,17 +110,10 @@ export async function startWorker(
     persistDir,
     startupMs: Date.now() - started,
     output: () => output,
-    livingProcesses: () => livingInGroup(child.pid!),
+    livingProcesses: group.living,
     stop: async () => {
       await stop();
       if (!options.persistDir) rmSync(persistDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Linux: the pids in process group `pgid` that are not zombies, read from /proc. */
-function livingInGroup(pgid: number): number[] {
-  return processes()
-    .filter(({ pgrp, state }) => pgrp === pgid && state !== 'Z' && state !== 'X')
-    .map(({ pid }) => pid);
 }
