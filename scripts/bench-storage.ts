@@ -49,11 +49,9 @@ const storeOperations: [string, Operation][] = [
 const requestPath: [string, Operation][] = [
   // Exactly what every MCP request costs before forwarding: the engine's token check (one store read, a decryption).
   [
-    'token validation (engine protect)',
+    'token validation (engine verify)',
     async (s) => {
-      const request = new Request(s.endpoint, { method: 'POST', headers: { authorization: `Bearer ${s.accessToken}` } });
-      const response = await engine(s.app.platform, s.slug).protect(request, async () => new Response('ok'));
-      if (response.status !== 200) throw new Error(`validation answered ${response.status}`);
+      if (!(await engine(s.app.platform, s.slug).verify(s.accessToken))) throw new Error('the token was refused');
     },
   ],
   // A whole MCP request through the app to an in-process MCP SDK server (the same on both stores).

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Logger } from '../log.ts';
 import { countRequest, streamClosed, streamOpened } from '../metrics.ts';
+import { isEventStream } from './event-stream.ts';
 
 /** What an incoming X-Request-Id may look like to be kept: an id, not a place to smuggle text into logs. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -49,10 +50,6 @@ export function accessLog(log: Logger, options: { countStreams?: boolean } = {})
 /** The caller's `X-Request-Id` when it looks like one, else a fresh one. */
 export function requestIdFor(incoming: string | null | undefined): string {
   return incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
-}
-
-export function isEventStream(contentType: string | null | undefined): boolean {
-  return (contentType ?? '').startsWith('text/event-stream');
 }
 
 /**

@@ -22,11 +22,11 @@ export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyByte
     const body = c.req.raw.body;
     if (!body) return next();
     const max = config.maxMcpBodyBytes;
-    const declared = c.req.raw.headers.get('content-length');
-    if (declared !== null && Number(declared) > max) return mcpTooLarge(max);
+    const plan = bodyPlan(c.req.method, c.req.raw.headers.get('content-length'), max);
+    if (plan.kind === 'refuse') return mcpTooLarge(max);
     // Counting costs a JS stream on every message (the largest share on Workers): only a body
     // whose length nobody declared needs it.
-    if (declared !== null) return next();
+    if (plan.kind !== 'count') return next();
     let exceeded = false;
     let size = 0;
     // Past the limit the upstream request is aborted, not just its body ended: workerd would
@@ -57,6 +57,20 @@ export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyByte
   };
 }
 
+/**
+ * What an MCP request's body may be, before anything is sent upstream, on every carrier: none
+ * (GET, DELETE), refused up front (a declared length over MAX_MCP_BODY_BYTES), passed as it is (a
+ * declared length within it: the server's HTTP parser never delivers more than it declares), or
+ * counted as it flows (no declared length: cut off past the limit, and the client gets 413).
+ */
+export type BodyPlan = { kind: 'none' | 'refuse' | 'declared' | 'count' };
+
+export function bodyPlan(method: string, declaredLength: string | null | undefined, max: number): BodyPlan {
+  if (method === 'GET' || method === 'HEAD' || method === 'DELETE') return { kind: 'none' };
+  if (declaredLength == null) return { kind: 'count' };
+  return { kind: Number(declaredLength) > max ? 'refuse' : 'declared' };
+}
+
 export class PayloadTooLargeError extends Error {
   override name = 'PayloadTooLargeError';
   constructor(max: number) {
@@ -64,7 +78,7 @@ export class PayloadTooLargeError extends Error {
   }
 }
 
-/** The answer to an MCP request whose body is over MAX_MCP_BODY_BYTES (shared with the Node fast path). */
+/** The answer to an MCP request whose body is over MAX_MCP_BODY_BYTES, declared or counted, on every carrier. */
 export function mcpTooLarge(max: number): Response {
   return jsonRpcError(413, `The request body is larger than ${max} bytes`, -32600);
 }

@@ -4,7 +4,8 @@ import { onPublicOrigin } from '../http/request.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import { type ResourcePath, resourceUrl } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
-import { forwardWithKey, guard, type McpClient } from './guard.ts';
+import type { McpClient } from './admission.ts';
+import { forwardWithKey, guard } from './guard.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
 
 /**

@@ -5,7 +5,8 @@ import { htmlResponse } from '../http/responses.ts';
 import { resourceUrl } from '../oauth/resource.ts';
 import { endpointInfoPage } from '../pages/endpoint-info.ts';
 import type { Platform } from '../platform.ts';
-import { forwardWithKey, guard, type McpClient } from './guard.ts';
+import type { McpClient } from './admission.ts';
+import { forwardWithKey, guard } from './guard.ts';
 import { legacyStream } from './legacy-sse.ts';
 
 const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);

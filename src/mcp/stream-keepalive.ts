@@ -1,3 +1,6 @@
+import { isEventStream } from '../http/event-stream.ts';
+import { type StreamTiming, streamTiming } from '../upstream/exchange.ts';
+
 /**
  * What the proxy does to a response body while it is open:
  * - SSE heartbeats: after `heartbeatMs` without a byte from the upstream, a comment line
@@ -37,7 +40,7 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
     close();
     return response;
   }
-  const timing = streamTiming(response.headers.get('content-type'), options) ?? (options.onClose ? NO_TIMERS : null);
+  const timing = streamTiming(isEventStream(response.headers.get('content-type')), options) ?? (options.onClose ? NO_TIMERS : null);
   if (!timing) return response;
 
   const reader = response.body.getReader();
@@ -92,19 +95,6 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
 
 /** No heartbeat, no idle timeout: the wrapper only reports the body's end. */
 const NO_TIMERS: StreamTiming = { heartbeatMs: 0, idleMs: 0 };
-
-/** What a body of this content type gets: heartbeats only on an event stream; null when nothing. */
-export function streamTiming(contentType: string | null | undefined, options: KeepaliveOptions): StreamTiming | null {
-  const isSse = /^text\/event-stream/i.test(contentType ?? '');
-  const heartbeatMs = isSse ? options.heartbeatMs : 0;
-  if (heartbeatMs === 0 && options.idleMs === 0) return null;
-  return { heartbeatMs, idleMs: options.idleMs };
-}
-
-export interface StreamTiming {
-  heartbeatMs: number;
-  idleMs: number;
-}
 
 /**
  * The timers of one open body, whatever carries it (a web stream here, a Node response in the

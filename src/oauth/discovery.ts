@@ -26,9 +26,6 @@ export async function authorizationServerMetadata(platform: Platform, request: R
 export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string, path: ResourcePath): Promise<Response> {
   if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug)))
     return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  return engine(platform, slug).protect(
-    onPublicOrigin(request, platform.config.publicUrl),
-    async () => jsonError(404, 'not_found', 'Not found'),
-    path,
-  );
+  // The engine's resource server serves its RFC 9728 metadata document on this URL.
+  return engine(platform, slug).challenge(onPublicOrigin(request, platform.config.publicUrl), path);
 }

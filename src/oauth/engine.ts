@@ -1,5 +1,6 @@
 import {
   type ClientInfo,
+  insufficientScope,
   OAuthAuthorizationServer,
   type OAuthHelpers,
   OAuthResourceServer,
@@ -28,8 +29,11 @@ import { TokenCheckCache } from './token-cache.ts';
  */
 
 export const SCOPES = ['mcp', 'offline_access'];
-/** What every MCP request must carry; `offline_access` is the authorization server's, not the resource's. */
-const REQUIRED_SCOPES = ['mcp'];
+/**
+ * What a token must carry to be used on an endpoint (checked in src/mcp/admission.ts, on every
+ * carrier); `offline_access` is the authorization server's (refresh tokens), not the resource's.
+ */
+export const REQUIRED_SCOPES = ['mcp'];
 export const AUTHORIZE_PATH = '/authorize';
 export const TOKEN_PATH = '/oauth/token';
 export const REGISTER_PATH = '/oauth/register';
@@ -47,9 +51,9 @@ export interface VerifiedToken {
   /** The grant the token belongs to (it keeps its id across refreshes). Never logged. */
   grantId: string;
   clientId?: string;
+  /** The scopes the token was issued with (a refresh may narrow them, RFC 6749 §6). */
+  scope: string[];
 }
-
-export type ProtectedHandler = (props: GrantProps, auth: VerifiedToken) => Promise<Response>;
 
 export interface Engine {
   /** The engine's own HTTP answer: metadata, registration, token, refresh, revocation, CORS preflights. */
@@ -59,21 +63,23 @@ export interface Engine {
   /** Revokes every grant of this endpoint (everyone on it shares its slug as userId); returns how many. */
   revokeAllGrants(): Promise<number>;
   /**
-   * The resource-server role: serves the endpoint's RFC 9728 metadata, answers requests without a
-   * valid token with a challenge that names it, validates the bearer token (a remembered check
-   * still reads the token's record, so revocation is immediate) and runs `handler` with the
-   * decrypted props. `path` says which
-   * identifier of the endpoint the request is for (resource.ts): the challenge and metadata name
-   * it, and tokens for the endpoint are valid under either.
-   */
-  protect(request: Request, handler: ProtectedHandler, path?: ResourcePath): Promise<Response>;
-  /**
-   * The same token check as `protect()` (remembered checks included), for a caller that reads the
-   * bearer token itself: the props and grant when the token is valid for this endpoint now, else
-   * null. A store outage throws. The Node adapter's fast path uses it; whatever it refuses goes
-   * through `protect()`, which answers the challenge.
+   * The token check every carrier of an MCP request makes (src/mcp/admission.ts): the props and
+   * grant when `token` is valid for this endpoint now, else null. Valid means, as RFC 9068 §4 and
+   * RFC 8707 have a resource server check: issued by this server (the engine finds its record and
+   * decrypts its props), not expired, and for this endpoint's resource (the audience), which the
+   * token's own `{slug}:` prefix must name too. A remembered check still reads the token's
+   * record, so revocation is immediate. A store outage throws.
    */
   verify(token: string): Promise<{ props: GrantProps; auth: VerifiedToken } | null>;
+  /**
+   * The engine's own answer to a request on the endpoint's URL that `verify()` did not admit: a
+   * CORS preflight (204), no token (401 naming the resource metadata, RFC 9728 §5.1), a token
+   * that is not valid here (401 `invalid_token`, RFC 6750 §3.1). `path` says which identifier of
+   * the endpoint the request is for (resource.ts): the challenge names its metadata.
+   */
+  challenge(request: Request, path?: ResourcePath): Promise<Response>;
+  /** 403 `insufficient_scope` naming the scope and the resource metadata (RFC 6750 §3.1, MCP authorization, step-up). */
+  insufficientScope(path?: ResourcePath): Response;
 }
 
 type TokenValidation = ValidatedAccessToken<GrantProps>;
@@ -141,11 +147,12 @@ function buildEngine(platform: Platform, slug?: string): Engine {
   const audience = slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl;
   // One resource server per identifier of the endpoint, kept like the engine (building one
   // validates its options and canonicalizes URLs: a share of every request's CPU on Workers).
-  const resourceServers = new Map<ResourcePath, OAuthResourceServer<ProtectEnv, GrantProps>>();
+  // It only ever answers what verify() did not admit: preflights and challenges.
+  const resourceServers = new Map<ResourcePath, OAuthResourceServer<ChallengeEnv, GrantProps>>();
   const resourceServer = (path: ResourcePath) => {
     let built = resourceServers.get(path);
     if (!built) {
-      built = new OAuthResourceServer<ProtectEnv, GrantProps>({
+      built = new OAuthResourceServer<ChallengeEnv, GrantProps>({
         resourceMetadata: {
           resource: resourceUrl(config.publicUrl, slug!, path),
           authorization_servers: [config.publicUrl],
@@ -153,33 +160,38 @@ function buildEngine(platform: Platform, slug?: string): Engine {
         },
         requiredScopes: REQUIRED_SCOPES,
         // The engine turns any failure of token validation into a bare 503; a store outage is
-        // kept on the call and rethrown by protect(), so the app answers it like every other route
-        // (503 with Retry-After), and no storage error can ever read as an invalid token. Tokens
-        // are always issued for the endpoint's `/mcp` identifier; on `/sse` they are checked
-        // against it and then stand for this identifier, which names the same resource.
+        // kept on the call and rethrown by challenge(), so the app answers it like every other
+        // route (503 with Retry-After), and no storage error can ever read as an invalid token.
         validateToken: (callEnv) => async (alias, token) => {
           try {
-            const valid = await check(token);
+            const valid = await verified(token);
             return valid ? { ...valid, audience: alias } : null;
           } catch (error) {
             callEnv.call.outage = error;
             throw error;
           }
         },
-        handler: {
-          fetch: (_request, callEnv, context) =>
-            callEnv.call.handler(context.props, verifiedToken(context.auth.token, context.auth.clientId)),
-        },
+        // Reached only when a token turned valid between verify() and here, which tokens do not:
+        // answered as the invalid token it was a moment ago.
+        handler: { fetch: () => invalidTokenChallenge(config.publicUrl, slug!, 'The access token is not valid here') },
       });
       resourceServers.set(path, built);
     }
     return built;
   };
   // Remembered per token (token-cache.ts): each check still confirms the token's record in the store.
-  const check = async (token: string): Promise<TokenValidation | null> => {
+  const verified = async (token: string): Promise<TokenValidation | null> => {
     const parts = tokenParts(token);
-    if (!slug || !parts) return null;
-    return tokenCheckCache(platform).validate(audience, token, parts, () => server.validateToken<GrantProps>(audience, token, env));
+    // The token names its endpoint; one of another endpoint is refused without a read.
+    if (!slug || !parts || parts.slug !== slug) return null;
+    const valid = await tokenCheckCache(platform).validate(audience, token, parts, () =>
+      server.validateToken<GrantProps>(audience, token, env),
+    );
+    // What a resource server accepts besides a record: its audience is this endpoint (RFC 8707
+    // §2), it has props, and it has not expired.
+    if (!valid || valid.audience !== audience || !('props' in valid)) return null;
+    if (valid.expiresAt !== undefined && valid.expiresAt <= Date.now() / 1000) return null;
+    return valid;
   };
 
   return {
@@ -199,25 +211,28 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       return ids.length;
     },
     async verify(token) {
-      const valid = await check(token);
-      // What the engine's resource server accepts besides a validation: props, and not expired.
-      if (!valid || !('props' in valid) || (valid.expiresAt !== undefined && valid.expiresAt <= Date.now() / 1000)) return null;
-      return { props: valid.props, auth: verifiedToken(token, valid.clientId) };
+      const valid = await verified(token);
+      return valid ? { props: valid.props, auth: verifiedToken(token, valid) } : null;
     },
-    async protect(request, handler, path = 'mcp') {
-      if (!slug) throw new Error('protect() needs an endpoint');
-      // The request's own handler travels in its env; a store outage met by the check comes back
-      // the same way and is rethrown past the engine (see resourceServer below).
-      const call: ProtectCall = { handler };
+    async challenge(request, path = 'mcp') {
+      if (!slug) throw new Error('challenge() needs an endpoint');
+      const call: ChallengeCall = {};
       const response = await resourceServer(path).fetch(request, { OAUTH_KV: platform.kv, call } as never, newCtx() as never);
       if (call.outage !== undefined && isStorageUnavailable(call.outage)) throw call.outage;
       return response;
     },
+    insufficientScope(path = 'mcp') {
+      return insufficientScope(
+        { audience: resourceUrl(config.publicUrl, slug!, path), token: '', scope: [] } as never,
+        REQUIRED_SCOPES,
+        'The access token does not carry the mcp scope; authorize again to use this endpoint',
+      );
+    },
   };
 }
 
-function verifiedToken(token: string, clientId: string | undefined): VerifiedToken {
-  return { grantId: tokenParts(token)?.grantId ?? '', ...(clientId ? { clientId } : {}) };
+function verifiedToken(token: string, valid: TokenValidation): VerifiedToken {
+  return { grantId: tokenParts(token)?.grantId ?? '', ...(valid.clientId ? { clientId: valid.clientId } : {}), scope: valid.scope ?? [] };
 }
 
 /** A client known by its metadata document (client-metadata.ts), as the engine reads registered clients. */
@@ -255,15 +270,14 @@ interface EngineEnv {
   OAUTH_KV: Platform['kv'];
 }
 
-/** One protect() call: its handler, and the store outage its token check met, if any. */
-interface ProtectCall {
-  handler: ProtectedHandler;
+/** One challenge() call: the store outage its token check met, if any. */
+interface ChallengeCall {
   outage?: unknown;
 }
 
-/** The env of a protect() call: the store, and the call itself (resource servers are shared). */
-interface ProtectEnv extends EngineEnv {
-  call: ProtectCall;
+/** The env of a challenge() call: the store, and the call itself (resource servers are shared). */
+interface ChallengeEnv extends EngineEnv {
+  call: ChallengeCall;
 }
 
 /** Engine tokens and codes read `{userId}:{grantId}:{secret}`, well under this. */
@@ -285,7 +299,7 @@ export function tokenParts(token: string | null | undefined): { slug: string; gr
  * The answer to a token whose grant is gone (the upstream refused its key and the grant was
  * revoked): the engine's own `invalid_token` challenge, in the form its resource server writes it
  * (realm, metadata URL, error, required scopes), so the client re-authorizes and the user can paste
- * a new key. Returned from inside `protect()`, so it gets the engine's CORS headers too.
+ * a new key.
  */
 export function invalidTokenChallenge(publicUrl: string, slug: string, message: string, path: ResourcePath = 'mcp'): Response {
   const challenge = `Bearer realm="OAuth", resource_metadata="${resourceMetadataUrl(publicUrl, slug, path)}", error="invalid_token", scope="${REQUIRED_SCOPES.join(' ')}"`;

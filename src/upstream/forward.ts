@@ -1,9 +1,9 @@
 import { jsonRpcError } from '../http/errors.ts';
 import { observeUpstreamLatency } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { judgeAnswer, upstreamRequest } from './exchange.ts';
 import { describeUpstreamError, isUpstreamTimeout } from './network-error.ts';
-import { keyHeader, type UpstreamTarget } from './target.ts';
+import type { UpstreamTarget } from './target.ts';
 
 export type ForwardOutcome =
   | { kind: 'response'; response: Response }
@@ -11,8 +11,9 @@ export type ForwardOutcome =
   | { kind: 'key-rejected'; status: number };
 
 /**
- * Sends one client request to `to` (the target's URL, or a URL on its origin) with the key injected and streams the answer back.
- * Bodies are never buffered in either direction: the request body is piped as it arrives and the
+ * The web carrier of a proxied exchange (the app on Node, the Worker): sends one client request to
+ * `to` (the target's URL, or a URL on its origin, never with the client's query) with the headers
+ * and answer the exchange decides (exchange.ts), and streams the answer back. Bodies are never buffered in either direction: the request body is piped as it arrives and the
  * response body (JSON or an SSE stream) is handed to the client as the upstream produces it.
  * The client's abort signal is passed on, so a client that leaves ends the upstream request.
  */
@@ -24,9 +25,16 @@ export async function forward(
   to: { url: string; method?: string },
 ): Promise<ForwardOutcome> {
   const { config } = platform;
-  const headers = upstreamRequestHeaders(request.headers, keyHeader(target, key));
   const method = to.method ?? request.method;
   const hasBody = method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && request.body !== null;
+  const { headers } = upstreamRequest(
+    target,
+    key,
+    (visit) => {
+      for (const [name, value] of request.headers) visit(name, value);
+    },
+    hasBody ? request.headers.get('content-length') : null,
+  );
 
   // The first-byte timer runs until the upstream answers with headers; a stream that then stays
   // open for hours is not cut by it.
@@ -56,28 +64,29 @@ export async function forward(
   const upstreamMs = performance.now() - sent;
   observeUpstreamLatency(upstreamMs / 1000);
 
-  if (upstream.status === 401 || upstream.status === 403) {
-    await upstream.body?.cancel();
-    return { kind: 'key-rejected', status: upstream.status };
-  }
-  if (isRedirect(upstream.status)) {
-    await upstream.body?.cancel();
-    return { kind: 'response', response: redirectRefused(upstream.status) };
-  }
-  const nullBody = isNullBodyStatus(upstream.status);
-  if (nullBody) await upstream.body?.cancel();
-  const answer = clientResponseHeaders(upstream.headers);
-  answer.set('server-timing', serverTiming(upstreamMs));
+  const verdict = judgeAnswer(upstream.status, upstream.headers, (name) => upstream.headers.get(name), upstreamMs, NO_TIMERS);
+  if (verdict.kind !== 'relay' || verdict.nullBody) await upstream.body?.cancel().catch(() => {});
+  if (verdict.kind === 'key-rejected') return { kind: 'key-rejected', status: verdict.status };
+  if (verdict.kind === 'redirect-refused') return { kind: 'response', response: redirectRefused(verdict.status) };
+  const answer = new Headers();
+  for (const [name, value] of verdict.headers) answer.append(name, value);
   return {
     kind: 'response',
-    response: new Response(nullBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: answer }),
+    response: new Response(verdict.nullBody ? null : upstream.body, {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers: answer,
+    }),
   };
 }
+
+/** The body's timers are the guard's (keepStreamAlive, from the same rules); here only the headers are decided. */
+const NO_TIMERS = { heartbeatMs: 0, idleMs: 0 };
 
 /**
  * The answer to an upstream request that failed before its headers came: 504 when our first-byte
  * timer or the network timed out, 499 (never seen) when the client left, 502 otherwise, each
- * with a secret-free reason. Shared with the Node adapter's fast path.
+ * with a secret-free reason. Every carrier answers a failed upstream request here.
  */
 export function upstreamFailure(
   platform: Platform,
@@ -98,26 +107,12 @@ export function upstreamFailure(
   return jsonRpcError(502, `The upstream MCP server could not be reached: ${reason}`);
 }
 
-export function isRedirect(status: number): boolean {
-  return status >= 300 && status < 400;
-}
-
 /**
  * Redirects are never followed (the key must not travel to a host nobody checked) and never
  * passed on (the client would carry its OAuth token there).
  */
 export function redirectRefused(status: number): Response {
   return jsonRpcError(502, `The upstream MCP server answered with a redirect (${status}), which is not followed`);
-}
-
-/** 204, 205 and 304 carry no body; a Response with one (even an empty stream) cannot be built. */
-export function isNullBodyStatus(status: number): boolean {
-  return status === 204 || status === 205 || status === 304;
-}
-
-/** The upstream's share of the wait, for the access log and for anyone debugging a slow tool call. */
-export function serverTiming(upstreamMs: number): string {
-  return `upstream;dur=${Math.round(upstreamMs)}`;
 }
 
 class FirstByteTimeout extends Error {

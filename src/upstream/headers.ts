@@ -16,20 +16,10 @@ export function forwardsRequestHeader(name: string): boolean {
 }
 
 /**
- * Compressed bodies would be decoded by fetch and re-framed; asking for none keeps SSE events
- * flowing one by one and the bytes we relay identical to what the upstream sent.
+ * Compressed bodies would be buffered and re-framed by whoever decodes them; asking for none keeps
+ * SSE events flowing one by one and the bytes we relay identical to what the upstream sent.
  */
 export const UPSTREAM_ACCEPT_ENCODING = 'identity';
-
-export function upstreamRequestHeaders(incoming: Headers, auth: { name: string; value: string }): Headers {
-  const headers = new Headers();
-  for (const [name, value] of incoming) {
-    if (forwardsRequestHeader(name)) headers.set(name, value);
-  }
-  headers.set('accept-encoding', UPSTREAM_ACCEPT_ENCODING);
-  headers.set(auth.name, auth.value);
-  return headers;
-}
 
 /**
  * Back to the client: an allowlist, because the response is served from our origin, which every
@@ -42,6 +32,9 @@ export function upstreamRequestHeaders(incoming: Headers, auth: { name: string; 
 const RELAYED_RESPONSE_HEADERS = new Set([
   'content-type',
   'content-length',
+  // We ask for `identity`; an upstream that encodes anyway has its bytes relayed as they came,
+  // so its coding (and the length of the coded body) goes with them.
+  'content-encoding',
   'content-language',
   'cache-control',
   'expires',
@@ -87,18 +80,4 @@ export function relayedResponseHeader(connection: string | null | undefined): (n
       )
     : undefined;
   return (name) => !HOP_BY_HOP.has(name) && !named?.has(name) && (RELAYED_RESPONSE_HEADERS.has(name) || isMcpHeader(name));
-}
-
-export function clientResponseHeaders(upstream: Headers): Headers {
-  const relayed = relayedResponseHeader(upstream.get('connection'));
-  const headers = new Headers();
-  for (const [name, value] of upstream) {
-    if (relayed(name)) headers.append(name, value);
-  }
-  if (upstream.has('content-encoding')) {
-    // fetch already decoded the body despite our `identity`: its length and encoding no longer hold.
-    headers.delete('content-length');
-  }
-  headers.set('access-control-expose-headers', EXPOSED_RESPONSE_HEADERS);
-  return headers;
 }

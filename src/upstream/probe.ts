@@ -1,8 +1,8 @@
 import { createParser } from 'eventsource-parser';
 import type { Platform } from '../platform.ts';
-import { upstreamRequestHeaders } from './headers.ts';
+import { upstreamRequest } from './exchange.ts';
 import { describeUpstreamError } from './network-error.ts';
-import { keyHeader, type UpstreamTarget, type UpstreamTransport } from './target.ts';
+import type { UpstreamTarget, UpstreamTransport } from './target.ts';
 
 export type ProbeResult =
   | { ok: true }
@@ -24,7 +24,15 @@ const PROTOCOL_VERSION = '2025-06-18';
  * opens is deleted again); legacy SSE gets the stream's GET, closed as soon as it answers.
  */
 export async function probeKey(platform: Platform, target: UpstreamTarget, apiKey: string): Promise<ProbeResult> {
-  const auth = keyHeader(target, apiKey);
+  const headers = (these: Record<string, string>) =>
+    upstreamRequest(
+      target,
+      apiKey,
+      (visit) => {
+        for (const [name, value] of Object.entries(these)) visit(name, value);
+      },
+      null,
+    ).headers;
   const signal = AbortSignal.timeout(Math.min(PROBE_TIMEOUT_MS, platform.config.upstreamFirstByteTimeoutMs));
   let response: Response;
   try {
@@ -32,16 +40,13 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, apiKe
       target.transport === 'sse'
         ? await platform.fetchUpstream(target.url, {
             method: 'GET',
-            headers: upstreamRequestHeaders(new Headers({ accept: 'text/event-stream' }), auth),
+            headers: headers({ accept: 'text/event-stream' }),
             redirect: 'manual',
             signal,
           })
         : await platform.fetchUpstream(target.url, {
             method: 'POST',
-            headers: upstreamRequestHeaders(
-              new Headers({ accept: 'application/json, text/event-stream', 'content-type': 'application/json' }),
-              auth,
-            ),
+            headers: headers({ accept: 'application/json, text/event-stream', 'content-type': 'application/json' }),
             body: JSON.stringify({
               jsonrpc: '2.0',
               id: 0,
@@ -69,10 +74,14 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, apiKe
   const session = response.headers.get('mcp-session-id');
   if (session && target.transport !== 'sse') {
     // Leave nothing behind on the upstream; a failure here changes nothing for the user.
-    const headers = upstreamRequestHeaders(new Headers({ 'mcp-session-id': session }), auth);
     platform.waitUntil(
       platform
-        .fetchUpstream(target.url, { method: 'DELETE', headers, redirect: 'manual', signal: AbortSignal.timeout(5000) })
+        .fetchUpstream(target.url, {
+          method: 'DELETE',
+          headers: headers({ 'mcp-session-id': session }),
+          redirect: 'manual',
+          signal: AbortSignal.timeout(5000),
+        })
         .then((r) => r.body?.cancel())
         .catch(() => {}),
     );

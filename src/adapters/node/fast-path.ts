@@ -1,44 +1,40 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { isSlug } from '../../endpoints/slug.ts';
 import { requestIdFor } from '../../http/access-log.ts';
-import { mcpTooLarge } from '../../http/body-limits.ts';
-import { jsonError } from '../../http/errors.ts';
-import { admit, type McpClient } from '../../mcp/guard.ts';
+import { bodyPlan, mcpTooLarge } from '../../http/body-limits.ts';
+import { jsonError, storageUnavailable } from '../../http/errors.ts';
+import { admit, bearerToken } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
-import { engine } from '../../oauth/engine.ts';
 import type { Platform } from '../../platform.ts';
+import { isStorageUnavailable } from '../../storage/unavailable.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
 import { addressOf } from './platform.ts';
 import { relay } from './relay.ts';
 import { type Answering, sendResponse } from './send-response.ts';
 
 /**
- * The Node server's fast path for the request that is the product's hot path: an MCP message on
- * `/{slug}/mcp` with a valid token, for a Streamable HTTP upstream. It is served on raw node:http
- * and undici's `dispatch` (relay.ts), without the web Request/Response each hop costs in the app
- * (conversion by @hono/node-server, the middleware chain, fetch and web streams): about five
- * times less CPU per message (README, Performance).
+ * The Node server's own carrier for the request that is the product's hot path: an MCP message
+ * on `/{slug}/mcp` with a valid token, for a Streamable HTTP upstream. It moves the bytes on raw
+ * node:http and undici's `dispatch` (relay.ts), without the web Request/Response each hop costs in
+ * the app (conversion by @hono/node-server, the middleware chain, fetch and web streams): about
+ * five times less CPU per message (README, Performance).
  *
- * It changes no rule. The token check, the stream limits, the key header, the header allowlists,
- * the heartbeats and idle timeout, the security headers, the errors and the access log are the
- * app's own functions, called from here (src/mcp/guard.ts, src/upstream/, src/http/). Anything it
- * is not sure of goes to the app untouched, which answers it as always:
- * - another URL or method, no bearer token, or an `Origin` header (browser clients, whose CORS
- *   answers the engine writes);
- * - a token the check does not accept (the app answers the challenge), or a store outage (503);
- * - a legacy HTTP+SSE upstream (its endpoint rewriting is the app's).
- * The Worker has no fast path: workerd's Request and Response are native.
+ * It decides nothing of its own: admission is src/mcp/admission.ts's, the exchange's rules are
+ * src/upstream/exchange.ts's, the answers are src/http/'s, as on the web carrier, and
+ * test/e2e/one-exchange.test.ts holds the two to one table of cases. What admission does not
+ * admit goes to the app untouched, which answers it as always: another URL or method, no single
+ * bearer token, a token that is not valid here (the challenge), and a legacy HTTP+SSE upstream
+ * (its endpoint rewriting is the app's). A store outage is answered here at once (503), not
+ * waited for twice. The Worker has no such carrier: workerd's Request and Response are native.
  */
 
-/** `/{slug}/mcp`, with or without a query (which, as in the app, is not passed on). */
+/** `/{slug}/mcp`, with or without a query (which, as on every carrier, is not passed on). */
 const MCP_URL = /^\/([^/?#]+)\/mcp(?:\?|$)/;
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
-/** The engine's own grammar for the header (one token, no parameters). */
-const BEARER = /^Bearer[\t ]+([^\s,]+)$/i;
 
 export interface FastPathOptions {
   platform: Platform;
-  /** The app's stream counts (the same object), so the limits stay exact across both paths. */
+  /** The app's stream counts (the same object), so the limits stay exact across both carriers. */
   streams: StreamLimits;
   upstreamDispatch: UpstreamDispatch;
   trustProxy: boolean;
@@ -48,8 +44,8 @@ export function withFastPath(options: FastPathOptions, app: RequestListener): Re
   const { platform } = options;
   const countStreams = Boolean(platform.config.metricsToken && platform.processMetrics);
   return (req, res) => {
-    const slug = METHODS.has(req.method!) && req.headers.origin === undefined ? MCP_URL.exec(req.url!)?.[1] : undefined;
-    const token = slug && isSlug(slug) ? BEARER.exec(req.headers.authorization ?? '')?.[1] : undefined;
+    const slug = METHODS.has(req.method!) ? MCP_URL.exec(req.url!)?.[1] : undefined;
+    const token = slug && isSlug(slug) ? soleBearerToken(req) : undefined;
     if (!slug || !token) return app(req, res);
     serve(options, countStreams, slug, token, req, res, app).catch((error) => {
       // As the app's own error handler: logged, and a 500 that says so when nothing was sent yet.
@@ -58,6 +54,20 @@ export function withFastPath(options: FastPathOptions, app: RequestListener): Re
       else void sendResponse(res, jsonError(500, 'server_error', 'Something went wrong on our side'), answeringFor(platform, req));
     });
   };
+}
+
+/**
+ * The bearer token when the request has exactly one `Authorization` line. Node keeps only the
+ * first of several in `req.headers`; the web carrier sees them joined and refuses them, so two
+ * lines go to the app, which answers the challenge.
+ */
+function soleBearerToken(req: IncomingMessage): string | undefined {
+  const authorization = req.headers.authorization;
+  if (authorization === undefined) return undefined;
+  let lines = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') lines++;
+  return lines === 1 ? bearerToken(authorization) : undefined;
 }
 
 async function serve(
@@ -71,29 +81,27 @@ async function serve(
 ): Promise<void> {
   const { platform } = options;
   const answering = answeringFor(platform, req);
-  let verified: Awaited<ReturnType<ReturnType<typeof engine>['verify']>>;
-  try {
-    verified = await engine(platform, slug).verify(token);
-  } catch {
-    // A store outage: the app meets it again and answers 503 with Retry-After, as on every route.
-    verified = null;
-  }
-  if (!verified || verified.props.upstream.transport === 'sse') return app(req, res);
-
-  const declared = req.headers['content-length'];
   const max = platform.config.maxMcpBodyBytes;
-  if (req.method === 'POST' && declared !== undefined && Number(declared) > max) return sendResponse(res, mcpTooLarge(max), answering);
-  const client: McpClient = {
-    streams: options.streams,
-    address: addressOf(req.headers['x-forwarded-for'] as string | undefined, req.socket.remoteAddress, options.trustProxy),
-  };
-  const lease = admit(platform, slug, client, verified.auth);
-  if (lease instanceof Response) return sendResponse(res, lease, answering);
-  relay(
-    { ...answering, slug, props: verified.props, auth: verified.auth, lease, countStreams, upstreamDispatch: options.upstreamDispatch },
-    req,
-    res,
-  );
+  const address = addressOf(req.headers['x-forwarded-for'] as string | undefined, req.socket.remoteAddress, options.trustProxy);
+  let admitted: Awaited<ReturnType<typeof admit>>;
+  try {
+    admitted = await admit(platform, slug, { streams: options.streams, address }, token);
+  } catch (error) {
+    if (!isStorageUnavailable(error)) throw error;
+    platform.log.warn('storage unavailable', { error: error.message, cause: String(error.cause ?? '') });
+    return sendResponse(res, storageUnavailable(error.retryAfter), answering);
+  }
+  if (admitted === null) return app(req, res);
+  if (admitted instanceof Response) return sendResponse(res, admitted, answering);
+  if (admitted.props.upstream.transport === 'sse') {
+    admitted.lease.release();
+    return app(req, res);
+  }
+  if (bodyPlan(req.method!, req.headers['content-length'], max).kind === 'refuse') {
+    admitted.lease.release();
+    return sendResponse(res, mcpTooLarge(max), answering);
+  }
+  relay({ ...answering, slug, ...admitted, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
 }
 
 /** What the access log needs of a request, taken when it arrives (`started` times it). */
@@ -106,5 +114,6 @@ function answeringFor(platform: Platform, req: IncomingMessage): Answering {
     requestId: logging ? requestIdFor(req.headers['x-request-id'] as string | undefined) : '',
     method: req.method!,
     path: req.url!.split('?', 1)[0]!,
+    origin: req.headers.origin,
   };
 }

@@ -1,5 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { HostCheck, UpstreamFetch } from '../../platform.ts';
 import { checkAddress } from '../../upstream/address-policy.ts';
@@ -82,14 +83,11 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
   const fetchUpstream: UpstreamFetch = async (url, init) => {
     const checked = check(url);
     if (!checked.ok) throw new UpstreamBlockedError(checked.reason);
-    // `dispatcher` is Node's extension to fetch; the global fetch is used (not undici's export) so
-    // the Response is the global class that Hono and @hono/node-server recognise.
-    const guardedInit = { ...init, redirect: 'manual', dispatcher: agent } as RequestInit;
     try {
-      return await fetch(checked.url, guardedInit);
+      return await requestAsFetch(agent, checked.url, init);
     } catch (error) {
-      // fetch reports every network failure as `TypeError: fetch failed` with the real error as
-      // `cause`; surface a refusal as itself so callers can answer with its reason.
+      // Surface a refusal as itself (it may come as the cause of a connection error) so callers
+      // can answer with its reason.
       throw findBlockedError(error) ?? error;
     }
   };
@@ -107,6 +105,73 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
     agent,
     close: () => agent.close(),
   };
+}
+
+/**
+ * A fetch on undici's `request` through the guarded agent, with fetch's shape (a web Response)
+ * and none of its additions: the Fetch standard has a client add `Accept-Language`,
+ * `Sec-Fetch-Mode` and a `User-Agent`, stream a body chunked whatever length it declared, and
+ * decode content codings; the upstream must get the headers the exchange decided
+ * (src/upstream/exchange.ts), as from the Node carrier's `dispatch`, and the client the bytes as
+ * they came. Redirects are never followed (`request` follows none).
+ */
+async function requestAsFetch(agent: Agent, url: URL, init: RequestInit & { signal?: AbortSignal | null }): Promise<Response> {
+  const headers: Record<string, string> = {};
+  new Headers(init.headers).forEach((value, name) => {
+    headers[name] = value;
+  });
+  const method = (init.method ?? 'GET') as Dispatcher.HttpMethod;
+  const body = init.body;
+  const answer = await agent.request({
+    origin: url.origin,
+    path: url.pathname + url.search,
+    method,
+    headers,
+    body:
+      body == null
+        ? null
+        : body instanceof ReadableStream
+          ? Readable.fromWeb(body as import('node:stream/web').ReadableStream)
+          : typeof body === 'string' || body instanceof Uint8Array
+            ? body
+            : String(body),
+    signal: init.signal ?? undefined,
+  });
+  // An aborted request (the client left, a timeout) destroys the body with an AbortError: a
+  // reader gets it from the iterator, and it must never become an uncaught 'error' event.
+  answer.body.on('error', () => {});
+  const responseHeaders = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
+    else if (value !== undefined) responseHeaders.append(name, value);
+  }
+  const status = answer.statusCode;
+  if (method === 'HEAD' || status === 204 || status === 205 || status === 304) {
+    answer.body.destroy();
+    return new Response(null, { status, headers: responseHeaders });
+  }
+  return new Response(pulled(answer.body), { status, headers: responseHeaders });
+}
+
+/**
+ * undici's answer body as a web stream read on demand (backpressure kept: nothing is read before
+ * the reader asks); cancelling it destroys the body, which ends the upstream request.
+ */
+function pulled(body: Readable): ReadableStream<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { value, done } = await chunks.next();
+        if (done) controller.close();
+        else controller.enqueue(new Uint8Array(value as Buffer));
+      },
+      cancel() {
+        body.destroy();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** An undici Agent whose connections reach only addresses the policy allows. */

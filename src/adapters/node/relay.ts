@@ -1,30 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { isEventStream } from '../../http/access-log.ts';
 import { mcpTooLarge, PayloadTooLargeError } from '../../http/body-limits.ts';
-import { keyRejected, streamKeepalive } from '../../mcp/guard.ts';
-import { StreamWatch, streamTiming } from '../../mcp/stream-keepalive.ts';
+import { type Admitted, keyRejected, streamKeepalive } from '../../mcp/admission.ts';
+import { StreamWatch } from '../../mcp/stream-keepalive.ts';
 import { observeUpstreamLatency, streamClosed, streamOpened } from '../../metrics.ts';
-import type { GrantProps, VerifiedToken } from '../../oauth/engine.ts';
-import { isNullBodyStatus, isRedirect, redirectRefused, serverTiming, upstreamFailure } from '../../upstream/forward.ts';
-import {
-  EXPOSED_RESPONSE_HEADERS,
-  forwardsRequestHeader,
-  relayedResponseHeader,
-  UPSTREAM_ACCEPT_ENCODING,
-} from '../../upstream/headers.ts';
+import { judgeAnswer, upstreamRequest } from '../../upstream/exchange.ts';
+import { redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
 import { describeUpstreamError } from '../../upstream/network-error.ts';
-import { keyHeader } from '../../upstream/target.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
 import { type Answering, answerHeaders, logAnswer, sendResponse } from './send-response.ts';
 
-export interface Relaying extends Answering {
+export interface Relaying extends Answering, Admitted {
   slug: string;
-  props: GrantProps;
-  auth: VerifiedToken;
-  /** The stream-limit lease, released when the answer is closed, however it ends. */
-  lease: { release(): void };
   countStreams: boolean;
   upstreamDispatch: UpstreamDispatch;
 }
@@ -32,44 +20,42 @@ export interface Relaying extends Answering {
 /**
  * One MCP request to the upstream and its answer back, through undici's `dispatch` (its lowest
  * level: the handler below gets the status, headers and chunks, and no stream object is built for
- * the answer; about an eighth less CPU per message than its `request`): what src/upstream/forward.ts
- * and the guard's body handling do with web streams, by the same rules and with the same helpers.
- * - Towards the upstream: the allowlisted headers, `Accept-Encoding: identity`, the key; the body
- *   piped as it comes, counted against MAX_MCP_BODY_BYTES when its length was not declared (a
- *   declared length is enforced by Node's parser, and was checked before).
- * - The first-byte timer answers 504; a client that leaves aborts the upstream request at once.
- * - A 401/403 revokes the grant (the challenge makes the client authorize again); a redirect is
- *   refused; anything else is relayed with the allowlisted headers, event by event, with
- *   backpressure, heartbeats on a quiet event stream and the idle timeout.
+ * the answer; about an eighth less CPU per message than its `request`). What goes up and what
+ * comes down is src/upstream/exchange.ts's decision, as on the web carrier; this moves the bytes:
+ * - the body piped as it comes, counted against MAX_MCP_BODY_BYTES when its length was not
+ *   declared (a declared length is enforced by Node's parser, and was checked before);
+ * - the first-byte timer answers 504; a client that leaves aborts the upstream request at once;
+ * - the answer relayed event by event with backpressure, heartbeats on a quiet event stream and
+ *   the idle timeout; an event stream's headers are sent at once, since Node would otherwise hold
+ *   them until the first byte of the body (a quiet stream's first heartbeat).
  */
 export function relay(relaying: Relaying, req: IncomingMessage, res: ServerResponse): void {
   const { platform, props, lease } = relaying;
   const { config } = platform;
-  const url = props.upstream.url;
-
-  const headers: Record<string, string> = {};
-  for (const name in req.headers) {
-    const value = req.headers[name];
-    if (typeof value === 'string' && forwardsRequestHeader(name)) headers[name] = value;
-  }
-  headers['accept-encoding'] = UPSTREAM_ACCEPT_ENCODING;
-  const key = keyHeader(props.upstream, props.apiKey);
-  headers[key.name.toLowerCase()] = key.value;
+  const declared = req.method === 'POST' ? req.headers['content-length'] : undefined;
+  const { url, headers } = upstreamRequest(
+    props.upstream,
+    props.apiKey,
+    (visit) => {
+      for (const name in req.headers) {
+        const value = req.headers[name];
+        if (typeof value === 'string') visit(name, value);
+      }
+    },
+    declared,
+  );
 
   let body: Readable | null = null;
   let tooLarge = false;
   if (req.method === 'POST') {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined) {
-      headers['content-length'] = declared;
-      body = req;
-    } else {
-      body = Readable.from(
-        counted(req, config.maxMcpBodyBytes, () => {
-          tooLarge = true;
-        }),
-      );
-    }
+    body =
+      declared !== undefined
+        ? req
+        : Readable.from(
+            counted(req, config.maxMcpBodyBytes, () => {
+              tooLarge = true;
+            }),
+          );
   }
 
   let controller: Dispatcher.DispatchController | undefined;
@@ -113,49 +99,40 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
       const upstreamMs = performance.now() - sent;
       observeUpstreamLatency(upstreamMs / 1000);
       if (tooLarge) return answerInstead(mcpTooLarge(config.maxMcpBodyBytes));
-      if (isRedirect(status)) return answerInstead(redirectRefused(status));
-      if (status === 401 || status === 403) return answerInstead(keyRejected(platform, props, relaying.auth, status));
-
-      const nullBody = isNullBodyStatus(status);
-      const contentType = upstreamHeaders['content-type'];
-      const timing = nullBody
-        ? null
-        : streamTiming(typeof contentType === 'string' ? contentType : undefined, streamKeepalive(platform, relaying.slug));
-      // A declared coding means the length is the upstream's framing; heartbeats add bytes too.
-      const dropLength = upstreamHeaders['content-encoding'] !== undefined || (timing !== null && timing.heartbeatMs > 0);
-      const relayed = relayedResponseHeader(upstreamHeaders.connection as string | undefined);
-      const out: string[] = [];
-      for (const name in upstreamHeaders) {
-        if (!relayed(name) || (dropLength && name === 'content-length')) continue;
-        const value = upstreamHeaders[name];
-        if (Array.isArray(value)) for (const item of value) out.push(name, item);
-        else if (value !== undefined) out.push(name, value);
-      }
-      const timingHeader = serverTiming(upstreamMs);
-      out.push('access-control-expose-headers', EXPOSED_RESPONSE_HEADERS, 'server-timing', timingHeader);
+      const keepalive = streamKeepalive(platform, relaying.slug);
+      const verdict = judgeAnswer(
+        status,
+        headerPairs(upstreamHeaders),
+        (name) => headerValue(upstreamHeaders[name]),
+        upstreamMs,
+        keepalive,
+      );
+      if (verdict.kind === 'redirect-refused') return answerInstead(redirectRefused(verdict.status));
+      if (verdict.kind === 'key-rejected') return answerInstead(keyRejected(platform, props, relaying.auth, verdict.status));
       try {
-        res.writeHead(status, answerHeaders(status, relaying, out));
+        res.writeHead(status, answerHeaders(status, relaying, verdict.headers));
       } catch (error) {
         // A header value Node refuses to send (it would not be valid HTTP): the answer cannot be relayed.
         platform.log.warn('upstream answer not relayed', { reason: (error as Error).message });
         return answerInstead(upstreamFailure(platform, new URL(url).host, error, false, false));
       }
-      logAnswer(relaying, status, timingHeader);
-      if (nullBody) {
+      logAnswer(relaying, status, verdict.headers.find(([name]) => name === 'server-timing')?.[1]);
+      if (verdict.nullBody) {
         replaced = true;
         controller?.abort(new Error('no body'));
         res.end();
         return;
       }
-      countedStream = relaying.countStreams && isEventStream(contentType as string | undefined);
+      if (verdict.eventStream) res.flushHeaders();
+      countedStream = relaying.countStreams && verdict.eventStream;
       if (countedStream) streamOpened();
-      if (timing)
-        watch = new StreamWatch(timing, {
+      if (verdict.timing)
+        watch = new StreamWatch(verdict.timing, {
           heartbeat: (bytes) => {
             res.write(bytes);
           },
           idle: () => {
-            streamKeepalive(platform, relaying.slug).onIdle?.();
+            keepalive.onIdle?.();
             replaced = true;
             controller?.abort(new Error('upstream idle'));
             res.end();
@@ -194,6 +171,19 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
     clearTimeout(timer);
     answerInstead(upstreamFailure(platform, new URL(url).host, error, false, false));
   }
+}
+
+/** undici's answer headers (a repeated name as an array) as the exchange reads them. */
+function* headerPairs(headers: Record<string, string | string[] | undefined>): Iterable<[string, string]> {
+  for (const name in headers) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const item of value) yield [name, item];
+    else if (value !== undefined) yield [name, value];
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** A body of undeclared length, passed on chunk by chunk until it goes past `max` bytes. */

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { createServer } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
@@ -41,20 +41,8 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   const { platform, server } = built;
   const closeResources = () => built.close();
 
-  // The app and the fast path count open streams together, so the limits hold across both.
-  const streams = createStreamLimits(platform.config);
-  const app = createApp(platform, { streams });
   const log = platform.log;
   routeConsoleThroughLogger(log);
-  // @hono/node-server's request listener on a server we configure: its own `serve` passes no
-  // timeouts, no header limit and no error handler.
-  const appListener = getRequestListener(app.fetch, {
-    hostname: server.host,
-    errorHandler: (error) => {
-      log.error('request failed', { error });
-      return jsonError(500, 'server_error', 'Something went wrong on our side');
-    },
-  });
   const listener = createServer(
     {
       headersTimeout: server.headersTimeoutMs,
@@ -62,8 +50,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
       // Checks the two timeouts above this often (Node's default is 30 s, too coarse for 10 s).
       connectionsCheckingInterval: Math.min(1000, server.headersTimeoutMs),
     },
-    // Proxied MCP messages with a valid token take the fast path; every other request, the app.
-    withFastPath({ platform, streams, upstreamDispatch: built.upstreamDispatch, trustProxy: server.trustProxy }, appListener),
+    nodeRequestListener(built),
   );
   listener.maxHeadersCount = server.maxHeadersCount;
   const maxConnections = server.maxConnections ?? automaticConnectionCap();
@@ -104,6 +91,30 @@ export async function startFromEnvironment(env: Env): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * What the server does with each request: proxied MCP messages with a valid token go through the
+ * Node carrier (fast-path.ts), every other request through the app. `fastPath: false` serves
+ * everything through the app, as the Worker does: the tests hold the two carriers to one
+ * behaviour by running the same cases against both.
+ */
+export function nodeRequestListener(built: NodePlatform, options: { fastPath?: boolean } = {}): RequestListener {
+  const { platform, server } = built;
+  // The app and the fast path count open streams together, so the limits hold across both.
+  const streams = createStreamLimits(platform.config);
+  const app = createApp(platform, { streams });
+  // @hono/node-server's request listener on a server we configure: its own `serve` passes no
+  // timeouts, no header limit and no error handler.
+  const appListener = getRequestListener(app.fetch, {
+    hostname: server.host,
+    errorHandler: (error) => {
+      platform.log.error('request failed', { error });
+      return jsonError(500, 'server_error', 'Something went wrong on our side');
+    },
+  });
+  if (options.fastPath === false) return appListener;
+  return withFastPath({ platform, streams, upstreamDispatch: built.upstreamDispatch, trustProxy: server.trustProxy }, appListener);
 }
 
 /**

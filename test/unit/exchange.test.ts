@@ -1,6 +1,34 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/upstream/headers.ts';
+import { judgeAnswer, upstreamRequest, withCors } from '../../src/upstream/exchange.ts';
+
+/**
+ * The exchange's header rules (src/upstream/exchange.ts, with the allowlists in headers.ts), as
+ * data in and decisions out; test/e2e/one-exchange.test.ts holds every carrier to them.
+ */
+
+const TARGET = { url: 'https://upstream.example/mcp', headerName: 'X-Key', headerPrefix: '', transport: 'streamable-http' as const };
+
+function upstreamRequestHeaders(incoming: Headers): Headers {
+  const { headers } = upstreamRequest(
+    TARGET,
+    'the-api-key',
+    (visit) => {
+      for (const [name, value] of incoming) visit(name, value);
+    },
+    null,
+  );
+  return new Headers(headers);
+}
+
+/** The answer's headers for an upstream answer with these headers (no timers: lengths stand). */
+function clientResponseHeaders(upstream: Headers, rules = { heartbeatMs: 0, idleMs: 0 }): Headers {
+  const verdict = judgeAnswer(200, upstream, (name) => upstream.get(name), 12.4, rules);
+  assert.equal(verdict.kind, 'relay');
+  const out = new Headers();
+  if (verdict.kind === 'relay') for (const [name, value] of verdict.headers) out.append(name, value);
+  return out;
+}
 
 test('towards the upstream: the key replaces the client credentials; MCP headers pass', () => {
   const incoming = new Headers({
@@ -20,7 +48,7 @@ test('towards the upstream: the key replaces the client credentials; MCP headers
     'mcp-method': 'tools/call',
     'mcp-name': 'echo',
   });
-  const out = upstreamRequestHeaders(incoming, { name: 'X-Key', value: 'the-api-key' });
+  const out = upstreamRequestHeaders(incoming);
   assert.equal(out.get('x-key'), 'the-api-key');
   for (const dropped of ['authorization', 'cookie', 'origin', 'host', 'connection', 'x-forwarded-for'])
     assert.equal(out.get(dropped), null, dropped);
@@ -58,12 +86,51 @@ test('back to the client: no cookies, no upstream challenge, no hop-by-hop; the 
   assert.match(out.get('access-control-expose-headers') ?? '', /Mcp-Session-Id/);
 });
 
-test('a body fetch decoded loses its encoding and length headers', () => {
+test('a coded body from an upstream that ignored our identity is relayed as it came, coding and length with it', () => {
   const out = clientResponseHeaders(
     new Headers({ 'content-encoding': 'gzip', 'content-length': '10', 'content-type': 'application/json' }),
   );
-  assert.equal(out.get('content-encoding'), null);
-  assert.equal(out.get('content-length'), null);
+  assert.equal(out.get('content-encoding'), 'gzip');
+  assert.equal(out.get('content-length'), '10');
+});
+
+test('an event stream gets heartbeats and so loses its declared length, whatever the case of its type; JSON keeps it', () => {
+  const rules = { heartbeatMs: 25_000, idleMs: 0 };
+  const sse = clientResponseHeaders(new Headers({ 'content-type': 'Text/Event-Stream; charset=utf-8', 'content-length': '99' }), rules);
+  assert.equal(sse.get('content-length'), null);
+  const json = clientResponseHeaders(new Headers({ 'content-type': 'application/json', 'content-length': '99' }), rules);
+  assert.equal(json.get('content-length'), '99');
+});
+
+test('statuses: 401 and 403 mean the key was refused, 3xx is refused, 204 has no body, anything else is relayed', () => {
+  const judge = (status: number) => judgeAnswer(status, [], () => null, 1, { heartbeatMs: 0, idleMs: 0 });
+  assert.equal(judge(401).kind, 'key-rejected');
+  assert.equal(judge(403).kind, 'key-rejected');
+  assert.equal(judge(302).kind, 'redirect-refused');
+  assert.equal(judge(304).kind, 'redirect-refused');
+  const none = judge(204);
+  assert.ok(none.kind === 'relay' && none.nullBody);
+  const error = judge(500);
+  assert.ok(error.kind === 'relay' && !error.nullBody);
+});
+
+test('the upstream URL is the one stored, whatever the client asked for', () => {
+  assert.equal(upstreamRequest(TARGET, 'k', () => {}, null).url, TARGET.url);
+});
+
+test('CORS for a browser client: allowed origin, Vary and the headers it must read, added to what is there', () => {
+  const out = withCors(
+    [
+      ['access-control-expose-headers', 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate'],
+      ['vary', 'Accept'],
+    ],
+    'https://inspector.example',
+  );
+  const get = (name: string) => out.find(([have]) => have === name)?.[1];
+  assert.equal(get('access-control-allow-origin'), 'https://inspector.example');
+  assert.equal(get('vary'), 'Accept, Origin');
+  assert.equal(get('access-control-expose-headers'), 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After');
+  assert.deepEqual(withCors([['a', 'b']], undefined), [['a', 'b']]);
 });
 
 test('back to the client: only an allowlist crosses; what acts on our origin or the connection never does', () => {

@@ -1,0 +1,96 @@
+import { countGrantsRevoked } from '../metrics.ts';
+import { engine, type GrantProps, invalidTokenChallenge, REQUIRED_SCOPES, type VerifiedToken } from '../oauth/engine.ts';
+import { noteGrantUse } from '../oauth/grant-usage.ts';
+import type { ResourcePath } from '../oauth/resource.ts';
+import type { Platform } from '../platform.ts';
+import type { KeepaliveOptions } from './stream-keepalive.ts';
+import type { StreamLimits } from './stream-limits.ts';
+
+/**
+ * Admission of an MCP request, in one place for every carrier (the web one in guard.ts, the Node
+ * server's in src/adapters/node/fast-path.ts): the bearer token is read, verified for this
+ * endpoint (the engine: record, audience, expiry), its scope checked, its grant's use noted, and a
+ * lease taken on the stream limits, held while the answer is open. The carriers then only move
+ * bytes (src/upstream/exchange.ts decides how).
+ */
+
+/** Who is asking, for the stream limits: the app's counts and the client's address. */
+export interface McpClient {
+  streams: StreamLimits;
+  address: string;
+}
+
+export interface Admitted {
+  props: GrantProps;
+  auth: VerifiedToken;
+  /** Released when the answer is closed, however it ends. */
+  lease: { release(): void };
+}
+
+/**
+ * The token of an `Authorization` header (RFC 6750 §2.1): `Bearer`, any case, white space, one
+ * token with no parameters. A header that carries two credentials (two header lines, which a
+ * runtime joins with a comma) carries none: which one would count is not ours to guess.
+ */
+export function bearerToken(authorization: string | null | undefined): string | undefined {
+  return /^Bearer[\t ]+([^\s,]+)$/i.exec(authorization ?? '')?.[1];
+}
+
+/**
+ * Admits a request with `token`, or says why not:
+ * - `null`: no valid token for this endpoint (unknown, expired, revoked, of another endpoint);
+ *   the engine's challenge answers it (`engine().challenge()`), so the client authorizes again;
+ * - a Response: a refusal to send as it is: 403 `insufficient_scope` for a token without `mcp`
+ *   (RFC 6750 §3.1; MCP authorization, scope challenge handling), 429 at the stream limits;
+ * - throws a store outage, which every carrier answers 503 with Retry-After at once.
+ */
+export async function admit(
+  platform: Platform,
+  slug: string,
+  client: McpClient,
+  token: string,
+  path: ResourcePath = 'mcp',
+): Promise<Admitted | Response | null> {
+  const verified = await engine(platform, slug).verify(token);
+  if (!verified) return null;
+  if (!REQUIRED_SCOPES.every((scope) => verified.auth.scope.includes(scope))) return engine(platform, slug).insufficientScope(path);
+  noteGrantUse(platform, slug, verified.auth.grantId);
+  const lease = client.streams.open(verified.auth.grantId, client.address);
+  if (!('release' in lease)) {
+    platform.log.info('stream limit reached', { slug });
+    return lease.jsonRpc('requests are open on this authorization or from your network');
+  }
+  return { ...verified, lease };
+}
+
+/** Heartbeats and the idle timeout for an answer's body (stream-keepalive.ts), from the settings. */
+export function streamKeepalive(platform: Platform, slug: string): KeepaliveOptions {
+  return {
+    heartbeatMs: platform.config.sseHeartbeatMs,
+    idleMs: platform.config.upstreamIdleTimeoutMs,
+    onIdle: () => platform.log.info('upstream stream idle; closed', { slug }),
+  };
+}
+
+/**
+ * The upstream refused the grant's key (401/403): the grant that holds it is useless now. It is
+ * revoked, and the answer is the engine's `invalid_token` challenge, so the client authorizes
+ * again and the user can paste a new key. Every carrier answers a refused key here.
+ */
+export async function keyRejected(
+  platform: Platform,
+  props: GrantProps,
+  auth: VerifiedToken,
+  status: number,
+  path: ResourcePath = 'mcp',
+): Promise<Response> {
+  platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status });
+  await engine(platform, props.slug).helpers().revokeGrant(auth.grantId, props.slug);
+  countGrantsRevoked(1);
+  return invalidTokenChallenge(
+    platform.config.publicUrl,
+    props.slug,
+    'The upstream MCP server rejected the key; authorize again with a valid one',
+    path,
+  );
+}
