@@ -29,8 +29,6 @@ async function measure(backend: string, kv?: Platform['kv']): Promise<void> {
     const endpoint = await app.mustCreateEndpoint();
     const slug = new URL(endpoint.mcp_endpoint!).pathname.split('/')[1]!;
     const grant = await app.authorize(endpoint.mcp_endpoint!);
-    const _request = () =>
-      new Request(endpoint.mcp_endpoint!, { method: 'POST', headers: { authorization: `Bearer ${grant.accessToken}` } });
     let recovered = '';
     const time = async (label: string, run: () => Promise<unknown>) => {
       for (let i = 0; i < Math.min(500, N); i++) await run();
