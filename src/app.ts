@@ -84,7 +84,9 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
     return registerClient(platform, c.req.raw);
   });
   app.on(['POST', 'OPTIONS'], TOKEN_PATH, (c) =>
-    c.req.method === 'POST' ? tokenEndpoint(platform, c.req.raw) : engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl)),
+    c.req.method === 'POST'
+      ? tokenEndpoint(platform, c.req.raw, address(c))
+      : engine(platform).serve(onPublicOrigin(c.req.raw, config.publicUrl)),
   );
   app.get(AUTHORIZE_PATH, (c) => showAuthorize(platform, c.req.raw, address(c)));
   app.post(AUTHORIZE_PATH, (c) => submitAuthorize(platform, c.req.raw, address(c)));

@@ -14,7 +14,8 @@ import type { Platform } from '../platform.ts';
  * proof is the key they pasted: each grant's metadata holds an HMAC of its key under the deployment
  * secret (oauth/grants.ts), so the grants made with this key are found by listing the endpoint's
  * grants, without decrypting any. Whoever holds the key could use it anyway, so the key is the
- * right proof; the attempts count against the same per-address limit as key submissions.
+ * right proof; the attempts count against the same limits as key submissions on the consent
+ * page, per address and per endpoint.
  */
 
 export function showRevoke(c: Context): Promise<Response> {
@@ -41,6 +42,10 @@ export async function submitRevoke(platform: Platform, c: Context): Promise<Resp
   if (!slug || !endpoint) return again('That is not an endpoint of this server. Paste the URL that ends in /mcp.', 400);
   const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
   if (!apiKey) return again('Paste the key you used.', 400);
+  // Each attempt tests a key against the endpoint's grants (an oracle, like the consent page), so
+  // it spends the same per-endpoint budget: guessing from many addresses is bounded here too.
+  const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
+  if (endpointLimited) return again(endpointLimited.sentence('keys were tried on this endpoint'), 429, endpointLimited.headers());
   const revoked = await revokeGrantsOfKey(platform, slug, apiKey);
   platform.log.info('grants revoked by their key holder', { slug, revoked_grants: revoked });
   const query = new URLSearchParams({ endpoint: endpointUrl, revoked: String(revoked) });

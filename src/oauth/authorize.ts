@@ -37,13 +37,9 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   params.delete('notice');
   const problem = paramsProblem(authorizeQuery, params);
   if (problem) return pageError(400, 'Authorization failed', `${problem}.`, 'Start again from your app.');
-  if (isMetadataDocumentUrl(params.get('client_id'))) {
-    // Anyone can name any URL as client_id: bounded per address, so nobody can make us fetch for them at will.
-    const limited = await rateLimit(platform, 'client-metadata', platform.config.rateLimits.authorizePage, clientAddress);
-    if (limited) return limited.page('apps’ metadata documents were checked for your network');
-    const documentRefused = await metadataDocumentRefusal(platform, params.get('client_id'));
-    if (documentRefused) return documentRefused;
-  }
+  // Anyone can name any URL as client_id: client-metadata.ts bounds the fetches per address.
+  const documentRefused = await metadataDocumentRefusal(platform, params.get('client_id'), clientAddress);
+  if (documentRefused) return documentRefused;
 
   // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
   const pasted = params.get('endpoint');
@@ -149,7 +145,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
 
     const approved = await anyEngine.approveConsent(request, handle);
     // A metadata document may have changed or gone stale while the page was open.
-    const documentRefused = await metadataDocumentRefusal(platform, approved.request.clientId, approved.headers);
+    const documentRefused = await metadataDocumentRefusal(platform, approved.request.clientId, clientAddress, approved.headers);
     if (documentRefused) return documentRefused;
     const slug = slugFromResource(config.publicUrl, approved.request.resource);
     const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
@@ -281,11 +277,16 @@ function destinationOf(endpoint: Endpoint): Promise<string> {
 }
 
 /** A page saying why the client's metadata document cannot be used, or undefined when it can (or there is none). */
-async function metadataDocumentRefusal(platform: Platform, clientId: string | null, headers?: Headers): Promise<Response | undefined> {
+async function metadataDocumentRefusal(
+  platform: Platform,
+  clientId: string | null,
+  clientAddress: string,
+  headers?: Headers,
+): Promise<Response | undefined> {
   if (!isMetadataDocumentUrl(clientId)) return undefined;
-  const result = await resolveMetadataDocument(platform, clientId);
+  const result = await resolveMetadataDocument(platform, clientId, clientAddress);
   if (result.ok) return undefined;
-  platform.log.info('client metadata document refused', { reason: result.reason });
+  if ('limited' in result) return result.limited.page('apps’ metadata documents were checked for your network');
   return pageError(
     400,
     'Authorization failed',

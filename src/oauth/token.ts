@@ -14,7 +14,7 @@ import { resourceUrl, slugFromResource } from './resource.ts';
  * first segment is the grant's userId), and a `resource` sent in a shape real clients use
  * (trailing slash, other case, bare origin) is put into the canonical form the engine compares.
  */
-export async function tokenEndpoint(platform: Platform, incoming: Request): Promise<Response> {
+export async function tokenEndpoint(platform: Platform, incoming: Request, clientAddress: string): Promise<Response> {
   const { publicUrl } = platform.config;
   const type = incoming.headers.get('content-type') ?? '';
   if (incoming.method === 'POST' && !type.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
@@ -25,9 +25,12 @@ export async function tokenEndpoint(platform: Platform, incoming: Request): Prom
   if (problem) return jsonError(400, 'invalid_request', problem);
   const slug = tokenParts(form.get('code') ?? form.get('refresh_token') ?? form.get('token'))?.slug;
   const clientId = form.get('client_id');
-  // A document is fetched only for a request about one of our endpoints, so a made-up token cannot make us fetch.
+  // A document is fetched only for a request about one of our endpoints, so a made-up token cannot
+  // make us fetch; a real slug is public, so the fetches are also counted per address.
   if (isMetadataDocumentUrl(clientId) && slug && (await createEndpointStore(platform.kv).get(slug))) {
-    const result = await resolveMetadataDocument(platform, clientId);
+    const result = await resolveMetadataDocument(platform, clientId, clientAddress);
+    if ('limited' in result) return result.limited.json('client metadata documents were fetched for your network');
+    // RFC 6749 §5.2: a client we cannot authenticate (here: cannot identify) is `invalid_client`.
     if (!result.ok) return jsonError(401, 'invalid_client', `The client's metadata document cannot be used: ${result.reason}`);
   }
 

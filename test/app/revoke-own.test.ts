@@ -64,3 +64,32 @@ describe('revoking your own access, in-process', () => {
     assert.equal(crossSite.status, 403);
   });
 });
+
+describe('/revoke counts against the per-endpoint key limit, in-process', () => {
+  let k: InProcess;
+  before(async () => {
+    // Per address generous, per endpoint tight: only the per-endpoint count can refuse here.
+    k = await startApp({ env: { RATE_LIMIT_AUTHORIZE: '100/600', RATE_LIMIT_AUTHORIZE_ENDPOINT: '3/600' } });
+  });
+  after(() => k.close());
+
+  const revokeFrom = (clientAddress: string, fields: Record<string, string>) =>
+    k.fetch('/revoke', { method: 'POST', headers: SAME_ORIGIN, body: new URLSearchParams(fields), redirect: 'manual', clientAddress });
+
+  test('guesses from many addresses share one endpoint budget with the consent page; past it nothing is revoked; another endpoint is unaffected', async () => {
+    const a = (await k.mustCreateEndpoint()).mcp_endpoint!;
+    const b = (await k.mustCreateEndpoint()).mcp_endpoint!;
+    // One key submission on the consent page: the first of endpoint a's three.
+    const grant = await k.authorize(a);
+    for (const address of ['203.0.113.1', '203.0.113.2'])
+      assert.equal((await revokeFrom(address, { endpoint: a, api_key: `sk-guess-${address}` })).status, 303);
+
+    const refused = await revokeFrom('203.0.113.3', { endpoint: a, api_key: KEY });
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1, 'says when to come back');
+    assert.match(parse(await refused.text()).text, /Too many keys were tried on this endpoint/);
+    assert.ok(await tokenWorks(k, a, grant.accessToken), 'the refused attempt revoked nothing, even with the right key');
+
+    assert.equal((await revokeFrom('203.0.113.4', { endpoint: b, api_key: 'sk-guess' })).status, 303, 'endpoint b has its own budget');
+  });
+});
