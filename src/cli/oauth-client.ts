@@ -96,7 +96,7 @@ export function authorizationUrl(authorizeEndpoint: string, request: Authorizati
 
 /** Cookies for one origin, kept as a browser keeps them between the consent page and its form. */
 export class CookieJar {
-  readonly cookies = new Map<string, string>();
+  cookies = new Map<string, string>();
   keep(response: Response): void {
     for (const line of response.headers.getSetCookie()) {
       const [pair = ''] = line.split(';');
