@@ -8,8 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'node-html-parser';
-import { pkce } from '../../test/support/oauth-raw.ts';
+import { approve, authorizationUrl, exchangeCode, pkce, register } from '../../src/cli/oauth-client.ts';
 import { BENCH_KEY } from './key.ts';
 import type { Started, UpstreamProcess } from './targets.ts';
 import { workerStarted } from './worker-target.ts';
@@ -114,82 +113,32 @@ function putSlugRecord(config: string, persistDir: string, slug: string, upstrea
 }
 
 /**
- * The seed's OAuth flow as a client walks it: dynamic registration at /register, its paste-your-key
- * page at /authorize (the `resource` names the endpoint), approval with the key, code exchange at /token.
+ * The seed's OAuth flow as a client walks it, with the same raw client as doctor and the tests:
+ * dynamic registration at /register, its paste-your-key page at /authorize (the `resource` names
+ * the endpoint; its form says POST in capitals and posts to its own /authorize), approval with
+ * the key, code exchange at /token.
  */
 async function seedAccessToken(url: string, endpoint: string): Promise<string> {
   const redirectUri = 'http://127.0.0.1:9/callback';
-  const registered = await fetch(`${url}/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      client_name: 'bench',
-      redirect_uris: [redirectUri],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    }),
-  });
-  const client = (await registered.json()) as { client_id?: string };
-  if (!registered.ok || !client.client_id)
-    throw new Error(`the seed's registration answered ${registered.status}: ${JSON.stringify(client)}`);
+  const client = await register(fetch, `${url}/register`, { client_name: 'bench', redirect_uris: [redirectUri] });
+  if (!client.clientId) throw new Error(`the seed's registration answered ${client.status}: ${JSON.stringify(client.body)}`);
   const { verifier, challenge } = pkce();
-  const authorize = new URL(`${url}/authorize`);
-  authorize.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: client.client_id,
-    redirect_uri: redirectUri,
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    state: 'bench',
+  const authorize = authorizationUrl(`${url}/authorize`, {
+    clientId: client.clientId,
+    redirectUri,
+    challenge,
     resource: endpoint,
-  }).toString();
-  const code = await pasteKey(authorize, BENCH_KEY);
-  const exchanged = await fetch(`${url}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code,
-      code_verifier: verifier,
-      client_id: client.client_id,
-      redirect_uri: redirectUri,
-      resource: endpoint,
-    }),
+    state: 'bench',
   });
-  const token = (await exchanged.json()) as { access_token?: string };
-  if (!exchanged.ok || !token.access_token)
-    throw new Error(`the seed's code exchange answered ${exchanged.status}: ${JSON.stringify(token)}`);
-  return token.access_token;
-}
-
-/**
- * The seed's consent page as a browser submits it: its one form's hidden fields and the pasted key,
- * posted to the form's action; its answer is the redirect to the client with the code. (The
- * browser in test/support/ looks for our page's lower-case `method="post"`; the seed's says POST.)
- */
-async function pasteKey(authorize: URL, key: string): Promise<string> {
-  const page = await fetch(authorize, { redirect: 'manual' });
-  const html = await page.text();
-  const form = parse(html)
-    .querySelectorAll('form')
-    .find((candidate) => candidate.getAttribute('method')?.toLowerCase() === 'post');
-  if (page.status !== 200 || !form)
-    throw new Error(`the seed's authorization page answered ${page.status} without a form:\n${html.slice(0, 2000)}`);
-  const body = new URLSearchParams();
-  for (const input of form.querySelectorAll('input')) {
-    const name = input.getAttribute('name');
-    if (name && input.getAttribute('type') === 'hidden') body.set(name, input.getAttribute('value') ?? '');
-  }
-  body.set('api_key', key);
-  const approved = await fetch(new URL(form.getAttribute('action') ?? authorize.pathname, authorize), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    redirect: 'manual',
+  const approval = await approve(fetch, authorize, { api_key: BENCH_KEY });
+  if (!approval.ok) throw new Error(`the seed's approval gave no code: ${approval.problem}\n${(approval.html ?? '').slice(0, 2000)}`);
+  const token = await exchangeCode(fetch, `${url}/token`, {
+    code: approval.code,
+    verifier,
+    clientId: client.clientId,
+    redirectUri,
+    resource: endpoint,
   });
-  const location = approved.headers.get('location');
-  const code = location ? new URL(location).searchParams.get('code') : null;
-  if (!code) throw new Error(`the seed's approval answered ${approved.status} without a code: ${location ?? (await approved.text())}`);
-  return code;
+  if (!token.body.access_token) throw new Error(`the seed's code exchange answered ${token.status}: ${JSON.stringify(token.body)}`);
+  return token.body.access_token;
 }

@@ -7,9 +7,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Browser } from '../../test/support/browser.ts';
-import { approveInBrowser } from '../../test/support/oauth-client.ts';
-import { authorizationUrl, exchangeCode, pkce, registerClient } from '../../test/support/oauth-raw.ts';
+import { approve, authorizationUrl, exchangeCode, pkce, register } from '../../src/cli/oauth-client.ts';
 import { freePort } from '../../test/support/server-process.ts';
 import { BENCH_KEY } from './key.ts';
 import type { Endpoint } from './load.ts';
@@ -238,11 +236,23 @@ export async function accessToken(url: string, upstreamUrl: string): Promise<{ e
   const body = (await created.json()) as { mcp_endpoint?: string };
   if (created.status !== 201 || !body.mcp_endpoint)
     throw new Error(`creating the endpoint answered ${created.status}: ${JSON.stringify(body)}`);
-  const server = { url, output: () => '', stop: async () => {} };
-  const client = await registerClient(server, ['http://127.0.0.1:9/callback'], 'bench');
+  const redirectUri = 'http://127.0.0.1:9/callback';
+  const client = await register(fetch, `${url}/oauth/register`, { client_name: 'bench', redirect_uris: [redirectUri] });
+  if (!client.clientId) throw new Error(`registration answered ${client.status}: ${JSON.stringify(client.body)}`);
   const { verifier, challenge } = pkce();
-  const code = await approveInBrowser(new Browser(), authorizationUrl(server, body.mcp_endpoint, client, { challenge }), BENCH_KEY);
-  const answer = await exchangeCode(server, body.mcp_endpoint, client, { code, verifier, redirectUri: client.redirectUris[0]! });
+  const approval = await approve(
+    fetch,
+    authorizationUrl(`${url}/authorize`, { clientId: client.clientId, redirectUri, challenge, resource: body.mcp_endpoint }),
+    { api_key: BENCH_KEY, action: 'approve' },
+  );
+  if (!approval.ok) throw new Error(`the approval gave no code: ${approval.problem}`);
+  const answer = await exchangeCode(fetch, `${url}/oauth/token`, {
+    code: approval.code,
+    verifier,
+    clientId: client.clientId,
+    redirectUri,
+    resource: body.mcp_endpoint,
+  });
   if (!answer.body.access_token) throw new Error(`the code exchange answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   return { endpoint: body.mcp_endpoint, accessToken: answer.body.access_token };
 }

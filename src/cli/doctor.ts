@@ -10,8 +10,12 @@ server metadata (by the challenge and by the well-known URLs), CORS for browser 
 registration as Claude, ChatGPT and Cursor register, the authorization page, and whether
 something in front of the server buffers streams.
 
-  --api-key KEY   also sign in with this key (the consent form is posted for you) and list the
-                  upstream server's tools
+  --api-key KEY   also sign in with this key (the consent form is posted for you), list the
+                  upstream server's tools, then revoke the authorization it made (the clients
+                  it registered stay: the server offers no way to delete a registration)
+
+It stops where the server names an issuer or OAuth endpoint on another origin than the
+endpoint's own, and sends nothing there.
   --json          print the steps as JSON
 
 Exit codes: 0 everything works, 1 a problem was found, 2 the command line was wrong.`,

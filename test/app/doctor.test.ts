@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { diagnose, type Step } from '../../src/cli/doctor-checks.ts';
+import { listGrants } from '../../src/oauth/grants.ts';
 import { type InProcess, KEY, PUBLIC_URL, startApp } from '../support/in-process.ts';
+import { serveMcp } from '../support/in-process-upstream.ts';
 
 /**
  * `key2oauth doctor` against the app in-process: the doctor's fetch reaches the app whatever host
@@ -78,5 +80,30 @@ describe('key2oauth doctor, in-process', () => {
     assert.match(step(unknown, 'challenge')!.detail, /404/);
     const shapeless = await run(`${PUBLIC_URL}/nothing`);
     assert.equal(step(shapeless, 'endpoint URL')?.ok, false);
+  });
+
+  test('with a key, the grant doctor made is revoked when it is done', async () => {
+    const fresh = (await k.mustCreateEndpoint()).slug!;
+    const steps = await run(`${PUBLIC_URL}/${fresh}/mcp`, KEY);
+    assert.deepEqual(failed(steps), [], JSON.stringify(steps, null, 1));
+    assert.equal(step(steps, 'tools')?.detail, 'echo');
+    assert.deepEqual(await listGrants(k.platform, fresh), [], 'no grant is left on the endpoint');
+    assert.match(step(steps, 'clean up')!.detail, /revoked the grant/);
+  });
+
+  test('with a key, the grant is revoked when a step after sign-in fails too', async () => {
+    // An upstream that takes the key but fails tools/list: the run fails after tokens were issued.
+    const upstream = serveMcp(k.upstreams, { url: 'https://tools-fail.example.com/mcp', key: KEY });
+    const real = k.upstreams.handler(upstream.url)!;
+    k.upstreams.serve(upstream.url, async (request) => {
+      const body = request.method === 'POST' ? await request.clone().text() : '';
+      return body.includes('"tools/list"') ? new Response('upstream broke', { status: 500 }) : real(request);
+    });
+    const fresh = (await k.mustCreateEndpoint({ upstream_url: upstream.url })).slug!;
+    const steps = await run(`${PUBLIC_URL}/${fresh}/mcp`, KEY);
+    assert.ok(step(steps, 'sign in with the key')?.ok, JSON.stringify(steps, null, 1));
+    assert.equal(step(steps, 'tools')?.ok, false);
+    assert.deepEqual(await listGrants(k.platform, fresh), [], 'no grant is left on the endpoint');
+    assert.equal(step(steps, 'clean up')?.ok, true);
   });
 });

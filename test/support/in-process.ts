@@ -1,7 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
 import { parse } from 'node-html-parser';
 import { createApp } from '../../src/app.ts';
+import * as oauth from '../../src/cli/oauth-client.ts';
+import { CookieJar } from '../../src/cli/oauth-client.ts';
 import { type Env, parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Platform } from '../../src/platform.ts';
@@ -93,28 +95,11 @@ export interface Grant {
   refreshToken: string;
 }
 
-/** Cookies as a browser keeps them for our origin. */
-export class CookieJar {
-  cookies = new Map<string, string>();
-  keep(response: Response): void {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq).trim();
-      if (/max-age=0/i.test(line)) this.cookies.delete(name);
-      else this.cookies.set(name, pair!.slice(eq + 1).trim());
-    }
-  }
-  header(): Record<string, string> {
-    const cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-    return cookie ? { cookie } : {};
-  }
-}
+/** Cookies as a browser keeps them for our origin: the raw client's jar. */
+export { CookieJar };
 
-export function pkce(): { verifier: string; challenge: string } {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
+/** A PKCE pair, from the raw client doctor and the bench use (src/cli/oauth-client.ts). */
+export const pkce = oauth.pkce;
 
 export const INITIALIZE = {
   jsonrpc: '2.0',
@@ -196,35 +181,27 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
   };
 
   const register: InProcess['register'] = async (metadata = {}) => {
-    const response = await fetch('/oauth/register', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        client_name: 'In-process Client',
-        redirect_uris: [REDIRECT_URI],
-        token_endpoint_auth_method: 'none',
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        ...metadata,
-      }),
+    const registered = await oauth.register(fetch, `${PUBLIC_URL}/oauth/register`, {
+      client_name: 'In-process Client',
+      redirect_uris: [REDIRECT_URI],
+      ...metadata,
     });
-    if (response.status !== 201) throw new Error(`registration answered ${response.status}: ${await response.text()}`);
-    return { ...((await response.json()) as Omit<Client, 'verifier' | 'challenge'>), ...pkce() };
+    if (!registered.clientId) throw new Error(`registration answered ${registered.status}: ${JSON.stringify(registered.body)}`);
+    return { ...(registered.body as Omit<Client, 'verifier' | 'challenge'>), ...pkce() };
   };
 
   const openConsent: InProcess['openConsent'] = async (endpoint, client, { params = {}, jar = new CookieJar() } = {}) => {
-    const query = new URLSearchParams({
-      response_type: 'code',
-      client_id: client.client_id,
-      redirect_uri: client.redirect_uris[0]!,
-      code_challenge: client.challenge,
-      code_challenge_method: 'S256',
+    const url = oauth.authorizationUrl(`${PUBLIC_URL}/authorize`, {
+      clientId: client.client_id,
+      redirectUri: client.redirect_uris[0]!,
+      challenge: client.challenge,
       state: 'state-ünicode-✓',
       scope: 'mcp offline_access',
       resource: endpoint,
-      ...params,
     });
-    return openAuthorization(`${PUBLIC_URL}/authorize?${query}`, jar);
+    // Tests replace any parameter a correct client sends, to send what none would.
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    return openAuthorization(url, jar);
   };
 
   const openAuthorization: InProcess['openAuthorization'] = async (url, jar = new CookieJar()) => {
@@ -276,15 +253,14 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
     const approved = await submitConsent(page, { api_key: key, action: 'approve' });
     if (approved.status !== 302) throw new Error(`approval answered ${approved.status}: ${await approved.text()}`);
     const code = new URL(approved.headers.get('location')!).searchParams.get('code')!;
-    const fields: Record<string, string> = {
-      grant_type: 'authorization_code',
+    const fields = oauth.codeExchangeFields({
       code,
-      code_verifier: registered.verifier,
-      client_id: registered.client_id,
-      redirect_uri: registered.redirect_uris[0]!,
+      verifier: registered.verifier,
+      clientId: registered.client_id,
+      redirectUri: registered.redirect_uris[0]!,
       resource: endpoint,
-    };
-    if (registered.client_secret) fields.client_secret = registered.client_secret;
+      ...(registered.client_secret ? { clientSecret: registered.client_secret } : {}),
+    });
     const response = await token(fields);
     if (response.status !== 200) throw new Error(`token exchange answered ${response.status}: ${await response.text()}`);
     const tokens = (await response.json()) as { access_token: string; refresh_token: string };

@@ -1,12 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
+import * as oauth from '../../src/cli/oauth-client.ts';
 import { Browser } from './browser.ts';
 import { approveInBrowser } from './oauth-client.ts';
 import type { Running } from './targets.ts';
 
 /**
  * The OAuth flow by hand, one request at a time, for tests that must send what no well-behaved
- * client would: another redirect_uri, a wrong code_verifier, someone else's refresh token.
+ * client would: another redirect_uri, a wrong code_verifier, someone else's refresh token. Built
+ * on the raw client doctor and the bench use (src/cli/oauth-client.ts), against a running server.
  */
+
+export const pkce = oauth.pkce;
 
 export interface RawClient {
   clientId: string;
@@ -15,26 +18,9 @@ export interface RawClient {
 
 /** Dynamic client registration (RFC 7591) of a public client with these redirect URIs. */
 export async function registerClient(server: Running, redirectUris: string[], name = 'Raw test client'): Promise<RawClient> {
-  const response = await fetch(`${server.url}/oauth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      client_name: name,
-      redirect_uris: redirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    }),
-  });
-  const body = (await response.json()) as { client_id?: string };
-  if (response.status !== 201 || !body.client_id) throw new Error(`registration answered ${response.status}: ${JSON.stringify(body)}`);
-  return { clientId: body.client_id, redirectUris };
-}
-
-/** A PKCE pair (RFC 7636, S256). */
-export function pkce(): { verifier: string; challenge: string } {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+  const registered = await oauth.register(fetch, `${server.url}/oauth/register`, { client_name: name, redirect_uris: redirectUris });
+  if (!registered.clientId) throw new Error(`registration answered ${registered.status}: ${JSON.stringify(registered.body)}`);
+  return { clientId: registered.clientId, redirectUris };
 }
 
 /** The authorization request URL a client would open in the browser. */
@@ -44,17 +30,13 @@ export function authorizationUrl(
   client: RawClient,
   options: { redirectUri?: string; challenge: string; state?: string },
 ): URL {
-  const url = new URL(`${server.url}/authorize`);
-  url.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: client.clientId,
-    redirect_uri: options.redirectUri ?? client.redirectUris[0]!,
-    code_challenge: options.challenge,
-    code_challenge_method: 'S256',
+  return oauth.authorizationUrl(`${server.url}/authorize`, {
+    clientId: client.clientId,
+    redirectUri: options.redirectUri ?? client.redirectUris[0]!,
+    challenge: options.challenge,
     state: options.state ?? 'raw-state',
     resource: endpoint,
-  }).toString();
-  return url;
+  });
 }
 
 export interface IssuedCode {
@@ -76,19 +58,11 @@ export async function obtainCode(
   return { code, verifier, redirectUri };
 }
 
-export interface TokenAnswer {
-  status: number;
-  body: { access_token?: string; refresh_token?: string; error?: string; error_description?: string };
-}
+export type TokenAnswer = oauth.TokenAnswer;
 
 /** POST /oauth/token with exactly these form fields. */
-export async function tokenRequest(server: Running, fields: Record<string, string>): Promise<TokenAnswer> {
-  const response = await fetch(`${server.url}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields),
-  });
-  return { status: response.status, body: (await response.json()) as TokenAnswer['body'] };
+export function tokenRequest(server: Running, fields: Record<string, string>): Promise<TokenAnswer> {
+  return oauth.tokenRequest(fetch, `${server.url}/oauth/token`, fields);
 }
 
 /** The code exchange; `overrides` replace (or, set to undefined, drop) any field a correct client sends. */
@@ -100,12 +74,13 @@ export function exchangeCode(
   overrides: Record<string, string | undefined> = {},
 ): Promise<TokenAnswer> {
   const fields: Record<string, string | undefined> = {
-    grant_type: 'authorization_code',
-    code: issued.code,
-    code_verifier: issued.verifier,
-    client_id: client.clientId,
-    redirect_uri: issued.redirectUri,
-    resource: endpoint,
+    ...oauth.codeExchangeFields({
+      code: issued.code,
+      verifier: issued.verifier,
+      clientId: client.clientId,
+      redirectUri: issued.redirectUri,
+      resource: endpoint,
+    }),
     ...overrides,
   };
   return tokenRequest(

@@ -3,6 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { parse } from 'node-html-parser';
+import { exchangeCode } from '../../src/cli/oauth-client.ts';
 import { Browser } from './browser.ts';
 import { approveInBrowser, TestOAuthProvider } from './oauth-client.ts';
 import type { Running } from './targets.ts';
@@ -110,23 +111,17 @@ export interface Authorized {
 export async function authorize(server: Running, endpoint: string, key: string, provider = new TestOAuthProvider()): Promise<Authorized> {
   const code = await approveInBrowser(new Browser(), await startAuthorization(endpoint, provider), key);
   const clientId = provider.information!.client_id;
-  const body = new URLSearchParams({
-    grant_type: 'authorization_code',
-    code,
-    code_verifier: provider.verifier,
-    client_id: clientId,
-    redirect_uri: provider.redirectUrl,
-    resource: endpoint,
-  });
   const secret = (provider.information as { client_secret?: string }).client_secret;
-  if (secret) body.set('client_secret', secret);
-  const response = await fetch(`${server.url}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body,
+  const answer = await exchangeCode(fetch, `${server.url}/oauth/token`, {
+    code,
+    verifier: provider.verifier,
+    clientId,
+    redirectUri: provider.redirectUrl,
+    resource: endpoint,
+    ...(secret ? { clientSecret: secret } : {}),
   });
-  if (response.status !== 200) throw new Error(`token exchange answered ${response.status}: ${await response.text()}`);
-  const tokens = (await response.json()) as { access_token: string; refresh_token: string };
+  if (answer.status !== 200) throw new Error(`token exchange answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  const tokens = answer.body as { access_token: string; refresh_token: string };
   return { provider, clientId, code, accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
 }
 
