@@ -1,7 +1,16 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import {
+  apiGrantPath,
+  apiGrantsPath,
+  apiPath,
+  endpointPath,
+  isSlug,
+  managePath,
+  messagesPath,
+  resourceMetadataPath,
+} from './endpoint-urls.ts';
 import { createFromApi, createFromForm, showCreated, showHome } from './endpoints/create-routes.ts';
-import { isSlug } from './endpoints/slug.ts';
 import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
 import { errorBodies } from './http/error-bodies.ts';
@@ -34,6 +43,8 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
   const app = new Hono();
   const { config } = platform;
   const address = (c: Context) => platform.clientAddress(c);
+  // Route patterns come from the same grammar as the URLs handed out, with `:slug` for the slug.
+  const SLUG = ':slug';
   const unknownEndpoint = () => jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
 
   app.use(
@@ -57,25 +68,21 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
   app.get('/created/:id', (c) => showCreated(platform, c.req.param('id')));
 
   // The creator's controls: read, change or delete an endpoint with its manage token.
-  app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
-  app.on(['GET', 'DELETE'], '/api/slugs/:slug/grants', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
+  app.on(['GET', 'PATCH', 'DELETE'], apiPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
+  app.on(['GET', 'DELETE'], apiGrantsPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
   // The person who authorized an app takes the access back with the key they pasted.
   app.get('/revoke', (c) => showRevoke(c));
   app.post('/revoke', (c) => submitRevoke(platform, c));
-  app.get('/manage/:slug', (c) => showManage(platform, c, c.req.param('slug')));
-  app.post('/manage/:slug', (c) => submitManage(platform, c, c.req.param('slug')));
-  app.delete('/api/slugs/:slug/grants/:grantId', (c) =>
+  app.get(managePath(SLUG), (c) => showManage(platform, c, c.req.param('slug')));
+  app.post(managePath(SLUG), (c) => submitManage(platform, c, c.req.param('slug')));
+  app.delete(apiGrantPath(SLUG, ':grantId'), (c) =>
     manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), { grantId: c.req.param('grantId') }),
   );
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
   app.on(['GET', 'HEAD', 'OPTIONS'], '/.well-known/oauth-authorization-server', (c) => authorizationServerMetadata(platform, c.req.raw));
-  app.all('/.well-known/oauth-protected-resource/:slug/mcp', (c) =>
-    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'mcp'),
-  );
-  app.all('/.well-known/oauth-protected-resource/:slug/sse', (c) =>
-    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'sse'),
-  );
+  app.all(resourceMetadataPath(SLUG), (c) => protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'mcp'));
+  app.all(resourceMetadataPath(SLUG, 'sse'), (c) => protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'sse'));
   app.on(['POST', 'OPTIONS'], REGISTER_PATH, async (c) => {
     if (c.req.method === 'POST') {
       const limited = await rateLimit(platform, 'register', config.rateLimits.registerClient, address(c));
@@ -95,15 +102,15 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
   // that also answers MCP requests outside the app (the Node fast path) hands in the counts it shares.
   const streams = options.streams ?? createStreamLimits(config);
   const client = (c: Context) => ({ streams, address: address(c) });
-  app.all('/:slug/mcp', (c) =>
+  app.all(endpointPath(SLUG), (c) =>
     isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : unknownEndpoint(),
   );
   const legacy = (route: LegacyRoute) => (c: Context) => {
     const slug = c.req.param('slug')!;
     return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : unknownEndpoint();
   };
-  app.all('/:slug/sse', legacy('sse'));
-  app.all('/:slug/messages', legacy('messages'));
+  app.all(endpointPath(SLUG, 'sse'), legacy('sse'));
+  app.all(messagesPath(SLUG), legacy('messages'));
 
   app.notFound(() => jsonError(404, 'not_found', 'Not found'));
   app.onError((error) => {

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../config.ts';
-import { ENDPOINT_PATH } from './endpoint-path.ts';
+import { isEndpointPath } from '../endpoint-urls.ts';
 import { jsonError, jsonRpcError, pageError } from './errors.ts';
 
 /**
@@ -18,7 +18,7 @@ export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyByte
     onError: (c) => tooLarge(c.req.raw, config.maxBodyBytes),
   });
   return async (c, next) => {
-    if (!ENDPOINT_PATH.test(c.req.path)) return buffered(c, next);
+    if (!isEndpointPath(c.req.path)) return buffered(c, next);
     const body = c.req.raw.body;
     if (!body) return next();
     const max = config.maxMcpBodyBytes;

@@ -1,7 +1,7 @@
 import { sha256Hex, timingSafeEqual } from '../crypto.ts';
+import { isSlug } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
-import { isSlug } from '../endpoints/slug.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';

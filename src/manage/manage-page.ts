@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { isSlug, managePath } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
-import { isSlug } from '../endpoints/slug.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
@@ -61,7 +61,7 @@ export async function submitManage(platform: Platform, c: Context, slug: string)
     const value = form.get(name);
     return typeof value === 'string' ? value : '';
   };
-  const here = `/manage/${slug}`;
+  const here = managePath(slug);
   const action = field('action');
 
   if (action === 'open') {
@@ -143,6 +143,6 @@ async function page(
 function cookieHeaders(platform: Platform, slug: string, token: string, maxAge: number): Headers {
   const secure = platform.config.publicUrl.startsWith('https:') ? '; Secure' : '';
   return new Headers({
-    'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=/manage/${slug}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`,
+    'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=${managePath(slug)}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`,
   });
 }

@@ -1,11 +1,11 @@
 import type { Context } from 'hono';
+import { slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { revokeGrantsOfKey, withoutPastedPrefix } from '../oauth/grants.ts';
-import { slugFromResource } from '../oauth/resource.ts';
 import { revokePage } from '../pages/revoke.ts';
 import type { Platform } from '../platform.ts';
 
@@ -36,7 +36,7 @@ export async function submitRevoke(platform: Platform, c: Context): Promise<Resp
 
   const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, platform.clientAddress(c));
   if (limited) return again(limited.sentence('keys were tried from your network'), 429, limited.headers());
-  const slug = slugFromResource(config.publicUrl, endpointUrl);
+  const slug = slugOfEndpointUrl(config.publicUrl, endpointUrl);
   const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!slug || !endpoint) return again('That is not an endpoint of this server. Paste the URL that ends in /mcp.', 400);
   const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);

@@ -1,5 +1,6 @@
 import { AuthorizationError, type AuthRequest, CimdFetchError, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
 import { sha256Hex } from '../crypto.ts';
+import { endpointUrl, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { pageError } from '../http/errors.ts';
@@ -18,7 +19,6 @@ import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { grantMetadata, withoutPastedPrefix } from './grants.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { appScheme } from './redirect-uri.ts';
-import { resourceUrl, slugFromResource } from './resource.ts';
 
 const MAX_KEY_LENGTH = 8192;
 
@@ -48,19 +48,19 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
   const pasted = params.get('endpoint');
   if (pasted !== null) {
-    const slug = slugFromResource(publicUrl, pasted);
+    const slug = slugOfEndpointUrl(publicUrl, pasted);
     if (!slug || !(await createEndpointStore(platform.kv).get(slug))) {
       return htmlResponse(chooseEndpointPage(params, 'That is not an endpoint of this server. Paste the URL that ends in /mcp.'), {
         status: 400,
       });
     }
     params.delete('endpoint');
-    params.set('resource', resourceUrl(publicUrl, slug));
+    params.set('resource', endpointUrl(publicUrl, slug));
     return redirect(`${url.pathname}?${params}`, new Headers(), 303);
   }
 
   const resource = params.get('resource');
-  const slug = slugFromResource(publicUrl, resource);
+  const slug = slugOfEndpointUrl(publicUrl, resource);
   if (!slug && resource && !isBareOrigin(resource, publicUrl)) {
     // RFC 8707 §2: a resource we do not serve is `invalid_target`. Shown here, not redirected: the
     // user has not acted on our page yet (RFC 9700 §4.11.1).
@@ -97,7 +97,7 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
 
   // Clients send `resource` with a trailing slash or other case (docs/architecture.md); the engine
   // compares exactly, so hand it the canonical form of the endpoint we matched.
-  params.set('resource', resourceUrl(publicUrl, slug));
+  params.set('resource', endpointUrl(publicUrl, slug));
   const oauth = engine(platform, slug).helpers();
   let authRequest: AuthRequest;
   try {
@@ -151,7 +151,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     // A metadata document may have changed or gone stale while the page was open.
     const documentRefused = await metadataDocumentRefusal(platform, approved.request.clientId, approved.headers);
     if (documentRefused) return documentRefused;
-    const slug = slugFromResource(config.publicUrl, approved.request.resource);
+    const slug = slugOfEndpointUrl(config.publicUrl, approved.request.resource);
     const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
     if (!slug || !endpoint) {
       return pageError(404, 'Endpoint not found', 'This endpoint was deleted while you were authorizing.');
