@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { timingSafeEqual } from '../crypto.ts';
+import { bearerToken } from '../http/bearer.ts';
 import { jsonError, pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost } from '../http/request.ts';
@@ -78,7 +79,7 @@ export async function createFromApi(platform: Platform, c: Context): Promise<Res
   const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, platform.clientAddress(c));
   if (limited) return limited.json('endpoints created');
   if (config.adminToken) {
-    const presented = c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
+    const presented = bearerToken(c.req.header('authorization')) ?? '';
     if (!timingSafeEqual(presented, config.adminToken))
       return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
   }

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from '../crypto.ts';
 import { renderMetrics } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
+import { bearerToken } from './bearer.ts';
 import { jsonError } from './errors.ts';
 
 /**
@@ -20,7 +21,7 @@ export function metricsRoute(platform: Platform, request: Request): Response {
       'Metrics are not served on Cloudflare Workers: each isolate would count only its own requests. Use Workers Analytics and Workers Logs (the Observability tab of the Worker) instead.',
     );
   }
-  const presented = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(request.headers.get('authorization') ?? '')?.[1] ?? '';
+  const presented = bearerToken(request.headers.get('authorization')) ?? '';
   if (!timingSafeEqual(presented, metricsToken)) {
     return jsonError(401, 'unauthorized', 'Send the metrics token: Authorization: Bearer <METRICS_TOKEN>', {
       'www-authenticate': 'Bearer realm="key2oauth-metrics"',

@@ -3,6 +3,7 @@ import { isSlug } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
+import { bearerToken } from '../http/bearer.ts';
 import { jsonError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { engine } from '../oauth/engine.ts';
@@ -30,8 +31,7 @@ export async function manageEndpoint(
   if (limited) return limited.json('requests');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  const match = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(request.headers.get('authorization') ?? '');
-  if (!(await mayManage(platform, match?.[1], endpoint))) {
+  if (!(await mayManage(platform, bearerToken(request.headers.get('authorization')), endpoint))) {
     return jsonError(401, 'unauthorized', 'Send the manage token returned at creation: Authorization: Bearer <manage_token>', {
       'www-authenticate': 'Bearer realm="key2oauth-manage"',
     });
