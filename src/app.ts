@@ -14,7 +14,7 @@ import { createFromApi, createFromForm, showCreated, showHome } from './endpoint
 import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
 import { errorBodies } from './http/error-bodies.ts';
-import { jsonError, storageUnavailable } from './http/errors.ts';
+import { answers, storageUnavailable } from './http/errors.ts';
 import { metricsRoute } from './http/metrics-route.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
@@ -45,7 +45,6 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
   const address = (c: Context) => platform.clientAddress(c);
   // Route patterns come from the same grammar as the URLs handed out, with `:slug` for the slug.
   const SLUG = ':slug';
-  const unknownEndpoint = () => jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
 
   app.use(
     accessLog(platform.log, { countStreams: Boolean(config.metricsToken && platform.processMetrics) }),
@@ -103,16 +102,16 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
   const streams = options.streams ?? createStreamLimits(config);
   const client = (c: Context) => ({ streams, address: address(c) });
   app.all(endpointPath(SLUG), (c) =>
-    isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : unknownEndpoint(),
+    isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : answers.unknownEndpoint(),
   );
   const legacy = (route: LegacyRoute) => (c: Context) => {
     const slug = c.req.param('slug')!;
-    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : unknownEndpoint();
+    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : answers.unknownEndpoint();
   };
   app.all(endpointPath(SLUG, 'sse'), legacy('sse'));
   app.all(messagesPath(SLUG), legacy('messages'));
 
-  app.notFound(() => jsonError(404, 'not_found', 'Not found'));
+  app.notFound(() => answers.notFound());
   app.onError((error) => {
     // A store outage reaches here from any route (the guard rethrows it past the engine): the
     // client waits and retries, and keeps its tokens.
@@ -121,7 +120,7 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
       return storageUnavailable(error.retryAfter);
     }
     platform.log.error('unhandled error', { error });
-    return jsonError(500, 'server_error', 'Something went wrong on our side');
+    return answers.serverError();
   });
   return app;
 }

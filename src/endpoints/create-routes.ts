@@ -3,7 +3,7 @@ import { timingSafeEqual } from '../crypto.ts';
 import { bearerToken } from '../http/bearer.ts';
 import { jsonError, pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
-import { isCrossSiteFormPost } from '../http/request.ts';
+import { readFormPost, readJsonBody } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { createdPage } from '../pages/created.ts';
 import { type HomeForm, homePage } from '../pages/home.ts';
@@ -28,11 +28,9 @@ export function showHome(platform: Platform): Promise<Response> {
 
 export async function createFromForm(platform: Platform, c: Context): Promise<Response> {
   const { config } = platform;
-  if (isCrossSiteFormPost(c.req.raw, config.publicUrl))
-    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
-  const formData = await c.req.formData().catch(() => null);
-  if (!formData) return pageError(400, 'Bad request', 'The form could not be read.');
-  const form = Object.fromEntries([...formData].map(([name, value]) => [name, String(value)]));
+  const read = await readFormPost(c.req.raw, config.publicUrl);
+  if (!read.ok) return read.answer;
+  const form = Object.fromEntries(read.value);
   const { admin_token: adminToken, ...fields } = form;
   const input: HomeForm = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== '')) as HomeForm;
   const home = (error: string, status: number, headers?: Headers) =>
@@ -83,16 +81,9 @@ export async function createFromApi(platform: Platform, c: Context): Promise<Res
     if (!timingSafeEqual(presented, config.adminToken))
       return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
   }
-  if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
-    return jsonError(415, 'unsupported_media_type', 'Send a JSON body with Content-Type: application/json');
-  }
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    return jsonError(400, 'invalid_json', 'The body is not valid JSON');
-  }
-  const result = await createEndpoint(platform, body);
+  const body = await readJsonBody(c.req.raw);
+  if (!body.ok) return body.answer;
+  const result = await createEndpoint(platform, body.value);
   if (!result.ok) return jsonError(result.status, result.error, result.message);
   return Response.json(
     {

@@ -2,7 +2,7 @@ import { timingSafeEqual } from '../crypto.ts';
 import { renderMetrics } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import { bearerToken } from './bearer.ts';
-import { jsonError } from './errors.ts';
+import { answers, jsonError } from './errors.ts';
 
 /**
  * `GET /metrics`: Prometheus text, only when METRICS_TOKEN is set (otherwise the route does not
@@ -13,7 +13,7 @@ import { jsonError } from './errors.ts';
  */
 export function metricsRoute(platform: Platform, request: Request): Response {
   const { metricsToken } = platform.config;
-  if (!metricsToken) return jsonError(404, 'not_found', 'Not found');
+  if (!metricsToken) return answers.notFound();
   if (!platform.processMetrics) {
     return jsonError(
       501,

@@ -3,9 +3,9 @@ import { sha256Hex } from '../crypto.ts';
 import { endpointUrl, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { pageError } from '../http/errors.ts';
+import { answers, pageError, sentences } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
-import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
+import { onPublicOrigin, readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { countGrantsIssued } from '../metrics.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
@@ -50,7 +50,7 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   if (pasted !== null) {
     const slug = slugOfEndpointUrl(publicUrl, pasted);
     if (!slug || !(await createEndpointStore(platform.kv).get(slug))) {
-      return htmlResponse(chooseEndpointPage(params, 'That is not an endpoint of this server. Paste the URL that ends in /mcp.'), {
+      return htmlResponse(chooseEndpointPage(params, sentences.notAnEndpointUrl), {
         status: 400,
       });
     }
@@ -91,7 +91,7 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
     return pageError(
       404,
       'Endpoint not found',
-      'This endpoint does not exist on this server; it may have been deleted (invalid_target).',
+      `${sentences.endpointGone} (invalid_target).`,
       'Ask whoever gave you the endpoint URL for a current one.',
     );
 
@@ -118,21 +118,13 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
 export async function submitAuthorize(platform: Platform, incoming: Request, clientAddress: string): Promise<Response> {
   const { config } = platform;
   const request = onPublicOrigin(incoming, config.publicUrl);
-  if (isCrossSiteFormPost(request, config.publicUrl)) {
-    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
-  }
-  let form: FormData;
-  try {
-    form = await request.formData();
-  } catch {
-    return pageError(400, 'Bad request', 'The form could not be read.');
-  }
-  const fields = new URLSearchParams();
-  for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
-  const problem = paramsProblem(consentForm, fields);
-  if (problem) return pageError(400, 'Bad request', `${problem}.`);
-  const handle = String(form.get('handle') ?? '');
-  const action = String(form.get('action') ?? '');
+  const read = await readFormPost(request, config.publicUrl);
+  if (!read.ok) return read.answer;
+  const form = read.value;
+  const problem = paramsProblem(consentForm, form);
+  if (problem) return answers.badForm(`${problem}.`);
+  const handle = form.get('handle') ?? '';
+  const action = form.get('action') ?? '';
   const anyEngine = engine(platform).helpers();
 
   try {
@@ -141,7 +133,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       return redirect(denied.redirectTo, denied.headers);
     }
     if (action !== 'approve') {
-      return pageError(400, 'Bad request', 'Choose Approve or Deny.');
+      return answers.badForm('Choose Approve or Deny.');
     }
 
     const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
@@ -164,7 +156,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       backToConsent(platform, request, notice, headers, () =>
         consentPage(oauth, approved.request, endpoint, { error: notice.message, status: notice.status, headers }),
       );
-    if (String(form.get('destination') ?? '') !== (await destinationOf(endpoint))) {
+    if ((form.get('destination') ?? '') !== (await destinationOf(endpoint))) {
       return again({
         message: 'This endpoint was changed while the page was open. Check where your key will go, then approve again.',
         status: 409,
@@ -179,7 +171,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       );
     }
 
-    const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
+    const apiKey = withoutPastedPrefix((form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
     const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey);
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.

@@ -1,6 +1,6 @@
 import { type EndpointKind, isSlug } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { jsonError } from '../http/errors.ts';
+import { answers } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
 import { engine } from './engine.ts';
@@ -23,11 +23,6 @@ export async function authorizationServerMetadata(platform: Platform, request: R
 
 /** `path` is the endpoint's identifier the document is for: `/mcp`, or the legacy `/sse` (resource.ts). */
 export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string, path: EndpointKind): Promise<Response> {
-  if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug)))
-    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  return engine(platform, slug).protect(
-    onPublicOrigin(request, platform.config.publicUrl),
-    async () => jsonError(404, 'not_found', 'Not found'),
-    path,
-  );
+  if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug))) return answers.unknownEndpoint();
+  return engine(platform, slug).protect(onPublicOrigin(request, platform.config.publicUrl), async () => answers.notFound(), path);
 }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from '../../app.ts';
 import { ConfigError, type Env, parseConfig, parseServerConfig } from '../../config.ts';
-import { jsonError } from '../../http/errors.ts';
+import { answers } from '../../http/errors.ts';
 import type { Logger } from '../../log.ts';
 import { createStreamLimits } from '../../mcp/stream-limits.ts';
 import { runPrimary, workerCount } from './cluster.ts';
@@ -52,7 +52,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
     hostname: server.host,
     errorHandler: (error) => {
       log.error('request failed', { error });
-      return jsonError(500, 'server_error', 'Something went wrong on our side');
+      return answers.serverError();
     },
   });
   const listener = createServer(
