@@ -39,10 +39,19 @@ import { isStorageUnavailable } from './storage/unavailable.ts';
  * The whole HTTP surface, for any platform. Every route is wired here and nowhere else; each
  * handler lives in the folder of the data it serves (docs/architecture.md draws the walks).
  */
-export function createApp(platform: Platform, options: { streams?: StreamLimits } = {}): Hono {
+export interface AppOptions {
+  streams?: StreamLimits;
+  /**
+   * The socket's peer, from what the runtime hands the app beside each request (on
+   * @hono/node-server, `env.incoming.socket`). Absent where the runtime has none to give (Workers).
+   */
+  socketAddress?: (env: unknown) => string | undefined;
+}
+
+export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   const app = new Hono();
   const { config } = platform;
-  const address = (c: Context) => platform.clientAddress(c);
+  const address = (c: Context) => platform.clientAddress({ headers: c.req.raw.headers, socketAddress: options.socketAddress?.(c.env) });
   // Route patterns come from the same grammar as the URLs handed out, with `:slug` for the slug.
   const SLUG = ':slug';
 
@@ -62,8 +71,8 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
 
   // Creating endpoints: the home page form and the JSON API.
   app.get('/', () => showHome(platform));
-  app.post('/', (c) => createFromForm(platform, c));
-  app.post('/api/slugs', (c) => createFromApi(platform, c));
+  app.post('/', (c) => createFromForm(platform, c, address(c)));
+  app.post('/api/slugs', (c) => createFromApi(platform, c, address(c)));
   app.get('/created/:id', (c) => showCreated(platform, c.req.param('id')));
 
   // The creator's controls: read, change or delete an endpoint with its manage token.
@@ -71,9 +80,9 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
   app.on(['GET', 'DELETE'], apiGrantsPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
   // The person who authorized an app takes the access back with the key they pasted.
   app.get('/revoke', (c) => showRevoke(c));
-  app.post('/revoke', (c) => submitRevoke(platform, c));
-  app.get(managePath(SLUG), (c) => showManage(platform, c, c.req.param('slug')));
-  app.post(managePath(SLUG), (c) => submitManage(platform, c, c.req.param('slug')));
+  app.post('/revoke', (c) => submitRevoke(platform, c, address(c)));
+  app.get(managePath(SLUG), (c) => showManage(platform, c, c.req.param('slug'), address(c)));
+  app.post(managePath(SLUG), (c) => submitManage(platform, c, c.req.param('slug'), address(c)));
   app.delete(apiGrantPath(SLUG, ':grantId'), (c) =>
     manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), { grantId: c.req.param('grantId') }),
   );

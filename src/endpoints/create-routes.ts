@@ -26,7 +26,7 @@ export function showHome(platform: Platform): Promise<Response> {
   return htmlResponse(homePage({ adminRequired: Boolean(platform.config.adminToken) }));
 }
 
-export async function createFromForm(platform: Platform, c: Context): Promise<Response> {
+export async function createFromForm(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
   const { config } = platform;
   const read = await readFormPost(c.req.raw, config.publicUrl);
   if (!read.ok) return read.answer;
@@ -36,7 +36,7 @@ export async function createFromForm(platform: Platform, c: Context): Promise<Re
   const home = (error: string, status: number, headers?: Headers) =>
     htmlResponse(homePage({ error, form: input, adminRequired: Boolean(config.adminToken) }), { status, ...(headers ? { headers } : {}) });
 
-  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, platform.clientAddress(c));
+  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
   if (limited) return home(limited.sentence('endpoints created from your network'), 429, limited.headers());
   if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
   const result = await createEndpoint(platform, input);
@@ -72,9 +72,9 @@ export async function showCreated(platform: Platform, id: string): Promise<Respo
   );
 }
 
-export async function createFromApi(platform: Platform, c: Context): Promise<Response> {
+export async function createFromApi(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
   const { config } = platform;
-  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, platform.clientAddress(c));
+  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
   if (limited) return limited.json('endpoints created');
   if (config.adminToken) {
     const presented = bearerToken(c.req.header('authorization')) ?? '';

@@ -37,8 +37,8 @@ const NOTICES: Record<string, string> = {
   'revoked-all': 'Every access was revoked.',
 };
 
-export async function showManage(platform: Platform, c: Context, slug: string): Promise<Response> {
-  const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, platform.clientAddress(c));
+export async function showManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
+  const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
   if (limited) return limited.page('requests to manage endpoints from your network');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return htmlResponse(manageGonePage(c.req.query('done') === 'deleted'), { status: 404 });
@@ -47,11 +47,11 @@ export async function showManage(platform: Platform, c: Context, slug: string): 
   return page(platform, endpoint, { ...(notice ? { notice } : {}) });
 }
 
-export async function submitManage(platform: Platform, c: Context, slug: string): Promise<Response> {
+export async function submitManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
   const { config } = platform;
   const read = await readFormPost(c.req.raw, config.publicUrl);
   if (!read.ok) return read.answer;
-  const limited = await rateLimit(platform, 'manage', config.rateLimits.manage, platform.clientAddress(c));
+  const limited = await rateLimit(platform, 'manage', config.rateLimits.manage, clientAddress);
   if (limited) return limited.page('requests to manage endpoints from your network');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return htmlResponse(manageGonePage(false), { status: 404 });

@@ -24,7 +24,7 @@ export function showRevoke(c: Context): Promise<Response> {
   return htmlResponse(revokePage({ ...(endpoint ? { endpoint } : {}), ...(revoked !== undefined ? { revoked } : {}) }));
 }
 
-export async function submitRevoke(platform: Platform, c: Context): Promise<Response> {
+export async function submitRevoke(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
   const { config } = platform;
   const read = await readFormPost(c.req.raw, config.publicUrl);
   if (!read.ok) return read.answer;
@@ -33,7 +33,7 @@ export async function submitRevoke(platform: Platform, c: Context): Promise<Resp
   const again = (error: string, status: number, headers?: Headers) =>
     htmlResponse(revokePage({ endpoint: endpointUrl, error }), { status, ...(headers ? { headers } : {}) });
 
-  const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, platform.clientAddress(c));
+  const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
   if (limited) return again(limited.sentence('keys were tried from your network'), 429, limited.headers());
   const slug = slugOfEndpointUrl(config.publicUrl, endpointUrl);
   const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createApp } from '../../app.ts';
 import { ConfigError, type Env, parseConfig, parseServerConfig } from '../../config.ts';
 import { answers } from '../../http/errors.ts';
@@ -43,7 +43,7 @@ export async function startFromEnvironment(env: Env): Promise<void> {
 
   // The app and the fast path count open streams together, so the limits hold across both.
   const streams = createStreamLimits(platform.config);
-  const app = createApp(platform, { streams });
+  const app = createApp(platform, { streams, socketAddress: (env) => (env as HttpBindings).incoming.socket.remoteAddress });
   const log = platform.log;
   routeConsoleThroughLogger(log);
   // @hono/node-server's request listener on a server we configure: its own `serve` passes no
