@@ -1,11 +1,20 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import {
+  apiGrantPath,
+  apiGrantsPath,
+  apiPath,
+  endpointPath,
+  isSlug,
+  managePath,
+  messagesPath,
+  resourceMetadataPath,
+} from './endpoint-urls.ts';
 import { createFromApi, createFromForm, showCreated, showHome } from './endpoints/create-routes.ts';
-import { isSlug } from './endpoints/slug.ts';
 import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
 import { errorBodies } from './http/error-bodies.ts';
-import { jsonError, storageUnavailable } from './http/errors.ts';
+import { answers, storageUnavailable } from './http/errors.ts';
 import { metricsRoute } from './http/metrics-route.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
@@ -30,11 +39,21 @@ import { isStorageUnavailable } from './storage/unavailable.ts';
  * The whole HTTP surface, for any platform. Every route is wired here and nowhere else; each
  * handler lives in the folder of the data it serves (docs/architecture.md draws the walks).
  */
-export function createApp(platform: Platform, options: { streams?: StreamLimits } = {}): Hono {
+export interface AppOptions {
+  streams?: StreamLimits;
+  /**
+   * The socket's peer, from what the runtime hands the app beside each request (on
+   * @hono/node-server, `env.incoming.socket`). Absent where the runtime has none to give (Workers).
+   */
+  socketAddress?: (env: unknown) => string | undefined;
+}
+
+export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   const app = new Hono();
   const { config } = platform;
-  const address = (c: Context) => platform.clientAddress(c);
-  const unknownEndpoint = () => jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+  const address = (c: Context) => platform.clientAddress({ headers: c.req.raw.headers, socketAddress: options.socketAddress?.(c.env) });
+  // Route patterns come from the same grammar as the URLs handed out, with `:slug` for the slug.
+  const SLUG = ':slug';
 
   app.use(
     accessLog(platform.log, { countStreams: Boolean(config.metricsToken && platform.processMetrics) }),
@@ -52,30 +71,26 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
 
   // Creating endpoints: the home page form and the JSON API.
   app.get('/', () => showHome(platform));
-  app.post('/', (c) => createFromForm(platform, c));
-  app.post('/api/slugs', (c) => createFromApi(platform, c));
+  app.post('/', (c) => createFromForm(platform, c, address(c)));
+  app.post('/api/slugs', (c) => createFromApi(platform, c, address(c)));
   app.get('/created/:id', (c) => showCreated(platform, c.req.param('id')));
 
   // The creator's controls: read, change or delete an endpoint with its manage token.
-  app.on(['GET', 'PATCH', 'DELETE'], '/api/slugs/:slug', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
-  app.on(['GET', 'DELETE'], '/api/slugs/:slug/grants', (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
+  app.on(['GET', 'PATCH', 'DELETE'], apiPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
+  app.on(['GET', 'DELETE'], apiGrantsPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
   // The person who authorized an app takes the access back with the key they pasted.
   app.get('/revoke', (c) => showRevoke(c));
-  app.post('/revoke', (c) => submitRevoke(platform, c));
-  app.get('/manage/:slug', (c) => showManage(platform, c, c.req.param('slug')));
-  app.post('/manage/:slug', (c) => submitManage(platform, c, c.req.param('slug')));
-  app.delete('/api/slugs/:slug/grants/:grantId', (c) =>
+  app.post('/revoke', (c) => submitRevoke(platform, c, address(c)));
+  app.get(managePath(SLUG), (c) => showManage(platform, c, c.req.param('slug'), address(c)));
+  app.post(managePath(SLUG), (c) => submitManage(platform, c, c.req.param('slug'), address(c)));
+  app.delete(apiGrantPath(SLUG, ':grantId'), (c) =>
     manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), { grantId: c.req.param('grantId') }),
   );
 
   // OAuth: discovery, registration and tokens are the engine's; the authorization page is ours.
   app.on(['GET', 'HEAD', 'OPTIONS'], '/.well-known/oauth-authorization-server', (c) => authorizationServerMetadata(platform, c.req.raw));
-  app.all('/.well-known/oauth-protected-resource/:slug/mcp', (c) =>
-    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'mcp'),
-  );
-  app.all('/.well-known/oauth-protected-resource/:slug/sse', (c) =>
-    protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'sse'),
-  );
+  app.all(resourceMetadataPath(SLUG), (c) => protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'mcp'));
+  app.all(resourceMetadataPath(SLUG, 'sse'), (c) => protectedResourceMetadata(platform, c.req.raw, c.req.param('slug'), 'sse'));
   app.on(['POST', 'OPTIONS'], REGISTER_PATH, async (c) => {
     if (c.req.method === 'POST') {
       const limited = await rateLimit(platform, 'register', config.rateLimits.registerClient, address(c));
@@ -97,17 +112,17 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
   // that also answers MCP requests outside the app (the Node fast path) hands in the counts it shares.
   const streams = options.streams ?? createStreamLimits(config);
   const client = (c: Context) => ({ streams, address: address(c) });
-  app.all('/:slug/mcp', (c) =>
-    isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : unknownEndpoint(),
+  app.all(endpointPath(SLUG), (c) =>
+    isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : answers.unknownEndpoint(),
   );
   const legacy = (route: LegacyRoute) => (c: Context) => {
     const slug = c.req.param('slug')!;
-    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : unknownEndpoint();
+    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : answers.unknownEndpoint();
   };
-  app.all('/:slug/sse', legacy('sse'));
-  app.all('/:slug/messages', legacy('messages'));
+  app.all(endpointPath(SLUG, 'sse'), legacy('sse'));
+  app.all(messagesPath(SLUG), legacy('messages'));
 
-  app.notFound(() => jsonError(404, 'not_found', 'Not found'));
+  app.notFound(() => answers.notFound());
   app.onError((error) => {
     // A store outage reaches here from any route (the guard rethrows it past the engine): the
     // client waits and retries, and keeps its tokens.
@@ -116,7 +131,7 @@ export function createApp(platform: Platform, options: { streams?: StreamLimits 
       return storageUnavailable(error.retryAfter);
     }
     platform.log.error('unhandled error', { error });
-    return jsonError(500, 'server_error', 'Something went wrong on our side');
+    return answers.serverError();
   });
   return app;
 }

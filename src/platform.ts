@@ -1,4 +1,3 @@
-import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import type { CounterStore, KVStore } from './storage/contract.ts';
@@ -27,8 +26,12 @@ export interface Platform {
   /** Deployment secret (at least 32 bytes of entropy) for keyed hashes such as rate-limit buckets. */
   secret: string;
   log: Logger;
-  /** The client's network address, for rate limits (Node: the socket, or X-Forwarded-For behind a trusted proxy). */
-  clientAddress(c: Context): string;
+  /**
+   * The client's network address, for rate limits (Node: the socket, or X-Forwarded-For behind a
+   * trusted proxy; Workers: CF-Connecting-IP). Plain data in, so any carrier of a request (the
+   * app, the Node fast path on raw node:http) asks the same function.
+   */
+  clientAddress(request: ClientConnection): string;
   /**
    * SHA-256 as lower-case hex, synchronously, where the runtime has it (Node's `crypto.hash`). The
    * token-check cache hashes the token of every MCP request; on Node, WebCrypto's asynchronous
@@ -43,6 +46,12 @@ export interface Platform {
    * false (or absent) on Workers, where each short-lived isolate would count only its own requests.
    */
   processMetrics?: boolean;
+}
+
+/** What a client's address is read from: the request's headers and, where the runtime sees one, the socket's peer. */
+export interface ClientConnection {
+  headers: { get(name: string): string | null };
+  socketAddress?: string | undefined;
 }
 
 export type UpstreamFetch = (url: string, init: RequestInit & { signal?: AbortSignal | null }) => Promise<Response>;

@@ -1,8 +1,9 @@
 import type { Context } from 'hono';
 import { timingSafeEqual } from '../crypto.ts';
+import { bearerToken } from '../http/bearer.ts';
 import { jsonError, pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
-import { isCrossSiteFormPost } from '../http/request.ts';
+import { readFormPost, readJsonBody } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { createdPage } from '../pages/created.ts';
 import { type HomeForm, homePage } from '../pages/home.ts';
@@ -25,19 +26,17 @@ export function showHome(platform: Platform): Promise<Response> {
   return htmlResponse(homePage({ adminRequired: Boolean(platform.config.adminToken) }));
 }
 
-export async function createFromForm(platform: Platform, c: Context): Promise<Response> {
+export async function createFromForm(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
   const { config } = platform;
-  if (isCrossSiteFormPost(c.req.raw, config.publicUrl))
-    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
-  const formData = await c.req.formData().catch(() => null);
-  if (!formData) return pageError(400, 'Bad request', 'The form could not be read.');
-  const form = Object.fromEntries([...formData].map(([name, value]) => [name, String(value)]));
+  const read = await readFormPost(c.req.raw, config.publicUrl);
+  if (!read.ok) return read.answer;
+  const form = Object.fromEntries(read.value);
   const { admin_token: adminToken, ...fields } = form;
   const input: HomeForm = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== '')) as HomeForm;
   const home = (error: string, status: number, headers?: Headers) =>
     htmlResponse(homePage({ error, form: input, adminRequired: Boolean(config.adminToken) }), { status, ...(headers ? { headers } : {}) });
 
-  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, platform.clientAddress(c));
+  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
   if (limited) return home(limited.sentence('endpoints created from your network'), 429, limited.headers());
   if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
   const result = await createEndpoint(platform, input);
@@ -73,25 +72,18 @@ export async function showCreated(platform: Platform, id: string): Promise<Respo
   );
 }
 
-export async function createFromApi(platform: Platform, c: Context): Promise<Response> {
+export async function createFromApi(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
   const { config } = platform;
-  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, platform.clientAddress(c));
+  const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
   if (limited) return limited.json('endpoints created');
   if (config.adminToken) {
-    const presented = c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
+    const presented = bearerToken(c.req.header('authorization')) ?? '';
     if (!timingSafeEqual(presented, config.adminToken))
       return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
   }
-  if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
-    return jsonError(415, 'unsupported_media_type', 'Send a JSON body with Content-Type: application/json');
-  }
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    return jsonError(400, 'invalid_json', 'The body is not valid JSON');
-  }
-  const result = await createEndpoint(platform, body);
+  const body = await readJsonBody(c.req.raw);
+  if (!body.ok) return body.answer;
+  const result = await createEndpoint(platform, body.value);
   if (!result.ok) return jsonError(result.status, result.error, result.message);
   return Response.json(
     {

@@ -1,3 +1,4 @@
+import { endpointUrl, manageLink } from '../endpoint-urls.ts';
 import type { UpstreamTarget, UpstreamTransport } from '../upstream/target.ts';
 
 /**
@@ -33,8 +34,8 @@ export function upstreamTarget(endpoint: Endpoint): UpstreamTarget {
 export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
   return {
     slug: endpoint.slug,
-    mcp_endpoint: `${publicUrl}/${endpoint.slug}/mcp`,
-    sse_endpoint: `${publicUrl}/${endpoint.slug}/sse`,
+    mcp_endpoint: endpointUrl(publicUrl, endpoint.slug),
+    sse_endpoint: endpointUrl(publicUrl, endpoint.slug, 'sse'),
     upstream_url: endpoint.upstreamUrl,
     display_name: endpoint.displayName,
     auth_header_name: endpoint.authHeaderName,
@@ -44,10 +45,5 @@ export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
   };
 }
 
-/**
- * The manage page's link. The token rides in the fragment, which browsers never send: it reaches
- * no access log, no proxy and no Referer; the page's script reads it and posts it.
- */
-export function manageLink(publicUrl: string, slug: string, manageToken: string): string {
-  return `${publicUrl}/manage/${slug}#token=${manageToken}`;
-}
+// Read from here by modules not yet moved to endpoint-urls.ts.
+export { manageLink };

@@ -1,13 +1,15 @@
+import { isSlug, SLUG_LENGTH } from '../endpoint-urls.ts';
+
 /**
- * Endpoint slugs: 12 characters from a CSPRNG over [A-Za-z0-9] (~71 bits). Bytes outside the
- * largest multiple of 62 are discarded rather than reduced modulo 62, so every character is
- * equally likely (no modulo bias).
+ * Endpoint slugs: 12 characters from a CSPRNG over [A-Za-z0-9] (~71 bits), the shape
+ * endpoint-urls.ts recognises. Bytes outside the largest multiple of 62 are discarded rather than
+ * reduced modulo 62, so every character is equally likely (no modulo bias).
  */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-export const SLUG_LENGTH = 12;
 const LIMIT = 256 - (256 % ALPHABET.length); // 248: bytes >= this would bias the first characters
 
-const SLUG_PATTERN = /^[A-Za-z0-9]{12}$/;
+// Read from here by modules not yet moved to endpoint-urls.ts.
+export { isSlug, SLUG_LENGTH };
 
 export function generateSlug(random: (length: number) => Uint8Array = (length) => crypto.getRandomValues(new Uint8Array(length))): string {
   let slug = '';
@@ -19,8 +21,4 @@ export function generateSlug(random: (length: number) => Uint8Array = (length) =
     }
   }
   return slug;
-}
-
-export function isSlug(value: string): boolean {
-  return SLUG_PATTERN.test(value);
 }

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../config.ts';
-import { ENDPOINT_PATH } from './endpoint-path.ts';
-import { jsonError, jsonRpcError, pageError } from './errors.ts';
+import { isEndpointPath } from '../endpoint-urls.ts';
+import { answers, tooLargeSentence } from './errors.ts';
 
 /**
  * Body size limits. MCP traffic (`/{slug}/…`) is streamed to the upstream and must stay
@@ -18,7 +18,7 @@ export function bodyLimits(config: Pick<Config, 'maxBodyBytes' | 'maxMcpBodyByte
     onError: (c) => tooLarge(c.req.raw, config.maxBodyBytes),
   });
   return async (c, next) => {
-    if (!ENDPOINT_PATH.test(c.req.path)) return buffered(c, next);
+    if (!isEndpointPath(c.req.path)) return buffered(c, next);
     const body = c.req.raw.body;
     if (!body) return next();
     const max = config.maxMcpBodyBytes;
@@ -74,17 +74,16 @@ export function bodyPlan(method: string, declaredLength: string | null | undefin
 export class PayloadTooLargeError extends Error {
   override name = 'PayloadTooLargeError';
   constructor(max: number) {
-    super(`The request body is larger than ${max} bytes`);
+    super(tooLargeSentence(max));
   }
 }
 
 /** The answer to an MCP request whose body is over MAX_MCP_BODY_BYTES, declared or counted, on every carrier. */
 export function mcpTooLarge(max: number): Response {
-  return jsonRpcError(413, `The request body is larger than ${max} bytes`, -32600);
+  return answers.mcpBodyTooLarge(max);
 }
 
 async function tooLarge(request: Request, max: number): Promise<Response> {
-  if ((request.headers.get('accept') ?? '').includes('text/html'))
-    return pageError(413, 'Request too large', `The form sent more than ${max} bytes.`);
-  return jsonError(413, 'payload_too_large', `The request body is larger than ${max} bytes`);
+  if ((request.headers.get('accept') ?? '').includes('text/html')) return answers.formTooLarge(max);
+  return answers.bodyTooLarge(max);
 }

@@ -38,6 +38,44 @@ export function storageUnavailable(retryAfter: number): Response {
   );
 }
 
+const UNKNOWN_ENDPOINT = 'No endpoint with this URL exists on this server';
+
+/**
+ * Answers that mean the same wherever they are given, each in one sentence. A route that means one
+ * of these says it through here, so the same event never reads two ways.
+ */
+export const answers = {
+  /** The URL names no endpoint: not a slug, or no endpoint by that slug (deleted, or never made). */
+  unknownEndpoint: () => jsonError(404, 'not_found', UNKNOWN_ENDPOINT),
+  /** No route here, or one that is off (/metrics without its token set). */
+  notFound: () => jsonError(404, 'not_found', 'Not found'),
+  /** A fault of ours; the log has the detail, the client only needs to know it was not its fault. */
+  serverError: () => jsonError(500, 'server_error', 'Something went wrong on our side'),
+  /** A JSON route sent something else. */
+  notJson: () => jsonError(415, 'unsupported_media_type', 'Send a JSON body with Content-Type: application/json'),
+  invalidJson: () => jsonError(400, 'invalid_json', 'The body is not valid JSON'),
+  bodyTooLarge: (max: number) => jsonError(413, 'payload_too_large', tooLargeSentence(max)),
+  mcpBodyTooLarge: (max: number) => jsonRpcError(413, tooLargeSentence(max), -32600),
+  formTooLarge: (max: number) => pageError(413, 'Request too large', `The form sent more than ${max} bytes.`),
+  /** A form of ours posted from another site (request.ts `isCrossSiteFormPost`). */
+  crossSiteForm: () => pageError(403, 'Request refused', 'This form can only be submitted from this site.'),
+  unreadableForm: () => pageError(400, 'Bad request', 'The form could not be read.'),
+  /** A form whose fields are not what our page sends. */
+  badForm: (problem: string) => pageError(400, 'Bad request', problem),
+};
+
+/** Sentences our pages show inside their own templates, where a page says the same as an answer above. */
+export const sentences = {
+  /** What a person pasted (on the "which endpoint?" or /revoke page) names no endpoint here. */
+  notAnEndpointUrl: 'That is not an endpoint of this server. Paste the URL that ends in /mcp.',
+  /** A page's version of `answers.unknownEndpoint`. */
+  endpointGone: `${UNKNOWN_ENDPOINT}; it may have been deleted`,
+};
+
+export function tooLargeSentence(max: number): string {
+  return `The request body is larger than ${max} bytes`;
+}
+
 export function pageError(status: number, title: string, message: string, hint?: string, headers?: Headers): Promise<Response> {
   return htmlResponse(errorPage(title, message, hint), { status, ...(headers ? { headers } : {}) });
 }

@@ -1,7 +1,8 @@
 import { timingSafeEqual } from '../crypto.ts';
 import { renderMetrics } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
-import { jsonError } from './errors.ts';
+import { bearerToken } from './bearer.ts';
+import { answers, jsonError } from './errors.ts';
 
 /**
  * `GET /metrics`: Prometheus text, only when METRICS_TOKEN is set (otherwise the route does not
@@ -12,7 +13,7 @@ import { jsonError } from './errors.ts';
  */
 export function metricsRoute(platform: Platform, request: Request): Response {
   const { metricsToken } = platform.config;
-  if (!metricsToken) return jsonError(404, 'not_found', 'Not found');
+  if (!metricsToken) return answers.notFound();
   if (!platform.processMetrics) {
     return jsonError(
       501,
@@ -20,7 +21,7 @@ export function metricsRoute(platform: Platform, request: Request): Response {
       'Metrics are not served on Cloudflare Workers: each isolate would count only its own requests. Use Workers Analytics and Workers Logs (the Observability tab of the Worker) instead.',
     );
   }
-  const presented = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(request.headers.get('authorization') ?? '')?.[1] ?? '';
+  const presented = bearerToken(request.headers.get('authorization')) ?? '';
   if (!timingSafeEqual(presented, metricsToken)) {
     return jsonError(401, 'unauthorized', 'Send the metrics token: Authorization: Bearer <METRICS_TOKEN>', {
       'www-authenticate': 'Bearer realm="key2oauth-metrics"',

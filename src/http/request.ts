@@ -1,3 +1,5 @@
+import { answers } from './errors.ts';
+
 /**
  * The engine compares request URLs with the issuer's endpoints and builds metadata URLs from
  * them, so every request it sees must carry the public origin, whatever Host or scheme the
@@ -31,4 +33,35 @@ export function isCrossSiteFormPost(request: Request, publicUrl: string): boolea
   if (site) return site !== 'same-origin' && site !== 'none';
   const origin = request.headers.get('origin');
   return origin !== null && origin !== new URL(publicUrl).origin;
+}
+
+/** What reading a body gave: its content, or the answer that refuses it. */
+export type Read<T> = { ok: true; value: T } | { ok: false; answer: Response };
+
+/**
+ * The start of every form post to one of our pages: refused from another site, then read into its
+ * text fields (our forms send no files). A body too large never gets here (body-limits.ts).
+ */
+export async function readFormPost(request: Request, publicUrl: string): Promise<Read<URLSearchParams>> {
+  if (isCrossSiteFormPost(request, publicUrl)) return { ok: false, answer: await answers.crossSiteForm() };
+  let form: FormData;
+  try {
+    form = await request.formData();
+  } catch {
+    return { ok: false, answer: await answers.unreadableForm() };
+  }
+  const fields = new URLSearchParams();
+  for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
+  return { ok: true, value: fields };
+}
+
+/** The start of every JSON API call with a body: a JSON content type, and a body that parses. */
+export async function readJsonBody(request: Request): Promise<Read<unknown>> {
+  if (!(request.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json'))
+    return { ok: false, answer: answers.notJson() };
+  try {
+    return { ok: true, value: await request.json() };
+  } catch {
+    return { ok: false, answer: answers.invalidJson() };
+  }
 }

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { ENDPOINT_PATH } from './endpoint-path.ts';
+import { isEndpointPath } from '../endpoint-urls.ts';
 
 /** What a response that is not one of our pages gets: nothing may load in it or frame it. */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
@@ -38,7 +38,7 @@ export function securityHeaders(): MiddlewareHandler {
       c.res = new Response(c.res.body, c.res);
       headers = c.res.headers;
     }
-    if (ENDPOINT_PATH.test(c.req.path)) {
+    if (isEndpointPath(c.req.path)) {
       for (const [name, value] of proxiedSecurityHeaders(c.res.status)) headers.set(name, value);
       return;
     }

@@ -1,10 +1,12 @@
 import { sha256Hex, timingSafeEqual } from '../crypto.ts';
+import { isSlug } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
-import { isSlug } from '../endpoints/slug.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { jsonError } from '../http/errors.ts';
+import { bearerToken } from '../http/bearer.ts';
+import { answers, jsonError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
+import { readJsonBody } from '../http/request.ts';
 import { engine } from '../oauth/engine.ts';
 import { listGrants, revokeGrant } from '../oauth/grants.ts';
 import type { Platform } from '../platform.ts';
@@ -29,9 +31,8 @@ export async function manageEndpoint(
   const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
   if (limited) return limited.json('requests');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
-  if (!endpoint) return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
-  const match = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(request.headers.get('authorization') ?? '');
-  if (!(await mayManage(platform, match?.[1], endpoint))) {
+  if (!endpoint) return answers.unknownEndpoint();
+  if (!(await mayManage(platform, bearerToken(request.headers.get('authorization')), endpoint))) {
     return jsonError(401, 'unauthorized', 'Send the manage token returned at creation: Authorization: Bearer <manage_token>', {
       'www-authenticate': 'Bearer realm="key2oauth-manage"',
     });
@@ -57,16 +58,9 @@ export async function manageEndpoint(
   if (request.method === 'DELETE') return ok({ deleted: true, slug, revoked_grants: await deleteEndpoint(platform, slug) });
 
   // PATCH
-  if (!(request.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) {
-    return jsonError(415, 'unsupported_media_type', 'Send a JSON body with Content-Type: application/json');
-  }
-  let body: unknown;
-  try {
-    body = await request.json();
-  } catch {
-    return jsonError(400, 'invalid_json', 'The body is not valid JSON');
-  }
-  const parsed = updateEndpointInput.safeParse(body);
+  const body = await readJsonBody(request);
+  if (!body.ok) return body.answer;
+  const parsed = updateEndpointInput.safeParse(body.value);
   if (!parsed.success) return jsonError(400, 'invalid_request', firstIssue(parsed.error));
   const changed = await changeEndpoint(platform, endpoint, parsed.data);
   if (!changed.ok) return jsonError(400, changed.error, changed.message);

@@ -1,12 +1,12 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { isSlug, managePath } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
-import { isSlug } from '../endpoints/slug.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { pageError } from '../http/errors.ts';
+import { answers } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
-import { isCrossSiteFormPost } from '../http/request.ts';
+import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { engine } from '../oauth/engine.ts';
 import { listGrants, revokeGrant } from '../oauth/grants.ts';
@@ -37,8 +37,8 @@ const NOTICES: Record<string, string> = {
   'revoked-all': 'Every access was revoked.',
 };
 
-export async function showManage(platform: Platform, c: Context, slug: string): Promise<Response> {
-  const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, platform.clientAddress(c));
+export async function showManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
+  const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
   if (limited) return limited.page('requests to manage endpoints from your network');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return htmlResponse(manageGonePage(c.req.query('done') === 'deleted'), { status: 404 });
@@ -47,21 +47,16 @@ export async function showManage(platform: Platform, c: Context, slug: string): 
   return page(platform, endpoint, { ...(notice ? { notice } : {}) });
 }
 
-export async function submitManage(platform: Platform, c: Context, slug: string): Promise<Response> {
+export async function submitManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
   const { config } = platform;
-  if (isCrossSiteFormPost(c.req.raw, config.publicUrl))
-    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
-  const limited = await rateLimit(platform, 'manage', config.rateLimits.manage, platform.clientAddress(c));
+  const read = await readFormPost(c.req.raw, config.publicUrl);
+  if (!read.ok) return read.answer;
+  const limited = await rateLimit(platform, 'manage', config.rateLimits.manage, clientAddress);
   if (limited) return limited.page('requests to manage endpoints from your network');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return htmlResponse(manageGonePage(false), { status: 404 });
-  const form = await c.req.formData().catch(() => null);
-  if (!form) return pageError(400, 'Bad request', 'The form could not be read.');
-  const field = (name: string) => {
-    const value = form.get(name);
-    return typeof value === 'string' ? value : '';
-  };
-  const here = `/manage/${slug}`;
+  const field = (name: string) => read.value.get(name) ?? '';
+  const here = managePath(slug);
   const action = field('action');
 
   if (action === 'open') {
@@ -103,7 +98,7 @@ export async function submitManage(platform: Platform, c: Context, slug: string)
       await deleteEndpoint(platform, slug);
       return redirect(`${here}?done=deleted`, cookieHeaders(platform, slug, '', 0), 303);
     default:
-      return pageError(400, 'Bad request', 'Unknown action.');
+      return answers.badForm('Unknown action.');
   }
 }
 
@@ -143,6 +138,6 @@ async function page(
 function cookieHeaders(platform: Platform, slug: string, token: string, maxAge: number): Headers {
   const secure = platform.config.publicUrl.startsWith('https:') ? '; Secure' : '';
   return new Headers({
-    'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=/manage/${slug}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`,
+    'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=${managePath(slug)}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`,
   });
 }

@@ -1,11 +1,11 @@
 import type { Context } from 'hono';
+import { slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { pageError } from '../http/errors.ts';
+import { sentences } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
-import { isCrossSiteFormPost } from '../http/request.ts';
+import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { revokeGrantsOfKey, withoutPastedPrefix } from '../oauth/grants.ts';
-import { slugFromResource } from '../oauth/resource.ts';
 import { revokePage } from '../pages/revoke.ts';
 import type { Platform } from '../platform.ts';
 
@@ -25,22 +25,21 @@ export function showRevoke(c: Context): Promise<Response> {
   return htmlResponse(revokePage({ ...(endpoint ? { endpoint } : {}), ...(revoked !== undefined ? { revoked } : {}) }));
 }
 
-export async function submitRevoke(platform: Platform, c: Context): Promise<Response> {
+export async function submitRevoke(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
   const { config } = platform;
-  if (isCrossSiteFormPost(c.req.raw, config.publicUrl))
-    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
-  const form = await c.req.formData().catch(() => null);
-  if (!form) return pageError(400, 'Bad request', 'The form could not be read.');
-  const endpointUrl = String(form.get('endpoint') ?? '').slice(0, 2048);
+  const read = await readFormPost(c.req.raw, config.publicUrl);
+  if (!read.ok) return read.answer;
+  const form = read.value;
+  const endpointUrl = (form.get('endpoint') ?? '').slice(0, 2048);
   const again = (error: string, status: number, headers?: Headers) =>
     htmlResponse(revokePage({ endpoint: endpointUrl, error }), { status, ...(headers ? { headers } : {}) });
 
-  const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, platform.clientAddress(c));
+  const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
   if (limited) return again(limited.sentence('keys were tried from your network'), 429, limited.headers());
-  const slug = slugFromResource(config.publicUrl, endpointUrl);
+  const slug = slugOfEndpointUrl(config.publicUrl, endpointUrl);
   const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
-  if (!slug || !endpoint) return again('That is not an endpoint of this server. Paste the URL that ends in /mcp.', 400);
-  const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
+  if (!slug || !endpoint) return again(sentences.notAnEndpointUrl, 400);
+  const apiKey = withoutPastedPrefix((form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
   if (!apiKey) return again('Paste the key you used.', 400);
   // Each attempt tests a key against the endpoint's grants (an oracle, like the consent page), so
   // it spends the same per-endpoint budget: guessing from many addresses is bounded here too.

@@ -28,15 +28,6 @@ export interface Admitted {
 }
 
 /**
- * The token of an `Authorization` header (RFC 6750 §2.1): `Bearer`, any case, white space, one
- * token with no parameters. A header that carries two credentials (two header lines, which a
- * runtime joins with a comma) carries none: which one would count is not ours to guess.
- */
-export function bearerToken(authorization: string | null | undefined): string | undefined {
-  return /^Bearer[\t ]+([^\s,]+)$/i.exec(authorization ?? '')?.[1];
-}
-
-/**
  * Admits a request with `token`, or says why not:
  * - `null`: no valid token for this endpoint (unknown, expired, revoked, of another endpoint);
  *   the engine's challenge answers it (`engine().challenge()`), so the client authorizes again;

@@ -1,11 +1,12 @@
 import { createEndpointStore } from '../endpoints/store.ts';
-import { jsonError } from '../http/errors.ts';
+import { bearerToken } from '../http/bearer.ts';
+import { answers } from '../http/errors.ts';
 import { engine, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
 import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { answerWithCors } from '../upstream/exchange.ts';
 import { forward } from '../upstream/forward.ts';
-import { admit, bearerToken, keyRejected, type McpClient, streamKeepalive } from './admission.ts';
+import { admit, keyRejected, type McpClient, streamKeepalive } from './admission.ts';
 import { keepStreamAlive } from './stream-keepalive.ts';
 
 /**
@@ -28,7 +29,7 @@ export async function guard(
 ): Promise<Response> {
   const authorization = request.headers.get('authorization');
   if (authorization === null && !(await createEndpointStore(platform.kv).get(slug))) {
-    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+    return answers.unknownEndpoint();
   }
   const token = request.method === 'OPTIONS' ? undefined : bearerToken(authorization);
   if (!token) return engine(platform, slug).challenge(request, path);

@@ -1,8 +1,8 @@
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
+import { type EndpointKind, endpointUrl, messagesUrl } from '../endpoint-urls.ts';
 import { jsonRpcError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
-import { type ResourcePath, resourceUrl } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import type { McpClient } from './admission.ts';
 import { forwardWithKey, guard } from './guard.ts';
@@ -50,8 +50,8 @@ export async function legacyRoute(
     return jsonRpcError(405, `Method ${incoming.method} is not supported here`, -32000, { allow: ALLOWED[route].join(', ') });
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
-  const path: ResourcePath = route === 'messages' && new URL(request.url).searchParams.get('via') === 'mcp' ? 'mcp' : 'sse';
-  const resource = new Request(resourceUrl(platform.config.publicUrl, slug, path), { method: request.method, headers: request.headers });
+  const path: EndpointKind = route === 'messages' && new URL(request.url).searchParams.get('via') === 'mcp' ? 'mcp' : 'sse';
+  const resource = new Request(endpointUrl(platform.config.publicUrl, slug, path), { method: request.method, headers: request.headers });
   return guard(
     platform,
     slug,
@@ -61,7 +61,7 @@ export async function legacyRoute(
       if (props.upstream.transport !== 'sse') {
         return jsonRpcError(
           404,
-          `This endpoint's server speaks Streamable HTTP; connect to ${resourceUrl(platform.config.publicUrl, slug)}`,
+          `This endpoint's server speaks Streamable HTTP; connect to ${endpointUrl(platform.config.publicUrl, slug)}`,
         );
       }
       return route === 'sse' ? legacyStream(platform, request, props, auth, 'sse') : legacyMessage(platform, request, props, auth, path);
@@ -81,7 +81,7 @@ export async function legacyStream(
   request: Request,
   props: GrantProps,
   auth: VerifiedToken,
-  path: ResourcePath,
+  path: EndpointKind,
 ): Promise<Response> {
   const { slug } = props;
   const response = await forwardWithKey(platform, request, props, auth, { url: props.upstream.url, method: 'GET' }, path);
@@ -99,7 +99,7 @@ export async function legacyStream(
     if (target.origin !== upstreamUrl.origin) throw new LegacyEndpointRefused('the endpoint event names another origin');
     const to = target.pathname + target.search;
     const sig = await signTarget(platform.secret, slug, auth.grantId, to);
-    return `${platform.config.publicUrl}/${slug}/messages?${new URLSearchParams({ to, sig, ...(path === 'mcp' ? { via: 'mcp' } : {}) })}`;
+    return messagesUrl(platform.config.publicUrl, slug, new URLSearchParams({ to, sig, ...(path === 'mcp' ? { via: 'mcp' } : {}) }));
   };
   const headers = new Headers(response.headers);
   headers.delete('content-length');
@@ -124,7 +124,7 @@ async function legacyMessage(
   request: Request,
   props: GrantProps,
   auth: VerifiedToken,
-  path: ResourcePath,
+  path: EndpointKind,
 ): Promise<Response> {
   const { slug } = props;
   const params = new URL(request.url).searchParams;

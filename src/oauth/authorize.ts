@@ -1,10 +1,11 @@
 import { AuthorizationError, type AuthRequest, CimdFetchError, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
 import { sha256Hex } from '../crypto.ts';
+import { endpointUrl, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { pageError } from '../http/errors.ts';
+import { answers, pageError, sentences } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
-import { isCrossSiteFormPost, onPublicOrigin } from '../http/request.ts';
+import { onPublicOrigin, readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { countGrantsIssued } from '../metrics.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
@@ -18,7 +19,6 @@ import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { grantMetadata, withoutPastedPrefix } from './grants.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { appScheme } from './redirect-uri.ts';
-import { resourceUrl, slugFromResource } from './resource.ts';
 
 const MAX_KEY_LENGTH = 8192;
 
@@ -44,19 +44,19 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   // The user named the endpoint on our "which endpoint?" page: continue with `resource` set.
   const pasted = params.get('endpoint');
   if (pasted !== null) {
-    const slug = slugFromResource(publicUrl, pasted);
+    const slug = slugOfEndpointUrl(publicUrl, pasted);
     if (!slug || !(await createEndpointStore(platform.kv).get(slug))) {
-      return htmlResponse(chooseEndpointPage(params, 'That is not an endpoint of this server. Paste the URL that ends in /mcp.'), {
+      return htmlResponse(chooseEndpointPage(params, sentences.notAnEndpointUrl), {
         status: 400,
       });
     }
     params.delete('endpoint');
-    params.set('resource', resourceUrl(publicUrl, slug));
+    params.set('resource', endpointUrl(publicUrl, slug));
     return redirect(`${url.pathname}?${params}`, new Headers(), 303);
   }
 
   const resource = params.get('resource');
-  const slug = slugFromResource(publicUrl, resource);
+  const slug = slugOfEndpointUrl(publicUrl, resource);
   if (!slug && resource && !isBareOrigin(resource, publicUrl)) {
     // RFC 8707 §2: a resource we do not serve is `invalid_target`. Shown here, not redirected: the
     // user has not acted on our page yet (RFC 9700 §4.11.1).
@@ -87,13 +87,13 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
     return pageError(
       404,
       'Endpoint not found',
-      'This endpoint does not exist on this server; it may have been deleted (invalid_target).',
+      `${sentences.endpointGone} (invalid_target).`,
       'Ask whoever gave you the endpoint URL for a current one.',
     );
 
   // Clients send `resource` with a trailing slash or other case (docs/architecture.md); the engine
   // compares exactly, so hand it the canonical form of the endpoint we matched.
-  params.set('resource', resourceUrl(publicUrl, slug));
+  params.set('resource', endpointUrl(publicUrl, slug));
   const oauth = engine(platform, slug).helpers();
   let authRequest: AuthRequest;
   try {
@@ -114,21 +114,13 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
 export async function submitAuthorize(platform: Platform, incoming: Request, clientAddress: string): Promise<Response> {
   const { config } = platform;
   const request = onPublicOrigin(incoming, config.publicUrl);
-  if (isCrossSiteFormPost(request, config.publicUrl)) {
-    return pageError(403, 'Request refused', 'This form can only be submitted from this site.');
-  }
-  let form: FormData;
-  try {
-    form = await request.formData();
-  } catch {
-    return pageError(400, 'Bad request', 'The form could not be read.');
-  }
-  const fields = new URLSearchParams();
-  for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
-  const problem = paramsProblem(consentForm, fields);
-  if (problem) return pageError(400, 'Bad request', `${problem}.`);
-  const handle = String(form.get('handle') ?? '');
-  const action = String(form.get('action') ?? '');
+  const read = await readFormPost(request, config.publicUrl);
+  if (!read.ok) return read.answer;
+  const form = read.value;
+  const problem = paramsProblem(consentForm, form);
+  if (problem) return answers.badForm(`${problem}.`);
+  const handle = form.get('handle') ?? '';
+  const action = form.get('action') ?? '';
   const anyEngine = engine(platform).helpers();
 
   try {
@@ -137,7 +129,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       return redirect(denied.redirectTo, denied.headers);
     }
     if (action !== 'approve') {
-      return pageError(400, 'Bad request', 'Choose Approve or Deny.');
+      return answers.badForm('Choose Approve or Deny.');
     }
 
     const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
@@ -147,7 +139,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     // A metadata document may have changed or gone stale while the page was open.
     const documentRefused = await metadataDocumentRefusal(platform, approved.request.clientId, clientAddress, approved.headers);
     if (documentRefused) return documentRefused;
-    const slug = slugFromResource(config.publicUrl, approved.request.resource);
+    const slug = slugOfEndpointUrl(config.publicUrl, approved.request.resource);
     const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
     if (!slug || !endpoint) {
       return pageError(404, 'Endpoint not found', 'This endpoint was deleted while you were authorizing.');
@@ -160,7 +152,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       backToConsent(platform, request, notice, headers, () =>
         consentPage(oauth, approved.request, endpoint, { error: notice.message, status: notice.status, headers }),
       );
-    if (String(form.get('destination') ?? '') !== (await destinationOf(endpoint))) {
+    if ((form.get('destination') ?? '') !== (await destinationOf(endpoint))) {
       return again({
         message: 'This endpoint was changed while the page was open. Check where your key will go, then approve again.',
         status: 409,
@@ -175,7 +167,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       );
     }
 
-    const apiKey = withoutPastedPrefix(String(form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
+    const apiKey = withoutPastedPrefix((form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
     const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey);
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.

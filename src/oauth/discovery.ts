@@ -1,10 +1,9 @@
-import { isSlug } from '../endpoints/slug.ts';
+import { type EndpointKind, isSlug } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { jsonError } from '../http/errors.ts';
+import { answers } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
 import { engine } from './engine.ts';
-import type { ResourcePath } from './resource.ts';
 
 /**
  * Discovery: the authorization server's RFC 8414 metadata (one issuer for every endpoint) and
@@ -23,9 +22,8 @@ export async function authorizationServerMetadata(platform: Platform, request: R
 }
 
 /** `path` is the endpoint's identifier the document is for: `/mcp`, or the legacy `/sse` (resource.ts). */
-export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string, path: ResourcePath): Promise<Response> {
-  if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug)))
-    return jsonError(404, 'not_found', 'No endpoint with this URL exists on this server');
+export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string, path: EndpointKind): Promise<Response> {
+  if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug))) return answers.unknownEndpoint();
   // The engine's resource server serves its RFC 9728 metadata document on this URL.
   return engine(platform, slug).challenge(onPublicOrigin(request, platform.config.publicUrl), path);
 }

@@ -209,6 +209,22 @@ describe('ADMIN_TOKEN and the creation limit, in-process', () => {
     assert.equal((await postForm(k, { upstream_url: UPSTREAM_URL, admin_token: ADMIN }, SAME_ORIGIN, '192.0.2.77')).status, 303);
   });
 
+  test('the admin token counts only as the one credential of a Bearer header, as every token the server reads', async () => {
+    // The same grammar as the manage API, /metrics and the engine (http/bearer.ts): no bare token,
+    // and a header holding two credentials (two Authorization headers, joined) is no token.
+    const headers = [ADMIN, `Bearer ${ADMIN}, Bearer ${ADMIN}`, `Bearer ${ADMIN},Bearer ${ADMIN}`];
+    for (const [index, authorization] of headers.entries()) {
+      const refused = await k.fetch('/api/slugs', {
+        method: 'POST',
+        clientAddress: `192.0.2.${120 + index}`,
+        headers: { 'content-type': 'application/json', authorization },
+        body: JSON.stringify({ upstream_url: UPSTREAM_URL }),
+      });
+      assert.equal(refused.status, 401, authorization);
+      await refused.body?.cancel();
+    }
+  });
+
   test('past the limit, creation is 429 with Retry-After, even with the right token; the form shares the limit; other addresses are not held up', async () => {
     const address = '203.0.113.200';
     const create = (token: string) =>

@@ -157,9 +157,17 @@ describe('the manage API, in-process', () => {
       assert.equal((await k.mcp(endpoint!, grant.accessToken, INITIALIZE)).status, 401);
       assert.equal(await refreshStatus(k, grant.client.client_id, grant.refreshToken), 400);
     }
-    assert.equal((await manage(k, slug!, token, 'GET')).status, 404);
-    assert.equal((await k.mcp(endpoint!, undefined, INITIALIZE)).status, 404);
-    assert.equal((await k.openConsent(endpoint!, grants[0]!.client)).status, 404, 'no new authorization can start');
+    // A deleted endpoint reads the same on the API, the MCP URL and the consent page (http/errors.ts).
+    const gone = 'No endpoint with this URL exists on this server';
+    const api = await manage(k, slug!, token, 'GET');
+    assert.equal(api.status, 404);
+    assert.equal(((await api.json()) as { message: string }).message, gone);
+    const mcp = await k.mcp(endpoint!, undefined, INITIALIZE);
+    assert.equal(mcp.status, 404);
+    assert.equal(((await mcp.json()) as { message: string }).message, gone);
+    const consent = await k.openConsent(endpoint!, grants[0]!.client);
+    assert.equal(consent.status, 404, 'no new authorization can start');
+    assert.ok(consent.html.includes(gone), consent.html);
     assert.ok(await tokenWorks(k, keep.mcp_endpoint!, kept.accessToken), 'other endpoints keep their grants');
   });
 });

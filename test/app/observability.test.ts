@@ -100,7 +100,13 @@ describe('observability, in-process', () => {
   });
 
   test('/metrics wants the token', async () => {
-    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Basic ${METRICS_TOKEN}`]) {
+    for (const authorization of [
+      undefined,
+      'Bearer wrong-token-0123456789',
+      `Basic ${METRICS_TOKEN}`,
+      METRICS_TOKEN,
+      `Bearer ${METRICS_TOKEN}, Bearer ${METRICS_TOKEN}`,
+    ]) {
       const response = await k.fetch('/metrics', { headers: authorization ? { authorization } : {} });
       assert.equal(response.status, 401);
       await response.body?.cancel();

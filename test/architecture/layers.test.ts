@@ -9,7 +9,7 @@ import { test } from 'node:test';
  * must not import each other. No two files may import each other, directly or around a loop.
  */
 const LAYERS = [
-  ['config', 'crypto'],
+  ['config', 'crypto', 'endpoint-urls'],
   ['log', 'metrics'],
   ['storage'],
   ['platform'],

@@ -153,8 +153,8 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
     checkUpstreamHost: async () => ({ ok: true }),
     secret: randomBytes(32).toString('base64url'),
     log: createLogger('debug', (line) => logs.push(line)),
-    // The one place the client address is read: from the RequestEnv each request is sent with.
-    clientAddress: (c) => (c.env as RequestEnv).clientAddress,
+    // As on a server, the socket's peer (handed in below from the RequestEnv each request is sent with).
+    clientAddress: (request) => request.socketAddress ?? 'unknown',
     waitUntil: (promise) => {
       const tracked: Promise<unknown> = promise.catch(() => {}).finally(() => pending.delete(tracked));
       pending.add(tracked);
@@ -163,7 +163,7 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
     processMetrics: true,
     ...options.platform,
   };
-  const app = createApp(platform);
+  const app = createApp(platform, { socketAddress: (env) => (env as RequestEnv).clientAddress });
 
   const fetch: InProcess['fetch'] = async (path, init = {}) => {
     const { clientAddress = CLIENT_ADDRESS, ...rest } = init;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { generateSlug, isSlug, SLUG_LENGTH } from '../../src/endpoints/slug.ts';
+import { isSlug, SLUG_LENGTH } from '../../src/endpoint-urls.ts';
+import { generateSlug } from '../../src/endpoints/slug.ts';
 
 test('slugs are 12 characters of [A-Za-z0-9] and do not repeat', () => {
   const seen = new Set<string>();

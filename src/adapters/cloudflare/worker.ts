@@ -10,7 +10,6 @@
  */
 import { waitUntil } from 'cloudflare:workers';
 import type { Hono } from 'hono';
-import { getConnInfo } from 'hono/cloudflare-workers';
 import { createApp } from '../../app.ts';
 import { ConfigError, type Env, parseConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
@@ -91,7 +90,7 @@ export async function workerPlatform(requestOrigin: string, env: WorkerEnv): Pro
     secret: config.secret ?? (await generatedDeploymentSecret(env)),
     log: createLogger(config.logLevel),
     // Cloudflare sets CF-Connecting-IP on every request and overwrites any value a client sent.
-    clientAddress: (c) => getConnInfo(c).remote.address ?? 'unknown',
+    clientAddress: (request) => request.headers.get('cf-connecting-ip') ?? 'unknown',
     waitUntil: (promise) => waitUntil(promise.catch(() => {})),
   };
 }

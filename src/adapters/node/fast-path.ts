@@ -1,9 +1,10 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { isSlug } from '../../endpoints/slug.ts';
+import { isSlug } from '../../endpoint-urls.ts';
 import { requestIdFor } from '../../http/access-log.ts';
+import { bearerToken } from '../../http/bearer.ts';
 import { bodyPlan, mcpTooLarge } from '../../http/body-limits.ts';
-import { jsonError, storageUnavailable } from '../../http/errors.ts';
-import { admit, bearerToken } from '../../mcp/admission.ts';
+import { answers, storageUnavailable } from '../../http/errors.ts';
+import { admit } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
 import type { Platform } from '../../platform.ts';
 import { isStorageUnavailable } from '../../storage/unavailable.ts';
@@ -51,7 +52,7 @@ export function withFastPath(options: FastPathOptions, app: RequestListener): Re
       // As the app's own error handler: logged, and a 500 that says so when nothing was sent yet.
       platform.log.error('request failed', { error });
       if (res.headersSent) res.destroy();
-      else void sendResponse(res, jsonError(500, 'server_error', 'Something went wrong on our side'), answeringFor(platform, req));
+      else void sendResponse(res, answers.serverError(), answeringFor(platform, req));
     });
   };
 }

@@ -1,7 +1,5 @@
 import { hash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Context } from 'hono';
 import { type Env, parseConfig, parseServerConfig, type ServerConfig, secretProblem } from '../../config.ts';
 import { randomToken } from '../../crypto.ts';
 import { createLogger, type Logger } from '../../log.ts';
@@ -50,7 +48,7 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
     checkUpstreamHost: guard.checkHostResolves,
     secret,
     log,
-    clientAddress: (c) => clientAddress(c, trustProxy),
+    clientAddress: (request) => addressOf(request.headers.get('x-forwarded-for') ?? undefined, request.socketAddress, trustProxy),
     waitUntil: (promise) => {
       const tracked = promise.catch(() => {}).finally(() => pending.delete(tracked));
       pending.add(tracked);
@@ -68,10 +66,6 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
       await storage.close();
     },
   };
-}
-
-function clientAddress(c: Context, trustProxy: boolean): string {
-  return addressOf(c.req.header('x-forwarded-for'), getConnInfo(c).remote.address, trustProxy);
 }
 
 /**

@@ -2,10 +2,10 @@ import cluster from 'node:cluster';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createApp } from '../../app.ts';
 import { ConfigError, type Env, parseConfig, parseServerConfig } from '../../config.ts';
-import { jsonError } from '../../http/errors.ts';
+import { answers } from '../../http/errors.ts';
 import type { Logger } from '../../log.ts';
 import { createStreamLimits } from '../../mcp/stream-limits.ts';
 import { runPrimary, workerCount } from './cluster.ts';
@@ -103,14 +103,14 @@ export function nodeRequestListener(built: NodePlatform, options: { fastPath?: b
   const { platform, server } = built;
   // The app and the fast path count open streams together, so the limits hold across both.
   const streams = createStreamLimits(platform.config);
-  const app = createApp(platform, { streams });
+  const app = createApp(platform, { streams, socketAddress: (env) => (env as HttpBindings).incoming.socket.remoteAddress });
   // @hono/node-server's request listener on a server we configure: its own `serve` passes no
   // timeouts, no header limit and no error handler.
   const appListener = getRequestListener(app.fetch, {
     hostname: server.host,
     errorHandler: (error) => {
       platform.log.error('request failed', { error });
-      return jsonError(500, 'server_error', 'Something went wrong on our side');
+      return answers.serverError();
     },
   });
   if (options.fastPath === false) return appListener;
