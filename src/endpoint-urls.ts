@@ -28,8 +28,12 @@ export function isSlug(value: string): boolean {
 }
 
 /**
- * The two URLs of an endpoint: `mcp` (Streamable HTTP, the OAuth resource every grant is for) and
- * `sse`, the legacy transport's, which SDK clients also need as a resource of its own (oauth/resource.ts).
+ * The two URLs of an endpoint, each an OAuth protected resource (RFC 9728) of its own:
+ * - `mcp` (Streamable HTTP), the resource (RFC 8707) every grant and token is bound to;
+ * - `sse`, the legacy transport's. SDK-based clients (mcp-remote, the Inspector) connected to it
+ *   require the metadata's `resource` to be a prefix of that URL, so it has metadata naming it;
+ *   the authorization server maps it to the endpoint (`slugOfEndpointUrl`), so every grant is
+ *   still for `/mcp`, and the resource server on `/sse` accepts those tokens as its own.
  */
 export type EndpointKind = 'mcp' | 'sse';
 

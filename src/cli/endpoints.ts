@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
+import { isSlug, manageLink } from '../endpoint-urls.ts';
 import { createEndpoint } from '../endpoints/create.ts';
-import { describeEndpoint, manageLink } from '../endpoints/endpoint.ts';
-import { isSlug } from '../endpoints/slug.ts';
+import { describeEndpoint } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { deleteEndpoint } from '../manage/change.ts';
 import { listGrants } from '../oauth/grants.ts';

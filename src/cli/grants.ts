@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { isSlug } from '../endpoints/slug.ts';
+import { isSlug } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { engine } from '../oauth/engine.ts';
 import { listGrants, revokeGrant } from '../oauth/grants.ts';

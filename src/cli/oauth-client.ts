@@ -152,6 +152,35 @@ export type Approval =
     };
 
 /**
+ * Posts a page's form as Chromium does for a same-origin form on a page with
+ * `Referrer-Policy: no-referrer` (`Origin: null`, `Sec-Fetch-Site: same-origin`), with the page's
+ * cookies, keeping the ones the answer sets. The answer is returned as is (no redirect followed).
+ */
+export async function postForm(
+  fetch: Fetch,
+  action: URL | string,
+  jar: CookieJar,
+  fields: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const response = await fetch(String(action), {
+    method: 'POST',
+    headers: {
+      ...jar.header(),
+      'content-type': 'application/x-www-form-urlencoded',
+      origin: 'null',
+      'sec-fetch-site': 'same-origin',
+      accept: 'text/html',
+      ...headers,
+    },
+    body: new URLSearchParams(fields),
+    redirect: 'manual',
+  });
+  jar.keep(response);
+  return response;
+}
+
+/**
  * Submits the consent page's form with `fields` (the key, the button) on top of its hidden fields,
  * as Chromium does for a same-origin form under our `Referrer-Policy: no-referrer`, and reads the
  * code from the redirect. The form is posted only to the page's own origin, and a refusal's 303
@@ -163,19 +192,7 @@ export async function submitConsent(fetch: Fetch, page: ConsentPage, fields: Rec
   const { action, hidden } = page.form;
   if (action.origin !== page.url.origin)
     return { ok: false, problem: `the consent form posts to ${action.origin}, not to ${page.url.origin}`, status: page.status };
-  const response = await fetch(action.href, {
-    method: 'POST',
-    headers: {
-      ...page.jar.header(),
-      'content-type': 'application/x-www-form-urlencoded',
-      origin: 'null',
-      'sec-fetch-site': 'same-origin',
-      accept: 'text/html',
-    },
-    body: new URLSearchParams({ ...hidden, ...fields }),
-    redirect: 'manual',
-  });
-  page.jar.keep(response);
+  const response = await postForm(fetch, action, page.jar, { ...hidden, ...fields });
   const location = response.headers.get('location');
   const next = location ? new URL(location, action) : undefined;
   if (response.status === 303 && next) {

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { timingSafeEqual } from '../crypto.ts';
+import { manageLink } from '../endpoint-urls.ts';
 import { bearerToken } from '../http/bearer.ts';
 import { jsonError, pageError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
@@ -11,7 +12,7 @@ import type { Platform } from '../platform.ts';
 import { headerLine } from '../upstream/target.ts';
 import { createEndpoint } from './create.ts';
 import { keepCreatedView, takeCreatedView } from './created-view.ts';
-import { describeEndpoint, manageLink, upstreamTarget } from './endpoint.ts';
+import { describeEndpoint, upstreamTarget } from './endpoint.ts';
 import { createEndpointStore } from './store.ts';
 
 /**

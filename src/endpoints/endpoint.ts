@@ -1,4 +1,4 @@
-import { endpointUrl, manageLink } from '../endpoint-urls.ts';
+import { endpointUrl } from '../endpoint-urls.ts';
 import type { UpstreamTarget, UpstreamTransport } from '../upstream/target.ts';
 
 /**
@@ -46,4 +46,3 @@ export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
 }
 
 // Read from here by modules not yet moved to endpoint-urls.ts.
-export { manageLink };

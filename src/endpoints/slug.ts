@@ -1,4 +1,4 @@
-import { isSlug, SLUG_LENGTH } from '../endpoint-urls.ts';
+import { SLUG_LENGTH } from '../endpoint-urls.ts';
 
 /**
  * Endpoint slugs: 12 characters from a CSPRNG over [A-Za-z0-9] (~71 bits), the shape
@@ -7,9 +7,6 @@ import { isSlug, SLUG_LENGTH } from '../endpoint-urls.ts';
  */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const LIMIT = 256 - (256 % ALPHABET.length); // 248: bytes >= this would bias the first characters
-
-// Read from here by modules not yet moved to endpoint-urls.ts.
-export { isSlug, SLUG_LENGTH };
 
 export function generateSlug(random: (length: number) => Uint8Array = (length) => crypto.getRandomValues(new Uint8Array(length))): string {
   let slug = '';

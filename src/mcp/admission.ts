@@ -1,7 +1,7 @@
+import type { EndpointKind } from '../endpoint-urls.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import { engine, type GrantProps, invalidTokenChallenge, REQUIRED_SCOPES, type VerifiedToken } from '../oauth/engine.ts';
 import { noteGrantUse } from '../oauth/grant-usage.ts';
-import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import type { KeepaliveOptions } from './stream-keepalive.ts';
 import type { StreamLimits } from './stream-limits.ts';
@@ -40,7 +40,7 @@ export async function admit(
   slug: string,
   client: McpClient,
   token: string,
-  path: ResourcePath = 'mcp',
+  path: EndpointKind = 'mcp',
 ): Promise<Admitted | Response | null> {
   const verified = await engine(platform, slug).verify(token);
   if (!verified) return null;
@@ -73,7 +73,7 @@ export async function keyRejected(
   props: GrantProps,
   auth: VerifiedToken,
   status: number,
-  path: ResourcePath = 'mcp',
+  path: EndpointKind = 'mcp',
 ): Promise<Response> {
   platform.log.info('upstream rejected the key; revoking its grant', { slug: props.slug, status });
   await engine(platform, props.slug).helpers().revokeGrant(auth.grantId, props.slug);

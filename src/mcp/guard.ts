@@ -1,8 +1,8 @@
+import type { EndpointKind } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { bearerToken } from '../http/bearer.ts';
 import { answers } from '../http/errors.ts';
 import { engine, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
-import type { ResourcePath } from '../oauth/resource.ts';
 import type { Platform } from '../platform.ts';
 import { answerWithCors } from '../upstream/exchange.ts';
 import { forward } from '../upstream/forward.ts';
@@ -25,7 +25,7 @@ export async function guard(
   request: Request,
   client: McpClient,
   handler: (props: GrantProps, auth: VerifiedToken) => Promise<Response>,
-  path: ResourcePath = 'mcp',
+  path: EndpointKind = 'mcp',
 ): Promise<Response> {
   const authorization = request.headers.get('authorization');
   if (authorization === null && !(await createEndpointStore(platform.kv).get(slug))) {
@@ -57,7 +57,7 @@ export async function forwardWithKey(
   props: GrantProps,
   auth: VerifiedToken,
   to: { url: string; method?: string },
-  path: ResourcePath = 'mcp',
+  path: EndpointKind = 'mcp',
 ): Promise<Response> {
   const outcome = await forward(platform, request, props.upstream, props.apiKey, to);
   if (outcome.kind === 'response') return outcome.response;

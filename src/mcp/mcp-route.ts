@@ -1,8 +1,8 @@
+import { endpointUrl } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonRpcError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import { htmlResponse } from '../http/responses.ts';
-import { resourceUrl } from '../oauth/resource.ts';
 import { endpointInfoPage } from '../pages/endpoint-info.ts';
 import type { Platform } from '../platform.ts';
 import type { McpClient } from './admission.ts';
@@ -12,9 +12,9 @@ import { legacyStream } from './legacy-sse.ts';
 const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);
 
 /**
- * `/{slug}/mcp`: the hot path. One token lookup and one decrypt (inside the engine's
- * validateToken, never cached, so a revoked token fails on its next request), then one upstream
- * request streamed both ways.
+ * `/{slug}/mcp`: the hot path. Admission (mcp/admission.ts: the token's own record read on
+ * every request, so a revoked token fails on its next one; the decrypted check cached by
+ * oauth/token-cache.ts), then one upstream exchange (upstream/exchange.ts) streamed both ways.
  *
  * A legacy HTTP+SSE upstream is served here too: clients that try Streamable HTTP first (the SDK's
  * documented fallback, Claude, …) get a 405 for their POST and then open a GET event stream on
@@ -30,7 +30,7 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
     const endpoint = await createEndpointStore(platform.kv).get(slug);
     if (endpoint)
       return htmlResponse(
-        endpointInfoPage({ mcpEndpoint: resourceUrl(platform.config.publicUrl, slug), displayName: endpoint.displayName }),
+        endpointInfoPage({ mcpEndpoint: endpointUrl(platform.config.publicUrl, slug), displayName: endpoint.displayName }),
       );
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);

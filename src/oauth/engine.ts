@@ -7,13 +7,12 @@ import {
   type ValidatedAccessToken,
 } from '@cloudflare/workers-oauth-provider';
 import { sha256Hex } from '../crypto.ts';
-import { isSlug } from '../endpoints/slug.ts';
+import { type EndpointKind, endpointUrl, isSlug, resourceMetadataUrl } from '../endpoint-urls.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { checkClientRegistration } from './registration.ts';
-import { type ResourcePath, resourceMetadataUrl, resourceUrl } from './resource.ts';
 import { TokenCheckCache } from './token-cache.ts';
 
 /**
@@ -77,9 +76,9 @@ export interface Engine {
    * that is not valid here (401 `invalid_token`, RFC 6750 §3.1). `path` says which identifier of
    * the endpoint the request is for (resource.ts): the challenge names its metadata.
    */
-  challenge(request: Request, path?: ResourcePath): Promise<Response>;
+  challenge(request: Request, path?: EndpointKind): Promise<Response>;
   /** 403 `insufficient_scope` naming the scope and the resource metadata (RFC 6750 §3.1, MCP authorization, step-up). */
-  insufficientScope(path?: ResourcePath): Response;
+  insufficientScope(path?: EndpointKind): Response;
 }
 
 type TokenValidation = ValidatedAccessToken<GrantProps>;
@@ -128,7 +127,7 @@ function buildEngine(platform: Platform, slug?: string): Engine {
   });
   const server = new OAuthAuthorizationServer<EngineEnv>({
     issuer: config.publicUrl,
-    resources: [slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl],
+    resources: [slug ? endpointUrl(config.publicUrl, slug) : config.publicUrl],
     authorizeEndpoint: config.publicUrl + AUTHORIZE_PATH,
     tokenEndpoint: config.publicUrl + TOKEN_PATH,
     clientRegistrationEndpoint: config.publicUrl + REGISTER_PATH,
@@ -144,17 +143,17 @@ function buildEngine(platform: Platform, slug?: string): Engine {
   });
   let helpers: OAuthHelpers | undefined;
   const api = () => (helpers ??= server.getOAuthApi(env));
-  const audience = slug ? resourceUrl(config.publicUrl, slug) : config.publicUrl;
+  const audience = slug ? endpointUrl(config.publicUrl, slug) : config.publicUrl;
   // One resource server per identifier of the endpoint, kept like the engine (building one
   // validates its options and canonicalizes URLs: a share of every request's CPU on Workers).
   // It only ever answers what verify() did not admit: preflights and challenges.
-  const resourceServers = new Map<ResourcePath, OAuthResourceServer<ChallengeEnv, GrantProps>>();
-  const resourceServer = (path: ResourcePath) => {
+  const resourceServers = new Map<EndpointKind, OAuthResourceServer<ChallengeEnv, GrantProps>>();
+  const resourceServer = (path: EndpointKind) => {
     let built = resourceServers.get(path);
     if (!built) {
       built = new OAuthResourceServer<ChallengeEnv, GrantProps>({
         resourceMetadata: {
-          resource: resourceUrl(config.publicUrl, slug!, path),
+          resource: endpointUrl(config.publicUrl, slug!, path),
           authorization_servers: [config.publicUrl],
           bearer_methods_supported: ['header'],
         },
@@ -223,7 +222,7 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     },
     insufficientScope(path = 'mcp') {
       return insufficientScope(
-        { audience: resourceUrl(config.publicUrl, slug!, path), token: '', scope: [] } as never,
+        { audience: endpointUrl(config.publicUrl, slug!, path), token: '', scope: [] } as never,
         REQUIRED_SCOPES,
         'The access token does not carry the mcp scope; authorize again to use this endpoint',
       );
@@ -301,7 +300,7 @@ export function tokenParts(token: string | null | undefined): { slug: string; gr
  * (realm, metadata URL, error, required scopes), so the client re-authorizes and the user can paste
  * a new key.
  */
-export function invalidTokenChallenge(publicUrl: string, slug: string, message: string, path: ResourcePath = 'mcp'): Response {
+export function invalidTokenChallenge(publicUrl: string, slug: string, message: string, path: EndpointKind = 'mcp'): Response {
   const challenge = `Bearer realm="OAuth", resource_metadata="${resourceMetadataUrl(publicUrl, slug, path)}", error="invalid_token", scope="${REQUIRED_SCOPES.join(' ')}"`;
   return Response.json(
     { error: 'invalid_token', error_description: message, message },

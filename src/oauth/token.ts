@@ -1,3 +1,4 @@
+import { endpointUrl, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { jsonError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
@@ -6,7 +7,6 @@ import { isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadat
 import { engine, tokenParts } from './engine.ts';
 import { basicAuthProblem, paramsProblem, tokenForm } from './params.ts';
 import { refreshReuse } from './refresh-reuse.ts';
-import { resourceUrl, slugFromResource } from './resource.ts';
 
 /**
  * POST /oauth/token (token, refresh and RFC 7009 revocation): the engine answers; we only choose
@@ -36,8 +36,8 @@ export async function tokenEndpoint(platform: Platform, incoming: Request, clien
 
   const resource = form.get('resource');
   if (resource !== null && form.getAll('resource').length === 1) {
-    const named = slugFromResource(publicUrl, resource);
-    if (named) form.set('resource', resourceUrl(publicUrl, named));
+    const named = slugOfEndpointUrl(publicUrl, resource);
+    if (named) form.set('resource', endpointUrl(publicUrl, named));
     // A bare origin names no endpoint; the grant already records its resource.
     else if (isOrigin(resource, publicUrl)) form.delete('resource');
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
+import { postForm } from '../../src/cli/oauth-client.ts';
 import { type InProcess, KEY, PUBLIC_URL, startApp, UPSTREAM_URL } from '../support/in-process.ts';
 import { serveMcp } from '../support/in-process-upstream.ts';
 
@@ -178,17 +179,7 @@ describe('the consent form after a wrong key, in-process', () => {
   test('a wrong key answers 303 back to the page (POST/redirect/GET): the message shows once, reload and Back are plain GETs, the right key then works', async () => {
     const endpoint = (await k.mustCreateEndpoint()).mcp_endpoint!;
     const page = await k.openConsent(endpoint, await k.register());
-    const posted = await k.fetch(page.url, {
-      method: 'POST',
-      headers: {
-        ...page.jar.header(),
-        'content-type': 'application/x-www-form-urlencoded',
-        origin: 'null',
-        'sec-fetch-site': 'same-origin',
-      },
-      body: new URLSearchParams({ ...page.hidden, api_key: 'sk-wrong-0000', action: 'approve' }),
-      redirect: 'manual',
-    });
+    const posted = await postForm(k.fetch, page.url, page.jar, { ...page.hidden, api_key: 'sk-wrong-0000', action: 'approve' });
     assert.equal(posted.status, 303, 'no page in the history is a POST result');
     page.jar.keep(posted);
     const location = new URL(posted.headers.get('location')!, PUBLIC_URL);

@@ -45,6 +45,13 @@ describe('WORKERS=2', () => {
   let server: ServerProcess;
   before(async () => {
     server = await startServer({ WORKERS: '2', RATE_LIMIT_CREATE: '6/3600' });
+    // /healthz answers as soon as the first worker listens; the kernel spreads connections only
+    // over sockets already open, so wait for the second worker's own "listening" line too.
+    const deadline = Date.now() + 20_000;
+    while ((server.output().match(/"msg":"listening"/g) ?? []).length < 2) {
+      assert.ok(Date.now() < deadline, `both workers listen:\n${server.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
   after(() => server.stop());
 

@@ -212,22 +212,7 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
   };
 
   const submitConsent: InProcess['submitConsent'] = async (page, fields, headers = {}) => {
-    const body = new URLSearchParams({ ...page.hidden, ...fields });
-    const response = await fetch(page.url, {
-      method: 'POST',
-      // What Chromium sends for a same-origin form on a page with Referrer-Policy: no-referrer.
-      headers: {
-        ...page.jar.header(),
-        'content-type': 'application/x-www-form-urlencoded',
-        origin: 'null',
-        'sec-fetch-site': 'same-origin',
-        accept: 'text/html',
-        ...headers,
-      },
-      body,
-      redirect: 'manual',
-    });
-    page.jar.keep(response);
+    const response = await oauth.postForm(fetch, page.url, page.jar, { ...page.hidden, ...fields }, headers);
     // A refusal answers 303 back to the consent page (POST/redirect/GET): follow it as a browser
     // does; the redirect to the client (302, another origin) is returned as is.
     const back = response.status === 303 ? new URL(response.headers.get('location')!, page.url) : undefined;

@@ -63,15 +63,22 @@ test('an endpoint URL from a client or a person names its slug on this deploymen
     endpointUrl(PUBLIC, SLUG, 'sse'),
     `${PUBLIC}/${SLUG}/mcp/`,
     `HTTPS://K2O.EXAMPLE.COM/${SLUG}`,
+    `${PUBLIC}/${SLUG}`,
+    ` ${PUBLIC}/${SLUG}/mcp `,
     SLUG,
   ])
     assert.equal(slugOfEndpointUrl(PUBLIC, value), SLUG, value);
   for (const value of [
     `${PUBLIC}/bridge/${SLUG}/mcp`,
     `https://other.example.com/${SLUG}/mcp`,
+    `http://k2o.example.com/${SLUG}/mcp`,
+    `${PUBLIC}/${SLUG}/other`,
+    `${PUBLIC}/short/mcp`,
     PUBLIC,
     `${PUBLIC}/`,
     'nonsense',
+    '',
+    null,
     undefined,
   ])
     assert.equal(slugOfEndpointUrl(PUBLIC, value), undefined, String(value));

@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { isSlug } from '../../endpoint-urls.ts';
+import { endpointOfTarget } from '../../endpoint-urls.ts';
 import { requestIdFor } from '../../http/access-log.ts';
 import { bearerToken } from '../../http/bearer.ts';
 import { bodyPlan, mcpTooLarge } from '../../http/body-limits.ts';
@@ -9,7 +9,6 @@ import type { StreamLimits } from '../../mcp/stream-limits.ts';
 import type { Platform } from '../../platform.ts';
 import { isStorageUnavailable } from '../../storage/unavailable.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
-import { addressOf } from './platform.ts';
 import { relay } from './relay.ts';
 import { type Answering, sendResponse } from './send-response.ts';
 
@@ -29,8 +28,6 @@ import { type Answering, sendResponse } from './send-response.ts';
  * waited for twice. The Worker has no such carrier: workerd's Request and Response are native.
  */
 
-/** `/{slug}/mcp`, with or without a query (which, as on every carrier, is not passed on). */
-const MCP_URL = /^\/([^/?#]+)\/mcp(?:\?|$)/;
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
 
 export interface FastPathOptions {
@@ -38,15 +35,16 @@ export interface FastPathOptions {
   /** The app's stream counts (the same object), so the limits stay exact across both carriers. */
   streams: StreamLimits;
   upstreamDispatch: UpstreamDispatch;
-  trustProxy: boolean;
 }
 
 export function withFastPath(options: FastPathOptions, app: RequestListener): RequestListener {
   const { platform } = options;
   const countStreams = Boolean(platform.config.metricsToken && platform.processMetrics);
   return (req, res) => {
-    const slug = METHODS.has(req.method!) ? MCP_URL.exec(req.url!)?.[1] : undefined;
-    const token = slug && isSlug(slug) ? soleBearerToken(req) : undefined;
+    // `/{slug}/mcp`, with or without a query (which, as on every carrier, is not passed on).
+    const named = METHODS.has(req.method!) ? endpointOfTarget(req.url!) : undefined;
+    const slug = named?.kind === 'mcp' ? named.slug : undefined;
+    const token = slug ? soleBearerToken(req) : undefined;
     if (!slug || !token) return app(req, res);
     serve(options, countStreams, slug, token, req, res, app).catch((error) => {
       // As the app's own error handler: logged, and a 500 that says so when nothing was sent yet.
@@ -83,7 +81,7 @@ async function serve(
   const { platform } = options;
   const answering = answeringFor(platform, req);
   const max = platform.config.maxMcpBodyBytes;
-  const address = addressOf(req.headers['x-forwarded-for'] as string | undefined, req.socket.remoteAddress, options.trustProxy);
+  const address = platform.clientAddress({ headers: nodeHeaders(req), socketAddress: req.socket.remoteAddress });
   let admitted: Awaited<ReturnType<typeof admit>>;
   try {
     admitted = await admit(platform, slug, { streams: options.streams, address }, token);
@@ -116,5 +114,15 @@ function answeringFor(platform: Platform, req: IncomingMessage): Answering {
     method: req.method!,
     path: req.url!.split('?', 1)[0]!,
     origin: req.headers.origin,
+  };
+}
+
+/** Node's parsed headers read as the platform reads a request's (one value, or null). */
+function nodeHeaders(req: IncomingMessage): { get(name: string): string | null } {
+  return {
+    get(name) {
+      const value = req.headers[name];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    },
   };
 }

@@ -4,7 +4,9 @@ import { Readable } from 'node:stream';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { HostCheck, UpstreamFetch } from '../../platform.ts';
 import { checkAddress } from '../../upstream/address-policy.ts';
+import { isNullBodyStatus } from '../../upstream/exchange.ts';
 import { rememberedUrlCheck, UpstreamBlockedError } from '../../upstream/url-policy.ts';
+import { headerPairs } from './header-record.ts';
 
 /**
  * The Node side of the upstream guard: a fetch whose every new connection goes only to addresses
@@ -141,12 +143,9 @@ async function requestAsFetch(agent: Agent, url: URL, init: RequestInit & { sign
   // reader gets it from the iterator, and it must never become an uncaught 'error' event.
   answer.body.on('error', () => {});
   const responseHeaders = new Headers();
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
-    else if (value !== undefined) responseHeaders.append(name, value);
-  }
+  for (const [name, value] of headerPairs(answer.headers)) responseHeaders.append(name, value);
   const status = answer.statusCode;
-  if (method === 'HEAD' || status === 204 || status === 205 || status === 304) {
+  if (method === 'HEAD' || isNullBodyStatus(status)) {
     answer.body.destroy();
     return new Response(null, { status, headers: responseHeaders });
   }

@@ -69,10 +69,10 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
 }
 
 /**
- * The socket's peer, or, behind a proxy we were told to trust, the address it appended. The app
- * (through `platform.clientAddress`) and the server's fast path both ask here.
+ * The socket's peer, or, behind a proxy we were told to trust, the address it appended. Both
+ * carriers ask through `platform.clientAddress`.
  */
-export function addressOf(forwardedFor: string | undefined, peer: string | undefined, trustProxy: boolean): string {
+function addressOf(forwardedFor: string | undefined, peer: string | undefined, trustProxy: boolean): string {
   if (trustProxy) {
     const last = forwardedFor
       ?.split(',')

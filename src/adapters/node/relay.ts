@@ -9,6 +9,7 @@ import { judgeAnswer, upstreamRequest } from '../../upstream/exchange.ts';
 import { redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
 import { describeUpstreamError } from '../../upstream/network-error.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
+import { headerPairs, headerValue } from './header-record.ts';
 import { type Answering, answerHeaders, logAnswer, sendResponse } from './send-response.ts';
 
 export interface Relaying extends Answering, Admitted {
@@ -174,18 +175,6 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
 }
 
 /** undici's answer headers (a repeated name as an array) as the exchange reads them. */
-function* headerPairs(headers: Record<string, string | string[] | undefined>): Iterable<[string, string]> {
-  for (const name in headers) {
-    const value = headers[name];
-    if (Array.isArray(value)) for (const item of value) yield [name, item];
-    else if (value !== undefined) yield [name, value];
-  }
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
 /** A body of undeclared length, passed on chunk by chunk until it goes past `max` bytes. */
 async function* counted(req: IncomingMessage, max: number, onTooLarge: () => void): AsyncGenerator<Buffer> {
   let size = 0;

@@ -114,7 +114,7 @@ export function nodeRequestListener(built: NodePlatform, options: { fastPath?: b
     },
   });
   if (options.fastPath === false) return appListener;
-  return withFastPath({ platform, streams, upstreamDispatch: built.upstreamDispatch, trustProxy: server.trustProxy }, appListener);
+  return withFastPath({ platform, streams, upstreamDispatch: built.upstreamDispatch }, appListener);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { type EndpointKind, endpointOfPathname } from '../../endpoint-urls.ts';
 import type { Findings } from './findings.ts';
 
 /** The endpoint as doctor reads it from the URL the operator gave. */
@@ -8,7 +9,7 @@ export interface Target {
   /** A path before the slug: a deployment mounted under a path, which Key2OAuth does not support. */
   prefix: string;
   slug: string;
-  kind: 'mcp' | 'sse';
+  kind: EndpointKind;
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
@@ -26,8 +27,8 @@ export function readTarget(findings: Findings, given: string): Target | undefine
     );
     return undefined;
   }
-  const shape = /^(.*)\/([A-Za-z0-9]{12})\/(mcp|sse)\/?$/.exec(endpoint.pathname);
-  if (!shape) {
+  const shape = endpointOfPathname(endpoint.pathname);
+  if (!shape?.kind) {
     findings.fail(
       'endpoint URL',
       `${endpoint.pathname} does not end in /{slug}/mcp or /{slug}/sse`,
@@ -35,8 +36,8 @@ export function readTarget(findings: Findings, given: string): Target | undefine
     );
     return undefined;
   }
-  const [, prefix = '', slug = '', kind] = shape;
-  return { url: `${endpoint.origin}${prefix}/${slug}/${kind}`, origin: endpoint.origin, prefix, slug, kind: kind as Target['kind'] };
+  const { prefix, slug, kind } = shape;
+  return { url: `${endpoint.origin}${prefix}/${slug}/${kind}`, origin: endpoint.origin, prefix, slug, kind };
 }
 
 /** Plain http is fine on this computer only: elsewhere tokens and keys would cross the network in clear. */
