@@ -25,7 +25,7 @@ import { endpointRewriter } from './sse-endpoint-rewriter.ts';
  * holder cannot use the key on other paths of the upstream's host (say, its REST API). Replicas
  * must share the deployment secret for this, as they already share the store.
  *
- * Both routes check the token as the resource `/{slug}/sse` (resource.ts: the same endpoint under
+ * Both routes check the token as the resource `/{slug}/sse` (endpoint-urls.ts `EndpointKind`: the same endpoint under
  * the identifier SDK clients connected to it accept), so a client without a valid token is sent
  * to metadata naming `/sse`. The message URL is not a resource of its own: `guard()` is given a
  * request for the URL the stream was opened on (`/sse`, or `/mcp` when `via=mcp`), with the same

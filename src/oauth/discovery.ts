@@ -21,7 +21,7 @@ export async function authorizationServerMetadata(platform: Platform, request: R
   return new Response(JSON.stringify(metadata), { status: response.status, headers: response.headers });
 }
 
-/** `path` is the endpoint's identifier the document is for: `/mcp`, or the legacy `/sse` (resource.ts). */
+/** `path` is the endpoint's identifier the document is for: `/mcp`, or the legacy `/sse` (endpoint-urls.ts `EndpointKind`). */
 export async function protectedResourceMetadata(platform: Platform, request: Request, slug: string, path: EndpointKind): Promise<Response> {
   if (!isSlug(slug) || !(await createEndpointStore(platform.kv).get(slug))) return answers.unknownEndpoint();
   // The engine's resource server serves its RFC 9728 metadata document on this URL.

@@ -74,7 +74,7 @@ export interface Engine {
    * The engine's own answer to a request on the endpoint's URL that `verify()` did not admit: a
    * CORS preflight (204), no token (401 naming the resource metadata, RFC 9728 §5.1), a token
    * that is not valid here (401 `invalid_token`, RFC 6750 §3.1). `path` says which identifier of
-   * the endpoint the request is for (resource.ts): the challenge names its metadata.
+   * the endpoint the request is for (endpoint-urls.ts): the challenge names its metadata.
    */
   challenge(request: Request, path?: EndpointKind): Promise<Response>;
   /** 403 `insufficient_scope` naming the scope and the resource metadata (RFC 6750 §3.1, MCP authorization, step-up). */
