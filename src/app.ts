@@ -20,6 +20,7 @@ import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
+import { accessApi } from './manage/access-api.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
 import { showManage, submitManage } from './manage/manage-page.ts';
 import { showRevoke, submitRevoke } from './manage/revoke-own.ts';
@@ -81,6 +82,13 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   // The person who authorized an app takes the access back with the key they pasted.
   app.get('/revoke', (c) => showRevoke(c));
   app.post('/revoke', (c) => submitRevoke(platform, c, address(c)));
+  // The key holder's JSON API (docs/key-holders.md).
+  const listAccess = accessApi(platform, 'list');
+  const replaceAccess = accessApi(platform, 'replace');
+  const revokeAccess = accessApi(platform, 'revoke');
+  app.post('/api/access', (c) => listAccess(c, address(c)));
+  app.post('/api/access/replace', (c) => replaceAccess(c, address(c)));
+  app.post('/api/access/revoke', (c) => revokeAccess(c, address(c)));
   app.get(managePath(SLUG), (c) => showManage(platform, c, c.req.param('slug'), address(c)));
   app.post(managePath(SLUG), (c) => submitManage(platform, c, c.req.param('slug'), address(c)));
   app.delete(apiGrantPath(SLUG, ':grantId'), (c) =>
