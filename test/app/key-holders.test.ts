@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { KVStore } from '../../src/storage/contract.ts';
+import { createMemoryStorage } from '../../src/storage/memory.ts';
 import { INITIALIZE, type InProcess, KEY, startApp } from '../support/in-process.ts';
 
 /**
@@ -179,5 +180,52 @@ describe('the key holder API counts against both key limits, in-process', () => 
     assert.equal(perEndpoint.status, 429);
     assert.ok(Number(perEndpoint.headers.get('retry-after')) >= 1);
     assert.match(await perEndpoint.text(), /on this endpoint/);
+  });
+});
+
+describe('what a key replacement costs per message, in-process', () => {
+  const reads: string[] = [];
+  const storage = createMemoryStorage();
+  const kv: KVStore = {
+    ...storage.kv,
+    get: ((key: string, type?: never) => {
+      reads.push(key);
+      return storage.kv.get(key, type);
+    }) as KVStore['get'],
+  };
+  let k: InProcess;
+  before(async () => {
+    k = await startApp({
+      platform: { kv, counters: storage.counters },
+      env: { RATE_LIMIT_AUTHORIZE: '1000/600', RATE_LIMIT_AUTHORIZE_ENDPOINT: '1000/600' },
+    });
+  });
+  after(async () => {
+    await k.close();
+    await storage.close();
+  });
+
+  test('an access whose key was never replaced reads nothing more per message; a replaced one reads its steps once', async () => {
+    const a = (await k.mustCreateEndpoint()).mcp_endpoint!;
+    const grant = await k.authorize(a);
+    assert.ok(await tokenWorks(k, a, grant.accessToken), 'the first check');
+    reads.length = 0;
+    for (let i = 0; i < 3; i++) assert.ok(await tokenWorks(k, a, grant.accessToken));
+    assert.deepEqual(
+      reads.filter((key) => !key.startsWith('token:')),
+      [],
+      'a remembered check reads the token record and nothing else',
+    );
+
+    k.upstream.acceptedKey = NEW_KEY;
+    const replaced = await k.fetch('/api/access/replace', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ endpoint: a, credentials: [KEY], new_credentials: [NEW_KEY] }),
+    });
+    assert.equal(replaced.status, 200);
+    reads.length = 0;
+    for (let i = 0; i < 3; i++) assert.ok(await tokenWorks(k, a, grant.accessToken));
+    assert.equal(reads.filter((key) => key.startsWith('k2o:rekey:')).length, 1, 'the steps are read once, at the first message after');
   });
 });
