@@ -10,6 +10,7 @@ import { sha256Hex } from '../crypto.ts';
 import { type EndpointKind, endpointUrl, isSlug, resourceMetadataUrl } from '../endpoint-urls.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
+import { MIN_EXPIRATION_TTL } from '../storage/rules.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
 import { MARKER, replacedProps } from './key-replacement.ts';
@@ -363,7 +364,7 @@ export async function markGrantTokens(platform: Platform, slug: string, grantId:
       const record = (await platform.kv.get(key.name, 'json')) as Record<string, unknown> | null;
       if (!record) continue;
       record[MARKER] = version;
-      await platform.kv.put(key.name, JSON.stringify(record), key.expiration ? { expiration: key.expiration } : {});
+      await platform.kv.put(key.name, JSON.stringify(record), keptUntil(key.expiration));
     }
     cursor = page.list_complete ? undefined : page.cursor;
   } while (cursor);
@@ -383,5 +384,13 @@ export async function updateGrantMetadata(
   const metadata = { ...(grant.metadata ?? {}) };
   change(metadata);
   grant.metadata = metadata;
-  await platform.kv.put(key, JSON.stringify(grant), listed?.expiration ? { expiration: listed.expiration } : {});
+  await platform.kv.put(key, JSON.stringify(grant), keptUntil(listed?.expiration));
+}
+
+/**
+ * The same expiry for a rewritten record. Workers KV refuses one under a minute away; the record's
+ * own `expiresAt`, which the engine checks, still ends it on time.
+ */
+function keptUntil(expiration: number | undefined): { expiration?: number } {
+  return expiration ? { expiration: Math.max(expiration, Math.ceil(Date.now() / 1000) + MIN_EXPIRATION_TTL + 1) } : {};
 }
