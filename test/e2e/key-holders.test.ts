@@ -138,6 +138,7 @@ for (const target of targets())
 
     test('a restart with a new secret and the old one as previous keeps the grant, the manage token and the lookup; the store holds no key', async () => {
       await deployment.stop();
+      for (const key of KEYS) assert.ok(!deployment.output().includes(key), `${key} is in no log line`);
       const disk = everythingOnDisk(deployment.dir);
       assert.ok(disk.includes(`grant:${slug}:`), 'the scan reads the store');
       for (const key of KEYS) assert.ok(!disk.includes(key), `${key} is nowhere on disk`);
