@@ -196,9 +196,15 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       parts,
       () => server.validateToken<GrantProps>(audience, token, env),
       // A key the holder replaced is sent from the next request on (key-replacement.ts).
-      async (validation) => {
+      async (validation, seen) => {
         if (!('props' in validation) || !validation.props) return { validation, version: 0 };
-        const replaced = await replacedProps(platform.kv, parts.slug, parts.grantId, validation.props);
+        const replaced = seen.reopen
+          ? await replacedProps(platform.kv, parts.slug, parts.grantId, validation.props)
+          : { props: validation.props, version: seen.version };
+        // A replacement rewrites the records of the grant's tokens (markGrantTokens); one rewritten
+        // while the grant was being revoked must not bring its token back, so a grant with
+        // replacements is confirmed to exist (untouched grants skip this read).
+        if (replaced.version > 0 && (await platform.kv.get(`grant:${parts.slug}:${parts.grantId}`)) === null) return null;
         return { validation: { ...validation, props: replaced.props }, version: replaced.version };
       },
     );

@@ -23,7 +23,9 @@ import { grantCredentials, withCredentials } from './grant-credentials.ts';
  * already reads each token's record on every hit; replacing a key writes a version number into the
  * records of the grant's live tokens (`MARKER`), so a cached check learns of a replacement from the
  * read it makes anyway, and reads the steps only then. A check that misses the cache (about 0.6 ms
- * of crypto, once per token and process) reads the steps once.
+ * of crypto, once per token and process) reads the steps once. A marked token (until the grant's
+ * next refresh issues unmarked ones) also has its grant confirmed on each use (engine.ts): a mark
+ * written while the grant was being revoked must not bring its token back.
  */
 
 const PREFIX = 'k2o:rekey:';

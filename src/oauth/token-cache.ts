@@ -29,8 +29,12 @@ interface Entry<V> {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** Brings a validation up to date with its grant's key replacements; `version` is the one it reflects. */
-export type Update<V> = (validation: V) => Promise<{ validation: V; version: number }>;
+/**
+ * Brings a validation up to date with its grant's key replacements (`reopen`: read them again), or
+ * refuses it (null); `version` is the replacement version it reflects. Called after every full
+ * check, and on a hit only for a token whose record carries a replacement mark.
+ */
+export type Update<V> = (validation: V, seen: { reopen: boolean; version: number }) => Promise<{ validation: V; version: number } | null>;
 
 export interface TokenCacheOptions {
   max?: number;
@@ -63,8 +67,8 @@ export class TokenCheckCache<V extends Validation> {
    *
    * `update` brings a validation up to date with the grant's key replacements
    * (key-replacement.ts): after every full check, and on a hit only when the token's record, read
-   * anyway, carries a replacement version this entry has not seen, so a cached check never keeps
-   * sending a replaced key and an untouched grant pays no extra read.
+   * anyway, carries a replacement mark, so a cached check never keeps sending a replaced key and an
+   * untouched grant pays no extra read.
    */
   async validate(
     audience: string,
@@ -84,8 +88,12 @@ export class TokenCheckCache<V extends Validation> {
         return null;
       }
       const marked = update ? replacementMarker(record) : 0;
-      if (update && marked !== 0 && marked !== hit.version) {
-        const fresh = await update(hit.validation);
+      if (update && marked !== 0) {
+        const fresh = await update(hit.validation, { reopen: marked !== hit.version, version: hit.version });
+        if (!fresh) {
+          this.#drop(recordKey);
+          return null;
+        }
         hit.validation = fresh.validation;
         hit.version = fresh.version;
       }
@@ -93,7 +101,11 @@ export class TokenCheckCache<V extends Validation> {
     }
     let validation = await check();
     let version = 0;
-    if (validation && update) ({ validation, version } = await update(validation));
+    if (validation && update) {
+      const fresh = await update(validation, { reopen: true, version: 0 });
+      if (!fresh) return null;
+      ({ validation, version } = fresh);
+    }
     if (validation && typeof validation.expiresAt === 'number')
       this.#remember(recordKey, audience, validation, version, validation.expiresAt * 1000);
     return validation;

@@ -139,6 +139,23 @@ describe('the key holder API, in-process', () => {
     assert.ok(!k.logs.join('\n').includes(NEW_KEY), 'nor in a log line');
   });
 
+  test('a token record rewritten by a replacement while its grant was revoked does not bring the token back', async () => {
+    k.upstream.acceptedKey = KEY;
+    const a = (await k.mustCreateEndpoint()).mcp_endpoint!;
+    const grant = await k.authorize(a);
+    assert.ok(await tokenWorks(k, a, grant.accessToken), 'remembered');
+    k.upstream.acceptedKey = NEW_KEY;
+    assert.equal((await api('/api/access/replace', { endpoint: a, credentials: [KEY], new_credentials: [NEW_KEY] })).status, 200);
+    assert.ok(await tokenWorks(k, a, grant.accessToken), 'remembered with the new key');
+    const { keys } = await k.platform.kv.list({ prefix: `token:${grant.accessToken.split(':')[0]}:${grant.accessToken.split(':')[1]}:` });
+    const records = await Promise.all(keys.map(async (key) => [key.name, (await k.platform.kv.get(key.name)) as string] as const));
+    assert.deepEqual(await (await api('/api/access/revoke', { endpoint: a, credentials: [NEW_KEY] })).json(), { revoked: 1 });
+    // The race: the replacement's rewrite of a token record lands after the revocation deleted it.
+    for (const [name, value] of records) await k.platform.kv.put(name, value, { expirationTtl: 3600 });
+    assert.equal(await tokenWorks(k, a, grant.accessToken), false, 'the grant is gone, so is the token');
+    k.upstream.acceptedKey = KEY;
+  });
+
   test('revokes one access by id, then all', async () => {
     k.upstream.acceptedKey = KEY;
     const a = (await k.mustCreateEndpoint()).mcp_endpoint!;
