@@ -10,6 +10,7 @@ import { sha256Hex } from '../crypto.ts';
 import { type EndpointKind, endpointUrl, isSlug, resourceMetadataUrl } from '../endpoint-urls.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
+import type { KVListKey, KVPutOptions } from '../storage/contract.ts';
 import { MIN_EXPIRATION_TTL } from '../storage/rules.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
@@ -370,7 +371,7 @@ export async function markGrantTokens(platform: Platform, slug: string, grantId:
       const record = (await platform.kv.get(key.name, 'json')) as Record<string, unknown> | null;
       if (!record) continue;
       record[MARKER] = version;
-      await platform.kv.put(key.name, JSON.stringify(record), keptUntil(key.expiration));
+      await platform.kv.put(key.name, JSON.stringify(record), kept(key));
     }
     cursor = page.list_complete ? undefined : page.cursor;
   } while (cursor);
@@ -390,13 +391,17 @@ export async function updateGrantMetadata(
   const metadata = { ...(grant.metadata ?? {}) };
   change(metadata);
   grant.metadata = metadata;
-  await platform.kv.put(key, JSON.stringify(grant), keptUntil(listed?.expiration));
+  await platform.kv.put(key, JSON.stringify(grant), kept(listed));
 }
 
 /**
- * The same expiry for a rewritten record. Workers KV refuses one under a minute away; the record's
- * own `expiresAt`, which the engine checks, still ends it on time.
+ * What a rewritten record keeps: its key metadata (the engine lists grants by it) and its expiry.
+ * Workers KV refuses an expiry under a minute away; the record's own `expiresAt`, which the engine
+ * checks, still ends it on time.
  */
-function keptUntil(expiration: number | undefined): { expiration?: number } {
-  return expiration ? { expiration: Math.max(expiration, Math.ceil(Date.now() / 1000) + MIN_EXPIRATION_TTL + 1) } : {};
+function kept(listed: KVListKey | undefined): KVPutOptions {
+  return {
+    ...(listed?.expiration ? { expiration: Math.max(listed.expiration, Math.ceil(Date.now() / 1000) + MIN_EXPIRATION_TTL + 1) } : {}),
+    ...(listed?.metadata !== undefined ? { metadata: listed.metadata } : {}),
+  };
 }

@@ -104,9 +104,13 @@ describe('the key holder API, in-process', () => {
     assert.equal(refused.status, 422, 'the upstream refuses the new key: nothing changes');
     assert.equal(((await refused.json()) as { error: string }).error, 'credentials_rejected');
 
+    const slug = new URL(a).pathname.split('/')[1]!;
+    const grantKeys = async () => (await k.platform.kv.list({ prefix: `grant:${slug}:` })).keys;
+    const before = await grantKeys();
     const replaced = await api('/api/access/replace', { endpoint: a, credentials: [KEY], new_credentials: [NEW_KEY] });
     assert.equal(replaced.status, 200);
     assert.deepEqual(await replaced.json(), { replaced: 2 });
+    assert.deepEqual(await grantKeys(), before, 'the grant records keep their expiry and key metadata');
 
     const sent = k.upstreams.requests.length;
     assert.ok(await tokenWorks(k, a, first.accessToken), 'the cached access sends the new key');
