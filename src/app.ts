@@ -20,9 +20,10 @@ import { rateLimit } from './http/rate-limit.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
+import { accessApi } from './manage/access-api.ts';
+import { revokeMoved, showAccess, submitAccess } from './manage/access-page.ts';
 import { manageEndpoint } from './manage/manage-api.ts';
 import { showManage, submitManage } from './manage/manage-page.ts';
-import { showRevoke, submitRevoke } from './manage/revoke-own.ts';
 import { type LegacyRoute, legacyRoute } from './mcp/legacy-sse.ts';
 import { mcpRoute } from './mcp/mcp-route.ts';
 import { createStreamLimits, type StreamLimits } from './mcp/stream-limits.ts';
@@ -31,6 +32,7 @@ import { authorizationServerMetadata, protectedResourceMetadata } from './oauth/
 import { AUTHORIZE_PATH, engine, REGISTER_PATH, TOKEN_PATH } from './oauth/engine.ts';
 import { registerClient } from './oauth/register-route.ts';
 import { tokenEndpoint } from './oauth/token.ts';
+import { ACCESS_PATH } from './pages/access.ts';
 import { APP_JS, FAVICON_SVG, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
 import { isStorageUnavailable } from './storage/unavailable.ts';
@@ -78,9 +80,18 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   // The creator's controls: read, change or delete an endpoint with its manage token.
   app.on(['GET', 'PATCH', 'DELETE'], apiPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));
   app.on(['GET', 'DELETE'], apiGrantsPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), {}));
-  // The person who authorized an app takes the access back with the key they pasted.
-  app.get('/revoke', (c) => showRevoke(c));
-  app.post('/revoke', (c) => submitRevoke(platform, c, address(c)));
+  // The person who pasted a key sees, revokes or re-keys the accesses it gave (docs/key-holders.md).
+  app.get(ACCESS_PATH, (c) => showAccess(platform, c));
+  app.post(ACCESS_PATH, (c) => submitAccess(platform, c, address(c)));
+  // Its old address: links land on the new page; a form the old page posted still works.
+  app.get('/revoke', (c) => revokeMoved(c));
+  app.post('/revoke', (c) => submitAccess(platform, c, address(c)));
+  const listAccess = accessApi(platform, 'list');
+  const replaceAccess = accessApi(platform, 'replace');
+  const revokeAccess = accessApi(platform, 'revoke');
+  app.post('/api/access', (c) => listAccess(c, address(c)));
+  app.post('/api/access/replace', (c) => replaceAccess(c, address(c)));
+  app.post('/api/access/revoke', (c) => revokeAccess(c, address(c)));
   app.get(managePath(SLUG), (c) => showManage(platform, c, c.req.param('slug'), address(c)));
   app.post(managePath(SLUG), (c) => submitManage(platform, c, c.req.param('slug'), address(c)));
   app.delete(apiGrantPath(SLUG, ':grantId'), (c) =>

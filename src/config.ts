@@ -52,6 +52,11 @@ export interface Config {
   lastUsedWriteSeconds: number;
   /** `KEY2OAUTH_SECRET`: the deployment secret when the operator sets one (replicas must share it). */
   secret: string | undefined;
+  /**
+   * `KEY2OAUTH_SECRET_PREVIOUS`: the secret being replaced, during a rotation. What it made is still
+   * accepted; nothing new is made with it (docs/key-holders.md, Rotating the deployment secret).
+   */
+  secretPrevious: string | undefined;
 }
 
 /** Settings only the self-hosted Node server reads: a Worker has no port, disk or socket. */
@@ -127,7 +132,15 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
 };
 
 /** Settings with no default, documented as unset or empty. */
-export const OPTIONAL = ['PUBLIC_URL', 'UPSTREAM_ALLOWLIST', 'ADMIN_TOKEN', 'METRICS_TOKEN', 'KEY2OAUTH_SECRET', 'REDIS_URL'] as const;
+export const OPTIONAL = [
+  'PUBLIC_URL',
+  'UPSTREAM_ALLOWLIST',
+  'ADMIN_TOKEN',
+  'METRICS_TOKEN',
+  'KEY2OAUTH_SECRET',
+  'KEY2OAUTH_SECRET_PREVIOUS',
+  'REDIS_URL',
+] as const;
 
 /** Least entropy a deployment secret must carry: 32 bytes. */
 export const MIN_SECRET_BITS = 256;
@@ -165,6 +178,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     logLevel: parseLogLevel(env),
     lastUsedWriteSeconds: parseInteger(env, 'LAST_USED_WRITE_SECONDS', { min: 0 }),
     secret: parseSecret(env, 'KEY2OAUTH_SECRET'),
+    secretPrevious: parseSecret(env, 'KEY2OAUTH_SECRET_PREVIOUS'),
   };
 }
 

@@ -25,6 +25,11 @@ export interface Platform {
   checkUpstreamHost(hostname: string): Promise<HostCheck>;
   /** Deployment secret (at least 32 bytes of entropy) for keyed hashes such as rate-limit buckets. */
   secret: string;
+  /**
+   * The secret being replaced (`KEY2OAUTH_SECRET_PREVIOUS`), during a rotation: what it made (grant
+   * key hashes, legacy SSE message URLs) is still accepted; nothing new is made with it.
+   */
+  previousSecret?: string;
   log: Logger;
   /**
    * The client's network address, for rate limits (Node: the socket, or X-Forwarded-For behind a

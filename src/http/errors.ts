@@ -66,7 +66,7 @@ export const answers = {
 
 /** Sentences our pages show inside their own templates, where a page says the same as an answer above. */
 export const sentences = {
-  /** What a person pasted (on the "which endpoint?" or /revoke page) names no endpoint here. */
+  /** What a person pasted (on the "which endpoint?" page) names no endpoint here. */
   notAnEndpointUrl: 'That is not an endpoint of this server. Paste the URL that ends in /mcp.',
   /** A page's version of `answers.unknownEndpoint`. */
   endpointGone: `${UNKNOWN_ENDPOINT}; it may have been deleted`,

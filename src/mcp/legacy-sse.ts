@@ -133,7 +133,10 @@ async function legacyMessage(
   if (!to || !sig || to.length > MAX_TARGET_LENGTH) {
     return jsonRpcError(400, 'This message URL is incomplete; open the SSE stream again to get a new one');
   }
-  if (!timingSafeEqual(sig, await signTarget(platform.secret, slug, auth.grantId, to))) {
+  // During a secret rotation, a URL the previous secret signed (a stream opened before) still works.
+  const signedBy = async (secret: string | undefined) =>
+    secret !== undefined && timingSafeEqual(sig, await signTarget(secret, slug, auth.grantId, to));
+  if (!(await signedBy(platform.secret)) && !(await signedBy(platform.previousSecret))) {
     return jsonRpcError(403, 'This message URL was not issued by this server for this endpoint and authorization');
   }
   const origin = new URL(props.upstream.url).origin;

@@ -10,8 +10,11 @@ import { sha256Hex } from '../crypto.ts';
 import { type EndpointKind, endpointUrl, isSlug, resourceMetadataUrl } from '../endpoint-urls.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
+import type { KVListKey, KVPutOptions } from '../storage/contract.ts';
+import { MIN_EXPIRATION_TTL } from '../storage/rules.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
+import { MARKER, replacedProps } from './key-replacement.ts';
 import { checkClientRegistration } from './registration.ts';
 import { TokenCheckCache } from './token-cache.ts';
 
@@ -137,6 +140,11 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     clientRegistrationCallback: checkClientRegistration,
     // Native apps (Cursor) sign in through a private-use scheme; registration refuses the dangerous ones (redirect-uri.ts).
     allowPrivateUseRedirectUris: true,
+    // A refresh (or a code exchange) writes a replaced key into the grant's props for good.
+    tokenExchangeCallback: async ({ props, userId, grantId }) => {
+      const replaced = await replacedProps(platform.kv, userId, grantId, props as GrantProps);
+      return replaced.props === props ? undefined : { newProps: replaced.props };
+    },
     onError: ({ status, code, description, internal }) => {
       platform.log.info('oauth error', { status, error: code, description, category: internal.category, reason: internal.reason });
     },
@@ -183,8 +191,23 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     const parts = tokenParts(token);
     // The token names its endpoint; one of another endpoint is refused without a read.
     if (!slug || !parts || parts.slug !== slug) return null;
-    const valid = await tokenCheckCache(platform).validate(audience, token, parts, () =>
-      server.validateToken<GrantProps>(audience, token, env),
+    const valid = await tokenCheckCache(platform).validate(
+      audience,
+      token,
+      parts,
+      () => server.validateToken<GrantProps>(audience, token, env),
+      // A key the holder replaced is sent from the next request on (key-replacement.ts).
+      async (validation, seen) => {
+        if (!('props' in validation) || !validation.props) return { validation, version: 0 };
+        const replaced = seen.reopen
+          ? await replacedProps(platform.kv, parts.slug, parts.grantId, validation.props)
+          : { props: validation.props, version: seen.version };
+        // A replacement rewrites the records of the grant's tokens (markGrantTokens); one rewritten
+        // while the grant was being revoked must not bring its token back, so a grant with
+        // replacements is confirmed to exist (untouched grants skip this read).
+        if (replaced.version > 0 && (await platform.kv.get(`grant:${parts.slug}:${parts.grantId}`)) === null) return null;
+        return { validation: { ...validation, props: replaced.props }, version: replaced.version };
+      },
     );
     // What a resource server accepts besides a record: its audience is this endpoint (RFC 8707
     // §2), it has props, and it has not expired.
@@ -333,4 +356,52 @@ export async function refreshTokenState(
   if (grant.refreshTokenId === hash) return { state: 'current', hash };
   if (grant.previousRefreshTokenId === hash) return { state: 'previous', hash };
   return { state: 'other', hash };
+}
+
+/**
+ * Tells every live access token of a grant that its key was replaced: writes the replacement
+ * `version` into each token record (key-replacement.ts `MARKER`), which the token check reads on
+ * every request anyway, so cached checks on every replica pick the new key up at their next use.
+ */
+export async function markGrantTokens(platform: Platform, slug: string, grantId: string, version: number): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await platform.kv.list({ prefix: `token:${slug}:${grantId}:`, ...(cursor ? { cursor } : {}) });
+    for (const key of page.keys) {
+      const record = (await platform.kv.get(key.name, 'json')) as Record<string, unknown> | null;
+      if (!record) continue;
+      record[MARKER] = version;
+      await platform.kv.put(key.name, JSON.stringify(record), kept(key));
+    }
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+}
+
+/** Rewrites the plain metadata stored beside a grant (grants.ts), keeping the grant's expiry. */
+export async function updateGrantMetadata(
+  platform: Platform,
+  slug: string,
+  grantId: string,
+  change: (metadata: Record<string, unknown>) => void,
+): Promise<void> {
+  const key = `grant:${slug}:${grantId}`;
+  const listed = (await platform.kv.list({ prefix: key, limit: 1 })).keys.find((entry) => entry.name === key);
+  const grant = (await platform.kv.get(key, 'json')) as { metadata?: Record<string, unknown> } | null;
+  if (!grant) return;
+  const metadata = { ...(grant.metadata ?? {}) };
+  change(metadata);
+  grant.metadata = metadata;
+  await platform.kv.put(key, JSON.stringify(grant), kept(listed));
+}
+
+/**
+ * What a rewritten record keeps: its key metadata (the engine lists grants by it) and its expiry.
+ * Workers KV refuses an expiry under a minute away; the record's own `expiresAt`, which the engine
+ * checks, still ends it on time.
+ */
+function kept(listed: KVListKey | undefined): KVPutOptions {
+  return {
+    ...(listed?.expiration ? { expiration: Math.max(listed.expiration, Math.ceil(Date.now() / 1000) + MIN_EXPIRATION_TTL + 1) } : {}),
+    ...(listed?.metadata !== undefined ? { metadata: listed.metadata } : {}),
+  };
 }

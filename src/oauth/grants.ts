@@ -1,8 +1,9 @@
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
-import { engine } from './engine.ts';
+import { engine, markGrantTokens, updateGrantMetadata } from './engine.ts';
 import { forgetGrantUse, grantLastUsed } from './grant-usage.ts';
+import { addReplacement, forgetReplacements } from './key-replacement.ts';
 
 /**
  * The grants of one endpoint, as the creator and the person who authorized see them. Each grant's
@@ -27,8 +28,16 @@ export interface GrantView {
   last_used_at: string | null;
 }
 
+/**
+ * The keyed hash of a grant's credential values under `secret`. One value hashes as a lone key
+ * always did, so grants made before credential lists keep being found.
+ */
+export function credentialsHash(secret: string, slug: string, values: string[]): Promise<string> {
+  return hmacHex(secret, `grant-key\u0000${slug}\u0000${values.join('\u0000')}`);
+}
+
 export function keyHash(platform: Platform, slug: string, apiKey: string): Promise<string> {
-  return hmacHex(platform.secret, `grant-key\u0000${slug}\u0000${apiKey}`);
+  return credentialsHash(platform.secret, slug, [apiKey]);
 }
 
 export async function grantMetadata(platform: Platform, slug: string, apiKey: string, redirectUri: string): Promise<GrantMetadata> {
@@ -39,8 +48,12 @@ export async function grantMetadata(platform: Platform, slug: string, apiKey: st
   };
 }
 
-/** Every grant on the endpoint, newest first, with its client's name. */
-export async function listGrants(platform: Platform, slug: string): Promise<GrantView[]> {
+interface ListedGrant {
+  view: GrantView;
+  keyHash?: string;
+}
+
+async function listGrantRecords(platform: Platform, slug: string): Promise<ListedGrant[]> {
   const oauth = engine(platform, slug).helpers();
   const summaries = [];
   let cursor: string | undefined;
@@ -50,8 +63,8 @@ export async function listGrants(platform: Platform, slug: string): Promise<Gran
     cursor = page.cursor;
   } while (cursor);
   const names = new Map<string, string>();
-  const views = await Promise.all(
-    summaries.map(async (grant): Promise<GrantView> => {
+  const listed = await Promise.all(
+    summaries.map(async (grant): Promise<ListedGrant> => {
       if (!names.has(grant.clientId)) {
         const client = await oauth.lookupClient(grant.clientId).catch(() => null);
         names.set(grant.clientId, client?.clientName || 'Unnamed app');
@@ -59,52 +72,102 @@ export async function listGrants(platform: Platform, slug: string): Promise<Gran
       const metadata = (grant.metadata ?? {}) as GrantMetadata;
       const used = await grantLastUsed(platform.kv, slug, grant.id);
       return {
-        id: grant.id,
-        client_id: grant.clientId,
-        client_name: names.get(grant.clientId)!,
-        redirect_host: metadata.redirectHost ?? (grant.redirectUri ? redirectHost(grant.redirectUri) : null),
-        created_at: new Date((metadata.createdAt ?? grant.createdAt) * 1000).toISOString(),
-        last_used_at: used ? new Date(used * 1000).toISOString() : null,
+        view: {
+          id: grant.id,
+          client_id: grant.clientId,
+          client_name: names.get(grant.clientId)!,
+          redirect_host: metadata.redirectHost ?? (grant.redirectUri ? redirectHost(grant.redirectUri) : null),
+          created_at: new Date((metadata.createdAt ?? grant.createdAt) * 1000).toISOString(),
+          last_used_at: used ? new Date(used * 1000).toISOString() : null,
+        },
+        ...(metadata.keyHash ? { keyHash: metadata.keyHash } : {}),
       };
     }),
   );
-  return views.sort((a, b) => b.created_at.localeCompare(a.created_at));
+  return listed.sort((a, b) => b.view.created_at.localeCompare(a.view.created_at));
+}
+
+/** Every grant on the endpoint, newest first, with its client's name. */
+export async function listGrants(platform: Platform, slug: string): Promise<GrantView[]> {
+  return (await listGrantRecords(platform, slug)).map((grant) => grant.view);
+}
+
+/**
+ * The grants of the endpoint made with these credential values (or given them by a replacement),
+ * found by their keyed hash, without decrypting anything. A hash the previous deployment secret
+ * made (KEY2OAUTH_SECRET_PREVIOUS, during a rotation) matches too, and is rewritten under the
+ * current secret, so the previous one can be dropped once every grant was looked up or replaced.
+ */
+export async function grantsOfCredentials(platform: Platform, slug: string, values: string[]): Promise<GrantView[]> {
+  const current = await credentialsHash(platform.secret, slug, values);
+  const previous = platform.previousSecret ? await credentialsHash(platform.previousSecret, slug, values) : undefined;
+  const found: GrantView[] = [];
+  for (const grant of await listGrantRecords(platform, slug)) {
+    if (!grant.keyHash) continue;
+    if (timingSafeEqual(grant.keyHash, current)) found.push(grant.view);
+    else if (previous && timingSafeEqual(grant.keyHash, previous)) {
+      found.push(grant.view);
+      await updateGrantMetadata(platform, slug, grant.view.id, (metadata) => {
+        metadata.keyHash = current;
+      });
+    }
+  }
+  return found;
 }
 
 /** Revokes one grant of the endpoint; false when it is not one of them. */
 export async function revokeGrant(platform: Platform, slug: string, grantId: string): Promise<boolean> {
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(grantId)) return false;
-  const oauth = engine(platform, slug).helpers();
   const grants = await listGrants(platform, slug);
   if (!grants.some((grant) => grant.id === grantId)) return false;
-  await oauth.revokeGrant(grantId, slug);
-  await forgetGrantUse(platform.kv, slug, grantId);
-  countGrantsRevoked(1);
+  await revokeGrantIds(platform, slug, [grantId]);
   return true;
+}
+
+/** Revokes these grants of the endpoint, and forgets what was kept beside them. */
+export async function revokeGrantIds(platform: Platform, slug: string, ids: string[]): Promise<number> {
+  const oauth = engine(platform, slug).helpers();
+  for (const id of ids) {
+    await oauth.revokeGrant(id, slug);
+    await forgetGrantUse(platform.kv, slug, id);
+    await forgetReplacements(platform.kv, slug, id);
+  }
+  countGrantsRevoked(ids.length);
+  return ids.length;
 }
 
 /** Revokes the grants of the endpoint that were made with this key; returns how many. */
 export async function revokeGrantsOfKey(platform: Platform, slug: string, apiKey: string): Promise<number> {
-  const hash = await keyHash(platform, slug, apiKey);
-  const oauth = engine(platform, slug).helpers();
-  let revoked = 0;
-  let cursor: string | undefined;
-  const matching: string[] = [];
-  do {
-    const page = await oauth.listUserGrants(slug, { limit: 1000, ...(cursor ? { cursor } : {}) });
-    for (const grant of page.items) {
-      const stored = (grant.metadata as GrantMetadata | undefined)?.keyHash;
-      if (stored && timingSafeEqual(stored, hash)) matching.push(grant.id);
-    }
-    cursor = page.cursor;
-  } while (cursor);
-  for (const id of matching) {
-    await oauth.revokeGrant(id, slug);
-    await forgetGrantUse(platform.kv, slug, id);
-    revoked++;
+  const grants = await grantsOfCredentials(platform, slug, [apiKey]);
+  return revokeGrantIds(
+    platform,
+    slug,
+    grants.map((grant) => grant.id),
+  );
+}
+
+/**
+ * Gives these grants (found with `oldValues`) `newValues` from their next use on
+ * (key-replacement.ts): one sealed step per grant, their live tokens marked, and the keyed hash
+ * in their metadata moved to the new values, so the holder finds them with the new key and no
+ * longer with the old one. Returns how many.
+ */
+export async function replaceGrantCredentials(
+  platform: Platform,
+  slug: string,
+  ids: string[],
+  oldValues: string[],
+  newValues: string[],
+): Promise<number> {
+  const hash = await credentialsHash(platform.secret, slug, newValues);
+  for (const id of ids) {
+    const version = await addReplacement(platform, slug, id, oldValues, newValues);
+    await markGrantTokens(platform, slug, id, version);
+    await updateGrantMetadata(platform, slug, id, (metadata) => {
+      metadata.keyHash = hash;
+    });
   }
-  countGrantsRevoked(revoked);
-  return revoked;
+  return ids.length;
 }
 
 /** The host the tokens went to: `claude.ai`, `127.0.0.1:33418`, or a private scheme such as `cursor:`. */

@@ -1,4 +1,5 @@
 import type { Platform } from '../platform.ts';
+import { replacementMarker } from './key-replacement.ts';
 
 /**
  * Remembers token checks, so a client's second request costs one store read instead of the
@@ -22,9 +23,18 @@ export interface Validation {
 interface Entry<V> {
   audience: string;
   validation: V;
+  /** The version of the grant's key replacements this validation reflects (key-replacement.ts). */
+  version: number;
   expiresAtMs: number;
   timer: ReturnType<typeof setTimeout>;
 }
+
+/**
+ * Brings a validation up to date with its grant's key replacements (`reopen`: read them again), or
+ * refuses it (null); `version` is the replacement version it reflects. Called after every full
+ * check, and on a hit only for a token whose record carries a replacement mark.
+ */
+export type Update<V> = (validation: V, seen: { reopen: boolean; version: number }) => Promise<{ validation: V; version: number } | null>;
 
 export interface TokenCacheOptions {
   max?: number;
@@ -54,36 +64,61 @@ export class TokenCheckCache<V extends Validation> {
   /**
    * The validation of `token` for `audience`: remembered (after confirming in the store that the
    * token still exists), or from `check` (the engine's full validation), which is then remembered.
+   *
+   * `update` brings a validation up to date with the grant's key replacements
+   * (key-replacement.ts): after every full check, and on a hit only when the token's record, read
+   * anyway, carries a replacement mark, so a cached check never keeps sending a replaced key and an
+   * untouched grant pays no extra read.
    */
   async validate(
     audience: string,
     token: string,
     parts: { slug: string; grantId: string },
     check: () => Promise<V | null>,
+    update?: Update<V>,
   ): Promise<V | null> {
     const recordKey = `token:${parts.slug}:${parts.grantId}:${await this.#hash(token)}`;
     const now = this.#now();
     this.#sweep(now);
     const hit = this.#entries.get(recordKey);
     if (hit && hit.audience === audience && hit.expiresAtMs > now) {
-      if ((await this.#kv.get(recordKey)) !== null) return hit.validation;
-      this.#drop(recordKey);
-      return null;
+      const record = (await this.#kv.get(recordKey)) as string | null;
+      if (record === null) {
+        this.#drop(recordKey);
+        return null;
+      }
+      const marked = update ? replacementMarker(record) : 0;
+      if (update && marked !== 0) {
+        const fresh = await update(hit.validation, { reopen: marked !== hit.version, version: hit.version });
+        if (!fresh) {
+          this.#drop(recordKey);
+          return null;
+        }
+        hit.validation = fresh.validation;
+        hit.version = fresh.version;
+      }
+      return hit.validation;
     }
-    const validation = await check();
+    let validation = await check();
+    let version = 0;
+    if (validation && update) {
+      const fresh = await update(validation, { reopen: true, version: 0 });
+      if (!fresh) return null;
+      ({ validation, version } = fresh);
+    }
     if (validation && typeof validation.expiresAt === 'number')
-      this.#remember(recordKey, audience, validation, validation.expiresAt * 1000);
+      this.#remember(recordKey, audience, validation, version, validation.expiresAt * 1000);
     return validation;
   }
 
-  #remember(key: string, audience: string, validation: V, expiresAtMs: number): void {
+  #remember(key: string, audience: string, validation: V, version: number, expiresAtMs: number): void {
     const ttl = expiresAtMs - this.#now();
     if (ttl <= 0) return;
     this.#drop(key);
     while (this.#entries.size >= this.#max) this.#drop(this.#entries.keys().next().value!);
     const timer = setTimeout(() => this.#drop(key), ttl);
     (timer as { unref?: () => void }).unref?.();
-    this.#entries.set(key, { audience, validation, expiresAtMs, timer });
+    this.#entries.set(key, { audience, validation, version, expiresAtMs, timer });
   }
 
   /** Tokens of one endpoint share a lifetime, so insertion order is expiry order: stop at the first live one. */

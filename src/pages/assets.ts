@@ -35,6 +35,7 @@ table.grants { border-collapse: collapse; width: 100%; margin-bottom: .8rem; fon
 table.grants th, table.grants td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #9993; vertical-align: middle; }
 table.grants form { margin: 0; }
 footer { text-align: center; color: var(--muted); font-size: .9rem; padding: 1rem; }
+footer a { color: inherit; }
 `;
 
 export const APP_JS = `

@@ -77,7 +77,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>
 </div>
 </form>
-<p class="muted">Changed your mind later? <a href="/revoke?endpoint=${encodeURIComponent(options.endpointUrl)}">Take this access back</a>
+<p class="muted">Changed your mind later, or rotated your key? <a href="/access?endpoint=${encodeURIComponent(options.endpointUrl)}">Revoke this access or replace its key</a>
 with the same key, at any time.</p>
 </section>
 ${trustNotice()}`,

@@ -48,6 +48,7 @@ ${
 }
 <button type="submit">Create endpoint</button>
 </form>
+<p class="muted">Already gave an app your key through an endpoint? <a href="/access">See, revoke or replace that access</a>.</p>
 </section>
 ${trustNotice()}`,
   );

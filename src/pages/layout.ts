@@ -24,7 +24,8 @@ export function layout(title: string, body: Html): Html {
 <main>
 ${body}
 </main>
-<footer><p>Self-host it in minutes for keys you would rather not trust to anyone: see the README.</p></footer>
+<footer><p>Self-host it in minutes for keys you would rather not trust to anyone: see the README.</p>
+<p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>
 </body>
 </html>`;
 }

@@ -203,12 +203,15 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     const granted = await authorize(server, endpoint, KEY);
 
     await page.goto(await authorizationUrl('Claude'));
-    await page.click('a:has-text("Take this access back")');
-    await page.waitForURL(/\/revoke\?/);
+    await page.click('a:has-text("Revoke this access or replace its key")');
+    await page.waitForURL(/\/access\?/);
     assert.equal(await page.inputValue('input[name=endpoint]'), endpoint);
     await shoot('revoke');
-    await page.fill('input[name=api_key]', KEY);
-    await page.click('button:has-text("Revoke")');
+    await page.fill('input[name=credential_0]', KEY);
+    await page.click('button:has-text("Show my accesses")');
+    await page.waitForSelector('table.grants');
+    assert.ok(!page.url().includes(KEY), 'no key in the URL');
+    await page.click('button:has-text("Revoke all")');
     await page.waitForSelector('.ok');
     assert.match(await page.locator('.ok').innerText(), /one app can no longer use this endpoint/);
     assert.equal((await mcpPost(endpoint, granted.accessToken, INITIALIZE)).status, 401);

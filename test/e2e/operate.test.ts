@@ -8,7 +8,7 @@ import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 /**
  * Operating it, on each runtime: the created page after the form (shown once), the manage page
- * with its cookie (revoke one app: it is refused), /revoke with the key, request ids, and /metrics
+ * with its cookie (revoke one app: it is refused), /api/access/revoke with the key, request ids, and /metrics
  * (served by the Node server; on Workers, a 501 that says why).
  */
 
@@ -41,7 +41,7 @@ for (const target of targets())
       await upstream?.close();
     });
 
-    test('form → created page once → manage page → revoke one app → /revoke with the key → metrics', async () => {
+    test('form → created page once → manage page → revoke one app → /api/access/revoke with the key → metrics', async () => {
       const posted = await fetch(`${server.url}/`, {
         method: 'POST',
         headers: FORM,
@@ -91,16 +91,15 @@ for (const target of targets())
 
       // The person who pasted the key takes the rest back, from the consent page's link.
       const consent = await new Browser().get(await startAuthorization(endpoint));
-      const link = parse(consent.body).querySelector('a[href^="/revoke"]')!.getAttribute('href')!;
+      const link = parse(consent.body).querySelector('a[href^="/access?"]')!.getAttribute('href')!;
       assert.equal(new URL(link, server.url).searchParams.get('endpoint'), endpoint);
-      const mine = await fetch(`${server.url}/revoke`, {
+      const mine = await fetch(`${server.url}/api/access/revoke`, {
         method: 'POST',
-        headers: FORM,
-        body: new URLSearchParams({ endpoint, api_key: KEY }),
-        redirect: 'manual',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ endpoint, credentials: [KEY] }),
       });
-      assert.equal(mine.status, 303);
-      assert.equal(new URL(mine.headers.get('location')!, server.url).searchParams.get('revoked'), '1');
+      assert.equal(mine.status, 200);
+      assert.deepEqual(await mine.json(), { revoked: 1 });
       assert.equal(await status(endpoint, other.accessToken), 401);
 
       const metrics = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });

@@ -20,12 +20,12 @@ function register(server: Running) {
   });
 }
 
-/** `/revoke` as the page's form posts it (same origin), with a key to try. */
+/** `/access` as the key holder page's form posts it (same origin), with a key to try. */
 function revoke(server: Running, endpoint: string, apiKey: string) {
-  return fetch(`${server.url}/revoke`, {
+  return fetch(`${server.url}/access`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', origin: 'null' },
-    body: new URLSearchParams({ endpoint, api_key: apiKey }),
+    body: new URLSearchParams({ action: 'find', endpoint, credential_0: apiKey }),
     redirect: 'manual',
   });
 }
@@ -52,15 +52,15 @@ for (const target of targets())
       assert.equal(((await refused.json()) as { error: string }).error, 'rate_limited');
     });
 
-    test('/revoke counts key attempts per endpoint, like the consent page: the third on one endpoint gets 429, another endpoint still answers', async () => {
+    test('/access counts key attempts per endpoint, like the consent page: the third on one endpoint gets 429, another endpoint still answers', async () => {
       const a = (await mustCreateEndpoint(server, { upstream_url: upstream.url })).mcp_endpoint!;
       const b = (await mustCreateEndpoint(server, { upstream_url: upstream.url })).mcp_endpoint!;
-      for (let i = 0; i < 2; i++) assert.equal((await revoke(server, a, `sk-guess-${i}`)).status, 303);
+      for (let i = 0; i < 2; i++) assert.equal((await revoke(server, a, `sk-guess-${i}`)).status, 403);
       const refused = await revoke(server, a, 'sk-guess-2');
       assert.equal(refused.status, 429);
       assert.ok(Number(refused.headers.get('retry-after')) >= 1);
       // The per-address limit (RATE_LIMIT_AUTHORIZE, 10) is far off: this is the endpoint's own count.
       assert.match(await refused.text(), /keys were tried on this endpoint/);
-      assert.equal((await revoke(server, b, 'sk-guess')).status, 303);
+      assert.equal((await revoke(server, b, 'sk-guess')).status, 403);
     });
   });

@@ -135,7 +135,9 @@ export interface StartOptions {
   /** The key the default upstream accepts. */
   key?: string;
   /** Platform parts to replace, e.g. a `checkUpstreamHost` that refuses. */
-  platform?: Partial<Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'counters' | 'processMetrics' | 'sha256Hex'>>;
+  platform?: Partial<
+    Pick<Platform, 'checkUpstreamHost' | 'fetchUpstream' | 'kv' | 'counters' | 'processMetrics' | 'sha256Hex' | 'secret' | 'previousSecret'>
+  >;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<InProcess> {

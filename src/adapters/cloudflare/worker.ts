@@ -88,6 +88,7 @@ export async function workerPlatform(requestOrigin: string, env: WorkerEnv): Pro
     fetchUpstream: createWorkerUpstreamFetch({ allowPrivate: config.allowPrivateUpstreams, allowlist: config.upstreamAllowlist }),
     checkUpstreamHost: checkUpstreamHostOnWorkers,
     secret: config.secret ?? (await generatedDeploymentSecret(env)),
+    ...(config.secretPrevious ? { previousSecret: config.secretPrevious } : {}),
     log: createLogger(config.logLevel),
     // Cloudflare sets CF-Connecting-IP on every request and overwrites any value a client sent.
     clientAddress: (request) => request.headers.get('cf-connecting-ip') ?? 'unknown',

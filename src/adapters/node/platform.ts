@@ -47,6 +47,7 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
     fetchUpstream: guard.fetch,
     checkUpstreamHost: guard.checkHostResolves,
     secret,
+    ...(config.secretPrevious ? { previousSecret: config.secretPrevious } : {}),
     log,
     clientAddress: (request) => addressOf(request.headers.get('x-forwarded-for') ?? undefined, request.socketAddress, trustProxy),
     waitUntil: (promise) => {

@@ -1,0 +1,134 @@
+import { isSlug, slugOfEndpointUrl } from '../endpoint-urls.ts';
+import { type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
+import { createEndpointStore } from '../endpoints/store.ts';
+import { type Refusal, rateLimit } from '../http/rate-limit.ts';
+import { type GrantView, grantsOfCredentials, replaceGrantCredentials, revokeGrantIds, withoutPastedPrefix } from '../oauth/grants.ts';
+import type { Platform } from '../platform.ts';
+import { probeKey } from '../upstream/probe.ts';
+
+/**
+ * What a key holder may do with the credentials they gave an endpoint, for the page (access-page.ts)
+ * and the JSON API (access-api.ts) alike: find the accesses made with them, revoke them, or replace
+ * the credentials. The credentials are the proof: each grant's metadata holds a keyed hash of its
+ * values (oauth/grants.ts), so the grants are found without decrypting any. Whoever holds the key
+ * could use it anyway, so the key is the right proof.
+ *
+ * Every attempt is a guess at a key through this server (an oracle, like the consent page), so it
+ * counts against both key-guessing limits the consent page uses: per address, and per endpoint
+ * (bounding guesses from many addresses). A failed attempt has one answer, whatever failed (no
+ * such endpoint, no grant, wrong key), so it tells a guesser nothing about which.
+ */
+
+/** The one sentence for credentials that open nothing, wherever they are refused. */
+export const NO_ACCESS =
+  'No access on that endpoint was made with these credentials. Check the endpoint URL and paste the same key you gave it.';
+
+/** At most this many values (the credential template's fields), each at most this long. */
+const MAX_VALUES = 4;
+const MAX_VALUE_LENGTH = 8192;
+
+export interface Found {
+  slug: string;
+  endpoint: Endpoint;
+  values: string[];
+  grants: GrantView[];
+}
+
+export type Lookup =
+  | { ok: true; found: Found }
+  | { ok: false; kind: 'limited'; refusal: Refusal; tooMany: string }
+  | { ok: false; kind: 'no-access' }
+  | { ok: false; kind: 'invalid'; problem: string };
+
+/** Why these values cannot be credentials, or undefined. */
+export function valuesProblem(values: unknown, what = 'credentials'): string | undefined {
+  if (!Array.isArray(values) || values.length === 0 || values.length > MAX_VALUES)
+    return `${what} must be a list of 1 to ${MAX_VALUES} values`;
+  for (const value of values) {
+    if (typeof value !== 'string' || value.trim() === '') return `every value in ${what} must be a non-empty string`;
+    if (value.length > MAX_VALUE_LENGTH) return `a value in ${what} is longer than ${MAX_VALUE_LENGTH} characters`;
+    // Each value becomes part of an HTTP request upstream: visible ASCII only (no line breaks).
+    if (!/^[\x20-\x7e]+$/.test(value.trim())) return `a value in ${what} contains characters an HTTP request cannot carry`;
+  }
+  return undefined;
+}
+
+/** The values as the endpoint sends them: trimmed, and a pasted `Bearer ` taken off a lone key. */
+function cleaned(values: string[], endpoint: Endpoint): string[] {
+  const trimmed = values.map((value) => value.trim());
+  return trimmed.length === 1 ? [withoutPastedPrefix(trimmed[0]!, endpoint.authHeaderPrefix)] : trimmed;
+}
+
+/** The slug named by an endpoint URL or a bare slug, else undefined. */
+export function slugOfInput(publicUrl: string, input: string): string | undefined {
+  const trimmed = input.trim();
+  return isSlug(trimmed) ? trimmed : slugOfEndpointUrl(publicUrl, trimmed);
+}
+
+/** The accesses made on `endpointInput` with `values`, counted against both key-guessing limits. */
+export async function findAccess(platform: Platform, clientAddress: string, endpointInput: string, values: unknown): Promise<Lookup> {
+  const { config } = platform;
+  const problem = valuesProblem(values);
+  if (problem) return { ok: false, kind: 'invalid', problem };
+  const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
+  if (limited) return { ok: false, kind: 'limited', refusal: limited, tooMany: 'keys were tried from your network' };
+  const input = endpointInput.slice(0, 2048);
+  const slug = slugOfInput(config.publicUrl, input);
+  // An unknown endpoint spends a budget of its own name, as a known one would: the same count either way.
+  const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug ?? input);
+  if (endpointLimited) return { ok: false, kind: 'limited', refusal: endpointLimited, tooMany: 'keys were tried on this endpoint' };
+  const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
+  if (!slug || !endpoint) return { ok: false, kind: 'no-access' };
+  const clean = cleaned(values as string[], endpoint);
+  const grants = await grantsOfCredentials(platform, slug, clean);
+  if (grants.length === 0) return { ok: false, kind: 'no-access' };
+  return { ok: true, found: { slug, endpoint, values: clean, grants } };
+}
+
+/** The accesses of `found` again (after a change), without counting an attempt: the holder proved the key already. */
+export async function refreshed(platform: Platform, found: Found): Promise<Found> {
+  return { ...found, grants: await grantsOfCredentials(platform, found.slug, found.values) };
+}
+
+/** Revokes one of the accesses found (`id`), or all of them; returns how many. */
+export async function revokeAccess(platform: Platform, found: Found, id?: string): Promise<number> {
+  const ids = found.grants.map((grant) => grant.id).filter((grantId) => id === undefined || grantId === id);
+  const revoked = await revokeGrantIds(platform, found.slug, ids);
+  platform.log.info('grants revoked by their key holder', { slug: found.slug, revoked_grants: revoked });
+  return revoked;
+}
+
+export type Replacement = { ok: true; replaced: number; found: Found } | { ok: false; status: 400 | 422 | 502; problem: string };
+
+/**
+ * Replaces the credentials of every access found: the new values are checked against the
+ * upstream first (the MCP handshake the consent page makes, upstream/probe.ts), and sent from each
+ * access's next request on (oauth/key-replacement.ts).
+ */
+export async function replaceAccess(platform: Platform, found: Found, newValues: unknown): Promise<Replacement> {
+  const problem = valuesProblem(newValues, 'new_credentials');
+  if (problem) return { ok: false, status: 400, problem };
+  const values = cleaned(newValues as string[], found.endpoint);
+  if (values.length !== found.values.length)
+    return { ok: false, status: 400, problem: `new_credentials must have as many values as credentials (${found.values.length})` };
+  const host = new URL(found.endpoint.upstreamUrl).host;
+  const probe = await probeKey(platform, upstreamTarget(found.endpoint), values[0]!);
+  if (!probe.ok) {
+    platform.log.info('replacement key refused', { slug: found.slug, reason: probe.kind });
+    return probe.kind === 'rejected'
+      ? {
+          ok: false,
+          status: 422,
+          problem: `${host} rejected the new key (HTTP ${probe.status}); nothing was changed. Check the new key and try again.`,
+        }
+      : {
+          ok: false,
+          status: 502,
+          problem: `The new key could not be checked: ${host} did not complete an MCP handshake. Nothing was changed; try again later.`,
+        };
+  }
+  const ids = found.grants.map((grant) => grant.id);
+  const replaced = await replaceGrantCredentials(platform, found.slug, ids, found.values, values);
+  platform.log.info('key replaced by its holder', { slug: found.slug, replaced_grants: replaced });
+  return { ok: true, replaced, found: { ...found, values } };
+}
