@@ -1,11 +1,13 @@
 import type { Context } from 'hono';
 import { slugOfEndpointUrl } from '../endpoint-urls.ts';
+import { endpointTemplate } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { sentences } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
-import { revokeGrantsOfKey, withoutPastedPrefix } from '../oauth/grants.ts';
+import { readCredentialForm } from '../oauth/credential-form.ts';
+import { revokeGrantsOfKey } from '../oauth/grants.ts';
 import { revokePage } from '../pages/revoke.ts';
 import type { Platform } from '../platform.ts';
 
@@ -39,13 +41,13 @@ export async function submitRevoke(platform: Platform, c: Context, clientAddress
   const slug = slugOfEndpointUrl(config.publicUrl, endpointUrl);
   const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!slug || !endpoint) return again(sentences.notAnEndpointUrl, 400);
-  const apiKey = withoutPastedPrefix((form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
-  if (!apiKey) return again('Paste the key you used.', 400);
+  const pasted = readCredentialForm(form, endpointTemplate(endpoint), endpoint.upstreamUrl);
+  if (!pasted.ok) return again(pasted.log === 'empty' ? 'Paste the key you used.' : pasted.message, 400);
   // Each attempt tests a key against the endpoint's grants (an oracle, like the consent page), so
   // it spends the same per-endpoint budget: guessing from many addresses is bounded here too.
   const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
   if (endpointLimited) return again(endpointLimited.sentence('keys were tried on this endpoint'), 429, endpointLimited.headers());
-  const revoked = await revokeGrantsOfKey(platform, slug, apiKey);
+  const revoked = await revokeGrantsOfKey(platform, slug, pasted.values);
   platform.log.info('grants revoked by their key holder', { slug, revoked_grants: revoked });
   const query = new URLSearchParams({ endpoint: endpointUrl, revoked: String(revoked) });
   return redirect(`/revoke?${query}`, new Headers(), 303);

@@ -27,15 +27,25 @@ export interface GrantView {
   last_used_at: string | null;
 }
 
-export function keyHash(platform: Platform, slug: string, apiKey: string): Promise<string> {
-  return hmacHex(platform.secret, `grant-key\u0000${slug}\u0000${apiKey}`);
+/**
+ * The keyed hash of a grant's credential: every value, in template order, NUL-separated (values
+ * are printable ASCII, so no two lists join to the same text). A one-value credential hashes as
+ * the single key always did, so grants made before templates are still found.
+ */
+export function keyHash(platform: Platform, slug: string, values: readonly string[]): Promise<string> {
+  return hmacHex(platform.secret, `grant-key\u0000${slug}\u0000${values.join('\u0000')}`);
 }
 
-export async function grantMetadata(platform: Platform, slug: string, apiKey: string, redirectUri: string): Promise<GrantMetadata> {
+export async function grantMetadata(
+  platform: Platform,
+  slug: string,
+  values: readonly string[],
+  redirectUri: string,
+): Promise<GrantMetadata> {
   return {
     createdAt: Math.floor(Date.now() / 1000),
     redirectHost: redirectHost(redirectUri),
-    keyHash: await keyHash(platform, slug, apiKey),
+    keyHash: await keyHash(platform, slug, values),
   };
 }
 
@@ -84,8 +94,8 @@ export async function revokeGrant(platform: Platform, slug: string, grantId: str
 }
 
 /** Revokes the grants of the endpoint that were made with this key; returns how many. */
-export async function revokeGrantsOfKey(platform: Platform, slug: string, apiKey: string): Promise<number> {
-  const hash = await keyHash(platform, slug, apiKey);
+export async function revokeGrantsOfKey(platform: Platform, slug: string, values: readonly string[]): Promise<number> {
+  const hash = await keyHash(platform, slug, values);
   const oauth = engine(platform, slug).helpers();
   let revoked = 0;
   let cursor: string | undefined;
