@@ -2,6 +2,7 @@ import type { ConsentDescription } from '@cloudflare/workers-oauth-provider';
 import { html } from 'hono/html';
 import type { HostView } from './host-display.ts';
 import { type Html, layout, trustNotice } from './layout.ts';
+import { keyLines } from './request-preview.ts';
 
 export interface AuthorizePageOptions {
   handle: string;
@@ -44,7 +45,9 @@ export function authorizePage(options: AuthorizePageOptions): Html {
         ? html`${options.fields[0]!.where}`
         : html`${options.fields.map((field, index) => html`${index > 0 ? (index === options.fields.length - 1 ? ' and ' : ', ') : ''}${field.label} ${field.where}`)}`
     }, by this endpoint, named “${options.endpointName}” by whoever created it
-(that name is theirs, not checked by anyone), created ${options.createdAgo}. Each request it sends looks like this:</p>
+(that name is theirs, not checked by anyone), created ${options.createdAgo}${
+      keyLines(options.preview) ? html`, as <code class="header-line">${keyLines(options.preview)}</code>` : ''
+    }. Each request it sends looks like this:</p>
 <pre class="request-preview">${options.preview.join('\n')}</pre>
 ${
   options.hostView.unicode
