@@ -44,7 +44,6 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <label>Prefix <span class="muted">(joined to the key by one space; if empty: Bearer with the Authorization header, the bare key with any other header)</span>
 <input name="auth_header_prefix" maxlength="64" placeholder="Bearer" value="${form.auth_header_prefix ?? ''}"></label>
 ${credentialRows(options.rows, 'for servers that take the key in the URL, two values, or HTTP Basic: fill these instead of the header above')}
-<button type="submit" name="intent" value="preview" class="secondary" formnovalidate>Preview the upstream request</button>
 ${options.preview ? html`<p>Each request to the upstream will look like this (values masked):</p>${requestPreviewBlock(options.preview)}` : ''}
 <label>Transport <span class="muted">(detected from the server unless you choose)</span>
 <select name="transport">
@@ -59,7 +58,10 @@ ${
 <input name="admin_token" type="password" autocomplete="off" required></label>`
     : ''
 }
+<div class="buttons">
 <button type="submit">Create endpoint</button>
+<button type="submit" name="intent" value="preview" class="secondary" formnovalidate>Preview the upstream request</button>
+</div>
 </form>
 </section>
 ${trustNotice()}`,

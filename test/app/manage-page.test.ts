@@ -158,6 +158,11 @@ describe('the credential template on the pages, in-process', () => {
       'the rows are kept',
     );
     assert.equal(await endpointCount(k), 0, 'a preview creates nothing');
+    assert.equal(
+      page.querySelector('form button[type="submit"]')?.text,
+      'Create endpoint',
+      'the first submit button is the one Enter presses: it creates, the preview comes second',
+    );
 
     const bad = await k.fetch('/', {
       method: 'POST',
