@@ -51,12 +51,17 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
 
   const destinationChanged =
     updated.upstreamUrl !== endpoint.upstreamUrl ||
-    JSON.stringify(template) !== JSON.stringify(endpointTemplate(endpoint)) ||
+    placesOf(template) !== placesOf(endpointTemplate(endpoint)) ||
     updated.transport !== endpoint.transport;
   await createEndpointStore(platform.kv).put(updated);
   const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;
   platform.log.info('endpoint changed', { slug: endpoint.slug, destination_changed: destinationChanged, revoked_grants: revoked });
   return { ok: true, endpoint: updated, revoked, warnings };
+}
+
+/** Where each value goes, labels aside: a new label changes what the page asks, not where a key travels. */
+function placesOf(fields: CredentialField[]): string {
+  return JSON.stringify(fields.map(({ label: _label, ...place }) => place));
 }
 
 /**

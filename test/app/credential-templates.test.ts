@@ -266,6 +266,12 @@ describe('credential templates, in-process', () => {
     ]);
     const renamed = await patch({ display_name: 'Renamed' });
     assert.equal(((await renamed.json()) as { revoked_grants: number }).revoked_grants, 0, 'a new name keeps grants');
+    await patch({ auth_header_name: 'X-Api-Key' });
+    const regranted = await authorizeWith(k, created.mcp_endpoint!, { api_key: KEY });
+    assert.ok(regranted.accessToken);
+    const relabelled = await patch({ credentials: [{ label: 'Your XKey token', in: 'header', name: 'X-Api-Key', prefix: '' }] });
+    assert.equal(((await relabelled.json()) as { revoked_grants: number }).revoked_grants, 0, 'a new label sends no key elsewhere');
+    assert.equal((await k.mcp(created.mcp_endpoint!, regranted.accessToken!, INITIALIZE)).status, 200);
   });
 
   test('legacy SSE with a query key: the stream and every message carry it, the message URL never shows it', async () => {
