@@ -1,11 +1,27 @@
-import type { GrantProps } from './engine.ts';
-
 /**
- * The values a grant sends upstream, in template order. Grants made before templates hold one
- * `apiKey`; they read as a one-value credential, so they keep working after an upgrade. Every
- * reader of a grant's key goes through here.
+ * The one place that reads and writes the credential values a grant carries: one value per field
+ * of the endpoint's credential template (upstream/credentials.ts), in template order. Grants made
+ * before templates hold a single `apiKey`; they read as a one-value credential, so they keep
+ * working after an upgrade. Every reader of a grant's key goes through here.
+ *
+ * The props' credential part is declared here, not imported from engine.ts, so that the engine
+ * may use this file without closing an import loop (test/architecture/layers.test.ts).
  */
-export function grantCredentials(props: Pick<GrantProps, 'credentials' | 'apiKey'>): string[] {
+interface CredentialProps {
+  /** Every value, in template order. */
+  credentials?: string[] | undefined;
+  /** The one key of grants made before templates existed. */
+  apiKey?: string | undefined;
+}
+
+/** The grant's credential values, in template order. */
+export function grantCredentials(props: CredentialProps): string[] {
   if (props.credentials && props.credentials.length > 0) return props.credentials;
   return props.apiKey !== undefined ? [props.apiKey] : [];
+}
+
+/** The same props carrying `values` instead, in the current shape (the older `apiKey` goes); everything else unchanged. */
+export function withCredentials<P extends CredentialProps>(props: P, values: string[]): P {
+  const { apiKey: _older, ...rest } = props;
+  return { ...rest, credentials: values } as P;
 }

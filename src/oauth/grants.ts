@@ -32,8 +32,12 @@ export interface GrantView {
  * are printable ASCII, so no two lists join to the same text). A one-value credential hashes as
  * the single key always did, so grants made before templates are still found.
  */
+export function credentialsHash(secret: string, slug: string, values: readonly string[]): Promise<string> {
+  return hmacHex(secret, `grant-key\u0000${slug}\u0000${values.join('\u0000')}`);
+}
+
 export function keyHash(platform: Platform, slug: string, values: readonly string[]): Promise<string> {
-  return hmacHex(platform.secret, `grant-key\u0000${slug}\u0000${values.join('\u0000')}`);
+  return credentialsHash(platform.secret, slug, values);
 }
 
 export async function grantMetadata(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { grantCredentials } from '../../src/oauth/grant-credentials.ts';
+import { grantCredentials, withCredentials } from '../../src/oauth/grant-credentials.ts';
 import { placeCredentials, requestPreview, templateOf, withoutCredentialParams } from '../../src/upstream/credentials.ts';
 import { upstreamRequest } from '../../src/upstream/exchange.ts';
 import { describeUpstreamError } from '../../src/upstream/network-error.ts';
@@ -97,4 +97,10 @@ test('a network error that quotes the URL is never repeated', () => {
   assert.equal(describeUpstreamError(new TypeError('Fetch API cannot load: https://u.example/mcp?k=secret')), 'network error');
   assert.equal(describeUpstreamError(new Error('bad thing ?api_key=secret')), 'network error');
   assert.equal(describeUpstreamError(new Error('socket hang up')), 'socket hang up');
+});
+
+test('withCredentials writes the current shape: the values, no older apiKey', () => {
+  const updated = withCredentials({ v: 1, slug: 's', apiKey: 'old' }, ['new', 'acct']);
+  assert.deepEqual(updated, { v: 1, slug: 's', credentials: ['new', 'acct'] });
+  assert.deepEqual(grantCredentials(updated), ['new', 'acct']);
 });
