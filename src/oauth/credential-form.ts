@@ -52,7 +52,7 @@ function valueProblem(value: string, field: CredentialField, only: boolean): { m
   // Every value ends up in a header line or a URL: anything outside visible ASCII could split or corrupt it.
   if (!/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(value)) {
     return {
-      message: `${only ? 'That key' : name} contains characters an HTTP request cannot carry (line breaks, control or non-ASCII characters).`,
+      message: `${only ? 'That key' : name} contains characters ${field.in === 'query' ? 'a URL' : 'an HTTP header'} cannot carry (line breaks, control or non-ASCII characters).`,
       log: 'bad characters',
     };
   }
