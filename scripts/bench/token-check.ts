@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createRedisStorage } from '../../src/adapters/node/redis.ts';
 import { createSqliteStorage } from '../../src/adapters/node/sqlite.ts';
 import { engine } from '../../src/oauth/engine.ts';
+import { grantCredentials } from '../../src/oauth/grant-credentials.ts';
 import type { Platform } from '../../src/platform.ts';
 import { startApp } from '../../test/support/in-process.ts';
 
@@ -44,7 +45,7 @@ async function measure(backend: string, kv?: Platform['kv']): Promise<void> {
     );
     await time('engine construction only', async () => engine(app.platform, slug));
     await time('token check + key recovery (verify, every carrier)', async () => {
-      recovered = (await engine(app.platform, slug).verify(grant.accessToken))!.props.apiKey;
+      recovered = grantCredentials((await engine(app.platform, slug).verify(grant.accessToken))!.props)[0] ?? '';
     });
     if (!recovered) throw new Error('the key was not recovered');
   } finally {

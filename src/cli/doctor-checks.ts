@@ -21,6 +21,9 @@ export type { Step } from './doctor/findings.ts';
 
 export interface DoctorOptions {
   endpoint: string;
+  /** The key, or every value of a credential template in its order; with one, doctor signs in. */
+  credentials?: string[];
+  /** The same as `credentials: [apiKey]`. */
   apiKey?: string;
   fetch?: typeof fetch;
 }
@@ -41,6 +44,7 @@ export async function diagnose(options: DoctorOptions): Promise<Step[]> {
   await checkCors(get, findings, target, metadataUrl);
   const registered = await checkRegistrations(get, findings, target, server);
   await checkStreaming(get, findings, target);
-  if (options.apiKey) await signInWithKey(get, findings, target, server, registered, options.apiKey);
+  const values = options.credentials ?? (options.apiKey ? [options.apiKey] : []);
+  if (values.length > 0) await signInWithKey(get, findings, target, server, registered, values);
   return findings.steps;
 }

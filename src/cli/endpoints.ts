@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { isSlug, manageLink } from '../endpoint-urls.ts';
 import { createEndpoint } from '../endpoints/create.ts';
-import { describeEndpoint } from '../endpoints/endpoint.ts';
+import { describeEndpoint, endpointPreview } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { deleteEndpoint } from '../manage/change.ts';
 import { listGrants } from '../oauth/grants.ts';
@@ -17,6 +17,8 @@ Endpoints on this server's store (DATA_DIR, from the same environment as \`key2o
   show <slug>               one endpoint and who has access to it
   create --upstream <url>   a new endpoint; prints its URL and its manage link (shown once)
          [--name <text>] [--header <name>] [--prefix <text>] [--transport auto|streamable-http|sse]
+         [--credentials '<JSON list>']  where the key goes, as the JSON API's \`credentials\`
+                                        (docs/credentials.md), instead of --header/--prefix
   delete <slug>             delete the endpoint and revoke every access to it
 
 Options:
@@ -46,8 +48,17 @@ export const command: Command = {
         return withStore((platform) => remove(platform, rest[0]!, json));
       case 'create': {
         if (!expect(0) || !values.upstream) return fail('Usage: key2oauth endpoints create --upstream <url> [options]', EXIT.usage);
+        let credentials: unknown;
+        if (values.credentials !== undefined) {
+          try {
+            credentials = JSON.parse(values.credentials);
+          } catch {
+            return fail('--credentials must be a JSON list, such as \'[{"in":"query","name":"api_key"}]\'', EXIT.usage);
+          }
+        }
         const body = {
           upstream_url: values.upstream,
+          ...(credentials !== undefined ? { credentials } : {}),
           ...(values.name !== undefined ? { display_name: values.name } : {}),
           ...(values.header !== undefined ? { auth_header_name: values.header } : {}),
           ...(values.prefix !== undefined ? { auth_header_prefix: values.prefix } : {}),
@@ -72,6 +83,7 @@ function parse(args: string[]) {
       name: { type: 'string' },
       header: { type: 'string' },
       prefix: { type: 'string' },
+      credentials: { type: 'string' },
       transport: { type: 'string' },
     },
   });
@@ -101,7 +113,9 @@ async function show(platform: Platform, slug: string, json: boolean): Promise<nu
     [
       `${view.display_name}  ${view.mcp_endpoint}`,
       `upstream   ${view.upstream_url} (${view.transport})`,
-      `header     ${view.auth_header_name}: ${view.auth_header_prefix ? `${view.auth_header_prefix} ` : ''}<key>`,
+      view.auth_header_name !== null
+        ? `header     ${view.auth_header_name}: ${view.auth_header_prefix ? `${view.auth_header_prefix} ` : ''}<key>`
+        : `sends      ${endpointPreview(endpoint).join('\n           ')}`,
       `created    ${view.created_at}`,
       '',
       grants.length === 0
@@ -115,7 +129,7 @@ async function show(platform: Platform, slug: string, json: boolean): Promise<nu
   return EXIT.ok;
 }
 
-async function create(platform: Platform, body: Record<string, string>, json: boolean): Promise<number> {
+async function create(platform: Platform, body: Record<string, unknown>, json: boolean): Promise<number> {
   const result = await createEndpoint(platform, body);
   if (!result.ok) return fail(result.message);
   const view = describeEndpoint(result.endpoint, platform.config.publicUrl);

@@ -9,11 +9,11 @@ import { htmlResponse, redirect } from '../http/responses.ts';
 import { createdPage } from '../pages/created.ts';
 import { type HomeForm, homePage } from '../pages/home.ts';
 import type { Platform } from '../platform.ts';
-import { headerLine } from '../upstream/target.ts';
-import { createEndpoint } from './create.ts';
+import { createEndpoint, previewEndpoint } from './create.ts';
 import { keepCreatedView, takeCreatedView } from './created-view.ts';
-import { describeEndpoint, upstreamTarget } from './endpoint.ts';
+import { describeEndpoint, endpointPreview } from './endpoint.ts';
 import { createEndpointStore } from './store.ts';
+import { templateFromForm, templateRows } from './template-form.ts';
 
 /**
  * The two ways to create an endpoint, the home-page form (`POST /`) and the JSON API
@@ -24,7 +24,7 @@ import { createEndpointStore } from './store.ts';
  */
 
 export function showHome(platform: Platform): Promise<Response> {
-  return htmlResponse(homePage({ adminRequired: Boolean(platform.config.adminToken) }));
+  return htmlResponse(homePage({ rows: templateRows(), adminRequired: Boolean(platform.config.adminToken) }));
 }
 
 export async function createFromForm(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
@@ -32,15 +32,33 @@ export async function createFromForm(platform: Platform, c: Context, clientAddre
   const read = await readFormPost(c.req.raw, config.publicUrl);
   if (!read.ok) return read.answer;
   const form = Object.fromEntries(read.value);
-  const { admin_token: adminToken, ...fields } = form;
-  const input: HomeForm = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== '')) as HomeForm;
-  const home = (error: string, status: number, headers?: Headers) =>
-    htmlResponse(homePage({ error, form: input, adminRequired: Boolean(config.adminToken) }), { status, ...(headers ? { headers } : {}) });
+  const { admin_token: adminToken, intent, ...fields } = form;
+  const typed = Object.entries(fields).filter(([name, value]) => value !== '' && !name.startsWith('credential_'));
+  const input: HomeForm = Object.fromEntries(typed) as HomeForm;
+  const credentials = templateFromForm((name) => read.value.get(name));
+  const rows = templateRows(credentials);
+  const body = credentials ? { ...input, credentials } : input;
+  const home = (error: string | undefined, status: number, headers?: Headers, preview?: string[]) =>
+    htmlResponse(
+      homePage({
+        ...(error ? { error } : {}),
+        form: input,
+        rows,
+        ...(preview ? { preview } : {}),
+        adminRequired: Boolean(config.adminToken),
+      }),
+      { status, ...(headers ? { headers } : {}) },
+    );
+  // Preview: the request the upstream would get, from the same rules as creation; nothing is stored.
+  if (intent === 'preview') {
+    const previewed = previewEndpoint(body);
+    return previewed.ok ? home(undefined, 200, undefined, previewed.preview) : home(previewed.message, 400);
+  }
 
   const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
   if (limited) return home(limited.sentence('endpoints created from your network'), 429, limited.headers());
   if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
-  const result = await createEndpoint(platform, input);
+  const result = await createEndpoint(platform, body);
   if (!result.ok) return home(result.message, result.status);
   // POST/redirect/GET: reloading or going Back to the result must not create a second endpoint.
   const id = await keepCreatedView(platform.kv, { slug: result.endpoint.slug, manageToken: result.manageToken, warnings: result.warnings });
@@ -66,7 +84,7 @@ export async function showCreated(platform: Platform, id: string): Promise<Respo
       mcpEndpoint: described.mcp_endpoint,
       displayName: endpoint.displayName,
       upstreamHost: new URL(endpoint.upstreamUrl).host,
-      headerLine: headerLine(upstreamTarget(endpoint)),
+      preview: endpointPreview(endpoint),
       ...(view.manageToken ? { manageLink: manageLink(publicUrl, endpoint.slug, view.manageToken) } : {}),
       warnings: view.warnings,
     }),

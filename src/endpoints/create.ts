@@ -1,7 +1,9 @@
 import { randomToken, sha256Hex } from '../crypto.ts';
 import type { Platform } from '../platform.ts';
+import { type CredentialField, headerTemplate, requestPreview } from '../upstream/credentials.ts';
 import { detectTransport } from '../upstream/detect.ts';
 import { checkUpstreamUrl } from '../upstream/url-policy.ts';
+import { urlClashProblem } from './credential-template.ts';
 import { displayNameProblem } from './display-name.ts';
 import type { Endpoint } from './endpoint.ts';
 import { createEndpointInput, firstIssue } from './input.ts';
@@ -25,21 +27,41 @@ export async function createEndpoint(platform: Platform, body: unknown): Promise
   const nameProblem = input.display_name ? displayNameProblem(input.display_name, checked.url.hostname) : undefined;
   if (nameProblem) return invalid(nameProblem);
 
-  const headerName = input.auth_header_name ?? 'Authorization';
-  const headerPrefix = input.auth_header_prefix ?? (headerName.toLowerCase() === 'authorization' ? 'Bearer' : '');
+  const credentials = input.credentials ?? oneHeaderTemplate(input.auth_header_name ?? 'Authorization', input.auth_header_prefix);
+  const clash = urlClashProblem(credentials, checked.url.href);
+  if (clash) return invalid(clash, 'invalid_upstream_url');
   const manageToken = randomToken();
   const detected = await detectTransport(platform, checked.url, input.transport);
   const endpoint = await createEndpointStore(platform.kv).create({
     upstreamUrl: checked.url.href,
     displayName: input.display_name || checked.url.host,
-    authHeaderName: headerName,
-    authHeaderPrefix: headerPrefix.trim(),
+    credentials,
     transport: detected.transport,
     createdAt: Math.floor(Date.now() / 1000),
     manageTokenHash: await sha256Hex(manageToken),
   });
   platform.log.info('endpoint created', { slug: endpoint.slug, upstream_host: checked.url.host });
   return { ok: true, endpoint, manageToken, warnings: detected.warning ? [detected.warning] : [] };
+}
+
+/**
+ * The request an endpoint made from `body` would send upstream, values as placeholders, by the
+ * same input rules as creation (the start page's Preview button); nothing is stored or fetched.
+ */
+export function previewEndpoint(body: unknown): { ok: true; preview: string[] } | { ok: false; message: string } {
+  const parsed = createEndpointInput.safeParse(body);
+  if (!parsed.success) return { ok: false, message: firstIssue(parsed.error) };
+  const input = parsed.data;
+  let url: URL;
+  try {
+    url = new URL(input.upstream_url);
+  } catch {
+    return { ok: false, message: 'Enter the full URL of the upstream MCP server, such as https://mcp.example.com/mcp.' };
+  }
+  const credentials = input.credentials ?? oneHeaderTemplate(input.auth_header_name ?? 'Authorization', input.auth_header_prefix);
+  const clash = urlClashProblem(credentials, url.href);
+  if (clash) return { ok: false, message: clash };
+  return { ok: true, preview: requestPreview(credentials, url.href, input.transport === 'sse' ? 'GET' : 'POST') };
 }
 
 /** The URL policy, then every address the host resolves to: for creation and for changes alike. */
@@ -50,6 +72,11 @@ export async function checkUpstream(platform: Platform, raw: string): Promise<{ 
   const hostCheck = await platform.checkUpstreamHost(checked.url.hostname);
   if (!hostCheck.ok) return hostCheck;
   return checked;
+}
+
+/** The one-header template of `auth_header_name`/`auth_header_prefix`: `Bearer` by default for Authorization, none otherwise. */
+export function oneHeaderTemplate(name: string, prefix: string | undefined): CredentialField[] {
+  return headerTemplate(name, prefix ?? (name.toLowerCase() === 'authorization' ? 'Bearer' : ''));
 }
 
 function invalid(message: string, error = 'invalid_request'): CreateResult {

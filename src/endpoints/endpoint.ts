@@ -1,4 +1,5 @@
 import { endpointUrl } from '../endpoint-urls.ts';
+import { type CredentialField, requestPreview, singleHeader, templateOf } from '../upstream/credentials.ts';
 import type { UpstreamTarget, UpstreamTransport } from '../upstream/target.ts';
 
 /**
@@ -11,23 +12,33 @@ export interface Endpoint {
   slug: string;
   upstreamUrl: string;
   displayName: string;
-  /** Header that carries the key upstream, e.g. `Authorization` or `X-API-Key`. */
-  authHeaderName: string;
-  /** Text before the key, joined by one space (`Bearer` gives `Bearer <key>`); empty for the bare key. */
-  authHeaderPrefix: string;
+  /** Where each value of the credential goes upstream (upstream/credentials.ts); read through `endpointTemplate`. */
+  credentials?: CredentialField[];
+  /** Records written before templates: the one header that carries the key, e.g. `Authorization`. */
+  authHeaderName?: string;
+  /** Records written before templates: text before the key, joined by one space (`Bearer`). */
+  authHeaderPrefix?: string;
   transport: UpstreamTransport;
   createdAt: number;
   manageTokenHash?: string;
 }
 
+/** The endpoint's credential template; a record of the older shape reads as its one header. */
+export function endpointTemplate(endpoint: Endpoint): CredentialField[] {
+  return templateOf({ credentials: endpoint.credentials, headerName: endpoint.authHeaderName, headerPrefix: endpoint.authHeaderPrefix });
+}
+
 /** The upstream facts a grant needs to forward a request, snapshotted into its encrypted props. */
 export function upstreamTarget(endpoint: Endpoint): UpstreamTarget {
-  return {
-    url: endpoint.upstreamUrl,
-    headerName: endpoint.authHeaderName,
-    headerPrefix: endpoint.authHeaderPrefix,
-    transport: endpoint.transport,
-  };
+  return { url: endpoint.upstreamUrl, credentials: endpointTemplate(endpoint), transport: endpoint.transport };
+}
+
+/**
+ * The request that opens a session upstream (a POST for Streamable HTTP, the stream's GET for
+ * legacy SSE) as every page shows it: values as placeholders, or masked when given.
+ */
+export function endpointPreview(endpoint: Endpoint, values?: readonly string[]): string[] {
+  return requestPreview(endpointTemplate(endpoint), endpoint.upstreamUrl, endpoint.transport === 'sse' ? 'GET' : 'POST', values);
 }
 
 /** The public view of an endpoint, as the JSON API returns it (names from the original design). */
@@ -38,8 +49,10 @@ export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
     sse_endpoint: endpointUrl(publicUrl, endpoint.slug, 'sse'),
     upstream_url: endpoint.upstreamUrl,
     display_name: endpoint.displayName,
-    auth_header_name: endpoint.authHeaderName,
-    auth_header_prefix: endpoint.authHeaderPrefix,
+    credentials: endpointTemplate(endpoint),
+    // The one-header template in the older names; null when the template is anything else.
+    auth_header_name: singleHeader(endpointTemplate(endpoint))?.name ?? null,
+    auth_header_prefix: singleHeader(endpointTemplate(endpoint))?.prefix ?? null,
     transport: endpoint.transport,
     created_at: new Date(endpoint.createdAt * 1000).toISOString(),
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { credentialTemplate, isReservedHeader } from './credential-template.ts';
 
 /**
  * What a creator may send, from the JSON API or the home-page form (same names). Every field has
@@ -8,38 +9,6 @@ import { z } from 'zod';
 
 /** RFC 9110 token characters: the only ones a header field name may contain. */
 const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-/** Names we manage ourselves, or whose value would change how the request is framed or routed. */
-const RESERVED_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'proxy-connection',
-  'cookie',
-  'set-cookie',
-  'expect',
-  'content-type',
-  'content-encoding',
-  'accept',
-  'accept-encoding',
-  'origin',
-  'referer',
-  'via',
-  'forwarded',
-  'mcp-session-id',
-  'mcp-protocol-version',
-  'last-event-id',
-  'mcp-method',
-  'mcp-name',
-]);
-const RESERVED_PREFIXES = ['x-forwarded-', 'sec-', 'proxy-', 'cf-'];
 
 /** Visible ASCII and spaces: what survives every HTTP stack unchanged. */
 const HEADER_TEXT = /^[\x20-\x7e]*$/;
@@ -52,7 +21,7 @@ export const headerName = z
   .min(1, 'auth_header_name must not be empty')
   .max(64, 'auth_header_name must be at most 64 characters')
   .regex(HEADER_TOKEN, "auth_header_name must be a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
-  .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()) && !RESERVED_PREFIXES.some((p) => name.toLowerCase().startsWith(p)), {
+  .refine((name) => !isReservedHeader(name), {
     message: 'auth_header_name names a header that carries framing, routing or protocol state and cannot hold the key',
   });
 
@@ -61,7 +30,7 @@ export const headerPrefix = z
   .max(64, 'auth_header_prefix must be at most 64 characters')
   .regex(HEADER_TEXT, 'auth_header_prefix may contain only visible ASCII characters and spaces (no line breaks)');
 
-export const createEndpointInput = z.strictObject({
+const endpointFields = z.strictObject({
   upstream_url: z
     .string({ error: (issue) => (issue.input === undefined ? 'upstream_url is required' : 'upstream_url must be a string') })
     .trim()
@@ -75,15 +44,27 @@ export const createEndpointInput = z.strictObject({
     .optional(),
   auth_header_name: headerName.optional(),
   auth_header_prefix: headerPrefix.optional(),
+  /** The credential template (credential-template.ts); the two fields above are its one-header form. */
+  credentials: credentialTemplate.optional(),
   transport: z.enum(['auto', 'streamable-http', 'sse']).optional(),
 });
+
+/** One way to say where the key goes: the template, or the one-header fields, not both. */
+const oneTemplate = {
+  check: (input: { credentials?: unknown; auth_header_name?: unknown; auth_header_prefix?: unknown }) =>
+    input.credentials === undefined || (input.auth_header_name === undefined && input.auth_header_prefix === undefined),
+  message: 'Send either credentials or auth_header_name/auth_header_prefix, not both (they are the one-header template)',
+};
+
+export const createEndpointInput = endpointFields.refine(oneTemplate.check, { message: oneTemplate.message });
 
 export type CreateEndpointInput = z.infer<typeof createEndpointInput>;
 
 /** A change by the creator (PATCH /api/slugs/:slug): the same fields and rules, all optional, at least one. */
-export const updateEndpointInput = createEndpointInput
+export const updateEndpointInput = endpointFields
   .partial()
-  .refine((input) => Object.values(input).some((value) => value !== undefined), { message: 'Send at least one field to change' });
+  .refine((input) => Object.values(input).some((value) => value !== undefined), { message: 'Send at least one field to change' })
+  .refine(oneTemplate.check, { message: oneTemplate.message });
 
 export type UpdateEndpointInput = z.infer<typeof updateEndpointInput>;
 

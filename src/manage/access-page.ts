@@ -1,13 +1,14 @@
 import type { Context } from 'hono';
 import { randomToken, sha256Hex } from '../crypto.ts';
 import { endpointUrl } from '../endpoint-urls.ts';
+import { endpointTemplate } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { open, type Sealed, seal } from '../oauth/key-replacement.ts';
 import { ACCESS_PATH, type AccessRow, accessFindPage, accessListPage } from '../pages/access.ts';
 import type { Platform } from '../platform.ts';
-import { type Found, findAccess, NO_ACCESS, refreshed, replaceAccess, revokeAccess } from './key-holder.ts';
+import { type Found, findAccess, NO_ACCESS, refreshed, replaceAccess, revokeAccess, slugOfInput } from './key-holder.ts';
 
 /**
  * `/access`, the key holder's page (docs/key-holders.md): the JSON API's three calls for people,
@@ -37,7 +38,14 @@ export async function showAccess(platform: Platform, c: Context): Promise<Respon
   if (!session) {
     const endpoint = c.req.query('endpoint')?.slice(0, 2048);
     const notice = c.req.query('done') !== undefined ? 'Your key was forgotten on this page.' : undefined;
-    return htmlResponse(accessFindPage({ ...(endpoint ? { endpoint } : {}), ...(notice ? { notice } : {}) }));
+    // A link from a consent page names its endpoint: ask for each value its template takes, by
+    // the labels that page showed (anyone with the endpoint URL can see them there).
+    const slug = endpoint ? slugOfInput(platform.config.publicUrl, endpoint) : undefined;
+    const named = slug ? await createEndpointStore(platform.kv).get(slug) : null;
+    const labels = named ? endpointTemplate(named).map((field) => field.label) : undefined;
+    return htmlResponse(
+      accessFindPage({ ...(endpoint ? { endpoint } : {}), ...(notice ? { notice } : {}), ...(labels ? { labels } : {}) }),
+    );
   }
   const found = await sessionFound(platform, session.record, session.values);
   if (!found) return htmlResponse(accessFindPage({ error: 'This endpoint no longer exists.' }));
@@ -99,8 +107,11 @@ async function find(platform: Platform, form: URLSearchParams, clientAddress: st
     .sort()
     .map((name) => form.get(name) ?? '');
   if (values.length === 0 && form.has('api_key')) values.push(form.get('api_key') ?? '');
+  // The same page whatever went wrong: its fields follow what was sent, never the endpoint's
+  // template, so the answer says nothing about whether the endpoint exists.
+  const labels = values.length > 1 ? values.map((_, i) => `Value ${i + 1}`) : undefined;
   const again = (error: string, status: number, headers?: Headers) =>
-    htmlResponse(accessFindPage({ endpoint, error }), { status, ...(headers ? { headers } : {}) });
+    htmlResponse(accessFindPage({ endpoint, error, ...(labels ? { labels } : {}) }), { status, ...(headers ? { headers } : {}) });
   const lookup = await findAccess(platform, clientAddress, endpoint, values);
   if (!lookup.ok) {
     if (lookup.kind === 'limited') return again(lookup.refusal.sentence(lookup.tooMany), 429, lookup.refusal.headers());
@@ -131,6 +142,7 @@ async function listPage(
       endpoint: endpointUrl(platform.config.publicUrl, found.slug),
       host: new URL(found.endpoint.upstreamUrl).host,
       accesses,
+      labels: endpointTemplate(found.endpoint).map((field) => field.label),
       ...(options.notice ? { notice: options.notice } : {}),
       ...(options.error ? { error: options.error } : {}),
     }),

@@ -1,10 +1,12 @@
-import { checkUpstream } from '../endpoints/create.ts';
+import { checkUpstream, oneHeaderTemplate } from '../endpoints/create.ts';
+import { urlClashProblem } from '../endpoints/credential-template.ts';
 import { displayNameProblem } from '../endpoints/display-name.ts';
-import type { Endpoint } from '../endpoints/endpoint.ts';
+import { type Endpoint, endpointTemplate } from '../endpoints/endpoint.ts';
 import type { UpdateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { engine } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
+import { type CredentialField, headerTemplate, singleHeader } from '../upstream/credentials.ts';
 import { detectTransport } from '../upstream/detect.ts';
 
 export type ChangeResult =
@@ -13,7 +15,7 @@ export type ChangeResult =
 
 /**
  * Applies a change to an endpoint, for the JSON API and the manage page alike. Changing where or
- * how the key is sent (upstream_url, auth_header_name, auth_header_prefix, transport) revokes every
+ * how the key is sent (upstream_url, the credential template, transport) revokes every
  * grant: users entrusted their keys to the old destination, and each grant carries that destination
  * in its encrypted props, so every user must see the new one and approve again.
  */
@@ -31,10 +33,14 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
   }
   const nameProblem = displayNameProblem(updated.displayName, new URL(updated.upstreamUrl).hostname);
   if (nameProblem) return { ok: false, error: 'invalid_request', message: nameProblem };
-  if (input.auth_header_name !== undefined) updated.authHeaderName = input.auth_header_name;
-  if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
-  else if (input.auth_header_name !== undefined)
-    updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
+  const template = changedTemplate(endpointTemplate(endpoint), input);
+  if (typeof template === 'string') return { ok: false, error: 'invalid_request', message: template };
+  // Written in the template's shape from now on; the older one-header fields go.
+  updated.credentials = template;
+  delete updated.authHeaderName;
+  delete updated.authHeaderPrefix;
+  const clash = urlClashProblem(template, updated.upstreamUrl);
+  if (clash) return { ok: false, error: 'invalid_upstream_url', message: clash };
   const warnings: string[] = [];
   // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
   if (input.transport !== undefined || input.upstream_url !== undefined) {
@@ -45,13 +51,34 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
 
   const destinationChanged =
     updated.upstreamUrl !== endpoint.upstreamUrl ||
-    updated.authHeaderName !== endpoint.authHeaderName ||
-    updated.authHeaderPrefix !== endpoint.authHeaderPrefix ||
+    placesOf(template) !== placesOf(endpointTemplate(endpoint)) ||
     updated.transport !== endpoint.transport;
   await createEndpointStore(platform.kv).put(updated);
   const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;
   platform.log.info('endpoint changed', { slug: endpoint.slug, destination_changed: destinationChanged, revoked_grants: revoked });
   return { ok: true, endpoint: updated, revoked, warnings };
+}
+
+/** Where each value goes, labels aside: a new label changes what the page asks, not where a key travels. */
+function placesOf(fields: CredentialField[]): string {
+  return JSON.stringify(fields.map(({ label: _label, ...place }) => place));
+}
+
+/**
+ * The template after a change: `credentials` replaces it; `auth_header_name`/`auth_header_prefix`
+ * change a one-header template as they always did (a new name resets the prefix to its default),
+ * and turn any other template into one header only when a name is given. A string is the refusal.
+ */
+function changedTemplate(current: CredentialField[], input: UpdateEndpointInput): CredentialField[] | string {
+  if (input.credentials !== undefined) return input.credentials;
+  if (input.auth_header_name !== undefined) return oneHeaderTemplate(input.auth_header_name, input.auth_header_prefix);
+  if (input.auth_header_prefix !== undefined) {
+    const header = singleHeader(current);
+    if (!header)
+      return 'auth_header_prefix changes a one-header template, and this endpoint takes its key another way: send credentials, or auth_header_name with it';
+    return headerTemplate(header.name, input.auth_header_prefix).map((field) => ({ ...field, label: current[0]!.label }));
+  }
+  return current;
 }
 
 /** Deletes the endpoint: the record first, so no new authorization can start or finish; then its grants. */

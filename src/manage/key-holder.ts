@@ -1,5 +1,5 @@
 import { isSlug, slugOfEndpointUrl } from '../endpoint-urls.ts';
-import { type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
+import { type Endpoint, endpointTemplate, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { type Refusal, rateLimit } from '../http/rate-limit.ts';
 import { type GrantView, grantsOfCredentials, replaceGrantCredentials, revokeGrantIds, withoutPastedPrefix } from '../oauth/grants.ts';
@@ -55,8 +55,11 @@ export function valuesProblem(values: unknown, what = 'credentials'): string | u
 
 /** The values as the endpoint sends them: trimmed, and a pasted `Bearer ` taken off a lone key. */
 function cleaned(values: string[], endpoint: Endpoint): string[] {
-  const trimmed = values.map((value) => value.trim());
-  return trimmed.length === 1 ? [withoutPastedPrefix(trimmed[0]!, endpoint.authHeaderPrefix)] : trimmed;
+  const fields = endpointTemplate(endpoint);
+  return values.map((value, i) => {
+    const field = fields[i];
+    return field?.in === 'header' ? withoutPastedPrefix(value.trim(), field.prefix ?? '') : value.trim();
+  });
 }
 
 /** The slug named by an endpoint URL or a bare slug, else undefined. */
@@ -112,7 +115,7 @@ export async function replaceAccess(platform: Platform, found: Found, newValues:
   if (values.length !== found.values.length)
     return { ok: false, status: 400, problem: `new_credentials must have as many values as credentials (${found.values.length})` };
   const host = new URL(found.endpoint.upstreamUrl).host;
-  const probe = await probeKey(platform, upstreamTarget(found.endpoint), values[0]!);
+  const probe = await probeKey(platform, upstreamTarget(found.endpoint), values);
   if (!probe.ok) {
     platform.log.info('replacement key refused', { slug: found.slug, reason: probe.kind });
     return probe.kind === 'rejected'

@@ -1,9 +1,10 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { isSlug, managePath } from '../endpoint-urls.ts';
-import { describeEndpoint, type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
+import { describeEndpoint, type Endpoint, endpointPreview, endpointTemplate } from '../endpoints/endpoint.ts';
 import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
+import { templateFromForm, templateRows } from '../endpoints/template-form.ts';
 import { answers } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { readFormPost } from '../http/request.ts';
@@ -12,7 +13,6 @@ import { engine } from '../oauth/engine.ts';
 import { listGrants, revokeGrant } from '../oauth/grants.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
 import type { Platform } from '../platform.ts';
-import { headerLine } from '../upstream/target.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
 import { mayManage } from './manage-api.ts';
 
@@ -79,9 +79,16 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
 
   switch (action) {
     case 'save': {
-      const input = Object.fromEntries(
-        ['display_name', 'upstream_url', 'auth_header_name', 'auth_header_prefix', 'transport'].map((name) => [name, field(name)]),
-      );
+      // The Advanced rows are the template; a form without them may still name the one header.
+      const credentials = templateFromForm((name) => read.value.get(name));
+      const input = {
+        ...Object.fromEntries(['display_name', 'upstream_url', 'transport'].map((name) => [name, field(name)])),
+        ...(credentials
+          ? { credentials }
+          : read.value.get('auth_header_name')
+            ? { auth_header_name: field('auth_header_name'), auth_header_prefix: field('auth_header_prefix') }
+            : {}),
+      };
       const parsed = updateEndpointInput.safeParse(input);
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
       const changed = await changeEndpoint(platform, endpoint, parsed.data);
@@ -116,10 +123,9 @@ async function page(
         mcpEndpoint: view.mcp_endpoint,
         displayName: endpoint.displayName,
         upstreamUrl: endpoint.upstreamUrl,
-        authHeaderName: endpoint.authHeaderName,
-        authHeaderPrefix: endpoint.authHeaderPrefix,
         transport: endpoint.transport,
-        headerLine: headerLine(upstreamTarget(endpoint)),
+        preview: endpointPreview(endpoint),
+        rows: templateRows(endpointTemplate(endpoint)),
       },
       grants: grants.map((grant) => ({
         id: grant.id,

@@ -3,6 +3,7 @@ import { createEndpointStore } from '../endpoints/store.ts';
 import { bearerToken } from '../http/bearer.ts';
 import { answers } from '../http/errors.ts';
 import { engine, type GrantProps, type VerifiedToken } from '../oauth/engine.ts';
+import { grantCredentials } from '../oauth/grant-credentials.ts';
 import type { Platform } from '../platform.ts';
 import { answerWithCors } from '../upstream/exchange.ts';
 import { forward } from '../upstream/forward.ts';
@@ -48,7 +49,7 @@ export async function guard(
 }
 
 /**
- * Forwards with the grant's key through the web carrier (forward.ts); a key the upstream refuses
+ * Forwards with the grant's credential through the web carrier (forward.ts); a key the upstream refuses
  * revokes the grant (admission.ts `keyRejected`).
  */
 export async function forwardWithKey(
@@ -59,7 +60,7 @@ export async function forwardWithKey(
   to: { url: string; method?: string },
   path: EndpointKind = 'mcp',
 ): Promise<Response> {
-  const outcome = await forward(platform, request, props.upstream, props.apiKey, to);
+  const outcome = await forward(platform, request, props.upstream, grantCredentials(props), to);
   if (outcome.kind === 'response') return outcome.response;
   return keyRejected(platform, props, auth, outcome.status, path);
 }

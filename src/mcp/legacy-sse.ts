@@ -4,6 +4,7 @@ import { jsonRpcError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
+import { templateOf, withoutCredentialParams } from '../upstream/credentials.ts';
 import type { McpClient } from './admission.ts';
 import { forwardWithKey, guard } from './guard.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
@@ -97,7 +98,10 @@ export async function legacyStream(
       throw new LegacyEndpointRefused('the endpoint event does not hold a URL');
     }
     if (target.origin !== upstreamUrl.origin) throw new LegacyEndpointRefused('the endpoint event names another origin');
-    const to = target.pathname + target.search;
+    // An upstream that takes its key in the query may echo it in the message URL: it is dropped
+    // here (the client and every log would see it) and set again on each POST (exchange.ts).
+    const named = new URL(withoutCredentialParams(templateOf(props.upstream), target.href));
+    const to = named.pathname + named.search;
     const sig = await signTarget(platform.secret, slug, auth.grantId, to);
     return messagesUrl(platform.config.publicUrl, slug, new URLSearchParams({ to, sig, ...(path === 'mcp' ? { via: 'mcp' } : {}) }));
   };

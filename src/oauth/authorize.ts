@@ -1,7 +1,7 @@
 import { AuthorizationError, type AuthRequest, CimdFetchError, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
 import { sha256Hex } from '../crypto.ts';
 import { endpointUrl, slugOfEndpointUrl } from '../endpoint-urls.ts';
-import { type Endpoint, upstreamTarget } from '../endpoints/endpoint.ts';
+import { type Endpoint, endpointPreview, endpointTemplate, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { answers, pageError, sentences } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
@@ -11,16 +11,15 @@ import { countGrantsIssued } from '../metrics.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import { viewHost } from '../pages/host-display.ts';
 import type { Platform } from '../platform.ts';
+import type { CredentialField } from '../upstream/credentials.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
-import { headerLine } from '../upstream/target.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
+import { credentialInputName, readCredentialForm } from './credential-form.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
-import { grantMetadata, withoutPastedPrefix } from './grants.ts';
+import { grantMetadata } from './grants.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { appScheme } from './redirect-uri.ts';
-
-const MAX_KEY_LENGTH = 8192;
 
 /**
  * GET /authorize: validate the request with the engine, then show the consent page where the
@@ -167,19 +166,22 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       );
     }
 
-    const apiKey = withoutPastedPrefix((form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
-    const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey);
+    const read = readCredentialForm(form, endpointTemplate(endpoint), endpoint.upstreamUrl);
+    const problem: Problem | undefined = read.ok
+      ? probeMessage(await probeKey(platform, upstreamTarget(endpoint), read.values), endpoint, read.values)
+      : { message: read.message, status: 400, log: read.log };
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
       platform.log.info('authorization key refused', { slug, reason: problem.log });
       return again({ message: problem.message, status: problem.status });
     }
 
-    const props: GrantProps = { v: 1, slug, apiKey, upstream: upstreamTarget(endpoint) };
+    const values = read.ok ? read.values : [];
+    const props: GrantProps = { v: 1, slug, credentials: values, upstream: upstreamTarget(endpoint) };
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,
-      metadata: await grantMetadata(platform, slug, apiKey, approved.request.redirectUri),
+      metadata: await grantMetadata(platform, slug, values, approved.request.redirectUri),
       scope: grantedScopes(approved.request.scope),
       props,
       // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one
@@ -250,8 +252,13 @@ async function consentPage(
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       hostView: viewHost(new URL(endpoint.upstreamUrl).hostname),
       createdAgo: timeAgo(endpoint.createdAt),
-      headerName: endpoint.authHeaderName,
-      headerLine: headerLine(upstreamTarget(endpoint)),
+      fields: endpointTemplate(endpoint).map((field, index, fields) => ({
+        label: field.label,
+        input: credentialInputName(fields, index),
+        where: whereItGoes(field),
+        secret: field.in !== 'basic_user',
+      })),
+      preview: endpointPreview(endpoint),
       consent,
       ...(appScheme(authRequest.redirectUri) ? { appScheme: appScheme(authRequest.redirectUri)! } : {}),
       ...(extra.error ? { error: extra.error } : {}),
@@ -265,7 +272,7 @@ async function consentPage(
  * page is public and an upstream URL may carry more than its host shows.
  */
 function destinationOf(endpoint: Endpoint): Promise<string> {
-  return sha256Hex(JSON.stringify([endpoint.authHeaderName, endpoint.authHeaderPrefix, endpoint.upstreamUrl, endpoint.transport]));
+  return sha256Hex(JSON.stringify([endpointTemplate(endpoint), endpoint.upstreamUrl, endpoint.transport]));
 }
 
 /** A page saying why the client's metadata document cannot be used, or undefined when it can (or there is none). */
@@ -324,21 +331,7 @@ interface Problem {
   log: string;
 }
 
-function keyProblem(apiKey: string): Problem | undefined {
-  if (!apiKey) return { message: 'Paste your API key.', status: 400, log: 'empty' };
-  if (apiKey.length > MAX_KEY_LENGTH) return { message: 'That key is too long.', status: 400, log: 'too long' };
-  // The key becomes a header value: anything outside visible ASCII could split or corrupt it.
-  if (!/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(apiKey)) {
-    return {
-      message: 'That key contains characters an HTTP header cannot carry (line breaks, control or non-ASCII characters).',
-      status: 400,
-      log: 'bad characters',
-    };
-  }
-  return undefined;
-}
-
-function probeMessage(result: ProbeResult, endpoint: Endpoint, apiKey: string): Problem | undefined {
+function probeMessage(result: ProbeResult, endpoint: Endpoint, values: string[]): Problem | undefined {
   const host = new URL(endpoint.upstreamUrl).host;
   if (result.ok) return undefined;
   switch (result.kind) {
@@ -346,7 +339,7 @@ function probeMessage(result: ProbeResult, endpoint: Endpoint, apiKey: string): 
       // The key may be right and the way it is sent wrong (another header, another prefix): say
       // exactly what was sent, key masked, so the user can tell which.
       return {
-        message: `${host} rejected this key (HTTP ${result.status}). It was sent as “${headerLine(upstreamTarget(endpoint), apiKey)}”. Check the key and try again. If the key is right, ${host} may expect it in another header or prefix: whoever created this endpoint can change that on its manage page.`,
+        message: `${host} rejected this key (HTTP ${result.status}). It was sent as “${sentAs(endpoint, values)}”. Check the key and try again. If the key is right, ${host} may expect it in another header or prefix: whoever created this endpoint can change that on its manage page.`,
         status: 401,
         log: `rejected ${result.status}`,
       };
@@ -383,6 +376,19 @@ async function authorizationFailure(error: unknown, { userActed }: { userActed: 
     return pageError(400, 'Authorization failed', 'The app’s metadata document could not be fetched, so it cannot be verified.');
   }
   throw error;
+}
+
+/** The request's key lines, values masked; with its request line when a value travels in the query. */
+function sentAs(endpoint: Endpoint, values: string[]): string {
+  const lines = endpointPreview(endpoint, values);
+  return (endpointTemplate(endpoint).some((field) => field.in === 'query') ? lines : lines.slice(1)).join(' · ');
+}
+
+/** Where a field's value goes, in words for the consent page. */
+function whereItGoes(field: CredentialField): string {
+  if (field.in === 'header') return `in the ${field.name} header`;
+  if (field.in === 'query') return `as the query parameter ${field.name}`;
+  return field.in === 'basic_user' ? 'as the HTTP Basic user name' : 'as the HTTP Basic password';
 }
 
 /** An endpoint's age in words: a link to one created minutes ago deserves a second look. */

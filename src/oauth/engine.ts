@@ -44,7 +44,10 @@ export const REGISTER_PATH = '/oauth/register';
 export interface GrantProps {
   v: 1;
   slug: string;
-  apiKey: string;
+  /** Every value of the credential, in the order of `upstream`'s template; read through grant-credentials.ts. */
+  credentials?: string[];
+  /** The one key of grants made before templates existed (grant-credentials.ts reads it as one value). */
+  apiKey?: string;
   upstream: UpstreamTarget;
 }
 

@@ -1,22 +1,27 @@
 /**
- * The one place that reads and writes the credential values a grant carries (the key, or one value
- * per field of the endpoint's credential template), so everything that handles values, the key
- * holder's lookup and key replacement included, works on lists and never on the props' shape.
+ * The one place that reads and writes the credential values a grant carries: one value per field
+ * of the endpoint's credential template (upstream/credentials.ts), in template order. Grants made
+ * before templates hold a single `apiKey`; they read as a one-value credential, so they keep
+ * working after an upgrade. Every reader of a grant's key goes through here.
  *
- * `GrantProps` (engine.ts) as far as credentials go is declared here, not imported: the engine
- * applies key replacements (key-replacement.ts) through this file, and an import of engine.ts
- * here would close a loop (test/architecture/layers.test.ts counts type-only imports too).
+ * The props' credential part is declared here, not imported from engine.ts, so that the engine
+ * may use this file without closing an import loop (test/architecture/layers.test.ts).
  */
-interface CredentialProps {
-  apiKey: string;
+export interface CredentialProps {
+  /** Every value, in template order. */
+  credentials?: string[] | undefined;
+  /** The one key of grants made before templates existed. */
+  apiKey?: string | undefined;
 }
 
 /** The grant's credential values, in template order. */
 export function grantCredentials(props: CredentialProps): string[] {
-  return [props.apiKey];
+  if (props.credentials && props.credentials.length > 0) return props.credentials;
+  return props.apiKey !== undefined ? [props.apiKey] : [];
 }
 
-/** The same props carrying `values` instead (a replaced key); everything else unchanged. */
+/** The same props carrying `values` instead, in the current shape (the older `apiKey` goes); everything else unchanged. */
 export function withCredentials<P extends CredentialProps>(props: P, values: string[]): P {
-  return { ...props, apiKey: values[0] ?? '' };
+  const { apiKey: _older, ...rest } = props;
+  return { ...rest, credentials: values } as P;
 }

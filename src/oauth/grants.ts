@@ -29,22 +29,28 @@ export interface GrantView {
 }
 
 /**
- * The keyed hash of a grant's credential values under `secret`. One value hashes as a lone key
- * always did, so grants made before credential lists keep being found.
+ * The keyed hash of a grant's credential: every value, in template order, NUL-separated (values
+ * are printable ASCII, so no two lists join to the same text). A one-value credential hashes as
+ * the single key always did, so grants made before templates are still found.
  */
-export function credentialsHash(secret: string, slug: string, values: string[]): Promise<string> {
+export function credentialsHash(secret: string, slug: string, values: readonly string[]): Promise<string> {
   return hmacHex(secret, `grant-key\u0000${slug}\u0000${values.join('\u0000')}`);
 }
 
-export function keyHash(platform: Platform, slug: string, apiKey: string): Promise<string> {
-  return credentialsHash(platform.secret, slug, [apiKey]);
+export function keyHash(platform: Platform, slug: string, values: readonly string[]): Promise<string> {
+  return credentialsHash(platform.secret, slug, values);
 }
 
-export async function grantMetadata(platform: Platform, slug: string, apiKey: string, redirectUri: string): Promise<GrantMetadata> {
+export async function grantMetadata(
+  platform: Platform,
+  slug: string,
+  values: readonly string[],
+  redirectUri: string,
+): Promise<GrantMetadata> {
   return {
     createdAt: Math.floor(Date.now() / 1000),
     redirectHost: redirectHost(redirectUri),
-    keyHash: await keyHash(platform, slug, apiKey),
+    keyHash: await keyHash(platform, slug, values),
   };
 }
 
@@ -137,8 +143,8 @@ export async function revokeGrantIds(platform: Platform, slug: string, ids: stri
 }
 
 /** Revokes the grants of the endpoint that were made with this key; returns how many. */
-export async function revokeGrantsOfKey(platform: Platform, slug: string, apiKey: string): Promise<number> {
-  const grants = await grantsOfCredentials(platform, slug, [apiKey]);
+export async function revokeGrantsOfKey(platform: Platform, slug: string, values: readonly string[]): Promise<number> {
+  const grants = await grantsOfCredentials(platform, slug, [...values]);
   return revokeGrantIds(
     platform,
     slug,

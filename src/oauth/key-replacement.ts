@@ -1,7 +1,7 @@
 import { base64url } from '../crypto.ts';
 import type { Platform } from '../platform.ts';
 import type { KVStore } from '../storage/contract.ts';
-import { grantCredentials, withCredentials } from './grant-credentials.ts';
+import { type CredentialProps, grantCredentials, withCredentials } from './grant-credentials.ts';
 
 /**
  * A key holder's replacement of the credentials a grant sends upstream, without the client signing
@@ -61,7 +61,7 @@ export function replacementMarker(tokenRecord: string): number {
 }
 
 /** The grant's props with every replacement that applies to them, and the version of the steps seen. */
-export async function replacedProps<P extends { apiKey: string }>(
+export async function replacedProps<P extends CredentialProps>(
   kv: KVStore,
   slug: string,
   grantId: string,

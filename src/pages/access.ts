@@ -20,7 +20,8 @@ export interface AccessRow {
  * "Your accesses", step one: the endpoint and the key you gave it. The key is the proof; it goes
  * in a POST body only, never in a URL.
  */
-export function accessFindPage(options: { endpoint?: string; error?: string; notice?: string }): Html {
+export function accessFindPage(options: { endpoint?: string; error?: string; notice?: string; labels?: string[] }): Html {
+  const labels = options.labels && options.labels.length > 1 ? options.labels : undefined;
   return layout(
     'Your accesses',
     html`<section class="card">
@@ -34,8 +35,15 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <input type="hidden" name="action" value="find">
 <label>Endpoint URL
 <input name="endpoint" required maxlength="2048" placeholder="https://…/xxxxxxxxxxxx/mcp" value="${options.endpoint ?? ''}"></label>
-<label>The API key you gave it
-<input name="credential_0" type="password" autocomplete="off" spellcheck="false" required maxlength="8192"></label>
+${
+  labels
+    ? labels.map(
+        (label, i) => html`<label>${label} (as you gave it)
+<input name="credential_${i}" type="password" autocomplete="off" spellcheck="false" required maxlength="8192"></label>`,
+      )
+    : html`<label>The API key you gave it
+<input name="credential_0" type="password" autocomplete="off" spellcheck="false" required maxlength="8192"></label>`
+}
 <button type="submit">Show my accesses</button>
 </form>
 <p class="muted">Your key is checked against this server’s records only and sent nowhere. For scripts, the same is
@@ -45,8 +53,17 @@ a JSON API: <code>POST /api/access</code>.</p>
 }
 
 /** Step two: the accesses found with the key, and what can be done with them. */
-export function accessListPage(options: { endpoint: string; host: string; accesses: AccessRow[]; notice?: string; error?: string }): Html {
+export function accessListPage(options: {
+  endpoint: string;
+  host: string;
+  accesses: AccessRow[];
+  /** The endpoint's credential fields (one per value), when it takes more than one. */
+  labels?: string[];
+  notice?: string;
+  error?: string;
+}): Html {
   const { accesses } = options;
+  const labels = options.labels && options.labels.length > 1 ? options.labels : undefined;
   return layout(
     'Your accesses',
     html`<section class="card">
@@ -77,8 +94,15 @@ ${accesses.map(
 request on, all the apps above send it instead of the old one. Nobody signs in again.</p>
 <form method="post" action="${ACCESS_PATH}" class="stack">
 <input type="hidden" name="action" value="replace">
-<label>The new API key
-<input name="new_credential_0" type="password" autocomplete="off" spellcheck="false" required maxlength="8192"></label>
+${
+  labels
+    ? labels.map(
+        (label, i) => html`<label>New ${label}
+<input name="new_credential_${i}" type="password" autocomplete="off" spellcheck="false" required maxlength="8192"></label>`,
+      )
+    : html`<label>The new API key
+<input name="new_credential_0" type="password" autocomplete="off" spellcheck="false" required maxlength="8192"></label>`
+}
 <button type="submit">Replace the key</button>
 </form>`
 }

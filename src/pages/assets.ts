@@ -34,6 +34,9 @@ button.danger { background: var(--err); }
 table.grants { border-collapse: collapse; width: 100%; margin-bottom: .8rem; font-size: .95rem; }
 table.grants th, table.grants td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #9993; vertical-align: middle; }
 table.grants form { margin: 0; }
+fieldset.credential-template { border: 1px solid #9994; border-radius: 8px; margin: .8rem 0; padding: .6rem .9rem; }
+fieldset.credential-template legend { font-weight: 600; padding: 0 .3rem; }
+.credential-row { display: grid; grid-template-columns: repeat(auto-fit, minmax(9rem, 1fr)); gap: .5rem; margin: .5rem 0 .9rem; }
 footer { text-align: center; color: var(--muted); font-size: .9rem; padding: 1rem; }
 footer a { color: inherit; }
 `;

@@ -2,6 +2,7 @@ import type { ConsentDescription } from '@cloudflare/workers-oauth-provider';
 import { html } from 'hono/html';
 import type { HostView } from './host-display.ts';
 import { type Html, layout, trustNotice } from './layout.ts';
+import { keyLines } from './request-preview.ts';
 
 export interface AuthorizePageOptions {
   handle: string;
@@ -16,9 +17,10 @@ export interface AuthorizePageOptions {
   hostView: HostView;
   /** How long ago the endpoint was created, in words (`3 minutes ago`). */
   createdAgo: string;
-  headerName: string;
-  /** `Authorization: Bearer <your API key>`. */
-  headerLine: string;
+  /** What the person is asked for, in template order (upstream/credentials.ts). */
+  fields: { label: string; input: string; where: string; secret: boolean }[];
+  /** The request the upstream gets, values masked: `POST https://…`, `Authorization: Bearer <API key>`. */
+  preview: string[];
   consent: ConsentDescription;
   /** The private-use scheme (`cursor:`) the code goes to, when a native app asked (RFC 8252 §7.1). */
   appScheme?: string;
@@ -38,8 +40,15 @@ export function authorizePage(options: AuthorizePageOptions): Html {
     `Authorize ${consent.clientName}`,
     html`<section class="card">
 <h1 class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong></h1>
-<p>in the <code>${options.headerName}</code> header, as <code class="header-line">${options.headerLine}</code>, by this endpoint, named “${options.endpointName}” by whoever created it
-(that name is theirs, not checked by anyone), created ${options.createdAgo}.</p>
+<p>${
+      options.fields.length === 1
+        ? html`${options.fields[0]!.where}`
+        : html`${options.fields.map((field, index) => html`${index > 0 ? (index === options.fields.length - 1 ? ' and ' : ', ') : ''}${field.label} ${field.where}`)}`
+    }, by this endpoint, named “${options.endpointName}” by whoever created it
+(that name is theirs, not checked by anyone), created ${options.createdAgo}${
+      keyLines(options.preview) ? html`, as <code class="header-line">${keyLines(options.preview)}</code>` : ''
+    }. Each request it sends looks like this:</p>
+<pre class="request-preview">${options.preview.join('\n')}</pre>
 ${
   options.hostView.unicode
     ? html`<p class="${options.hostView.mixedScripts ? 'warning idn' : 'notice'}">${
@@ -70,8 +79,13 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" class="stack">
 <input type="hidden" name="handle" value="${options.handle}">
 <input type="hidden" name="destination" value="${options.destination}">
-<label>API key for ${options.upstreamHost}
-<input name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus></label>
+${options.fields.map(
+  (
+    field,
+    index,
+  ) => html`<label>${options.fields.length === 1 && field.label === 'API key' ? html`API key for ${options.upstreamHost}` : field.label}
+<input name="${field.input}" type="${field.secret ? 'password' : 'text'}" autocomplete="off" spellcheck="false" required maxlength="8192"${index === 0 ? html` autofocus` : ''}></label>`,
+)}
 <div class="buttons">
 <button type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>

@@ -1,12 +1,13 @@
 import { html } from 'hono/html';
 import { type Html, layout, trustNotice } from './layout.ts';
+import { keyLines, requestPreviewBlock } from './request-preview.ts';
 
 export interface CreatedPageOptions {
   mcpEndpoint: string;
   displayName: string;
   upstreamHost: string;
-  /** `Authorization: Bearer <your API key>`: how the key will travel. */
-  headerLine: string;
+  /** The request the upstream gets, values masked (upstream/credentials.ts `requestPreview`). */
+  preview: string[];
   /** `/manage/{slug}#token=…`, on the first view only. */
   manageLink?: string;
   warnings: string[];
@@ -23,8 +24,10 @@ export function createdPage(options: CreatedPageOptions): Html {
     'Endpoint created',
     html`<section class="card">
 <h1>Your endpoint for ${options.displayName}</h1>
-<p>Requests to this URL are forwarded to <strong class="host">${options.upstreamHost}</strong> with your key, as
-<code class="header-line">${options.headerLine}</code>.</p>
+<p>Requests to this URL are forwarded to <strong class="host">${options.upstreamHost}</strong> with your key${
+      keyLines(options.preview) ? html`, as <code class="header-line">${keyLines(options.preview)}</code>` : ''
+    }. Each looks like this:</p>
+${requestPreviewBlock(options.preview)}
 ${options.warnings.map((warning) => html`<p class="warning" role="alert">${warning}</p>`)}
 <div class="copy-row"><input id="endpoint" readonly value="${mcpEndpoint}" aria-label="MCP endpoint URL">
 <button type="button" data-copy="endpoint">Copy</button></div>

@@ -1,5 +1,7 @@
 import { html } from 'hono/html';
+import { type CredentialRow, credentialRows } from './credential-rows.ts';
 import { type Html, layout, trustNotice } from './layout.ts';
+import { requestPreviewBlock } from './request-preview.ts';
 
 export interface HomeForm {
   upstream_url?: string;
@@ -11,7 +13,15 @@ export interface HomeForm {
 
 const TRANSPORT_LABELS = { auto: 'Detect', 'streamable-http': 'Streamable HTTP', sse: 'Legacy HTTP+SSE (2024-11-05)' };
 
-export function homePage(options: { error?: string; form?: HomeForm; adminRequired: boolean }): Html {
+export function homePage(options: {
+  error?: string;
+  form?: HomeForm;
+  /** The Advanced credential rows as posted (endpoints/template-form.ts). */
+  rows: CredentialRow[];
+  /** The request the upstream would get, after the Preview button. */
+  preview?: string[];
+  adminRequired: boolean;
+}): Html {
   const form = options.form ?? {};
   return layout(
     'Connect an API-key MCP server',
@@ -27,12 +37,14 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <input name="upstream_url" type="url" required maxlength="2048" placeholder="https://mcp.example.com/mcp" value="${form.upstream_url ?? ''}"></label>
 <label>Display name <span class="muted">(optional, shown on the authorization page)</span>
 <input name="display_name" maxlength="100" value="${form.display_name ?? ''}"></label>
-<details>
+<details${options.preview || options.rows.some((row) => row.in) ? ' open' : ''}>
 <summary>Advanced: how the key is sent</summary>
 <label>Header name
 <input name="auth_header_name" maxlength="64" placeholder="Authorization" value="${form.auth_header_name ?? ''}"></label>
 <label>Prefix <span class="muted">(joined to the key by one space; if empty: Bearer with the Authorization header, the bare key with any other header)</span>
 <input name="auth_header_prefix" maxlength="64" placeholder="Bearer" value="${form.auth_header_prefix ?? ''}"></label>
+${credentialRows(options.rows, 'for servers that take the key in the URL, two values, or HTTP Basic: fill these instead of the header above')}
+${options.preview ? html`<p>Each request to the upstream will look like this (values masked):</p>${requestPreviewBlock(options.preview)}` : ''}
 <label>Transport <span class="muted">(detected from the server unless you choose)</span>
 <select name="transport">
 ${(['auto', 'streamable-http', 'sse'] as const).map(
@@ -46,7 +58,10 @@ ${
 <input name="admin_token" type="password" autocomplete="off" required></label>`
     : ''
 }
+<div class="buttons">
 <button type="submit">Create endpoint</button>
+<button type="submit" name="intent" value="preview" class="secondary" formnovalidate>Preview the upstream request</button>
+</div>
 </form>
 <p class="muted">Already gave an app your key through an endpoint? <a href="/access">See, revoke or replace that access</a>.</p>
 </section>

@@ -1,15 +1,18 @@
 import { html } from 'hono/html';
+import { type CredentialRow, credentialRows } from './credential-rows.ts';
 import { type Html, layout } from './layout.ts';
+import { keyLines, requestPreviewBlock } from './request-preview.ts';
 
 export interface ManagedEndpoint {
   slug: string;
   mcpEndpoint: string;
   displayName: string;
   upstreamUrl: string;
-  authHeaderName: string;
-  authHeaderPrefix: string;
   transport: string;
-  headerLine: string;
+  /** The request the upstream gets, values as placeholders (upstream/credentials.ts `requestPreview`). */
+  preview: string[];
+  /** The credential template as the Advanced rows show it. */
+  rows: CredentialRow[];
 }
 
 export interface GrantRow {
@@ -61,8 +64,10 @@ ${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <div class="copy-row"><input id="endpoint" readonly value="${endpoint.mcpEndpoint}" aria-label="MCP endpoint URL">
 <button type="button" data-copy="endpoint">Copy</button></div>
-<p>Requests are forwarded to <strong class="host">${new URL(endpoint.upstreamUrl).host}</strong> with each user's key, as
-<code class="header-line">${endpoint.headerLine}</code>.</p>
+<p>Requests are forwarded to <strong class="host">${new URL(endpoint.upstreamUrl).host}</strong> with each user's key${
+      keyLines(endpoint.preview) ? html`, as <code class="header-line">${keyLines(endpoint.preview)}</code>` : ''
+    }. Each looks like this:</p>
+${requestPreviewBlock(endpoint.preview)}
 </section>
 <section class="card">
 <h2>Who has access</h2>
@@ -86,7 +91,7 @@ ${grants.map(
 </section>
 <section class="card">
 <h2>Change the endpoint</h2>
-<p class="muted">Changing the upstream URL, header, prefix or transport revokes every access above: each user must
+<p class="muted">Changing the upstream URL, where the key goes (the credential fields) or the transport revokes every access above: each user must
 see where their key now goes and approve again. Changing only the name keeps them.</p>
 <form method="post" class="stack">
 <input type="hidden" name="action" value="save">
@@ -94,10 +99,10 @@ see where their key now goes and approve again. Changing only the name keeps the
 <input name="display_name" maxlength="100" value="${endpoint.displayName}"></label>
 <label>Upstream MCP server URL
 <input name="upstream_url" type="url" required maxlength="2048" value="${endpoint.upstreamUrl}"></label>
-<label>Header name
-<input name="auth_header_name" maxlength="64" required value="${endpoint.authHeaderName}"></label>
-<label>Prefix <span class="muted">(joined to the key by one space; empty sends the bare key)</span>
-<input name="auth_header_prefix" maxlength="64" value="${endpoint.authHeaderPrefix}"></label>
+<details>
+<summary>Advanced: where the key goes</summary>
+${credentialRows(endpoint.rows, 'in the order the authorization page asks for them; set a row to (unused) to remove it')}
+</details>
 <label>Transport
 <select name="transport">
 ${TRANSPORTS.map(([value, label]) => html`<option value="${value}"${endpoint.transport === value ? ' selected' : ''}>${label}</option>`)}

@@ -1,7 +1,7 @@
 import { isEventStream } from '../http/event-stream.ts';
+import { placeCredentials, templateOf } from './credentials.ts';
 import { EXPOSED_RESPONSE_HEADERS, forwardsRequestHeader, relayedResponseHeader, UPSTREAM_ACCEPT_ENCODING } from './headers.ts';
 import type { UpstreamTarget } from './target.ts';
-import { keyHeader } from './target.ts';
 
 /**
  * The rules of one proxied MCP exchange, written once: data in, decisions out. Two carriers move
@@ -14,8 +14,10 @@ import { keyHeader } from './target.ts';
 /** The request line and headers that go upstream. */
 export interface UpstreamRequest {
   /**
-   * The endpoint's upstream URL exactly as stored: the client's own query string on
-   * `/{slug}/mcp` is never appended (it could carry a guessed key parameter or steer the upstream).
+   * The endpoint's upstream URL as stored (or, for legacy SSE messages, a URL the upstream named
+   * on its origin) with the credential's query parameters set over any same-named ones: the
+   * client's own query string on `/{slug}/mcp` is never appended (it could carry a guessed key
+   * parameter or steer the upstream). It may hold a key: never log it, log the stored URL's host.
    */
   url: string;
   headers: Record<string, string>;
@@ -23,16 +25,18 @@ export interface UpstreamRequest {
 
 /**
  * What goes upstream for a client's request: the allowlisted headers (headers.ts), identity
- * coding, the key where the upstream takes it, and the declared body length when there is one
- * (so the upstream gets the same framing from every carrier; fetch would otherwise stream it
- * chunked). `each` visits the client's header lines, names lower-cased; a name the runtime joined
- * from several lines arrives once.
+ * coding, each credential value where the template puts it (credentials.ts: headers, query,
+ * Basic), and the declared body length when there is one (so the upstream gets the same framing
+ * from every carrier; fetch would otherwise stream it chunked). `each` visits the client's header
+ * lines, names lower-cased; a name the runtime joined from several lines arrives once. `url` is
+ * the target's own unless a legacy message goes to another path on its origin.
  */
 export function upstreamRequest(
   target: UpstreamTarget,
-  key: string,
+  values: readonly string[],
   each: (visit: (name: string, value: string) => void) => void,
   declaredLength: string | null | undefined,
+  url: string = target.url,
 ): UpstreamRequest {
   const headers: Record<string, string> = {};
   each((name, value) => {
@@ -40,9 +44,9 @@ export function upstreamRequest(
   });
   headers['accept-encoding'] = UPSTREAM_ACCEPT_ENCODING;
   if (declaredLength != null) headers['content-length'] = declaredLength;
-  const auth = keyHeader(target, key);
-  headers[auth.name.toLowerCase()] = auth.value;
-  return { url: target.url, headers };
+  const placed = placeCredentials(templateOf(target), values, url);
+  for (const [name, value] of placed.headers) headers[name] = value;
+  return { url: placed.url, headers };
 }
 
 /** 204, 205 and 304 carry no body (RFC 9110 §6.4.1); a web Response with one cannot be built. */

@@ -21,19 +21,21 @@ export async function forward(
   platform: Platform,
   request: Request,
   target: UpstreamTarget,
-  key: string,
+  values: readonly string[],
   to: { url: string; method?: string },
 ): Promise<ForwardOutcome> {
   const { config } = platform;
   const method = to.method ?? request.method;
   const hasBody = method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && request.body !== null;
-  const { headers } = upstreamRequest(
+  // `url` may carry a query key: only `to.url` (the stored URL or a signed path) is ever logged.
+  const { url, headers } = upstreamRequest(
     target,
-    key,
+    values,
     (visit) => {
       for (const [name, value] of request.headers) visit(name, value);
     },
     hasBody ? request.headers.get('content-length') : null,
+    to.url,
   );
 
   // The first-byte timer runs until the upstream answers with headers; a stream that then stays
@@ -45,7 +47,7 @@ export async function forward(
   let upstream: Response;
   const sent = performance.now();
   try {
-    upstream = await platform.fetchUpstream(to.url, {
+    upstream = await platform.fetchUpstream(url, {
       method,
       headers,
       body: hasBody ? request.body : null,

@@ -11,11 +11,14 @@ export function describeUpstreamError(error: unknown): string {
     const { name, code, message, cause } = current as { name?: string; code?: string; message?: string; cause?: unknown };
     if (name === 'UpstreamBlockedError' && message) return message;
     if (typeof code === 'string' && KNOWN_CODES[code]) return KNOWN_CODES[code];
-    if (!cause) return message && message !== 'fetch failed' ? message : 'network error';
+    // A message that quotes a URL is never repeated: the URL fetched may carry a key in its query.
+    if (!cause) return message && message !== 'fetch failed' && !QUOTES_URL.test(message) ? message : 'network error';
     current = cause;
   }
   return 'network error';
 }
+
+const QUOTES_URL = /[a-z][a-z0-9+.-]*:\/\/|[?&][^\s=&]+=/i;
 
 const KNOWN_CODES: Record<string, string> = {
   ECONNREFUSED: 'connection refused',

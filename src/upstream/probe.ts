@@ -19,32 +19,35 @@ const PROBE_TIMEOUT_MS = 15_000;
 const PROTOCOL_VERSION = '2025-06-18';
 
 /**
- * Checks a key against the upstream before any grant is issued: the MCP handshake a client would
- * start with, sent with the key. Streamable HTTP gets an `initialize` POST (and the session it
+ * Checks a credential against the upstream before any grant is issued: the MCP handshake a client
+ * would start with, sent with every value where the template puts it. Streamable HTTP gets an `initialize` POST (and the session it
  * opens is deleted again); legacy SSE gets the stream's GET, closed as soon as it answers.
  */
-export async function probeKey(platform: Platform, target: UpstreamTarget, apiKey: string): Promise<ProbeResult> {
-  const headers = (these: Record<string, string>) =>
+export async function probeKey(platform: Platform, target: UpstreamTarget, values: readonly string[]): Promise<ProbeResult> {
+  // The same placement as every proxied request (exchange.ts); `url` may hold a query key and is never logged.
+  const request = (these: Record<string, string>) =>
     upstreamRequest(
       target,
-      apiKey,
+      values,
       (visit) => {
         for (const [name, value] of Object.entries(these)) visit(name, value);
       },
       null,
-    ).headers;
+    );
+  const headers = (these: Record<string, string>) => request(these).headers;
+  const { url } = request({});
   const signal = AbortSignal.timeout(Math.min(PROBE_TIMEOUT_MS, platform.config.upstreamFirstByteTimeoutMs));
   let response: Response;
   try {
     response =
       target.transport === 'sse'
-        ? await platform.fetchUpstream(target.url, {
+        ? await platform.fetchUpstream(url, {
             method: 'GET',
             headers: headers({ accept: 'text/event-stream' }),
             redirect: 'manual',
             signal,
           })
-        : await platform.fetchUpstream(target.url, {
+        : await platform.fetchUpstream(url, {
             method: 'POST',
             headers: headers({ accept: 'application/json, text/event-stream', 'content-type': 'application/json' }),
             body: JSON.stringify({
@@ -76,7 +79,7 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, apiKe
     // Leave nothing behind on the upstream; a failure here changes nothing for the user.
     platform.waitUntil(
       platform
-        .fetchUpstream(target.url, {
+        .fetchUpstream(url, {
           method: 'DELETE',
           headers: headers({ 'mcp-session-id': session }),
           redirect: 'manual',

@@ -46,6 +46,28 @@ describe('key2oauth doctor, in-process', () => {
     assert.equal(step(steps, 'tools')?.detail, 'echo');
   });
 
+  test('a credential of several fields: --credential values sign in, each where the template puts it, and no value is printed', async () => {
+    const QUERY_KEY = 'qk-doctor-LEAKCHECK-0123456789';
+    serveMcp(k.upstreams, {
+      url: 'https://templated.example.com/mcp',
+      key: QUERY_KEY,
+      expects: (url, header) => url.searchParams.get('key') === QUERY_KEY && header('x-account-id') === 'acct-7',
+    });
+    const created = await k.mustCreateEndpoint({
+      upstream_url: 'https://templated.example.com/mcp',
+      credentials: [
+        { in: 'query', name: 'key' },
+        { in: 'header', name: 'X-Account-Id' },
+      ],
+    });
+    const steps = await diagnose({ endpoint: created.mcp_endpoint!, fetch: doctorFetch, credentials: [QUERY_KEY, 'acct-7'] });
+    assert.deepEqual(failed(steps), [], JSON.stringify(steps, null, 1));
+    assert.equal(step(steps, 'tools')?.detail, 'echo');
+    const wrong = await diagnose({ endpoint: created.mcp_endpoint!, fetch: doctorFetch, credentials: [`${QUERY_KEY}-old`, 'acct-7'] });
+    assert.deepEqual(failed(wrong), ['sign in with the key']);
+    assert.ok(!JSON.stringify([steps, wrong]).includes(QUERY_KEY), 'doctor prints no value, even from the refusal page');
+  });
+
   test('the /sse URL of an endpoint passes discovery too', async () => {
     const steps = await run(`${PUBLIC_URL}/${slug}/sse`);
     assert.deepEqual(failed(steps), []);

@@ -123,3 +123,104 @@ describe('the manage page, in-process', () => {
     assert.ok((await k.fetch(`/api/slugs/${b.slug}`, { headers: { authorization: `Bearer ${b.manage_token}` } })).ok, 'b is still there');
   });
 });
+
+describe('the credential template on the pages, in-process', () => {
+  let k: InProcess;
+  before(async () => {
+    k = await startApp({ env: { RATE_LIMIT_MANAGE: '0' } });
+  });
+  after(() => k.close());
+
+  test('the start page previews the upstream request from the Advanced rows, and creates what it previewed', async () => {
+    const rows = {
+      upstream_url: 'https://echo.example.com/mcp?region=eu',
+      credential_in_0: 'query',
+      credential_name_0: 'api_key',
+      credential_label_0: 'Exa key',
+      credential_in_1: 'header',
+      credential_name_1: 'X-Account-Id',
+      credential_prefix_1: 'Acct',
+    };
+    const previewed = await k.fetch('/', {
+      method: 'POST',
+      headers: SAME_ORIGIN,
+      body: new URLSearchParams({ ...rows, intent: 'preview' }),
+    });
+    assert.equal(previewed.status, 200);
+    const page = parse(await previewed.text());
+    assert.equal(
+      page.querySelector('pre.request-preview')?.text,
+      'POST https://echo.example.com/mcp?region=eu&api_key=<your Exa key>\nX-Account-Id: Acct <your X-Account-Id>',
+    );
+    assert.equal(
+      page.querySelector('select[name="credential_in_1"] option[selected]')?.getAttribute('value'),
+      'header',
+      'the rows are kept',
+    );
+    assert.equal(await endpointCount(k), 0, 'a preview creates nothing');
+    assert.equal(
+      page.querySelector('form button[type="submit"]')?.text,
+      'Create endpoint',
+      'the first submit button is the one Enter presses: it creates, the preview comes second',
+    );
+
+    const bad = await k.fetch('/', {
+      method: 'POST',
+      headers: SAME_ORIGIN,
+      body: new URLSearchParams({ ...rows, credential_name_1: 'Host', intent: 'preview' }),
+    });
+    assert.equal(bad.status, 400);
+    assert.match(parse(await bad.text()).querySelector('.error')?.text ?? '', /credentials\[1\]\.name names a header/);
+
+    const created = await k.fetch('/', { method: 'POST', headers: SAME_ORIGIN, body: new URLSearchParams(rows) });
+    assert.equal(created.status, 303);
+    const result = parse(await (await k.fetch(created.headers.get('location')!)).text());
+    assert.match(result.querySelector('pre.request-preview')?.text ?? '', /api_key=<your Exa key>/);
+  });
+
+  test('the manage page shows the template in its rows and saves a changed one', async () => {
+    const created = await k.mustCreateEndpoint({
+      upstream_url: 'https://echo.example.com/mcp',
+      credentials: [{ in: 'basic_user' }, { in: 'basic_password' }],
+    });
+    const path = `/manage/${created.slug}`;
+    const jar = new CookieJar();
+    const open = await k.fetch(path, {
+      method: 'POST',
+      headers: SAME_ORIGIN,
+      body: new URLSearchParams({ action: 'open', token: created.manage_token! }),
+      redirect: 'manual',
+    });
+    jar.keep(open);
+    const shown = parse(await (await k.fetch(path, { headers: { ...jar.header(), accept: 'text/html' } })).text());
+    assert.equal(
+      shown.querySelector('pre.request-preview')?.text,
+      'POST https://echo.example.com/mcp\nAuthorization: Basic base64(<your User name>:<your Password>)',
+    );
+    assert.equal(shown.querySelector('select[name="credential_in_1"] option[selected]')?.getAttribute('value'), 'basic_password');
+
+    const saved = await k.fetch(path, {
+      method: 'POST',
+      headers: { ...jar.header(), ...SAME_ORIGIN },
+      body: new URLSearchParams({
+        action: 'save',
+        display_name: 'Echo',
+        upstream_url: 'https://echo.example.com/mcp',
+        transport: 'streamable-http',
+        credential_in_0: 'header',
+        credential_name_0: 'X-Api-Key',
+        credential_in_1: '',
+      }),
+      redirect: 'manual',
+    });
+    assert.equal(saved.status, 303);
+    const api = await k.fetch(`/api/slugs/${created.slug}`, { headers: { authorization: `Bearer ${created.manage_token}` } });
+    assert.deepEqual(((await api.json()) as { credentials: unknown }).credentials, [
+      { label: 'X-Api-Key', in: 'header', name: 'X-Api-Key', prefix: '' },
+    ]);
+  });
+});
+
+async function endpointCount(k: InProcess): Promise<number> {
+  return (await k.platform.kv.list({ prefix: 'k2o:endpoint:' })).keys.length;
+}

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inQuery } from '../support/expects-key.ts';
 import { consentPage, INITIALIZE, KEY, REDIRECT_URI, readRpc, startApp } from '../support/in-process.ts';
+import { serveMcp } from '../support/in-process-upstream.ts';
 
 /** The logs, at debug level, after every step that handles a secret: none of them may appear. */
 
@@ -89,4 +91,74 @@ test('a whole flow logs no key, code, token, secret, handle or verifier, in-proc
     /"method":"POST","route":"\/:slug\/mcp","path":"\/[A-Za-z0-9]{12}\/mcp","status":200,"ms":\d+/,
     'MCP requests are logged with status and duration',
   );
+});
+
+test('a query-string key is in no log line, metric, page, API answer, header or Location, in-process', async () => {
+  const QUERY_KEY = 'qk-LEAKCHECK-in-process-0123456789';
+  const METRICS = 'metrics-LEAKCHECK-0123456789abcdef';
+  const k = await startApp({ env: { LOG_LEVEL: 'debug', METRICS_TOKEN: METRICS } });
+  /** Everything the app answered: status lines, headers and bodies. */
+  const seen: string[] = [];
+  const keep = async (response: Response) => {
+    response.headers.forEach((value, name) => {
+      seen.push(`${name}: ${value}`);
+    });
+    seen.push(await response.clone().text());
+    return response;
+  };
+  try {
+    serveMcp(k.upstreams, { url: 'https://query.example.com/mcp', key: QUERY_KEY, expects: inQuery('api_key', QUERY_KEY) });
+    const created = await k.createEndpoint({
+      upstream_url: 'https://query.example.com/mcp',
+      credentials: [{ in: 'query', name: 'api_key' }],
+    });
+    assert.equal(created.status, 201);
+    const endpoint = created.body.mcp_endpoint!;
+    const manage = { authorization: `Bearer ${created.body.manage_token}` };
+
+    const client = await k.register();
+    const page = await k.openConsent(endpoint, client);
+    seen.push(page.html);
+    // A wrong key that shares the real one's first characters: the refusal page masks what it shows.
+    const refused = await keep(await k.submitConsent(page, { api_key: `${QUERY_KEY.slice(0, 6)}-wrong-0000`, action: 'approve' }));
+    assert.equal(refused.status, 401);
+    const retry = consentPage(page.url, refused, await refused.text(), page.jar);
+    const approved = await keep(await k.submitConsent(retry, { api_key: QUERY_KEY, action: 'approve' }));
+    assert.equal(approved.status, 302);
+    const code = new URL(approved.headers.get('location')!).searchParams.get('code')!;
+    const tokens = (await (
+      await keep(
+        await k.token({
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: client.verifier,
+          client_id: client.client_id,
+          ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+          redirect_uri: REDIRECT_URI,
+        }),
+      )
+    ).json()) as { access_token: string };
+    const init = await keep(await k.mcp(`${endpoint}?api_key=guess`, tokens.access_token, INITIALIZE));
+    assert.ok((await readRpc(init)).result);
+    // The upstream goes away: the failure is answered and logged, without the URL that held the key.
+    k.upstreams.stop('https://query.example.com');
+    assert.equal((await keep(await k.mcp(endpoint, tokens.access_token, INITIALIZE))).status, 502);
+    await keep(await k.fetch(`/api/slugs/${created.body.slug}`, { headers: manage }));
+    await keep(await k.fetch(`/api/slugs/${created.body.slug}/grants`, { headers: manage }));
+    await keep(await k.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS}` } }));
+    await k.settle();
+  } finally {
+    await k.close();
+  }
+  assert.ok(
+    k.upstreams.requests.some((request) => request.url.includes(QUERY_KEY)),
+    'the key did travel upstream, in the query',
+  );
+  assert.match(k.logs.join('\n'), /upstream unreachable/);
+  for (const [name, text] of [
+    ['logs', k.logs.join('\n')],
+    ['answers', seen.join('\n')],
+  ] as const) {
+    assert.ok(!text.includes(QUERY_KEY), `the query key appears in the ${name}`);
+  }
 });

@@ -113,6 +113,23 @@ describe('operator commands on the configured store', () => {
     const prm = await k.fetch(`/.well-known/oauth-protected-resource/${body.slug}/mcp`);
     assert.equal(prm.status, 200, 'the server sees the endpoint the CLI made');
 
+    const templated = cli(
+      'endpoints',
+      'create',
+      '--upstream',
+      `http://127.0.0.1:${port}/mcp`,
+      '--credentials',
+      '[{"in":"query","name":"api_key"},{"in":"header","name":"X-Account-Id"}]',
+    );
+    assert.equal(templated.status, 0, templated.stderr);
+    const templatedSlug = /\/([A-Za-z0-9]{12})\/mcp/.exec(templated.stdout)![1]!;
+    assert.match(
+      cli('endpoints', 'show', templatedSlug).stdout,
+      new RegExp(`sends\\s+POST http://127\\.0\\.0\\.1:${port}/mcp\\?api_key=<your api_key>\\n\\s+X-Account-Id: <your X-Account-Id>`),
+    );
+    assert.equal(cli('endpoints', 'create', '--upstream', 'https://example.com/mcp', '--credentials', 'nope').status, 2);
+    assert.match(cli('endpoints', 'create', '--upstream', 'https://example.com/mcp', '--credentials', '[]').stderr, /1 to 4 fields/);
+
     const refused = cli('endpoints', 'create', '--upstream', 'ftp://example.com/mcp');
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /key2oauth: The URL must start with https:\/\//);

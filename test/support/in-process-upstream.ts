@@ -4,6 +4,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { UpstreamFetch } from '../../src/platform.ts';
+import type { KeyCheck } from './expects-key.ts';
 
 /**
  * Upstream MCP servers that live in the test process and are reached without sockets: the
@@ -85,7 +86,10 @@ export interface McpUpstream {
  * `header: prefix + key`, like the servers Key2OAuth exists for. Without the key: 401 and an
  * upstream challenge the proxy must not pass on.
  */
-export function serveMcp(upstreams: Upstreams, options: { url: string; key: string; header?: string; prefix?: string }): McpUpstream {
+export function serveMcp(
+  upstreams: Upstreams,
+  options: { url: string; key: string; header?: string; prefix?: string; expects?: KeyCheck },
+): McpUpstream {
   const header = options.header ?? 'authorization';
   const prefix = options.prefix ?? 'Bearer ';
   const path = new URL(options.url).pathname;
@@ -101,7 +105,10 @@ export function serveMcp(upstreams: Upstreams, options: { url: string; key: stri
   upstreams.serve(
     options.url,
     async (request) => {
-      if (request.headers.get(header) !== `${prefix}${state.acceptedKey}`) {
+      const accepted = options.expects
+        ? options.expects(new URL(request.url), (name) => request.headers.get(name) ?? undefined)
+        : request.headers.get(header) === `${prefix}${state.acceptedKey}`;
+      if (!accepted) {
         return Response.json({ error: 'invalid api key' }, { status: 401, headers: { 'www-authenticate': 'Bearer realm="upstream"' } });
       }
       if (new URL(request.url).pathname !== path) return new Response('not found', { status: 404 });
@@ -132,7 +139,16 @@ export function serveMcp(upstreams: Upstreams, options: { url: string; key: stri
  * and the JSON-RPC answer travels on the stream. The MCP SDK server behind it is real; only the
  * HTTP side, which the SDK writes for Node's http module alone, is spelled out here.
  */
-export function serveLegacySse(upstreams: Upstreams, options: { url: string; key: string }): McpUpstream {
+export function serveLegacySse(
+  upstreams: Upstreams,
+  options: {
+    url: string;
+    key: string;
+    expects?: KeyCheck;
+    /** Repeat the stream request's query in the message URL, as servers that take a query key do. */
+    echoQuery?: boolean;
+  },
+): McpUpstream {
   const streamPath = new URL(options.url).pathname;
   const sessions = new Map<string, SseTransport>();
   const state: McpUpstream = {
@@ -145,10 +161,13 @@ export function serveLegacySse(upstreams: Upstreams, options: { url: string; key
   upstreams.serve(
     options.url,
     async (request) => {
-      if (request.headers.get('authorization') !== `Bearer ${state.acceptedKey}`) return new Response('invalid api key', { status: 401 });
+      const accepted = options.expects
+        ? options.expects(new URL(request.url), (name) => request.headers.get(name) ?? undefined)
+        : request.headers.get('authorization') === `Bearer ${state.acceptedKey}`;
+      if (!accepted) return new Response('invalid api key', { status: 401 });
       const url = new URL(request.url);
       if (request.method === 'GET' && url.pathname === streamPath) {
-        const transport = new SseTransport(() => sessions.delete(transport.sessionId));
+        const transport = new SseTransport(() => sessions.delete(transport.sessionId), options.echoQuery ? url.search.slice(1) : '');
         sessions.set(transport.sessionId, transport);
         await newServer('in-process-legacy').connect(transport);
         return new Response(transport.stream, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
@@ -176,12 +195,12 @@ class SseTransport implements Transport {
   private closed = false;
   private forget: () => void;
 
-  constructor(forget: () => void) {
+  constructor(forget: () => void, extraQuery = '') {
     this.forget = forget;
     this.stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.controller = controller;
-        this.write('endpoint', `/messages?sessionId=${this.sessionId}`);
+        this.write('endpoint', `/messages?sessionId=${this.sessionId}${extraQuery ? `&${extraQuery}` : ''}`);
       },
       cancel: () => void this.close(),
     });

@@ -7,6 +7,7 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { type EventStore, StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { KeyCheck } from './expects-key.ts';
 
 /**
  * Real MCP SDK servers in every transport shape Key2OAuth must carry, each accepting only an API
@@ -72,6 +73,8 @@ export async function startMcpUpstream(options: {
   mode: UpstreamMode;
   retryMs?: number;
   ssePath?: string;
+  /** Where the server expects its credential, when not `Authorization: Bearer <key>`. */
+  expects?: KeyCheck;
 }): Promise<McpUpstream> {
   const { mode } = options;
   /** Where the legacy stream lives; `/sse` by convention. */
@@ -159,7 +162,13 @@ export async function startMcpUpstream(options: {
       res.writeHead(405, { allow: 'GET' }).end();
       return;
     }
-    if (req.headers.authorization !== `Bearer ${options.key}`) {
+    const accepted = options.expects
+      ? options.expects(new URL(path, 'http://upstream'), (name) => {
+          const value = req.headers[name];
+          return Array.isArray(value) ? value.join(', ') : value;
+        })
+      : req.headers.authorization === `Bearer ${options.key}`;
+    if (!accepted) {
       res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="upstream"' });
       res.end(JSON.stringify({ error: 'invalid api key' }));
       return;

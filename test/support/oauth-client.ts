@@ -80,10 +80,11 @@ export async function connectWithOAuth(endpoint: string, key: string, provider =
 }
 
 /** Opens the authorization page, pastes the key, approves; returns the code from the redirect. */
-export async function approveInBrowser(browser: Browser, authorizationUrl: URL, key: string): Promise<string> {
+export async function approveInBrowser(browser: Browser, authorizationUrl: URL, key: string | Record<string, string>): Promise<string> {
   const page = await browser.get(authorizationUrl);
   if (page.status !== 200) throw new Error(`authorization page answered ${page.status}: ${page.text()}`);
-  const response = await browser.submit(page, { api_key: key }, { name: 'action', value: 'approve' });
+  // A key, or the consent form's fields for a template of several (`credential_0`, `credential_1`, …).
+  const response = await browser.submit(page, typeof key === 'string' ? { api_key: key } : key, { name: 'action', value: 'approve' });
   if (response.status !== 302) throw new Error(`approval answered ${response.status}: ${await response.text()}`);
   const location = new URL(response.headers.get('location')!);
   const code = location.searchParams.get('code');

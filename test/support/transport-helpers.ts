@@ -13,7 +13,7 @@ export { mustCreateEndpoint as createEndpoint } from './api.ts';
  * The OAuth flow up to the tokens, driven by the SDK's Streamable HTTP client (its first request
  * meets the 401): works for every endpoint, whatever its upstream speaks.
  */
-export async function authorize(endpoint: string, key: string): Promise<TestOAuthProvider> {
+export async function authorize(endpoint: string, key: string | Record<string, string>): Promise<TestOAuthProvider> {
   const provider = new TestOAuthProvider();
   const transport = new StreamableHTTPClientTransport(new URL(endpoint), { authProvider: provider });
   await new Client({ name: 'authorizing', version: '1' }).connect(transport).then(

@@ -12,7 +12,7 @@ const TARGET = { url: 'https://upstream.example/mcp', headerName: 'X-Key', heade
 function upstreamRequestHeaders(incoming: Headers): Headers {
   const { headers } = upstreamRequest(
     TARGET,
-    'the-api-key',
+    ['the-api-key'],
     (visit) => {
       for (const [name, value] of incoming) visit(name, value);
     },
@@ -115,7 +115,7 @@ test('statuses: 401 and 403 mean the key was refused, 3xx is refused, 204 has no
 });
 
 test('the upstream URL is the one stored, whatever the client asked for', () => {
-  assert.equal(upstreamRequest(TARGET, 'k', () => {}, null).url, TARGET.url);
+  assert.equal(upstreamRequest(TARGET, ['k'], () => {}, null).url, TARGET.url);
 });
 
 test('CORS for a browser client: allowed origin, Vary and the headers it must read, added to what is there', () => {

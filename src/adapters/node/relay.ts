@@ -5,6 +5,7 @@ import { mcpTooLarge, PayloadTooLargeError } from '../../http/body-limits.ts';
 import { type Admitted, keyRejected, streamKeepalive } from '../../mcp/admission.ts';
 import { StreamWatch } from '../../mcp/stream-keepalive.ts';
 import { observeUpstreamLatency, streamClosed, streamOpened } from '../../metrics.ts';
+import { grantCredentials } from '../../oauth/grant-credentials.ts';
 import { judgeAnswer, upstreamRequest } from '../../upstream/exchange.ts';
 import { redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
 import { describeUpstreamError } from '../../upstream/network-error.ts';
@@ -34,9 +35,10 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
   const { platform, props, lease } = relaying;
   const { config } = platform;
   const declared = req.method === 'POST' ? req.headers['content-length'] : undefined;
+  // `url` may carry a query key: failures name only the stored URL's host.
   const { url, headers } = upstreamRequest(
     props.upstream,
-    props.apiKey,
+    grantCredentials(props),
     (visit) => {
       for (const name in req.headers) {
         const value = req.headers[name];
@@ -45,6 +47,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
     },
     declared,
   );
+  const host = new URL(props.upstream.url).host;
 
   let body: Readable | null = null;
   let tooLarge = false;
@@ -76,7 +79,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
   const timer = setTimeout(() => {
     firstByteTimedOut = true;
     if (controller) controller.abort(new Error('first byte timeout'));
-    else answerInstead(upstreamFailure(platform, new URL(url).host, undefined, true, false));
+    else answerInstead(upstreamFailure(platform, host, undefined, true, false));
   }, config.upstreamFirstByteTimeoutMs);
   res.once('close', () => {
     watch?.stop();
@@ -115,7 +118,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
       } catch (error) {
         // A header value Node refuses to send (it would not be valid HTTP): the answer cannot be relayed.
         platform.log.warn('upstream answer not relayed', { reason: (error as Error).message });
-        return answerInstead(upstreamFailure(platform, new URL(url).host, error, false, false));
+        return answerInstead(upstreamFailure(platform, host, error, false, false));
       }
       logAnswer(relaying, status, verdict.headers.find(([name]) => name === 'server-timing')?.[1]);
       if (verdict.nullBody) {
@@ -162,7 +165,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
         return;
       }
       if (tooLarge) return answerInstead(mcpTooLarge(config.maxMcpBodyBytes));
-      answerInstead(upstreamFailure(platform, new URL(url).host, error, firstByteTimedOut, false));
+      answerInstead(upstreamFailure(platform, host, error, firstByteTimedOut, false));
     },
   };
   try {
@@ -170,7 +173,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
   } catch (error) {
     // The URL policy refused it before any connection.
     clearTimeout(timer);
-    answerInstead(upstreamFailure(platform, new URL(url).host, error, false, false));
+    answerInstead(upstreamFailure(platform, host, error, false, false));
   }
 }
 

@@ -20,14 +20,14 @@ export async function signInWithKey(
   target: Target,
   server: ServerEndpoints,
   registered: Registered,
-  apiKey: string,
+  values: string[],
 ): Promise<void> {
   const client = registered.signIn;
   if (!client) {
     findings.fail('sign in with the key', 'no client could be registered to sign in with', 'See the registration steps above.');
     return;
   }
-  const tokens = await signIn(get, findings, target, server, client, apiKey);
+  const tokens = await signIn(get, findings, target, server, client, values);
   if (!tokens?.access_token) return;
   try {
     await checkTools(get, findings, target, tokens.access_token);
@@ -42,7 +42,7 @@ async function signIn(
   target: Target,
   server: ServerEndpoints,
   client: RegisteredClient,
-  apiKey: string,
+  values: string[],
 ): Promise<TokenAnswer['body'] | undefined> {
   const name = 'sign in with the key';
   const { verifier, challenge } = pkce();
@@ -54,7 +54,10 @@ async function signIn(
     scope: 'mcp offline_access',
   });
   try {
-    const approval = await approve(get, url, { api_key: apiKey, action: 'approve' });
+    // The consent form's names: `api_key` for one value, `credential_0`, `credential_1`, … for a template of several.
+    const fields =
+      values.length === 1 ? { api_key: values[0]! } : Object.fromEntries(values.map((value, index) => [`credential_${index}`, value]));
+    const approval = await approve(get, url, { ...fields, action: 'approve' });
     if (!approval.ok) {
       findings.fail(
         name,
