@@ -18,6 +18,8 @@ export interface Endpoint {
   transport: UpstreamTransport;
   createdAt: number;
   manageTokenHash?: string;
+  /** A stdio server's (docs/stdio.md): what its consent page asks the person to paste. */
+  stdio?: { label: string };
 }
 
 /** The upstream facts a grant needs to forward a request, snapshotted into its encrypted props. */

@@ -19,6 +19,7 @@ import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { grantMetadata, withoutPastedPrefix } from './grants.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { appScheme } from './redirect-uri.ts';
+import { stdioCredentials } from './stdio-credentials.ts';
 
 const MAX_KEY_LENGTH = 8192;
 
@@ -168,7 +169,11 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     }
 
     const apiKey = withoutPastedPrefix((form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
-    const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey);
+    const problem =
+      keyProblem(apiKey) ??
+      (endpoint.transport === 'stdio'
+        ? await stdioKeyProblem(platform, endpoint, apiKey)
+        : probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey));
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
       platform.log.info('authorization key refused', { slug, reason: problem.log });
@@ -249,6 +254,7 @@ async function consentPage(
       endpointUrl: authRequest.resource ?? '',
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       hostView: viewHost(new URL(endpoint.upstreamUrl).hostname),
+      ...(endpoint.transport === 'stdio' ? { stdio: { label: stdioLabel(endpoint), variable: endpoint.authHeaderName } } : {}),
       createdAgo: timeAgo(endpoint.createdAt),
       headerName: endpoint.authHeaderName,
       headerLine: headerLine(upstreamTarget(endpoint)),
@@ -336,6 +342,31 @@ function keyProblem(apiKey: string): Problem | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * The key check of a stdio server (docs/stdio.md): a throwaway process started with the key must
+ * answer `initialize` and `tools/list`. What it said is shown with the key masked: servers quote
+ * what they were given.
+ */
+async function stdioKeyProblem(platform: Platform, endpoint: Endpoint, apiKey: string): Promise<Problem | undefined> {
+  if (!platform.stdio) return { message: sentences.noProcesses, status: 501, log: 'no processes here' };
+  const result = await platform.stdio.check(
+    endpoint.slug,
+    stdioCredentials({ v: 1, slug: endpoint.slug, apiKey, upstream: upstreamTarget(endpoint) }),
+  );
+  if (result.ok) return undefined;
+  const reason = result.reason.split(apiKey).join('[redacted]');
+  return {
+    message: `${endpoint.displayName} did not start with this key: it must answer and list its tools, and it said: ${reason}. Check the key and try again.`,
+    status: 401,
+    log: `stdio check failed: ${reason}`,
+  };
+}
+
+/** What the consent page asks a stdio server's user to paste. */
+function stdioLabel(endpoint: Endpoint): string {
+  return endpoint.stdio?.label ?? 'Your key';
 }
 
 function probeMessage(result: ProbeResult, endpoint: Endpoint, apiKey: string): Problem | undefined {

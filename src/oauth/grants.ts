@@ -78,6 +78,8 @@ export async function revokeGrant(platform: Platform, slug: string, grantId: str
   const grants = await listGrants(platform, slug);
   if (!grants.some((grant) => grant.id === grantId)) return false;
   await oauth.revokeGrant(grantId, slug);
+  // A stdio server's process holds the key in its environment: it goes with the grant.
+  await platform.stdio?.stopGrant(grantId);
   await forgetGrantUse(platform.kv, slug, grantId);
   countGrantsRevoked(1);
   return true;
@@ -100,6 +102,7 @@ export async function revokeGrantsOfKey(platform: Platform, slug: string, apiKey
   } while (cursor);
   for (const id of matching) {
     await oauth.revokeGrant(id, slug);
+    await platform.stdio?.stopGrant(id);
     await forgetGrantUse(platform.kv, slug, id);
     revoked++;
   }

@@ -22,6 +22,11 @@ export interface AuthorizePageOptions {
   consent: ConsentDescription;
   /** The private-use scheme (`cursor:`) the code goes to, when a native app asked (RFC 8252 §7.1). */
   appScheme?: string;
+  /**
+   * For a stdio server run by this deployment (docs/stdio.md): the label of what to paste and the
+   * environment variable it goes into; the heading then names the program, not a host.
+   */
+  stdio?: { label: string; variable: string };
   error?: string;
 }
 
@@ -37,9 +42,16 @@ export function authorizePage(options: AuthorizePageOptions): Html {
   return layout(
     `Authorize ${consent.clientName}`,
     html`<section class="card">
-<h1 class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong></h1>
+${
+  options.stdio
+    ? html`<h1 class="destination">Your key will be given to <strong class="host">${options.endpointName}</strong>, a program this server runs for you alone</h1>
+<p>in its <code>${options.stdio.variable}</code> environment variable, in a sandbox of its own that no other person’s program can see into.
+The operator of this server declared it. Before anything is granted, the program is started with your key and must answer and list its tools;
+a key it only refuses later, on a tool call, is still accepted.</p>`
+    : html`<h1 class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong></h1>
 <p>in the <code>${options.headerName}</code> header, as <code class="header-line">${options.headerLine}</code>, by this endpoint, named “${options.endpointName}” by whoever created it
-(that name is theirs, not checked by anyone), created ${options.createdAgo}.</p>
+(that name is theirs, not checked by anyone), created ${options.createdAgo}.</p>`
+}
 ${
   options.hostView.unicode
     ? html`<p class="${options.hostView.mixedScripts ? 'warning idn' : 'notice'}">${
@@ -70,7 +82,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" class="stack">
 <input type="hidden" name="handle" value="${options.handle}">
 <input type="hidden" name="destination" value="${options.destination}">
-<label>API key for ${options.upstreamHost}
+<label>${options.stdio ? options.stdio.label : html`API key for ${options.upstreamHost}`}
 <input name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus></label>
 <div class="buttons">
 <button type="submit" name="action" value="approve">Approve</button>

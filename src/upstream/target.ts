@@ -2,7 +2,8 @@
  * Where and how a key travels upstream. Everything under `upstream/` takes one of these and a key;
  * none of it knows about OAuth, grants or endpoints.
  */
-export type UpstreamTransport = 'streamable-http' | 'sse';
+/** `stdio`: an operator-declared process on this server (docs/stdio.md), never an HTTP upstream. */
+export type UpstreamTransport = 'streamable-http' | 'sse' | 'stdio';
 
 export interface UpstreamTarget {
   url: string;
