@@ -67,6 +67,12 @@ export interface StdioHost {
   has(slug: string): boolean;
   /** One Streamable HTTP exchange with the grant's own process (started by its `initialize`). */
   serve(request: Request, grant: StdioGrant): Promise<Response>;
+  /**
+   * The legacy HTTP+SSE transport: the stream (starting the grant's process; its `endpoint` event
+   * names `messagesUrl(sessionId)`), and a message posted to that URL.
+   */
+  legacyStream(grant: StdioGrant, messagesUrl: (sessionId: string) => string): Promise<Response>;
+  legacyMessage(request: Request, grant: StdioGrant, sessionId: string): Promise<Response>;
   /** The key check at consent: a throwaway process with these credentials answers `initialize` and `tools/list`. */
   check(slug: string, credentials: string[]): Promise<StdioCheck>;
   /** Stops the grant's process at once (revocation). */

@@ -1,3 +1,4 @@
+import { messagesUrl } from '../endpoint-urls.ts';
 import { jsonRpcError, sentences } from '../http/errors.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import { stdioCredentials } from '../oauth/stdio-credentials.ts';
@@ -11,6 +12,30 @@ import type { Platform } from '../platform.ts';
 export function stdioExchange(platform: Platform, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
   if (!platform.stdio) return Promise.resolve(noProcesses());
   return platform.stdio.serve(request, { slug: props.slug, grantId: auth.grantId, credentials: stdioCredentials(props) });
+}
+
+/**
+ * The legacy HTTP+SSE transport to a stdio endpoint: `/{slug}/sse` opens the stream (and the
+ * grant's process), whose `endpoint` event names `/{slug}/messages?session=…`; messages posted
+ * there go to that process. The session is the grant's own: another grant's token finds nothing.
+ */
+export function stdioLegacy(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+  route: 'sse' | 'messages',
+): Promise<Response> {
+  if (!platform.stdio) return Promise.resolve(noProcesses());
+  const grant = { slug: props.slug, grantId: auth.grantId, credentials: stdioCredentials(props) };
+  if (route === 'sse') {
+    return platform.stdio.legacyStream(grant, (session) =>
+      messagesUrl(platform.config.publicUrl, props.slug, new URLSearchParams({ session })),
+    );
+  }
+  const session = new URL(request.url).searchParams.get('session');
+  if (!session) return Promise.resolve(jsonRpcError(400, 'This message URL is incomplete; open the SSE stream again to get a new one'));
+  return platform.stdio.legacyMessage(request, grant, session);
 }
 
 export function noProcesses(): Response {

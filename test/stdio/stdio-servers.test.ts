@@ -3,13 +3,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Browser } from '../support/browser.ts';
 import { removeOnExit } from '../support/exit-cleanup.ts';
 import { connectWithOAuth } from '../support/oauth-client.ts';
 import { processes } from '../support/proc.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { freePort, type ServerProcess, startServer } from '../support/server-process.ts';
 
 /**
  * Stdio MCP servers behind OAuth (docs/stdio.md), on the real server process with bubblewrap:
@@ -21,6 +25,7 @@ import { type ServerProcess, startServer } from '../support/server-process.ts';
 const ROOT = join(import.meta.dirname, '..', '..');
 const KEY_SERVER = join(ROOT, 'test', 'support', 'stdio-key-server.ts');
 const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+const MCP_REMOTE = join(ROOT, 'node_modules', 'mcp-remote', 'dist', 'proxy.js');
 const ADMIN = 'admin-token-for-the-stdio-tests-0123456789';
 
 type Text = { content: { type: string; text: string }[]; isError?: boolean };
@@ -203,6 +208,53 @@ describe('stdio servers behind OAuth (bubblewrap)', () => {
     assert.ok(tools.tools.some((tool) => tool.name === 'echo'));
     const echoed = (await client.callTool({ name: 'echo', arguments: { message: 'through a sandbox' } })) as Text;
     assert.match(echoed.content[0]!.text, /through a sandbox/);
+  });
+
+  /** mcp-remote as Claude Desktop runs it, the consent page filled in as a person would; resolves with what the process saw. */
+  async function throughMcpRemote(url: string, key: string, args: string[] = []) {
+    const configDir = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-mcp-remote-')));
+    const callbackPort = await freePort();
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [MCP_REMOTE, url, String(callbackPort), ...args],
+      env: { PATH: process.env.PATH ?? '', HOME: configDir, MCP_REMOTE_CONFIG_DIR: configDir, BROWSER: 'true' },
+      stderr: 'pipe',
+    });
+    const approvals: Promise<void>[] = [];
+    let log = '';
+    createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
+      log += `${line}\n`;
+      if (!line.startsWith(`${server.url}/authorize?`)) return;
+      // The redirect after approval goes to mcp-remote's own callback server.
+      approvals.push(
+        (async () => {
+          const browser = new Browser();
+          const answer = await browser.submit(await browser.get(line.trim()), { api_key: key }, { name: 'action', value: 'approve' });
+          assert.equal(answer.status, 302, await answer.text());
+          await (await fetch(answer.headers.get('location')!)).text();
+        })(),
+      );
+    });
+    const client = new Client({ name: 'via-mcp-remote', version: '1' });
+    try {
+      await client.connect(transport).catch((error) => assert.fail(`mcp-remote did not connect: ${error}\n${log}`));
+      await Promise.all(approvals);
+      assert.equal(approvals.length, 1);
+      const seen = await whoami(client);
+      assert.ok(holdersOf(key).length > 0);
+      return seen;
+    } finally {
+      await client.close();
+    }
+  }
+
+  test('mcp-remote (stdio on the client side) signs in and reaches its own process', async () => {
+    assert.equal((await throughMcpRemote(`${server.url}/keyed/mcp`, 'good-ivy-key')).keyHash, sha('good-ivy-key'));
+  });
+
+  test('mcp-remote on the legacy SSE URL (--transport sse-only) reaches its own process', async () => {
+    const seen = await throughMcpRemote(`${server.url}/keyed/sse`, 'good-jack-key', ['--transport', 'sse-only']);
+    assert.equal(seen.keyHash, sha('good-jack-key'));
   });
 
   test('key2oauth endpoints list shows the declared servers', async () => {

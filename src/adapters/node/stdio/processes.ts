@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { type JSONRPCMessage, JSONRPCMessageSchema, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { StdioServer } from '../../../endpoints/stdio-servers.ts';
 import { jsonRpcError } from '../../../http/errors.ts';
 import type { Logger } from '../../../log.ts';
 import type { StdioCheck, StdioGrant, StdioHost } from '../../../platform.ts';
 import { StdioChild } from './child.ts';
+import { type Downstream, LegacyStream } from './legacy.ts';
 import type { SandboxMode } from './sandbox.ts';
 
 export interface StdioLimits {
@@ -35,7 +36,12 @@ interface Session {
   grantId: string;
   slug: string;
   child: StdioChild;
-  http: WebStandardStreamableHTTPServerTransport;
+  /** Our side: the SDK's Streamable HTTP server transport, or a legacy SSE stream (legacy.ts). */
+  http: Downstream;
+  /** The Streamable HTTP transport's, for its requests; absent on a legacy SSE session. */
+  streamable?: WebStandardStreamableHTTPServerTransport;
+  /** A legacy SSE session's id, named in its message URL. */
+  legacyId?: string;
   /** Client requests not yet answered, in arrival order, for answering them if the process dies. */
   open: Map<RequestId, { progressToken?: string | number }>;
   idle?: NodeJS.Timeout;
@@ -72,23 +78,38 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
     session.idle.unref();
   };
 
-  const start = async (server: StdioServer, grant: StdioGrant): Promise<Session | Response> => {
+  const start = async (server: StdioServer, grant: StdioGrant, legacy?: LegacyStream): Promise<Session | Response> => {
+    const existing = sessions.get(grant.grantId);
+    // One process per grant: a new session (a reconnect, or a second app on the same grant)
+    // replaces the old one, whose process is stopped.
+    if (existing) await stop(existing, 'replaced by a new session');
     if (count(server.slug) >= options.maxPerEndpoint || count() >= options.maxProcesses) {
       log.warn('stdio process limit reached', { slug: server.slug });
       return jsonRpcError(503, 'This server runs as many processes as it may; try again later', -32000, { 'retry-after': '30' });
     }
     const child = new StdioChild(server, grant.credentials, options);
-    const http = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: randomUUID });
-    const session: Session = { grantId: grant.grantId, slug: server.slug, child, http, open: new Map(), closing: false };
+    const streamable = legacy ? undefined : new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: randomUUID });
+    const http: Downstream = streamable ?? legacy!;
+    const session: Session = {
+      grantId: grant.grantId,
+      slug: server.slug,
+      child,
+      http,
+      ...(streamable ? { streamable } : { legacyId: legacy!.id }),
+      open: new Map(),
+      closing: false,
+    };
     sessions.set(grant.grantId, session);
-    log.info('stdio server started', { slug: server.slug });
-    http.onmessage = (message) => {
+    log.info('stdio server started', { slug: server.slug, transport: legacy ? 'sse' : 'streamable-http' });
+    const fromClient = (message: JSONRPCMessage) => {
       if ('id' in message && 'method' in message) {
         const token = (message.params as { _meta?: { progressToken?: string | number } } | undefined)?._meta?.progressToken;
         session.open.set(message.id, token === undefined ? {} : { progressToken: token });
       }
       child.send(message).catch(() => {});
     };
+    if (streamable) streamable.onmessage = fromClient;
+    else legacy!.onmessage = fromClient;
     child.onmessage = (message) => {
       if (('result' in message || 'error' in message) && 'id' in message) session.open.delete(message.id as RequestId);
       http.send(message, { relatedRequestId: relatedRequest(session, message) }).catch((error: Error) => {
@@ -112,7 +133,7 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
       session.open.clear();
       void stop(session, 'ended');
     };
-    await http.start();
+    await streamable?.start();
     touch(session, server);
     return session;
   };
@@ -133,21 +154,46 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
       }
       let session = sessions.get(grant.grantId);
       if (isInitialize(body)) {
-        // One process per grant: a new session (a reconnect, or a second app on the same grant)
-        // replaces the old one, whose process is stopped.
-        if (session) await stop(session, 'replaced by a new session');
         const started = await start(server, grant);
         if (started instanceof Response) return started;
         session = started;
       }
-      if (!session || session.closing) {
+      if (!session?.streamable || session.closing) {
         // Streamable HTTP: 404 tells the client its session is gone and to initialize again.
         return jsonRpcError(404, 'Session not found: the server process was stopped; initialize again to start it', -32001);
       }
       touch(session, server);
-      const answer = await session.http.handleRequest(request, body === undefined ? {} : { parsedBody: body });
+      const answer = await session.streamable.handleRequest(request, body === undefined ? {} : { parsedBody: body });
       if (request.method === 'DELETE' && answer.ok) void stop(session, 'session deleted');
       return answer;
+    },
+
+    async legacyStream(grant, messagesUrl) {
+      const server = bySlug.get(grant.slug);
+      if (!server) return jsonRpcError(404, 'This stdio server is no longer declared on this deployment', -32000);
+      const stream = new LegacyStream(randomUUID());
+      const started = await start(server, grant, stream);
+      if (started instanceof Response) return started;
+      return stream.response(messagesUrl(stream.id), () => void stop(started, 'stream closed'));
+    },
+
+    async legacyMessage(request, grant, sessionId) {
+      const session = sessions.get(grant.grantId);
+      const server = bySlug.get(grant.slug);
+      if (!server || !session || session.closing || session.legacyId !== sessionId) {
+        return jsonRpcError(404, 'Session not found: the server process was stopped; open the SSE stream again', -32001);
+      }
+      let body: unknown;
+      try {
+        body = await request.json();
+      } catch {
+        return jsonRpcError(400, 'Parse error: the body is not JSON', -32700);
+      }
+      const parsed = JSONRPCMessageSchema.safeParse(body);
+      if (!parsed.success) return jsonRpcError(400, 'Invalid Request: not a JSON-RPC message', -32600);
+      touch(session, server);
+      (session.http as LegacyStream).onmessage?.(parsed.data);
+      return new Response('Accepted', { status: 202 });
     },
 
     async check(slug, credentials): Promise<StdioCheck> {
