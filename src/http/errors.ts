@@ -72,7 +72,7 @@ export const sentences = {
   endpointGone: `${UNKNOWN_ENDPOINT}; it may have been deleted`,
   /** A stdio endpoint reached on a runtime that cannot start processes (Workers). */
   noProcesses:
-    'This endpoint is a stdio server, and this deployment cannot run processes (Cloudflare Workers cannot): serve it from the Node server.',
+    'This endpoint is a stdio server, and this deployment runs none: Cloudflare Workers cannot run processes, and the Node server runs them only as STDIO_SERVERS declares them.',
 };
 
 export function tooLargeSentence(max: number): string {
