@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Browser } from '../support/browser.ts';
 import { removeOnExit } from '../support/exit-cleanup.ts';
 import { connectWithOAuth } from '../support/oauth-client.ts';
+import { NO_RATE_LIMITS } from '../support/oauth-raw.ts';
 import { processes } from '../support/proc.ts';
 import { freePort, type ServerProcess, startServer } from '../support/server-process.ts';
 
@@ -111,6 +112,8 @@ describe('stdio servers behind OAuth (bubblewrap)', () => {
     server = await startServer({
       STDIO_SERVERS: serversFile([KEYED, EVERYTHING_SERVER]),
       ADMIN_TOKEN: ADMIN,
+      // More sign-ins than the default limit on key submissions allows in ten minutes.
+      ...NO_RATE_LIMITS,
       // Secrets a process must never see.
       KEY2OAUTH_SECRET: randomBytes(32).toString('base64'),
     });
@@ -257,7 +260,17 @@ describe('stdio servers behind OAuth (bubblewrap)', () => {
     assert.equal(seen.keyHash, sha('good-jack-key'));
   });
 
-  test('key2oauth endpoints list shows the declared servers', async () => {
+  test('shutdown leaves no process behind', async () => {
+    const henry = await connect('keyed', 'good-henry-key');
+    await whoami(henry.client);
+    const before = descendants(server.pid);
+    assert.ok(before.length > 0);
+    assert.equal(await server.stop(), 0);
+    await until('no process of the server left', () => before.every((proc) => !processes().some((p) => p.pid === proc.pid)), 5000);
+    assert.equal(holdersOf('good-henry-key').length, 0);
+  });
+
+  test('key2oauth endpoints list shows the declared servers (on the stopped server’s store)', async () => {
     const { execFileSync } = await import('node:child_process');
     const listed = execFileSync(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), 'endpoints', 'list', '--json'], {
       env: {
@@ -275,16 +288,6 @@ describe('stdio servers behind OAuth (bubblewrap)', () => {
       ['everything', `${server.url}/everything/mcp`],
       ['keyed', `${server.url}/keyed/mcp`],
     ]);
-  });
-
-  test('shutdown leaves no process behind', async () => {
-    const henry = await connect('keyed', 'good-henry-key');
-    await whoami(henry.client);
-    const before = descendants(server.pid);
-    assert.ok(before.length > 0);
-    assert.equal(await server.stop(), 0);
-    await until('no process of the server left', () => before.every((proc) => !processes().some((p) => p.pid === proc.pid)), 5000);
-    assert.equal(holdersOf('good-henry-key').length, 0);
   });
 });
 
