@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Browser } from '../support/browser.ts';
 import { removeOnExit } from '../support/exit-cleanup.ts';
 import { connectWithOAuth } from '../support/oauth-client.ts';
@@ -211,6 +212,33 @@ describe('stdio servers behind OAuth (bubblewrap)', () => {
     assert.ok(tools.tools.some((tool) => tool.name === 'echo'));
     const echoed = (await client.callTool({ name: 'echo', arguments: { message: 'through a sandbox' } })) as Text;
     assert.match(echoed.content[0]!.text, /through a sandbox/);
+  });
+
+  test('server-to-client requests (sampling, elicitation) and progress notifications travel both ways', async () => {
+    const { provider } = await connect('everything', 'any-key-for-sampling');
+    // A client that offers sampling and elicitation: server-everything registers its trigger tools for it.
+    const client = new Client({ name: 'capable', version: '1' }, { capabilities: { sampling: {}, elicitation: {} } });
+    const asked: string[] = [];
+    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+      asked.push(request.method);
+      return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled by the client' } };
+    });
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.method);
+      return { action: 'accept', content: { name: 'Test Person', check: true } };
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/everything/mcp`), { authProvider: provider }));
+    clients.push(client);
+    const sampled = (await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello' } })) as Text;
+    assert.match(sampled.content[0]!.text, /sampled by the client/);
+    const elicited = (await client.callTool({ name: 'trigger-elicitation-request', arguments: {} })) as Text;
+    assert.match(JSON.stringify(elicited.content), /Test Person/);
+    assert.deepEqual(asked, ['sampling/createMessage', 'elicitation/create']);
+    const progress: number[] = [];
+    await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 3 } }, undefined, {
+      onprogress: (update) => progress.push(update.progress),
+    });
+    assert.deepEqual(progress, [1, 2, 3]);
   });
 
   /** mcp-remote as Claude Desktop runs it, the consent page filled in as a person would; resolves with what the process saw. */
