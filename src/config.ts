@@ -79,6 +79,12 @@ export interface ServerConfig {
   maxHeadersCount: number;
   /** Server processes sharing the port and the SQLite file: a number, or `auto` for one per CPU core. */
   workers: number | 'auto';
+  /** `STDIO_SERVERS`: the JSON file declaring stdio MCP servers (docs/stdio.md), if any. */
+  stdioServers: string | undefined;
+  /** `STDIO_SANDBOX`: `required` runs each under bubblewrap and refuses to start without it; `off` is for development. */
+  stdioSandbox: 'required' | 'off';
+  stdioMaxProcesses: number;
+  stdioMaxPerEndpoint: number;
 }
 
 export interface RateLimit {
@@ -129,6 +135,9 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   LOG_LEVEL: 'info',
   REDIS_KEY_PREFIX: 'key2oauth:',
   LAST_USED_WRITE_SECONDS: '60',
+  STDIO_SANDBOX: 'required',
+  STDIO_MAX_PROCESSES: '100',
+  STDIO_MAX_PER_ENDPOINT: '50',
 };
 
 /** Settings with no default, documented as unset or empty. */
@@ -140,6 +149,7 @@ export const OPTIONAL = [
   'KEY2OAUTH_SECRET',
   'KEY2OAUTH_SECRET_PREVIOUS',
   'REDIS_URL',
+  'STDIO_SERVERS',
 ] as const;
 
 /** Least entropy a deployment secret must carry: 32 bytes. */
@@ -195,7 +205,15 @@ export function parseServerConfig(env: Env): ServerConfig {
     requestTimeoutMs: parseInteger(env, 'REQUEST_TIMEOUT_MS', { min: 1000 }),
     maxHeadersCount: parseInteger(env, 'MAX_HEADERS_COUNT', { min: 20 }),
     workers: valueOrDefault(env, 'WORKERS') === 'auto' ? 'auto' : parseWorkerCount(env),
+    stdioServers: value(env, 'STDIO_SERVERS'),
+    stdioSandbox: parseSandbox(valueOrDefault(env, 'STDIO_SANDBOX')),
+    stdioMaxProcesses: parseInteger(env, 'STDIO_MAX_PROCESSES', { min: 1 }),
+    stdioMaxPerEndpoint: parseInteger(env, 'STDIO_MAX_PER_ENDPOINT', { min: 1 }),
   };
+  // A grant's process lives in the server process that started it; workers sharing the port would
+  // send its requests to processes that do not have it.
+  if (server.stdioServers && server.workers !== 1)
+    throw new ConfigError('STDIO_SERVERS needs WORKERS=1: a stdio server process lives in the server process that started it');
   // Node refuses to start with a header timeout longer than the whole request's.
   if (server.headersTimeoutMs > server.requestTimeoutMs)
     throw new ConfigError('HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS');
@@ -226,6 +244,11 @@ function parseKeyPrefix(env: Env, name: string): string {
   if (!/^[A-Za-z0-9._:{}-]{1,64}$/.test(raw)) {
     throw new ConfigError(`${name} must be 1 to 64 letters, digits or . _ : - { } (got ${JSON.stringify(raw)})`);
   }
+  return raw;
+}
+
+function parseSandbox(raw: string): 'required' | 'off' {
+  if (raw !== 'required' && raw !== 'off') throw new ConfigError(`STDIO_SANDBOX must be required or off (got ${JSON.stringify(raw)})`);
   return raw;
 }
 

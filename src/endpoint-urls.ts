@@ -4,13 +4,39 @@
  * slug. The app's route patterns are built by the same functions (with `:slug` for the slug), so
  * a URL handed out and the route that answers it cannot drift apart.
  *
- * Today a slug has one shape (endpoints/slug.ts generates it). A second shape would be a second
- * alternative in `SLUG` below; everything that recognises slugs reads it from there.
+ * A slug has two shapes, alternatives of `SLUG` below; everything that recognises slugs reads it
+ * from there: the generated one (endpoints/slug.ts), and the one an operator chooses for a stdio
+ * server (endpoints/stdio-servers.ts), lower case `[a-z0-9-]`, 3 to 40 characters, never the first
+ * segment of one of the app's own paths.
  */
 
 export const SLUG_LENGTH = 12;
-/** 12 characters of [A-Za-z0-9], as generated. Unanchored, to compose the patterns below. */
-const SLUG = `[A-Za-z0-9]{${SLUG_LENGTH}}`;
+/** 12 characters of [A-Za-z0-9], as generated. */
+const GENERATED_SLUG = `[A-Za-z0-9]{${SLUG_LENGTH}}`;
+/**
+ * First path segments the app answers itself (app.ts): an operator slug equal to one would put an
+ * endpoint's URLs under another route (`/api/mcp`, `/manage/…`), or an app path under an endpoint.
+ * `mcp` and `sse` would make `/{slug}/mcp` ambiguous.
+ */
+export const RESERVED_SLUGS = [
+  'access',
+  'api',
+  'assets',
+  'authorize',
+  'created',
+  'healthz',
+  'manage',
+  'mcp',
+  'messages',
+  'metrics',
+  'oauth',
+  'revoke',
+  'sse',
+];
+/** Operator-chosen: 3 to 40 of [a-z0-9-], none of the reserved words. */
+const OPERATOR_SLUG = `(?!(?:${RESERVED_SLUGS.join('|')})(?![a-z0-9-]))[a-z0-9-]{3,40}`;
+/** Either shape. Unanchored, to compose the patterns below. */
+const SLUG = `(?:${GENERATED_SLUG}|${OPERATOR_SLUG})`;
 
 const ONLY_SLUG = new RegExp(`^${SLUG}$`);
 /** Any path under an endpoint: MCP traffic, which is streamed rather than buffered. */
@@ -21,10 +47,15 @@ const ENDPOINT_TARGET = new RegExp(`^/(${SLUG})/(mcp|sse)(?:\\?|$)`);
  * A URL path naming an endpoint: optionally after a prefix (a deployment wrongly served under a
  * path), the slug, optionally its identifier, and a trailing slash people paste.
  */
-const NAMING_PATH = new RegExp(`^(.*)/(${SLUG})(?:/(mcp|sse))?/?$`);
+const NAMING_PATH = new RegExp(`^(.*?)/(${SLUG})(?:/(mcp|sse))?/?$`);
 
 export function isSlug(value: string): boolean {
   return ONLY_SLUG.test(value);
+}
+
+/** Whether `value` is a slug an operator may choose (a generated one of 12 lower-case characters is one too). */
+export function isOperatorSlug(value: string): boolean {
+  return new RegExp(`^${OPERATOR_SLUG}$`).test(value);
 }
 
 /**

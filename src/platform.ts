@@ -51,6 +51,37 @@ export interface Platform {
    * false (or absent) on Workers, where each short-lived isolate would count only its own requests.
    */
   processMetrics?: boolean;
+  /**
+   * Runs the operator's stdio MCP servers (STDIO_SERVERS), a process per grant: Node only. Absent
+   * where processes cannot run (Workers), and then a stdio endpoint's routes say so.
+   */
+  stdio?: StdioHost;
+}
+
+/** A grant of a stdio endpoint, as its process needs it: its credentials, in declared order. */
+export interface StdioGrant {
+  slug: string;
+  grantId: string;
+  credentials: string[];
+}
+
+export type StdioCheck = { ok: true } | { ok: false; reason: string };
+
+export interface StdioHost {
+  /** Whether this deployment declares the endpoint as a stdio server. */
+  has(slug: string): boolean;
+  /** One Streamable HTTP exchange with the grant's own process (started by its `initialize`). */
+  serve(request: Request, grant: StdioGrant): Promise<Response>;
+  /**
+   * The legacy HTTP+SSE transport: the stream (starting the grant's process; its `endpoint` event
+   * names `messagesUrl(sessionId)`), and a message posted to that URL.
+   */
+  legacyStream(grant: StdioGrant, messagesUrl: (sessionId: string) => string): Promise<Response>;
+  legacyMessage(request: Request, grant: StdioGrant, sessionId: string): Promise<Response>;
+  /** The key check at consent: a throwaway process with these credentials answers `initialize` and `tools/list`. */
+  check(slug: string, credentials: string[]): Promise<StdioCheck>;
+  /** Stops the grant's process at once (revocation). */
+  stopGrant(grantId: string): Promise<void>;
 }
 
 /** What a client's address is read from: the request's headers and, where the runtime sees one, the socket's peer. */

@@ -98,7 +98,12 @@ async function list(platform: Platform, json: boolean): Promise<number> {
       ? 'No endpoints yet.'
       : table(
           ['SLUG', 'NAME', 'UPSTREAM', 'CREATED'],
-          endpoints.map((e) => [e.slug, e.display_name, new URL(e.upstream_url).host, e.created_at.slice(0, 10)]),
+          endpoints.map((e) => [
+            e.slug,
+            e.display_name,
+            e.transport === 'stdio' ? 'stdio process' : new URL(e.upstream_url).host,
+            e.created_at.slice(0, 10),
+          ]),
         ),
   );
   return EXIT.ok;

@@ -70,6 +70,9 @@ export const sentences = {
   notAnEndpointUrl: 'That is not an endpoint of this server. Paste the URL that ends in /mcp.',
   /** A page's version of `answers.unknownEndpoint`. */
   endpointGone: `${UNKNOWN_ENDPOINT}; it may have been deleted`,
+  /** A stdio endpoint reached on a runtime that cannot start processes (Workers). */
+  noProcesses:
+    'This endpoint is a stdio server, and this deployment runs none: Cloudflare Workers cannot run processes, and the Node server runs them only as STDIO_SERVERS declares them.',
 };
 
 export function tooLargeSentence(max: number): string {

@@ -114,6 +114,31 @@ export async function replaceAccess(platform: Platform, found: Found, newValues:
   const values = cleaned(newValues as string[], found.endpoint);
   if (values.length !== found.values.length)
     return { ok: false, status: 400, problem: `new_credentials must have as many values as credentials (${found.values.length})` };
+  if (found.endpoint.transport === 'stdio') {
+    // A stdio server's key check starts it with the key, as consent does (docs/stdio.md).
+    const checked = platform.stdio
+      ? await platform.stdio.check(found.slug, values)
+      : { ok: false as const, reason: 'no processes run here' };
+    if (!checked.ok) {
+      platform.log.info('replacement key refused', { slug: found.slug, reason: 'stdio check failed' });
+      return {
+        ok: false,
+        status: 422,
+        problem: `${found.endpoint.displayName} did not start with the new key; nothing was changed. Check it and try again.`,
+      };
+    }
+  } else {
+    const refused = await probeRefusal(platform, found, values);
+    if (refused) return refused;
+  }
+  const ids = found.grants.map((grant) => grant.id);
+  const replaced = await replaceGrantCredentials(platform, found.slug, ids, found.values, values);
+  platform.log.info('key replaced by its holder', { slug: found.slug, replaced_grants: replaced });
+  return { ok: true, replaced, found: { ...found, values } };
+}
+
+/** The upstream's refusal of new values (the MCP handshake consent makes, upstream/probe.ts), if it refuses them. */
+async function probeRefusal(platform: Platform, found: Found, values: string[]): Promise<Replacement | undefined> {
   const host = new URL(found.endpoint.upstreamUrl).host;
   const probe = await probeKey(platform, upstreamTarget(found.endpoint), values);
   if (!probe.ok) {
@@ -130,8 +155,5 @@ export async function replaceAccess(platform: Platform, found: Found, newValues:
           problem: `The new key could not be checked: ${host} did not complete an MCP handshake. Nothing was changed; try again later.`,
         };
   }
-  const ids = found.grants.map((grant) => grant.id);
-  const replaced = await replaceGrantCredentials(platform, found.slug, ids, found.values, values);
-  platform.log.info('key replaced by its holder', { slug: found.slug, replaced_grants: replaced });
-  return { ok: true, replaced, found: { ...found, values } };
+  return undefined;
 }

@@ -8,6 +8,7 @@ import { templateOf, withoutCredentialParams } from '../upstream/credentials.ts'
 import type { McpClient } from './admission.ts';
 import { forwardWithKey, guard } from './guard.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
+import { stdioLegacy } from './stdio-route.ts';
 
 /**
  * The legacy HTTP+SSE transport (MCP 2024-11-05): `GET /{slug}/sse` opens the upstream's event
@@ -59,6 +60,7 @@ export async function legacyRoute(
     resource,
     client,
     async (props, auth) => {
+      if (props.upstream.transport === 'stdio') return stdioLegacy(platform, request, props, auth, route);
       if (props.upstream.transport !== 'sse') {
         return jsonRpcError(
           404,

@@ -167,9 +167,11 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     }
 
     const read = readCredentialForm(form, endpointTemplate(endpoint), endpoint.upstreamUrl);
-    const problem: Problem | undefined = read.ok
-      ? probeMessage(await probeKey(platform, upstreamTarget(endpoint), read.values), endpoint, read.values)
-      : { message: read.message, status: 400, log: read.log };
+    const problem: Problem | undefined = !read.ok
+      ? { message: read.message, status: 400, log: read.log }
+      : endpoint.transport === 'stdio'
+        ? await stdioKeyProblem(platform, endpoint, read.values)
+        : probeMessage(await probeKey(platform, upstreamTarget(endpoint), read.values), endpoint, read.values);
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
       platform.log.info('authorization key refused', { slug, reason: problem.log });
@@ -251,6 +253,7 @@ async function consentPage(
       endpointUrl: authRequest.resource ?? '',
       upstreamHost: new URL(endpoint.upstreamUrl).host,
       hostView: viewHost(new URL(endpoint.upstreamUrl).hostname),
+      ...(endpoint.transport === 'stdio' ? { stdio: { variables: endpointTemplate(endpoint).map((field) => field.name ?? '') } } : {}),
       createdAgo: timeAgo(endpoint.createdAt),
       fields: endpointTemplate(endpoint).map((field, index, fields) => ({
         label: field.label,
@@ -329,6 +332,23 @@ interface Problem {
   message: string;
   status: number;
   log: string;
+}
+
+/**
+ * The key check of a stdio server (docs/stdio.md): a throwaway process started with the key must
+ * answer `initialize` and `tools/list`. What it said is shown with the key masked: servers quote
+ * what they were given.
+ */
+async function stdioKeyProblem(platform: Platform, endpoint: Endpoint, values: string[]): Promise<Problem | undefined> {
+  if (!platform.stdio) return { message: sentences.noProcesses, status: 501, log: 'no processes here' };
+  const result = await platform.stdio.check(endpoint.slug, values);
+  if (result.ok) return undefined;
+  const reason = values.reduce((text, value) => text.split(value).join('[redacted]'), result.reason);
+  return {
+    message: `${endpoint.displayName} did not start with this key: it must answer and list its tools, and it said: ${reason}. Check the key and try again.`,
+    status: 401,
+    log: `stdio check failed: ${reason}`,
+  };
 }
 
 function probeMessage(result: ProbeResult, endpoint: Endpoint, values: string[]): Problem | undefined {

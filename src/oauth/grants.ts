@@ -135,6 +135,7 @@ export async function revokeGrantIds(platform: Platform, slug: string, ids: stri
   const oauth = engine(platform, slug).helpers();
   for (const id of ids) {
     await oauth.revokeGrant(id, slug);
+    await platform.stdio?.stopGrant(id);
     await forgetGrantUse(platform.kv, slug, id);
     await forgetReplacements(platform.kv, slug, id);
   }
@@ -172,6 +173,8 @@ export async function replaceGrantCredentials(
     await updateGrantMetadata(platform, slug, id, (metadata) => {
       metadata.keyHash = hash;
     });
+    // A stdio server's process holds the old key in its environment: the next request starts one with the new.
+    await platform.stdio?.stopGrant(id);
   }
   return ids.length;
 }

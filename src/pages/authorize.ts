@@ -24,6 +24,11 @@ export interface AuthorizePageOptions {
   consent: ConsentDescription;
   /** The private-use scheme (`cursor:`) the code goes to, when a native app asked (RFC 8252 §7.1). */
   appScheme?: string;
+  /**
+   * For a stdio server run by this deployment (docs/stdio.md): the environment variables the
+   * values go into (the fields keep their labels); the heading then names the program, not a host.
+   */
+  stdio?: { variables: string[] };
   error?: string;
 }
 
@@ -39,16 +44,23 @@ export function authorizePage(options: AuthorizePageOptions): Html {
   return layout(
     `Authorize ${consent.clientName}`,
     html`<section class="card">
-<h1 class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong></h1>
+${
+  options.stdio
+    ? html`<h1 class="destination">Your key will be given to <strong class="host">${options.endpointName}</strong>, a program this server runs for you alone</h1>
+<p>in its ${options.stdio.variables.map((name, index) => html`${index > 0 ? ' and ' : ''}<code>${name}</code>`)} environment variable${options.stdio.variables.length > 1 ? 's' : ''}, in a sandbox of its own that no other person’s program can see into.
+The operator of this server declared it. Before anything is granted, the program is started with your key and must answer and list its tools;
+a key it only refuses later, on a tool call, is still accepted.</p>`
+    : html`<h1 class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong></h1>
 <p>${
-      options.fields.length === 1
-        ? html`${options.fields[0]!.where}`
-        : html`${options.fields.map((field, index) => html`${index > 0 ? (index === options.fields.length - 1 ? ' and ' : ', ') : ''}${field.label} ${field.where}`)}`
-    }, by this endpoint, named “${options.endpointName}” by whoever created it
+        options.fields.length === 1
+          ? html`${options.fields[0]!.where}`
+          : html`${options.fields.map((field, index) => html`${index > 0 ? (index === options.fields.length - 1 ? ' and ' : ', ') : ''}${field.label} ${field.where}`)}`
+      }, by this endpoint, named “${options.endpointName}” by whoever created it
 (that name is theirs, not checked by anyone), created ${options.createdAgo}${
-      keyLines(options.preview) ? html`, as <code class="header-line">${keyLines(options.preview)}</code>` : ''
-    }. Each request it sends looks like this:</p>
-<pre class="request-preview">${options.preview.join('\n')}</pre>
+        keyLines(options.preview) ? html`, as <code class="header-line">${keyLines(options.preview)}</code>` : ''
+      }. Each request it sends looks like this:</p>
+<pre class="request-preview">${options.preview.join('\n')}</pre>`
+}
 ${
   options.hostView.unicode
     ? html`<p class="${options.hostView.mixedScripts ? 'warning idn' : 'notice'}">${
@@ -83,7 +95,7 @@ ${options.fields.map(
   (
     field,
     index,
-  ) => html`<label>${options.fields.length === 1 && field.label === 'API key' ? html`API key for ${options.upstreamHost}` : field.label}
+  ) => html`<label>${options.stdio ? field.label : options.fields.length === 1 && field.label === 'API key' ? html`API key for ${options.upstreamHost}` : field.label}
 <input name="${field.input}" type="${field.secret ? 'password' : 'text'}" autocomplete="off" spellcheck="false" required maxlength="8192"${index === 0 ? html` autofocus` : ''}></label>`,
 )}
 <div class="buttons">

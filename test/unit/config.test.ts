@@ -43,6 +43,10 @@ test('defaults as parsed', () => {
     requestTimeoutMs: 60_000,
     maxHeadersCount: 100,
     workers: 1,
+    stdioServers: undefined,
+    stdioSandbox: 'required',
+    stdioMaxProcesses: 100,
+    stdioMaxPerEndpoint: 50,
   });
   assert.equal(parseServerConfig({ MAX_CONNECTIONS: '500' }).maxConnections, 500);
   assert.throws(() => parseServerConfig({ MAX_CONNECTIONS: 'lots' }), /MAX_CONNECTIONS must be a whole number/);

@@ -9,6 +9,7 @@ import {
   endpointPath,
   endpointUrl,
   isEndpointPath,
+  isOperatorSlug,
   isSlug,
   manageLink,
   managePath,
@@ -35,6 +36,20 @@ test('a slug is exactly 12 characters of [A-Za-z0-9]', () => {
     assert.ok(!isSlug(value), JSON.stringify(value));
 });
 
+test("an operator slug is 3 to 40 of [a-z0-9-], never one of the app's own first path segments", () => {
+  for (const value of ['github', 'brave-search', 'abc', 'a'.repeat(40), 'mcp-tools']) {
+    assert.ok(isSlug(value), value);
+    assert.ok(isOperatorSlug(value), value);
+  }
+  for (const value of ['ab', 'a'.repeat(41), 'GitHub', 'git_hub', 'api', 'manage', 'mcp', 'sse', 'oauth', 'created', 'git hub'])
+    assert.ok(!isOperatorSlug(value), value);
+  assert.deepEqual(endpointOfTarget('/github/mcp'), { slug: 'github', kind: 'mcp' });
+  assert.deepEqual(endpointOfPathname('/bridge/brave-search/sse'), { prefix: '/bridge', slug: 'brave-search', kind: 'sse' });
+  assert.equal(slugOfEndpointUrl(PUBLIC, `${PUBLIC}/github/mcp/`), 'github');
+  for (const path of ['/api/slugs', '/manage/github', '/created/abc', '/assets/app.js', '/oauth/token'])
+    assert.ok(!isEndpointPath(path), path);
+});
+
 test('a path lies under an endpoint only below a slug', () => {
   for (const path of [`/${SLUG}/mcp`, `/${SLUG}/sse`, `/${SLUG}/messages`, `/${SLUG}/`]) assert.ok(isEndpointPath(path), path);
   for (const path of [`/${SLUG}`, '/api/slugs', `/manage/${SLUG}`, `/x${SLUG}/mcp`, '/.well-known/oauth-authorization-server', '/'])
@@ -45,7 +60,16 @@ test('a request target names an endpoint URL with or without a query', () => {
   assert.deepEqual(endpointOfTarget(`/${SLUG}/mcp`), { slug: SLUG, kind: 'mcp' });
   assert.deepEqual(endpointOfTarget(`/${SLUG}/mcp?x=1`), { slug: SLUG, kind: 'mcp' });
   assert.deepEqual(endpointOfTarget(`/${SLUG}/sse`), { slug: SLUG, kind: 'sse' });
-  for (const target of [`/${SLUG}/mcp/`, `/${SLUG}/mcpx`, `/${SLUG}/messages?to=/x`, `/${SLUG}x/mcp`, '/short/mcp', `//${SLUG}/mcp`])
+  for (const target of [
+    `/${SLUG}/mcp/`,
+    `/${SLUG}/mcpx`,
+    `/${SLUG}/messages?to=/x`,
+    `/${SLUG}x/mcp`,
+    '/ab/mcp',
+    '/Short/mcp',
+    '/api/mcp',
+    `//${SLUG}/mcp`,
+  ])
     assert.equal(endpointOfTarget(target), undefined, target);
 });
 
@@ -54,7 +78,7 @@ test('a URL path names an endpoint, with what came before the slug apart', () =>
   assert.deepEqual(endpointOfPathname(`/${SLUG}/sse/`), { prefix: '', slug: SLUG, kind: 'sse' });
   assert.deepEqual(endpointOfPathname(`/${SLUG}/`), { prefix: '', slug: SLUG });
   assert.deepEqual(endpointOfPathname(`/bridge/${SLUG}/mcp`), { prefix: '/bridge', slug: SLUG, kind: 'mcp' });
-  for (const path of [`/${SLUG}/other`, `/${SLUG}/messages`, '/short/mcp', '/']) assert.equal(endpointOfPathname(path), undefined, path);
+  for (const path of [`/${SLUG}/Other`, `/${SLUG}/messages`, '/ab/mcp', '/']) assert.equal(endpointOfPathname(path), undefined, path);
 });
 
 test('an endpoint URL from a client or a person names its slug on this deployment only', () => {
@@ -73,10 +97,10 @@ test('an endpoint URL from a client or a person names its slug on this deploymen
     `https://other.example.com/${SLUG}/mcp`,
     `http://k2o.example.com/${SLUG}/mcp`,
     `${PUBLIC}/${SLUG}/other`,
-    `${PUBLIC}/short/mcp`,
+    `${PUBLIC}/ab/mcp`,
     PUBLIC,
     `${PUBLIC}/`,
-    'nonsense',
+    'Nonsense!',
     '',
     null,
     undefined,

@@ -81,6 +81,12 @@ async function appFor(request: Request, env: WorkerEnv): Promise<Hono> {
 export async function workerPlatform(requestOrigin: string, env: WorkerEnv): Promise<Platform> {
   const vars = stringVars(env);
   const config = parseConfig(vars, { publicUrl: requestOrigin });
+  // Stdio servers are processes, which a Worker cannot start: every request says so, as for any
+  // misconfiguration, rather than serving endpoints that could never answer.
+  if (vars.STDIO_SERVERS)
+    throw new ConfigError(
+      'STDIO_SERVERS is set, but Cloudflare Workers cannot run processes: stdio servers need the Node server (docs/stdio.md)',
+    );
   return {
     config,
     kv: env.OAUTH_KV satisfies KVStore,

@@ -92,7 +92,8 @@ async function serve(
   }
   if (admitted === null) return app(req, res);
   if (admitted instanceof Response) return sendResponse(res, admitted, answering);
-  if (admitted.props.upstream.transport === 'sse') {
+  // Legacy SSE (its endpoint rewriting) and stdio servers (their processes) are the app's.
+  if (admitted.props.upstream.transport !== 'streamable-http') {
     admitted.lease.release();
     return app(req, res);
   }

@@ -9,6 +9,7 @@ import { createUpstreamGuard, type UpstreamDispatch } from './guarded-fetch.ts';
 import { createRedisStorage, type RedisStorage } from './redis.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { createSqliteStorage } from './sqlite.ts';
+import { startStdio } from './stdio/start.ts';
 
 export interface NodePlatform {
   platform: Platform;
@@ -57,11 +58,22 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
     processMetrics: true,
     sha256Hex: (text) => hash('sha256', text, 'hex'),
   };
+  let stdio: Awaited<ReturnType<typeof startStdio>>;
+  try {
+    stdio = await startStdio(server, platform);
+  } catch (error) {
+    await guard.close();
+    await storage.close();
+    throw error;
+  }
+  if (stdio) platform.stdio = stdio;
   return {
     platform,
     server,
     upstreamDispatch: guard.dispatch,
     async close() {
+      // Every stdio server process is stopped before the store closes.
+      await stdio?.stopAll();
       while (pending.size) await Promise.all(pending);
       await guard.close();
       await storage.close();

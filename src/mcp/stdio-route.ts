@@ -1,0 +1,43 @@
+import { messagesUrl } from '../endpoint-urls.ts';
+import { jsonRpcError, sentences } from '../http/errors.ts';
+import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
+import { grantCredentials } from '../oauth/grant-credentials.ts';
+import type { Platform } from '../platform.ts';
+
+/**
+ * An admitted MCP request for a stdio endpoint (docs/stdio.md): the grant's own process answers
+ * it (Platform.stdio, Node only). Never an HTTP upstream: a stdio endpoint has none. A runtime
+ * without processes (Workers) says so plainly.
+ */
+export function stdioExchange(platform: Platform, request: Request, props: GrantProps, auth: VerifiedToken): Promise<Response> {
+  if (!platform.stdio) return Promise.resolve(noProcesses());
+  return platform.stdio.serve(request, { slug: props.slug, grantId: auth.grantId, credentials: grantCredentials(props) });
+}
+
+/**
+ * The legacy HTTP+SSE transport to a stdio endpoint: `/{slug}/sse` opens the stream (and the
+ * grant's process), whose `endpoint` event names `/{slug}/messages?session=…`; messages posted
+ * there go to that process. The session is the grant's own: another grant's token finds nothing.
+ */
+export function stdioLegacy(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+  route: 'sse' | 'messages',
+): Promise<Response> {
+  if (!platform.stdio) return Promise.resolve(noProcesses());
+  const grant = { slug: props.slug, grantId: auth.grantId, credentials: grantCredentials(props) };
+  if (route === 'sse') {
+    return platform.stdio.legacyStream(grant, (session) =>
+      messagesUrl(platform.config.publicUrl, props.slug, new URLSearchParams({ session })),
+    );
+  }
+  const session = new URL(request.url).searchParams.get('session');
+  if (!session) return Promise.resolve(jsonRpcError(400, 'This message URL is incomplete; open the SSE stream again to get a new one'));
+  return platform.stdio.legacyMessage(request, grant, session);
+}
+
+export function noProcesses(): Response {
+  return jsonRpcError(501, sentences.noProcesses, -32000);
+}

@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+
+/**
+ * A stdio MCP server that needs its key in the environment, as real ones do
+ * (`GITHUB_PERSONAL_ACCESS_TOKEN`, …): it refuses to start without one that begins with `good-`,
+ * and its tools tell a test what it can see: a hash of its own key, the names in its environment,
+ * and what it finds reading every other process's /proc/PID/environ.
+ */
+const key = process.env.TEST_KEY ?? '';
+if (!key.startsWith('good-')) {
+  process.stderr.write(`invalid TEST_KEY ${key}\n`);
+  process.exit(2);
+}
+process.stderr.write(`started with key ${key}\n`);
+
+const server = new McpServer({ name: 'stdio-key-server', version: '1.0.0' });
+const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
+
+server.registerTool('whoami', { description: 'What this process sees' }, () => {
+  const environs: { pid: string; readable: boolean; hasKey: boolean }[] = [];
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      environs.push({ pid, readable: true, hasKey: environ.includes('TEST_KEY=') && !environ.includes(`TEST_KEY=${key}\0`) });
+    } catch {
+      environs.push({ pid, readable: false, hasKey: false });
+    }
+  }
+  return text({
+    keyHash: createHash('sha256').update(key).digest('hex'),
+    envNames: Object.keys(process.env).sort(),
+    pid: process.pid,
+    uid: process.getuid?.(),
+    otherKeysSeen: environs.filter((e) => e.hasKey).length,
+    processesSeen: environs.length,
+  });
+});
+
+server.registerTool('crash', { description: 'Exits at once' }, () => {
+  setImmediate(() => process.exit(3));
+  return new Promise(() => {});
+});
+
+server.registerTool('leak', { description: 'Prints its key to stderr' }, () => {
+  process.stderr.write(`debug: calling the API with ${key} now\n`);
+  return text({ ok: true });
+});
+
+server.registerTool('read-file', { description: 'Reads a file', inputSchema: {} }, () => text({}));
+
+await server.connect(new StdioServerTransport());
