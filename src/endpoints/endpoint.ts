@@ -18,6 +18,8 @@ export interface Endpoint {
   transport: UpstreamTransport;
   createdAt: number;
   manageTokenHash?: string;
+  /** The signed-in person who created it (sign-in configured, docs/teams.md): they manage it from /endpoints. */
+  owner?: string;
 }
 
 /** The upstream facts a grant needs to forward a request, snapshotted into its encrypted props. */

@@ -1,3 +1,4 @@
+import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
@@ -72,7 +73,7 @@ export async function listGrants(platform: Platform, slug: string): Promise<Gran
 }
 
 /** Revokes one grant of the endpoint; false when it is not one of them. */
-export async function revokeGrant(platform: Platform, slug: string, grantId: string): Promise<boolean> {
+export async function revokeGrant(platform: Platform, slug: string, grantId: string, actor: string = ACTORS.operator): Promise<boolean> {
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(grantId)) return false;
   const oauth = engine(platform, slug).helpers();
   const grants = await listGrants(platform, slug);
@@ -80,7 +81,16 @@ export async function revokeGrant(platform: Platform, slug: string, grantId: str
   await oauth.revokeGrant(grantId, slug);
   await forgetGrantUse(platform.kv, slug, grantId);
   countGrantsRevoked(1);
+  const grant = grants.find((one) => one.id === grantId)!;
+  await recordEvent(platform, { actor, action: 'access.revoked', slug, detail: `${grant.client_name} (${grant.redirect_host ?? '?'})` });
   return true;
+}
+
+/** Revokes every grant of the endpoint (the creator's "revoke all"); returns how many. */
+export async function revokeAllGrants(platform: Platform, slug: string, actor: string = ACTORS.operator): Promise<number> {
+  const revoked = await engine(platform, slug).revokeAllGrants();
+  await recordEvent(platform, { actor, action: 'access.revoked', slug, detail: `all: ${revoked}` });
+  return revoked;
 }
 
 /** Revokes the grants of the endpoint that were made with this key; returns how many. */
@@ -104,6 +114,8 @@ export async function revokeGrantsOfKey(platform: Platform, slug: string, apiKey
     revoked++;
   }
   countGrantsRevoked(revoked);
+  if (revoked)
+    await recordEvent(platform, { actor: ACTORS.keyHolder, action: 'access.revoked', slug, detail: `${revoked} made with their key` });
   return revoked;
 }
 
