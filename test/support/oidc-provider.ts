@@ -24,38 +24,52 @@ export interface TestProvider {
 }
 
 export async function startProvider(publicUrl: string, accounts: Record<string, TestAccount>): Promise<TestProvider> {
+  const provider = await listenProvider();
+  provider.serve(publicUrl, accounts);
+  return provider;
+}
+
+export interface ListeningProvider extends TestProvider {
+  /** Starts answering, for a deployment at `publicUrl` (known only once it runs: its port). */
+  serve(publicUrl: string, accounts: Record<string, TestAccount>): void;
+}
+
+/** The provider's port first, so a spawned deployment can be given OIDC_ISSUER before the provider knows the deployment's URL. */
+export async function listenProvider(): Promise<ListeningProvider> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clientId = 'key2oauth';
   const clientSecret = 'idp-client-secret-0123456789abcdefghij';
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: clientId,
-        client_secret: clientSecret,
-        redirect_uris: [`${publicUrl}/login/callback`],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_post',
-      },
-    ],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    pkce: { required: () => true },
-    cookies: { keys: ['test-cookie-key-0123456789abcdef'] },
-    async findAccount(_ctx: unknown, id: string) {
-      const account = accounts[id];
-      if (!account) return undefined;
-      return { accountId: id, claims: async () => ({ sub: id, email: account.email, email_verified: account.verified }) };
-    },
-  });
-  provider.on('server_error', (_ctx: unknown, error: unknown) => console.error('oidc-provider:', error));
-  server.on('request', provider.callback());
   return {
     issuer,
     clientId,
     clientSecret,
     env: { OIDC_ISSUER: issuer, OIDC_CLIENT_ID: clientId, OIDC_CLIENT_SECRET: clientSecret },
+    serve(publicUrl, accounts) {
+      const provider = new Provider(issuer, {
+        clients: [
+          {
+            client_id: clientId,
+            client_secret: clientSecret,
+            redirect_uris: [`${publicUrl}/login/callback`],
+            grant_types: ['authorization_code'],
+            response_types: ['code'],
+            token_endpoint_auth_method: 'client_secret_post',
+          },
+        ],
+        claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+        pkce: { required: () => true },
+        cookies: { keys: ['test-cookie-key-0123456789abcdef'] },
+        async findAccount(_ctx: unknown, id: string) {
+          const account = accounts[id];
+          if (!account) return undefined;
+          return { accountId: id, claims: async () => ({ sub: id, email: account.email, email_verified: account.verified }) };
+        },
+      });
+      provider.on('server_error', (_ctx: unknown, error: unknown) => console.error('oidc-provider:', error));
+      server.on('request', provider.callback());
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
