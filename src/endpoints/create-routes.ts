@@ -27,8 +27,11 @@ import { createEndpointStore } from './store.ts';
 
 export async function showHome(platform: Platform, request: Request): Promise<Response> {
   // With sign-in configured, creating needs a signed-in allowed person: the page sends them to sign in.
-  if (platform.config.signIn && !(await signedInPerson(platform, request))) return redirect(signInUrl('/'), new Headers(), 303);
-  return htmlResponse(homePage({ adminRequired: Boolean(platform.config.adminToken) && !platform.config.signIn }));
+  const person = platform.config.signIn ? await signedInPerson(platform, request) : undefined;
+  if (platform.config.signIn && !person) return redirect(signInUrl('/'), new Headers(), 303);
+  return htmlResponse(
+    homePage({ adminRequired: Boolean(platform.config.adminToken) && !platform.config.signIn, ...(person ? { person } : {}) }),
+  );
 }
 
 export async function createFromForm(platform: Platform, c: Context, clientAddress: string): Promise<Response> {

@@ -1,5 +1,6 @@
 import { html } from 'hono/html';
 import { type Html, layout, trustNotice } from './layout.ts';
+import { signedInAs } from './teams.ts';
 
 export interface HomeForm {
   upstream_url?: string;
@@ -11,12 +12,19 @@ export interface HomeForm {
 
 const TRANSPORT_LABELS = { auto: 'Detect', 'streamable-http': 'Streamable HTTP', sse: 'Legacy HTTP+SSE (2024-11-05)' };
 
-export function homePage(options: { error?: string; form?: HomeForm; adminRequired: boolean }): Html {
+export function homePage(options: {
+  error?: string;
+  form?: HomeForm;
+  adminRequired: boolean;
+  /** With sign-in configured: who is signed in, with the way to their endpoints and out. */
+  person?: { email: string; admin: boolean };
+}): Html {
   const form = options.form ?? {};
   return layout(
     'Connect an API-key MCP server',
     html`<section class="card">
 <h1>Use an API-key MCP server from Claude and ChatGPT</h1>
+${options.person ? signedInAs(options.person.email, options.person.admin) : ''}
 <p>Claude, ChatGPT and other MCP clients connect to remote servers only through OAuth.
 Enter your server's URL to get an endpoint that speaks OAuth for it. The first time a client
 connects, you paste your API key once on an authorization page; from then on every request is

@@ -2,7 +2,7 @@ import { html } from 'hono/html';
 import { type Html, layout } from './layout.ts';
 
 /** The signed-in person's line at the top of the team pages: who, and the way out. */
-function signedInAs(email: string, admin: boolean): Html {
+export function signedInAs(email: string, admin: boolean): Html {
   return html`<p class="muted">Signed in as <strong>${email}</strong>${admin ? ' (admin)' : ''} ·
 <a href="/">Create an endpoint</a> · <a href="/endpoints">Endpoints</a>${admin ? html` · <a href="/audit">Audit trail</a>` : ''}</p>
 <form method="post" action="/logout"><button type="submit" class="link">Sign out</button></form>`;

@@ -135,6 +135,10 @@ describe('sign-in through a real OpenID provider, in-process', () => {
   test('an allowed person creates and manages endpoints; others do not see them; an admin sees all', async () => {
     const alice = new CookieJar();
     await signInHeadless(app, PUBLIC_URL, 'alice', alice);
+    const home = await (await k.fetch('/', { headers: alice.header() })).text();
+    assert.match(home, /Signed in as <strong>alice@corp\.example<\/strong>/);
+    assert.match(home, /href="\/endpoints"/);
+    assert.doesNotMatch(home, /name="admin_token"/, 'signed in, no admin token is asked for');
     // The form, with the session: a 303 to the created page.
     const form = await postForm(app, `${PUBLIC_URL}/`, alice, { upstream_url: UPSTREAM_URL, display_name: 'Alice form' });
     assert.equal(form.status, 303, await form.clone().text());

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CookieJar } from '../../src/cli/oauth-client.ts';
+import { authorizationUrl, CookieJar, openConsent, pkce, postForm, register } from '../../src/cli/oauth-client.ts';
 import { type ListeningProvider, listenProvider, signInHeadless } from '../support/oidc-provider.ts';
 import { type Running, targets } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
@@ -35,6 +35,8 @@ for (const target of targets())
         ALLOWED_EMAILS: '*@corp.example',
         ADMIN_EMAILS: 'root@corp.example',
         ADMIN_TOKEN,
+        SIGN_IN_TO_AUTHORIZE: 'true',
+        ALLOWED_CLIENT_REDIRECT_HOSTS: 'claude.ai',
       });
       idp.serve(server.url, ACCOUNTS);
     });
@@ -88,5 +90,50 @@ for (const target of targets())
       for (const secret of [manageToken, KEY, ADMIN_TOKEN, idp.clientSecret, alice.cookies.get('k2o_session')!])
         assert.ok(!text.includes(secret), 'no secret in the audit trail');
       assert.ok(!server.output().includes(alice.cookies.get('k2o_session')!), 'the session is in no log line');
+    });
+
+    test('only allowed apps register; authorizing needs a signed-in person, who is recorded', async () => {
+      const stranger = await register(app, `${server.url}/oauth/register`, {
+        client_name: 'Stranger',
+        redirect_uris: ['https://stranger.example/cb'],
+      });
+      assert.equal(stranger.status, 400);
+      const claude = await register(app, `${server.url}/oauth/register`, {
+        client_name: 'Claude',
+        redirect_uris: ['https://claude.ai/api/mcp/auth_callback'],
+        token_endpoint_auth_method: 'none',
+      });
+      assert.equal(claude.status, 201);
+      const created = await fetch(`${server.url}/api/slugs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ upstream_url: upstream.url }),
+      });
+      const { slug, mcp_endpoint: endpoint } = (await created.json()) as { slug: string; mcp_endpoint: string };
+      const url = authorizationUrl(`${server.url}/authorize`, {
+        clientId: claude.clientId!,
+        redirectUri: 'https://claude.ai/api/mcp/auth_callback',
+        challenge: pkce().challenge,
+        scope: 'mcp',
+        resource: endpoint,
+      });
+      const anonymous = await openConsent(app, url);
+      assert.equal(anonymous.status, 303);
+
+      const alice = new CookieJar();
+      await signInHeadless(app, server.url, 'alice', alice);
+      const page = await openConsent(app, url, alice);
+      assert.equal(page.status, 200, page.html.slice(0, 300));
+      const approved = await postForm(app, page.form!.action, alice, { ...page.form!.hidden, api_key: KEY, action: 'approve' });
+      assert.equal(approved.status, 302);
+      assert.match(approved.headers.get('location')!, /^https:\/\/claude\.ai\/api\/mcp\/auth_callback\?code=/);
+      const audit = await fetch(`${server.url}/api/audit?slug=${slug}&action=access`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      const { events } = (await audit.json()) as { events: Array<{ actor: string; action: string }> };
+      assert.deepEqual(
+        events.map((event) => `${event.actor} ${event.action}`),
+        ['alice@corp.example access.granted'],
+      );
     });
   });
