@@ -80,7 +80,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
 
   // Teams (docs/teams.md): sign-in through the company's OpenID provider, my endpoints, the audit
   // trail. Each answers 404 when sign-in and ADMIN_TOKEN leave it nothing to do.
-  app.get(LOGIN_PATH, (c) => startLogin(platform, c.req.raw));
+  app.get(LOGIN_PATH, (c) => startLogin(platform, c.req.raw, address(c)));
   app.get(CALLBACK_PATH, (c) => finishLogin(platform, c.req.raw));
   app.on(['GET', 'POST'], LOGOUT_PATH, (c) => logout(platform, c.req.raw));
   app.get('/endpoints', (c) => myEndpoints(platform, c.req.raw));

@@ -26,7 +26,6 @@ export type AuditAction =
   | 'endpoint.changed'
   | 'endpoint.deleted'
   | 'access.granted'
-  | 'access.replaced'
   | 'access.revoked'
   | 'sign-in'
   | 'sign-in.refused';

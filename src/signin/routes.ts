@@ -1,6 +1,7 @@
 import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { randomToken } from '../crypto.ts';
 import { answers, pageError } from '../http/errors.ts';
+import { rateLimit } from '../http/rate-limit.ts';
 import { isCrossSiteFormPost } from '../http/request.ts';
 import { redirect } from '../http/responses.ts';
 import type { Platform } from '../platform.ts';
@@ -38,9 +39,12 @@ export function signInUrl(next: string): string {
   return `${LOGIN_PATH}?next=${encodeURIComponent(localPath(next))}`;
 }
 
-export async function startLogin(platform: Platform, request: Request): Promise<Response> {
+export async function startLogin(platform: Platform, request: Request, clientAddress: string): Promise<Response> {
   const { signIn, publicUrl } = platform.config;
   if (!signIn) return answers.notFound();
+  // Each start stores a flow for ten minutes: bounded per address like consent pages, so nobody can fill the store.
+  const limited = await rateLimit(platform, 'login', platform.config.rateLimits.authorizePage, clientAddress);
+  if (limited) return limited.page('sign-ins were started from your network');
   let start: SignInStart;
   try {
     start = await startSignIn(signIn, publicUrl + CALLBACK_PATH);

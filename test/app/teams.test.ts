@@ -266,6 +266,18 @@ describe('sign-in through a real OpenID provider, in-process', () => {
     assert.match(page.text, /could not be fetched, or is not a valid client metadata document/);
   });
 
+  test('starting sign-in is limited per address (each start is kept ten minutes)', async () => {
+    const limited = await startApp({ env: { ...idp.env, ALLOWED_EMAILS: '*@corp.example', RATE_LIMIT_AUTHORIZE_PAGE: '2/600' } });
+    try {
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await limited.fetch('/login', { redirect: 'manual' })).status);
+      assert.deepEqual(statuses, [302, 302, 429]);
+      assert.equal((await limited.fetch('/login', { redirect: 'manual', clientAddress: '203.0.113.9' })).status, 302);
+    } finally {
+      await limited.close();
+    }
+  });
+
   test('the audit API is for admins; filters; no secret anywhere in the store', async () => {
     const alice = new CookieJar();
     await signInHeadless(app, PUBLIC_URL, 'alice', alice);
