@@ -13,7 +13,7 @@ import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import { viewHost } from '../pages/host-display.ts';
 import type { Platform } from '../platform.ts';
 import { signInUrl } from '../signin/routes.ts';
-import { whoAuthorizes } from '../signin/who.ts';
+import { signInActor, whoAuthorizes } from '../signin/who.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
@@ -191,7 +191,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,
-      metadata: await grantMetadata(platform, slug, apiKey, approved.request.redirectUri),
+      metadata: await grantMetadata(platform, slug, apiKey, approved.request.redirectUri, signInActor(platform, actor)),
       scope: grantedScopes(approved.request.scope),
       props,
       // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one

@@ -17,6 +17,8 @@ export interface GrantMetadata {
   createdAt: number;
   redirectHost?: string;
   keyHash?: string;
+  /** With SIGN_IN_TO_AUTHORIZE: the signed-in person who approved (docs/teams.md). */
+  authorizedBy?: string;
 }
 
 export interface GrantView {
@@ -26,17 +28,26 @@ export interface GrantView {
   redirect_host: string | null;
   created_at: string;
   last_used_at: string | null;
+  /** Only on grants approved by a signed-in person (SIGN_IN_TO_AUTHORIZE). */
+  authorized_by?: string;
 }
 
 export function keyHash(platform: Platform, slug: string, apiKey: string): Promise<string> {
   return hmacHex(platform.secret, `grant-key\u0000${slug}\u0000${apiKey}`);
 }
 
-export async function grantMetadata(platform: Platform, slug: string, apiKey: string, redirectUri: string): Promise<GrantMetadata> {
+export async function grantMetadata(
+  platform: Platform,
+  slug: string,
+  apiKey: string,
+  redirectUri: string,
+  authorizedBy?: string,
+): Promise<GrantMetadata> {
   return {
     createdAt: Math.floor(Date.now() / 1000),
     redirectHost: redirectHost(redirectUri),
     keyHash: await keyHash(platform, slug, apiKey),
+    ...(authorizedBy ? { authorizedBy } : {}),
   };
 }
 
@@ -66,6 +77,7 @@ export async function listGrants(platform: Platform, slug: string): Promise<Gran
         redirect_host: metadata.redirectHost ?? (grant.redirectUri ? redirectHost(grant.redirectUri) : null),
         created_at: new Date((metadata.createdAt ?? grant.createdAt) * 1000).toISOString(),
         last_used_at: used ? new Date(used * 1000).toISOString() : null,
+        ...(metadata.authorizedBy ? { authorized_by: metadata.authorizedBy } : {}),
       };
     }),
   );

@@ -44,3 +44,8 @@ export async function whoAuthorizes(platform: Platform, request: Request): Promi
   if (!platform.config.signIn?.toAuthorize) return ACTORS.keyHolder;
   return (await signedInPerson(platform, request))?.email;
 }
+
+/** The email of whoever `whoAuthorizes` found, when it is a signed-in person (for the grant's record). */
+export function signInActor(platform: Platform, actor: string): string | undefined {
+  return platform.config.signIn?.toAuthorize ? actor : undefined;
+}

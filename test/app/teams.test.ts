@@ -220,7 +220,8 @@ describe('sign-in through a real OpenID provider, in-process', () => {
 
     // A grant taken back from the manage API is recorded as the admin token's doing.
     const grants = await k.fetch(`/api/slugs/${created.body.slug}/grants`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const [grant] = ((await grants.json()) as { grants: Array<{ id: string }> }).grants;
+    const [grant] = ((await grants.json()) as { grants: Array<{ id: string; authorized_by?: string }> }).grants;
+    assert.equal(grant!.authorized_by, 'alice@corp.example', 'the grant records who authorized');
     const revoked = await k.fetch(`/api/slugs/${created.body.slug}/grants/${grant!.id}`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
