@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { authorizationUrl, pkce, register } from '../../src/cli/oauth-client.ts';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
 import { type ListeningProvider, listenProvider } from '../support/oidc-provider.ts';
 import { nodeTarget, type Running } from '../support/targets.ts';
@@ -24,7 +25,7 @@ describe('teams sign-in in real Chromium', { skip: !haveChromium && 'Chromium no
   before(async () => {
     upstream = await startUpstream({ key: KEY });
     idp = await listenProvider();
-    server = await nodeTarget.start({ ...idp.env, ALLOWED_EMAILS: '*@corp.example', ADMIN_TOKEN });
+    server = await nodeTarget.start({ ...idp.env, ALLOWED_EMAILS: '*@corp.example', ADMIN_TOKEN, SIGN_IN_TO_AUTHORIZE: 'true' });
     idp.serve(server.url, {
       alice: { email: 'alice@corp.example', verified: true },
       bob: { email: 'bob@elsewhere.example', verified: true },
@@ -57,7 +58,8 @@ describe('teams sign-in in real Chromium', { skip: !haveChromium && 'Chromium no
     await page.waitForSelector('input[name=upstream_url]');
     await page.fill('input[name=upstream_url]', upstream.url);
     await page.fill('input[name=display_name]', 'Team echo');
-    await page.click('button[type=submit]');
+    assert.match(await page.locator('main').innerText(), /Signed in as alice@corp\.example/);
+    await page.click('form[action="/"] button[type=submit]');
     const endpoint = await page.inputValue('#endpoint');
     const slug = new URL(endpoint).pathname.split('/')[1]!;
 
@@ -106,5 +108,53 @@ describe('teams sign-in in real Chromium', { skip: !haveChromium && 'Chromium no
       undefined,
     );
     await context.close();
+  });
+
+  test('with SIGN_IN_TO_AUTHORIZE, an app sends the person to sign in first, then to the consent page', async () => {
+    const created = await fetch(`${server.url}/api/slugs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ upstream_url: upstream.url }),
+    });
+    const { slug, mcp_endpoint: endpoint } = (await created.json()) as { slug: string; mcp_endpoint: string };
+    const callback = 'https://claude.ai/api/mcp/auth_callback';
+    const claude = await register(fetch, `${server.url}/oauth/register`, {
+      client_name: 'Claude',
+      redirect_uris: [callback],
+      token_endpoint_auth_method: 'none',
+    });
+    const url = authorizationUrl(`${server.url}/authorize`, {
+      clientId: claude.clientId!,
+      redirectUri: callback,
+      challenge: pkce().challenge,
+      scope: 'mcp',
+      resource: endpoint,
+    });
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    let returned: URL | undefined;
+    await page.route('https://claude.ai/**', async (route) => {
+      returned = new URL(route.request().url());
+      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the client' });
+    });
+    await page.goto(url.href);
+    await signInAtProvider(page, 'alice');
+    await page.waitForSelector('input[name=api_key]');
+    await page.fill('input[name=api_key]', KEY);
+    await page.click('button[value=approve]');
+    await page.waitForURL((at) => at.hostname === 'claude.ai');
+    assert.ok(returned?.searchParams.get('code'), 'the app got its code');
+    await context.close();
+
+    const audit = (await (
+      await fetch(`${server.url}/api/audit?slug=${slug}&action=access`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as {
+      events: Array<{ actor: string; action: string }>;
+    };
+    assert.deepEqual(
+      audit.events.map((event) => `${event.actor} ${event.action}`),
+      ['alice@corp.example access.granted'],
+    );
   });
 });
