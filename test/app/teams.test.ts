@@ -267,6 +267,23 @@ describe('sign-in through a real OpenID provider, in-process', () => {
     assert.match(page.text, /could not be fetched, or is not a valid client metadata document/);
   });
 
+  test('a provider that cannot be reached, and a callback without its flow, each get a page that says what to do', async () => {
+    const closed = await startProvider(PUBLIC_URL, {});
+    const env = { ...closed.env, ALLOWED_EMAILS: '*@corp.example' };
+    await closed.close();
+    const unreachable = await startApp({ env });
+    try {
+      const page = await unreachable.fetch('/login', { redirect: 'manual' });
+      assert.equal(page.status, 502);
+      assert.match(await page.text(), /Sign-in is unavailable/);
+    } finally {
+      await unreachable.close();
+    }
+    const stray = await k.fetch('/login/callback?code=abc&state=xyz');
+    assert.equal(stray.status, 400);
+    assert.match(await stray.text(), /Sign-in expired/);
+  });
+
   test('starting sign-in is limited per address (each start is kept ten minutes)', async () => {
     const limited = await startApp({ env: { ...idp.env, ALLOWED_EMAILS: '*@corp.example', RATE_LIMIT_AUTHORIZE_PAGE: '2/600' } });
     try {
