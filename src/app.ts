@@ -35,7 +35,10 @@ import { tokenEndpoint } from './oauth/token.ts';
 import { ACCESS_PATH } from './pages/access.ts';
 import { APP_JS, FAVICON_SVG, STYLE_CSS } from './pages/assets.ts';
 import type { Platform } from './platform.ts';
+import { CALLBACK_PATH, finishLogin, LOGIN_PATH, LOGOUT_PATH, logout, startLogin } from './signin/routes.ts';
 import { isStorageUnavailable } from './storage/unavailable.ts';
+import { auditApi, auditPage } from './teams/audit-routes.ts';
+import { myEndpoints } from './teams/my-endpoints.ts';
 
 /**
  * The whole HTTP surface, for any platform. Every route is wired here and nowhere else; each
@@ -72,10 +75,19 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   app.get('/favicon.ico', () => asset(FAVICON_SVG, 'image/svg+xml'));
 
   // Creating endpoints: the home page form and the JSON API.
-  app.get('/', () => showHome(platform));
+  app.get('/', (c) => showHome(platform, c.req.raw));
   app.post('/', (c) => createFromForm(platform, c, address(c)));
   app.post('/api/slugs', (c) => createFromApi(platform, c, address(c)));
   app.get('/created/:id', (c) => showCreated(platform, c.req.param('id')));
+
+  // Teams (docs/teams.md): sign-in through the company's OpenID provider, my endpoints, the audit
+  // trail. Each answers 404 when sign-in and ADMIN_TOKEN leave it nothing to do.
+  app.get(LOGIN_PATH, (c) => startLogin(platform, c.req.raw, address(c)));
+  app.get(CALLBACK_PATH, (c) => finishLogin(platform, c.req.raw));
+  app.on(['GET', 'POST'], LOGOUT_PATH, (c) => logout(platform, c.req.raw));
+  app.get('/endpoints', (c) => myEndpoints(platform, c.req.raw));
+  app.get('/api/audit', (c) => auditApi(platform, c.req.raw, address(c)));
+  app.get('/audit', (c) => auditPage(platform, c.req.raw));
 
   // The creator's controls: read, change or delete an endpoint with its manage token.
   app.on(['GET', 'PATCH', 'DELETE'], apiPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c)));

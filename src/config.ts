@@ -57,6 +57,24 @@ export interface Config {
    * accepted; nothing new is made with it (docs/key-holders.md, Rotating the deployment secret).
    */
   secretPrevious: string | undefined;
+  /** Sign-in through the company's OpenID provider, and who may do what (docs/teams.md); undefined when OIDC_* are unset. */
+  signIn: SignInConfig | undefined;
+  /** `ALLOWED_CLIENT_REDIRECT_HOSTS`: host patterns an app's redirect URIs must match to register; empty allows any. */
+  allowedClientRedirectHosts: string[];
+  /** Days the audit trail keeps each event. */
+  auditRetentionDays: number;
+}
+
+export interface SignInConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** `ALLOWED_EMAILS`: addresses and `*@domain` patterns, lower-cased. */
+  allowedEmails: string[];
+  /** `ADMIN_EMAILS`: the same shapes; admins may sign in even when not in ALLOWED_EMAILS. */
+  adminEmails: string[];
+  /** `SIGN_IN_TO_AUTHORIZE`: the consent page also needs a signed-in allowed person. */
+  toAuthorize: boolean;
 }
 
 /** Settings only the self-hosted Node server reads: a Worker has no port, disk or socket. */
@@ -138,6 +156,8 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   STDIO_SANDBOX: 'required',
   STDIO_MAX_PROCESSES: '100',
   STDIO_MAX_PER_ENDPOINT: '50',
+  SIGN_IN_TO_AUTHORIZE: 'false',
+  AUDIT_RETENTION_DAYS: '365',
 };
 
 /** Settings with no default, documented as unset or empty. */
@@ -150,6 +170,12 @@ export const OPTIONAL = [
   'KEY2OAUTH_SECRET_PREVIOUS',
   'REDIS_URL',
   'STDIO_SERVERS',
+  'OIDC_ISSUER',
+  'OIDC_CLIENT_ID',
+  'OIDC_CLIENT_SECRET',
+  'ALLOWED_EMAILS',
+  'ADMIN_EMAILS',
+  'ALLOWED_CLIENT_REDIRECT_HOSTS',
 ] as const;
 
 /** Least entropy a deployment secret must carry: 32 bytes. */
@@ -189,7 +215,92 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     lastUsedWriteSeconds: parseInteger(env, 'LAST_USED_WRITE_SECONDS', { min: 0 }),
     secret: parseSecret(env, 'KEY2OAUTH_SECRET'),
     secretPrevious: parseSecret(env, 'KEY2OAUTH_SECRET_PREVIOUS'),
+    signIn: parseSignIn(env),
+    allowedClientRedirectHosts: parseHostPatterns(env, 'ALLOWED_CLIENT_REDIRECT_HOSTS'),
+    auditRetentionDays: parseInteger(env, 'AUDIT_RETENTION_DAYS', { min: 1, max: 3650 }),
   };
+}
+
+/**
+ * The three OIDC_* settings come together or not at all: two of three is a half-configured
+ * deployment that would silently let anyone create endpoints. Sign-in without ALLOWED_EMAILS or
+ * ADMIN_EMAILS would let every account of the provider in (a public provider has billions), so one
+ * of them is required; settings that only mean something with sign-in are refused without it.
+ */
+function parseSignIn(env: Env): SignInConfig | undefined {
+  const names = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const;
+  const set = names.filter((name) => value(env, name) !== undefined);
+  const toAuthorize = parseBoolean(env, 'SIGN_IN_TO_AUTHORIZE');
+  const allowedEmails = parseEmailPatterns(env, 'ALLOWED_EMAILS');
+  const adminEmails = parseEmailPatterns(env, 'ADMIN_EMAILS');
+  if (set.length === 0) {
+    const stray = [
+      toAuthorize && 'SIGN_IN_TO_AUTHORIZE',
+      allowedEmails.length && 'ALLOWED_EMAILS',
+      adminEmails.length && 'ADMIN_EMAILS',
+    ].filter(Boolean);
+    if (stray.length)
+      throw new ConfigError(`${stray.join(', ')} need sign-in: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (docs/teams.md)`);
+    return undefined;
+  }
+  if (set.length < names.length) {
+    const missing = names.filter((name) => !set.includes(name));
+    throw new ConfigError(`Sign-in needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET together; ${missing.join(' and ')} missing`);
+  }
+  if (allowedEmails.length === 0 && adminEmails.length === 0)
+    throw new ConfigError('With sign-in, set ALLOWED_EMAILS (addresses or *@your-company.com) and/or ADMIN_EMAILS: who may sign in');
+  return {
+    issuer: parseIssuer(value(env, 'OIDC_ISSUER')!),
+    clientId: value(env, 'OIDC_CLIENT_ID')!,
+    clientSecret: value(env, 'OIDC_CLIENT_SECRET')!,
+    allowedEmails,
+    adminEmails,
+    toAuthorize,
+  };
+}
+
+/** An https URL (http only on loopback, for a provider run beside the server in development or tests). */
+function parseIssuer(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      `OIDC_ISSUER must be the provider's issuer URL, such as https://accounts.google.com (got ${JSON.stringify(raw)})`,
+    );
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname)))
+    throw new ConfigError('OIDC_ISSUER must use https (http only on localhost)');
+  if (url.search || url.hash || url.username || url.password) throw new ConfigError('OIDC_ISSUER must not have a query, fragment or user');
+  return raw;
+}
+
+/** `alice@example.com, *@example.org`: lower-cased; anything else is refused by name. */
+function parseEmailPatterns(env: Env, name: string): string[] {
+  const patterns = (value(env, name) ?? '')
+    .split(/[\s,]+/)
+    .map((pattern) => pattern.trim().toLowerCase())
+    .filter(Boolean);
+  for (const pattern of patterns) {
+    if (!/^(\*|[^@\s*]+)@[a-z0-9.-]+\.[a-z0-9-]+$/.test(pattern))
+      throw new ConfigError(`${name} takes addresses and *@domain patterns, comma-separated (got ${JSON.stringify(pattern)})`);
+  }
+  return patterns;
+}
+
+/** `claude.ai, *.example.com`: lower-cased host names, a leading `*.` for any subdomain. */
+function parseHostPatterns(env: Env, name: string): string[] {
+  const patterns = (value(env, name) ?? '')
+    .split(/[\s,]+/)
+    .map((pattern) => pattern.trim().toLowerCase())
+    .filter(Boolean);
+  for (const pattern of patterns) {
+    if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(pattern))
+      throw new ConfigError(
+        `${name} takes host names such as claude.ai or *.example.com, comma-separated (got ${JSON.stringify(pattern)})`,
+      );
+  }
+  return patterns;
 }
 
 export function parseServerConfig(env: Env): ServerConfig {

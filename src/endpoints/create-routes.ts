@@ -1,5 +1,4 @@
 import type { Context } from 'hono';
-import { timingSafeEqual } from '../crypto.ts';
 import { manageLink } from '../endpoint-urls.ts';
 import { bearerToken } from '../http/bearer.ts';
 import { jsonError, pageError } from '../http/errors.ts';
@@ -9,6 +8,9 @@ import { htmlResponse, redirect } from '../http/responses.ts';
 import { createdPage } from '../pages/created.ts';
 import { type HomeForm, homePage } from '../pages/home.ts';
 import type { Platform } from '../platform.ts';
+import { signInUrl } from '../signin/routes.ts';
+import { signedInPerson } from '../signin/session.ts';
+import { whoCreates } from '../signin/who.ts';
 import { createEndpoint, previewEndpoint } from './create.ts';
 import { keepCreatedView, takeCreatedView } from './created-view.ts';
 import { describeEndpoint, endpointPreview } from './endpoint.ts';
@@ -23,8 +25,17 @@ import { templateFromForm, templateRows } from './template-form.ts';
  * The create limit is counted before the admin token is checked, so it also stops guessing it.
  */
 
-export function showHome(platform: Platform): Promise<Response> {
-  return htmlResponse(homePage({ rows: templateRows(), adminRequired: Boolean(platform.config.adminToken) }));
+export async function showHome(platform: Platform, request: Request): Promise<Response> {
+  // With sign-in configured, creating needs a signed-in allowed person: the page sends them to sign in.
+  const person = platform.config.signIn ? await signedInPerson(platform, request) : undefined;
+  if (platform.config.signIn && !person) return redirect(signInUrl('/'), new Headers(), 303);
+  return htmlResponse(
+    homePage({
+      rows: templateRows(),
+      adminRequired: Boolean(platform.config.adminToken) && !platform.config.signIn,
+      ...(person ? { person } : {}),
+    }),
+  );
 }
 
 export async function createFromForm(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
@@ -45,20 +56,23 @@ export async function createFromForm(platform: Platform, c: Context, clientAddre
         form: input,
         rows,
         ...(preview ? { preview } : {}),
-        adminRequired: Boolean(config.adminToken),
+        adminRequired: Boolean(config.adminToken) && !config.signIn,
       }),
       { status, ...(headers ? { headers } : {}) },
     );
   // Preview: the request the upstream would get, from the same rules as creation; nothing is stored.
   if (intent === 'preview') {
+    if (config.signIn && !(await signedInPerson(platform, c.req.raw))) return redirect(signInUrl('/'), new Headers(), 303);
     const previewed = previewEndpoint(body);
     return previewed.ok ? home(undefined, 200, undefined, previewed.preview) : home(previewed.message, 400);
   }
 
   const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
   if (limited) return home(limited.sentence('endpoints created from your network'), 429, limited.headers());
-  if (config.adminToken && !timingSafeEqual(adminToken ?? '', config.adminToken)) return home('The admin token is not right.', 401);
-  const result = await createEndpoint(platform, body);
+  const creator = await whoCreates(platform, c.req.raw, adminToken ?? '');
+  if (!creator && config.signIn) return redirect(signInUrl('/'), new Headers(), 303);
+  if (!creator) return home('The admin token is not right.', 401);
+  const result = await createEndpoint(platform, body, creator);
   if (!result.ok) return home(result.message, result.status);
   // POST/redirect/GET: reloading or going Back to the result must not create a second endpoint.
   const id = await keepCreatedView(platform.kv, { slug: result.endpoint.slug, manageToken: result.manageToken, warnings: result.warnings });
@@ -95,14 +109,16 @@ export async function createFromApi(platform: Platform, c: Context, clientAddres
   const { config } = platform;
   const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
   if (limited) return limited.json('endpoints created');
-  if (config.adminToken) {
-    const presented = bearerToken(c.req.header('authorization')) ?? '';
-    if (!timingSafeEqual(presented, config.adminToken))
-      return jsonError(401, 'unauthorized', 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>');
+  const creator = await whoCreates(platform, c.req.raw, bearerToken(c.req.header('authorization')) ?? '');
+  if (!creator) {
+    const how = config.signIn
+      ? `This deployment requires signing in (${config.publicUrl}/login)${config.adminToken ? ' or the admin token: Authorization: Bearer <ADMIN_TOKEN>' : ''}`
+      : 'This deployment requires the admin token: Authorization: Bearer <ADMIN_TOKEN>';
+    return jsonError(401, 'unauthorized', how);
   }
   const body = await readJsonBody(c.req.raw);
   if (!body.ok) return body.answer;
-  const result = await createEndpoint(platform, body.value);
+  const result = await createEndpoint(platform, body.value, creator);
   if (!result.ok) return jsonError(result.status, result.error, result.message);
   return Response.json(
     {

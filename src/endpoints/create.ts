@@ -1,3 +1,4 @@
+import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { randomToken, sha256Hex } from '../crypto.ts';
 import type { Platform } from '../platform.ts';
 import { type CredentialField, headerTemplate, requestPreview } from '../upstream/credentials.ts';
@@ -17,7 +18,11 @@ export type CreateResult =
  * Validates and stores a new endpoint. Shared by the JSON API and the home-page form, so both
  * apply exactly the same rules.
  */
-export async function createEndpoint(platform: Platform, body: unknown): Promise<CreateResult> {
+export async function createEndpoint(
+  platform: Platform,
+  body: unknown,
+  by: { actor: string; owner?: string } = { actor: ACTORS.operator },
+): Promise<CreateResult> {
   const parsed = createEndpointInput.safeParse(body);
   if (!parsed.success) return invalid(firstIssue(parsed.error));
   const input = parsed.data;
@@ -39,8 +44,10 @@ export async function createEndpoint(platform: Platform, body: unknown): Promise
     transport: detected.transport,
     createdAt: Math.floor(Date.now() / 1000),
     manageTokenHash: await sha256Hex(manageToken),
+    ...(by.owner ? { owner: by.owner } : {}),
   });
   platform.log.info('endpoint created', { slug: endpoint.slug, upstream_host: checked.url.host });
+  await recordEvent(platform, { actor: by.actor, action: 'endpoint.created', slug: endpoint.slug, detail: `upstream ${checked.url.host}` });
   return { ok: true, endpoint, manageToken, warnings: detected.warning ? [detected.warning] : [] };
 }
 

@@ -21,6 +21,8 @@ export interface Endpoint {
   transport: UpstreamTransport;
   createdAt: number;
   manageTokenHash?: string;
+  /** The signed-in person who created it (sign-in configured, docs/teams.md): they manage it from /endpoints. */
+  owner?: string;
 }
 
 /** The endpoint's credential template; a record of the older shape reads as its one header. */

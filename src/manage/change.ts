@@ -1,3 +1,4 @@
+import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { checkUpstream, oneHeaderTemplate } from '../endpoints/create.ts';
 import { urlClashProblem } from '../endpoints/credential-template.ts';
 import { displayNameProblem } from '../endpoints/display-name.ts';
@@ -19,7 +20,12 @@ export type ChangeResult =
  * grant: users entrusted their keys to the old destination, and each grant carries that destination
  * in its encrypted props, so every user must see the new one and approve again.
  */
-export async function changeEndpoint(platform: Platform, endpoint: Endpoint, input: UpdateEndpointInput): Promise<ChangeResult> {
+export async function changeEndpoint(
+  platform: Platform,
+  endpoint: Endpoint,
+  input: UpdateEndpointInput,
+  actor: string = ACTORS.operator,
+): Promise<ChangeResult> {
   const updated: Endpoint = { ...endpoint };
   if (input.upstream_url !== undefined) {
     const checked = await checkUpstream(platform, input.upstream_url);
@@ -56,6 +62,13 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
   await createEndpointStore(platform.kv).put(updated);
   const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;
   platform.log.info('endpoint changed', { slug: endpoint.slug, destination_changed: destinationChanged, revoked_grants: revoked });
+  const fields = Object.keys(input).filter((name) => input[name as keyof UpdateEndpointInput] !== undefined);
+  await recordEvent(platform, {
+    actor,
+    action: 'endpoint.changed',
+    slug: endpoint.slug,
+    detail: `${fields.join(', ')}${revoked ? `; ${revoked} access(es) revoked` : ''}`,
+  });
   return { ok: true, endpoint: updated, revoked, warnings };
 }
 
@@ -82,9 +95,10 @@ function changedTemplate(current: CredentialField[], input: UpdateEndpointInput)
 }
 
 /** Deletes the endpoint: the record first, so no new authorization can start or finish; then its grants. */
-export async function deleteEndpoint(platform: Platform, slug: string): Promise<number> {
+export async function deleteEndpoint(platform: Platform, slug: string, actor: string = ACTORS.operator): Promise<number> {
   await createEndpointStore(platform.kv).delete(slug);
   const revoked = await engine(platform, slug).revokeAllGrants();
   platform.log.info('endpoint deleted', { slug, revoked_grants: revoked });
+  await recordEvent(platform, { actor, action: 'endpoint.deleted', slug, detail: `${revoked} access(es) revoked` });
   return revoked;
 }

@@ -1,3 +1,4 @@
+import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { isSlug, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { type Endpoint, endpointTemplate, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
@@ -98,6 +99,13 @@ export async function revokeAccess(platform: Platform, found: Found, id?: string
   const ids = found.grants.map((grant) => grant.id).filter((grantId) => id === undefined || grantId === id);
   const revoked = await revokeGrantIds(platform, found.slug, ids);
   platform.log.info('grants revoked by their key holder', { slug: found.slug, revoked_grants: revoked });
+  if (revoked)
+    await recordEvent(platform, {
+      actor: ACTORS.keyHolder,
+      action: 'access.revoked',
+      slug: found.slug,
+      detail: `${revoked} made with their key`,
+    });
   return revoked;
 }
 
@@ -134,6 +142,12 @@ export async function replaceAccess(platform: Platform, found: Found, newValues:
   const ids = found.grants.map((grant) => grant.id);
   const replaced = await replaceGrantCredentials(platform, found.slug, ids, found.values, values);
   platform.log.info('key replaced by its holder', { slug: found.slug, replaced_grants: replaced });
+  await recordEvent(platform, {
+    actor: ACTORS.keyHolder,
+    action: 'access.replaced',
+    slug: found.slug,
+    detail: `key of ${replaced} access(es)`,
+  });
   return { ok: true, replaced, found: { ...found, values } };
 }
 

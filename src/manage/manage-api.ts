@@ -1,3 +1,4 @@
+import { ACTORS } from '../audit/trail.ts';
 import { sha256Hex, timingSafeEqual } from '../crypto.ts';
 import { isSlug } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint } from '../endpoints/endpoint.ts';
@@ -7,8 +8,7 @@ import { bearerToken } from '../http/bearer.ts';
 import { answers, jsonError } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { readJsonBody } from '../http/request.ts';
-import { engine } from '../oauth/engine.ts';
-import { listGrants, revokeGrant } from '../oauth/grants.ts';
+import { listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
 import type { Platform } from '../platform.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
 
@@ -32,7 +32,8 @@ export async function manageEndpoint(
   if (limited) return limited.json('requests');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return answers.unknownEndpoint();
-  if (!(await mayManage(platform, bearerToken(request.headers.get('authorization')), endpoint))) {
+  const actor = await manageActor(platform, bearerToken(request.headers.get('authorization')), endpoint);
+  if (!actor) {
     return jsonError(401, 'unauthorized', 'Send the manage token returned at creation: Authorization: Bearer <manage_token>', {
       'www-authenticate': 'Bearer realm="key2oauth-manage"',
     });
@@ -44,35 +45,42 @@ export async function manageEndpoint(
     if (request.method !== 'DELETE')
       return jsonError(405, 'method_not_allowed', 'Use GET to list grants or DELETE to revoke', { allow: 'GET, DELETE' });
     if (!grants.grantId) {
-      const revoked = await engine(platform, slug).revokeAllGrants();
+      const revoked = await revokeAllGrants(platform, slug, actor);
       platform.log.info('grants revoked', { slug, revoked_grants: revoked });
       return ok({ revoked_grants: revoked });
     }
-    if (!(await revokeGrant(platform, slug, grants.grantId))) return jsonError(404, 'not_found', 'This endpoint has no grant with that id');
+    if (!(await revokeGrant(platform, slug, grants.grantId, actor)))
+      return jsonError(404, 'not_found', 'This endpoint has no grant with that id');
     platform.log.info('grant revoked', { slug });
     return ok({ revoked_grants: 1 });
   }
 
   if (request.method === 'GET') return ok(describeEndpoint(endpoint, publicUrl));
 
-  if (request.method === 'DELETE') return ok({ deleted: true, slug, revoked_grants: await deleteEndpoint(platform, slug) });
+  if (request.method === 'DELETE') return ok({ deleted: true, slug, revoked_grants: await deleteEndpoint(platform, slug, actor) });
 
   // PATCH
   const body = await readJsonBody(request);
   if (!body.ok) return body.answer;
   const parsed = updateEndpointInput.safeParse(body.value);
   if (!parsed.success) return jsonError(400, 'invalid_request', firstIssue(parsed.error));
-  const changed = await changeEndpoint(platform, endpoint, parsed.data);
+  const changed = await changeEndpoint(platform, endpoint, parsed.data, actor);
   if (!changed.ok) return jsonError(400, changed.error, changed.message);
   return ok({ ...describeEndpoint(changed.endpoint, publicUrl), revoked_grants: changed.revoked, warnings: changed.warnings });
 }
 
 /** Whether `presented` is this endpoint's manage token, or the deployment's ADMIN_TOKEN. */
 export async function mayManage(platform: Platform, presented: string | undefined, endpoint: Endpoint): Promise<boolean> {
-  if (!presented || presented.length > 512) return false;
+  return Boolean(await manageActor(platform, presented, endpoint));
+}
+
+/** Who `presented` makes the caller, for the audit trail: the admin token, the manage link, or nobody. */
+export async function manageActor(platform: Platform, presented: string | undefined, endpoint: Endpoint): Promise<string | undefined> {
+  if (!presented || presented.length > 512) return undefined;
   const { adminToken } = platform.config;
-  if (adminToken && timingSafeEqual(presented, adminToken)) return true;
-  return Boolean(endpoint.manageTokenHash) && timingSafeEqual(await sha256Hex(presented), endpoint.manageTokenHash!);
+  if (adminToken && timingSafeEqual(presented, adminToken)) return ACTORS.adminToken;
+  const matches = Boolean(endpoint.manageTokenHash) && timingSafeEqual(await sha256Hex(presented), endpoint.manageTokenHash!);
+  return matches ? ACTORS.manageLink : undefined;
 }
 
 function ok(body: unknown): Response {

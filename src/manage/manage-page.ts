@@ -9,12 +9,13 @@ import { answers } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
-import { engine } from '../oauth/engine.ts';
-import { listGrants, revokeGrant } from '../oauth/grants.ts';
+import { listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
 import type { Platform } from '../platform.ts';
+import { signedInPerson } from '../signin/session.ts';
+import { mayManageAsPerson } from '../signin/who.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
-import { mayManage } from './manage-api.ts';
+import { manageActor, mayManage } from './manage-api.ts';
 
 /**
  * `/manage/:slug`, the creator's page, on top of the same rules as the JSON API (change.ts).
@@ -42,7 +43,7 @@ export async function showManage(platform: Platform, c: Context, slug: string, c
   if (limited) return limited.page('requests to manage endpoints from your network');
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return htmlResponse(manageGonePage(c.req.query('done') === 'deleted'), { status: 404 });
-  if (!(await mayManage(platform, getCookie(c, COOKIE), endpoint))) return htmlResponse(manageTokenPage({ slug }));
+  if (!(await pageActor(platform, c, endpoint))) return htmlResponse(manageTokenPage({ slug }));
   const notice = NOTICES[c.req.query('done') ?? ''];
   return page(platform, endpoint, { ...(notice ? { notice } : {}) });
 }
@@ -67,8 +68,9 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
     return redirect(here, cookieHeaders(platform, slug, token, COOKIE_SECONDS), 303);
   }
   if (action === 'sign-out') return redirect('/', cookieHeaders(platform, slug, '', 0), 303);
-  // Every other action needs the cookie; without it, the token page again.
-  if (!(await mayManage(platform, getCookie(c, COOKIE), endpoint))) {
+  // Every other action needs the cookie (or, with sign-in, the owner or an admin); without it, the token page again.
+  const actor = await pageActor(platform, c, endpoint);
+  if (!actor) {
     return htmlResponse(
       manageTokenPage({ slug, error: 'Open the manage link (or paste the token) again: this browser no longer holds it.' }),
       {
@@ -91,22 +93,30 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       };
       const parsed = updateEndpointInput.safeParse(input);
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
-      const changed = await changeEndpoint(platform, endpoint, parsed.data);
+      const changed = await changeEndpoint(platform, endpoint, parsed.data, actor);
       if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
       return redirect(`${here}?done=${changed.revoked > 0 ? 'saved-revoked' : 'saved'}`, new Headers(), 303);
     }
     case 'revoke':
-      await revokeGrant(platform, slug, field('grant'));
+      await revokeGrant(platform, slug, field('grant'), actor);
       return redirect(`${here}?done=revoked`, new Headers(), 303);
     case 'revoke-all':
-      await engine(platform, slug).revokeAllGrants();
+      await revokeAllGrants(platform, slug, actor);
       return redirect(`${here}?done=revoked-all`, new Headers(), 303);
     case 'delete':
-      await deleteEndpoint(platform, slug);
+      await deleteEndpoint(platform, slug, actor);
       return redirect(`${here}?done=deleted`, cookieHeaders(platform, slug, '', 0), 303);
     default:
       return answers.badForm('Unknown action.');
   }
+}
+
+/** Who is at the page: the manage link's cookie, or a signed-in owner or admin (their email); undefined for nobody. */
+async function pageActor(platform: Platform, c: Context, endpoint: Endpoint): Promise<string | undefined> {
+  const byLink = await manageActor(platform, getCookie(c, COOKIE), endpoint);
+  if (byLink) return byLink;
+  const person = await signedInPerson(platform, c.req.raw);
+  return mayManageAsPerson(person, endpoint.owner) ? person!.email : undefined;
 }
 
 async function page(

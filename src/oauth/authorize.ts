@@ -1,4 +1,5 @@
 import { AuthorizationError, type AuthRequest, CimdFetchError, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
+import { recordEvent } from '../audit/trail.ts';
 import { sha256Hex } from '../crypto.ts';
 import { endpointUrl, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { type Endpoint, endpointPreview, endpointTemplate, upstreamTarget } from '../endpoints/endpoint.ts';
@@ -11,6 +12,8 @@ import { countGrantsIssued } from '../metrics.ts';
 import { authorizePage, chooseEndpointPage } from '../pages/authorize.ts';
 import { viewHost } from '../pages/host-display.ts';
 import type { Platform } from '../platform.ts';
+import { signInUrl } from '../signin/routes.ts';
+import { signInActor, whoAuthorizes } from '../signin/who.ts';
 import type { CredentialField } from '../upstream/credentials.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
@@ -30,6 +33,7 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const { publicUrl } = platform.config;
   const request = onPublicOrigin(incoming, publicUrl);
   const url = new URL(request.url);
+  if (!(await whoAuthorizes(platform, incoming))) return redirect(signInUrl(url.pathname + url.search), new Headers(), 303);
   const params = url.searchParams;
   // Set by our own redirect after a refused submission; the engine never sees it.
   const noticeId = params.get('notice');
@@ -120,6 +124,14 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   if (problem) return answers.badForm(`${problem}.`);
   const handle = form.get('handle') ?? '';
   const action = form.get('action') ?? '';
+  const actor = await whoAuthorizes(platform, request);
+  if (!actor)
+    return pageError(
+      401,
+      'Sign in first',
+      'This deployment asks you to sign in before you authorize an app.',
+      'Start again from your app.',
+    );
   const anyEngine = engine(platform).helpers();
 
   try {
@@ -183,7 +195,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,
-      metadata: await grantMetadata(platform, slug, values, approved.request.redirectUri),
+      metadata: await grantMetadata(platform, slug, values, approved.request.redirectUri, signInActor(platform, actor)),
       scope: grantedScopes(approved.request.scope),
       props,
       // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one
@@ -207,6 +219,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     }
     platform.log.info('authorization granted', { slug });
     countGrantsIssued();
+    await recordEvent(platform, { actor, action: 'access.granted', slug, detail: `app ${approved.request.clientId.slice(0, 100)}` });
     return redirect(redirectTo, approved.headers);
   } catch (error) {
     return authorizationFailure(error, { userActed: true });

@@ -2,6 +2,7 @@ import { type Refusal, rateLimit } from '../http/rate-limit.ts';
 import type { Platform } from '../platform.ts';
 import { checkUpstreamUrl } from '../upstream/url-policy.ts';
 import { putDocumentClient } from './engine.ts';
+import { redirectHostProblem } from './redirect-hosts.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
 import { metadataProblem } from './registration.ts';
 
@@ -141,7 +142,9 @@ async function fetchDocument(platform: Platform, clientId: string): Promise<Fetc
   } catch {
     return { ok: false, problem: 'it is not JSON' };
   }
-  const problem = documentProblem(clientId, document);
+  const problem =
+    documentProblem(clientId, document) ??
+    redirectHostProblem(platform.config.allowedClientRedirectHosts, (document as { redirect_uris?: unknown }).redirect_uris);
   if (problem) return { ok: false, problem };
   return { ok: true, document: document as Record<string, unknown>, fresh: freshSeconds(response.headers) };
 }

@@ -1,3 +1,4 @@
+import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
@@ -17,6 +18,8 @@ export interface GrantMetadata {
   createdAt: number;
   redirectHost?: string;
   keyHash?: string;
+  /** With SIGN_IN_TO_AUTHORIZE: the signed-in person who approved (docs/teams.md). */
+  authorizedBy?: string;
 }
 
 export interface GrantView {
@@ -26,6 +29,8 @@ export interface GrantView {
   redirect_host: string | null;
   created_at: string;
   last_used_at: string | null;
+  /** Only on grants approved by a signed-in person (SIGN_IN_TO_AUTHORIZE). */
+  authorized_by?: string;
 }
 
 /**
@@ -46,11 +51,13 @@ export async function grantMetadata(
   slug: string,
   values: readonly string[],
   redirectUri: string,
+  authorizedBy?: string,
 ): Promise<GrantMetadata> {
   return {
     createdAt: Math.floor(Date.now() / 1000),
     redirectHost: redirectHost(redirectUri),
     keyHash: await keyHash(platform, slug, values),
+    ...(authorizedBy ? { authorizedBy } : {}),
   };
 }
 
@@ -85,6 +92,7 @@ async function listGrantRecords(platform: Platform, slug: string): Promise<Liste
           redirect_host: metadata.redirectHost ?? (grant.redirectUri ? redirectHost(grant.redirectUri) : null),
           created_at: new Date((metadata.createdAt ?? grant.createdAt) * 1000).toISOString(),
           last_used_at: used ? new Date(used * 1000).toISOString() : null,
+          ...(metadata.authorizedBy ? { authorized_by: metadata.authorizedBy } : {}),
         },
         ...(metadata.keyHash ? { keyHash: metadata.keyHash } : {}),
       };
@@ -122,12 +130,21 @@ export async function grantsOfCredentials(platform: Platform, slug: string, valu
 }
 
 /** Revokes one grant of the endpoint; false when it is not one of them. */
-export async function revokeGrant(platform: Platform, slug: string, grantId: string): Promise<boolean> {
+export async function revokeGrant(platform: Platform, slug: string, grantId: string, actor: string = ACTORS.operator): Promise<boolean> {
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(grantId)) return false;
   const grants = await listGrants(platform, slug);
   if (!grants.some((grant) => grant.id === grantId)) return false;
   await revokeGrantIds(platform, slug, [grantId]);
+  const grant = grants.find((one) => one.id === grantId)!;
+  await recordEvent(platform, { actor, action: 'access.revoked', slug, detail: `${grant.client_name} (${grant.redirect_host ?? '?'})` });
   return true;
+}
+
+/** Revokes every grant of the endpoint (the creator's "revoke all"); returns how many. */
+export async function revokeAllGrants(platform: Platform, slug: string, actor: string = ACTORS.operator): Promise<number> {
+  const revoked = await engine(platform, slug).revokeAllGrants();
+  await recordEvent(platform, { actor, action: 'access.revoked', slug, detail: `all: ${revoked}` });
+  return revoked;
 }
 
 /** Revokes these grants of the endpoint, and forgets what was kept beside them. */
@@ -141,16 +158,6 @@ export async function revokeGrantIds(platform: Platform, slug: string, ids: stri
   }
   countGrantsRevoked(ids.length);
   return ids.length;
-}
-
-/** Revokes the grants of the endpoint that were made with this key; returns how many. */
-export async function revokeGrantsOfKey(platform: Platform, slug: string, values: readonly string[]): Promise<number> {
-  const grants = await grantsOfCredentials(platform, slug, [...values]);
-  return revokeGrantIds(
-    platform,
-    slug,
-    grants.map((grant) => grant.id),
-  );
 }
 
 /**

@@ -2,6 +2,7 @@ import { jsonError } from '../http/errors.ts';
 import { onPublicOrigin } from '../http/request.ts';
 import type { Platform } from '../platform.ts';
 import { engine } from './engine.ts';
+import { redirectHostProblem } from './redirect-hosts.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
 import { registrationBodyProblem } from './registration.ts';
 
@@ -33,6 +34,8 @@ export async function registerClient(platform: Platform, incoming: Request): Pro
       if (problem) return jsonError(400, 'invalid_redirect_uri', problem);
     }
   }
+  const notAdmitted = redirectHostProblem(platform.config.allowedClientRedirectHosts, sent.redirect_uris);
+  if (notAdmitted) return jsonError(400, 'invalid_redirect_uri', notAdmitted);
   const response = await engine(platform).serve(new Request(request, { body }));
   if (response.status !== 201) return response;
   const registered = (await response.json()) as Record<string, unknown>;

@@ -2,6 +2,7 @@ import { html } from 'hono/html';
 import { type CredentialRow, credentialRows } from './credential-rows.ts';
 import { type Html, layout, trustNotice } from './layout.ts';
 import { requestPreviewBlock } from './request-preview.ts';
+import { signedInAs } from './teams.ts';
 
 export interface HomeForm {
   upstream_url?: string;
@@ -21,12 +22,15 @@ export function homePage(options: {
   /** The request the upstream would get, after the Preview button. */
   preview?: string[];
   adminRequired: boolean;
+  /** With sign-in configured: who is signed in, with the way to their endpoints and out. */
+  person?: { email: string; admin: boolean };
 }): Html {
   const form = options.form ?? {};
   return layout(
     'Connect an API-key MCP server',
     html`<section class="card">
 <h1>Use an API-key MCP server from Claude and ChatGPT</h1>
+${options.person ? signedInAs(options.person.email, options.person.admin) : ''}
 <p>Claude, ChatGPT and other MCP clients connect to remote servers only through OAuth.
 Enter your server's URL to get an endpoint that speaks OAuth for it. The first time a client
 connects, you paste your API key once on an authorization page; from then on every request is

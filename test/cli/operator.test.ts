@@ -150,4 +150,29 @@ describe('operator commands on the configured store', () => {
     assert.equal(run.status, 1);
     assert.match(run.stderr, /PUBLIC_URL must use https/);
   });
+
+  test('audit: what the app and the operator did, newest first, filtered, as text and as JSON', () => {
+    const json = cli('audit', '--json');
+    assert.equal(json.status, 0, json.stderr);
+    const { events } = JSON.parse(json.stdout) as {
+      events: Array<{ at: string; actor: string; action: string; slug: string | null; detail: string }>;
+    };
+    const seen = events.map((event) => `${event.actor} ${event.action}`);
+    assert.ok(seen.includes('anyone endpoint.created'), seen.join('; '));
+    assert.ok(seen.includes('key holder access.granted'));
+    assert.ok(seen.includes('operator endpoint.deleted'), 'the CLI delete above');
+    assert.deepEqual(
+      events.map((event) => event.at),
+      events
+        .map((event) => event.at)
+        .sort()
+        .reverse(),
+      'newest first',
+    );
+    const granted = JSON.parse(cli('audit', '--json', '--action', 'access.granted', '--slug', slug).stdout) as { events: unknown[] };
+    assert.equal(granted.events.length, 2);
+    const text = cli('audit', '--actor', 'key holder', '--limit', '1');
+    assert.match(text.stdout, /^WHEN\s+WHO\s+WHAT\s+ENDPOINT\s+DETAIL\n\S+\s+key holder\s+access\.granted/);
+    assert.equal(cli('audit', '--since', 'whenever').status, 2);
+  });
 });
