@@ -1,10 +1,10 @@
 /**
  * The token check and key recovery alone, in µs, per storage backend (memory, SQLite, and Redis
- * when REDIS_URL is set): what a request costs before it goes upstream. Two roads:
- * - `protect()`, the app's (the engine's resource server around the check, a web Request in);
- * - `verify()`, the Node fast path's, with the Node platform's synchronous SHA-256.
- * Both remember checks (src/oauth/token-cache.ts), so a repeated token costs its hash and one read
- * of its record; the first check of a token (unwrap the grant key, decrypt the props) is timed
+ * when REDIS_URL is set): what a request costs before it goes upstream, through `verify()`, which
+ * every carrier's admission calls (src/mcp/admission.ts), with the Node platform's synchronous
+ * SHA-256. Checks are remembered (src/oauth/token-cache.ts), so a repeated token costs its hash and
+ * one read of its record (on Redis, answered from the client-side cache while the record is
+ * unchanged: src/adapters/node/redis.ts); the first check of a token (unwrap the grant key, decrypt the props) is timed
  * once per backend as `first check`. A real token from the in-process OAuth flow; no network.
  * Not a test: it prints.
  *   npm run bench:token-check [-- --n 5000]

@@ -483,8 +483,11 @@ describe('a store outage answers 503 within one store timeout', { skip: redisAva
           (await send(server.url, { path: `/${slug}/mcp`, headers: mcpHeaders(grant.accessToken, 'json'), body: MESSAGE })).status,
           200,
         );
+        // A token this replica has not read yet: one it has read is answered from the client-side
+        // cache until the cache stops trusting a silent Redis (redis.ts; test/storage/redis.test.ts).
+        const unread = await authorize(server, endpoint, KEY);
         redis.freeze();
-        const got = await send(server.url, { path: `/${slug}/mcp`, headers: mcpHeaders(grant.accessToken, 'json'), body: MESSAGE });
+        const got = await send(server.url, { path: `/${slug}/mcp`, headers: mcpHeaders(unread.accessToken, 'json'), body: MESSAGE });
         redis.thaw();
         assert.equal(got.status, 503);
         assert.ok(got.headers['retry-after']);

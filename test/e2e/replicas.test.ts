@@ -142,7 +142,8 @@ describe('three replicas on one Redis behind nginx', { skip }, () => {
     const fresh = refreshed.body.access_token!;
     assert.equal((await initialize(endpoint, fresh)).status, 200);
 
-    // RFC 7009 revocation on C: A refuses the token on the very next request (no cache anywhere).
+    // RFC 7009 revocation on C: A refuses the token on the very next request (Redis invalidates A's
+    // client-side cache of the record before it answers C).
     const revoked = await fetch(`${c.url}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },

@@ -24,6 +24,7 @@ if (!skip)
   storageContract('redis', {
     persistent: true,
     shared: true,
+    settle: () => new Promise((resolve) => setImmediate(resolve)),
     async createBackend() {
       const { url } = await server();
       const keyPrefix = freshPrefix();
@@ -78,6 +79,103 @@ describe('redis: what only Redis has', { skip }, () => {
       assert.equal(Number(await store.client.sendCommand(['ZCARD', `${keyPrefix}kv-index`])), 0, 'listing removed the dead name');
     } finally {
       await store.close();
+    }
+  });
+
+  const hmgetCalls = async (store: { client: { sendCommand(args: string[]): Promise<unknown> } }) => {
+    const stats = String(await store.client.sendCommand(['INFO', 'commandstats']));
+    return Number(/cmdstat_hmget:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  };
+
+  test('reads are answered from memory while nothing changes, and a change through another replica is seen on the next read', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await createRedisStorage({ url, keyPrefix, sweepIntervalMs: 0 });
+    const b = await createRedisStorage({ url, keyPrefix, sweepIntervalMs: 0 });
+    try {
+      await a.kv.put('token:t1', 'first');
+      assert.equal(await a.kv.get('token:t1'), 'first');
+      const before = await hmgetCalls(a);
+      for (let i = 0; i < 50; i++) assert.equal(await a.kv.get('token:t1'), 'first');
+      assert.equal((await hmgetCalls(a)) - before, 0, 'no round trip for a value Redis has not changed');
+
+      // Redis sends the reading connection its invalidation with the writer's answer (CLIENT
+      // TRACKING); a request the answer causes comes through a socket, after it (kv-contract.ts).
+      const settle = () => new Promise((resolve) => setImmediate(resolve));
+      await b.kv.put('token:t1', 'second');
+      await settle();
+      assert.equal(await a.kv.get('token:t1'), 'second');
+      await b.kv.delete('token:t1');
+      await settle();
+      assert.equal(await a.kv.get('token:t1'), null, 'a revocation on another replica holds at once');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a connection that is dropped forgets what it remembered: a change it could not hear about is never hidden', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await createRedisStorage({ url, keyPrefix, sweepIntervalMs: 0 });
+    const b = await createRedisStorage({ url, keyPrefix, sweepIntervalMs: 0 });
+    try {
+      await a.kv.put('token:t1', 'kept');
+      assert.equal(await a.kv.get('token:t1'), 'kept');
+      const id = String(await a.client.sendCommand(['CLIENT', 'ID']));
+      await b.client.sendCommand(['CLIENT', 'KILL', 'ID', id]);
+      await b.kv.delete('token:t1');
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          assert.equal(await a.kv.get('token:t1'), null);
+          break;
+        } catch (error) {
+          if (!(error instanceof StorageUnavailableError) || Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a Redis that stops answering: remembered reads stop within the command timeout too', async () => {
+    const a = await createRedisStorage({ url, keyPrefix: freshPrefix(), sweepIntervalMs: 0, commandTimeoutMs: 1000 });
+    try {
+      await a.kv.put('token:t1', 'kept');
+      assert.equal(await a.kv.get('token:t1'), 'kept');
+      redis!.freeze();
+      const frozenAt = Date.now();
+      try {
+        // Invalidations cannot arrive now: reads keep coming, and within the command timeout (and
+        // a ping's interval) memory stops being trusted and they fail as an outage.
+        for (;;) {
+          const read = await a.kv.get('token:t1').then(
+            () => 'remembered',
+            (error: unknown) => error,
+          );
+          if (read !== 'remembered') {
+            assert.ok(read instanceof StorageUnavailableError, String(read));
+            break;
+          }
+          assert.ok(Date.now() - frozenAt < 2500, 'remembered reads stop within the command timeout');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        redis!.thaw();
+      }
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          assert.equal(await a.kv.get('token:t1'), 'kept');
+          break;
+        } catch (error) {
+          if (!(error instanceof StorageUnavailableError) || Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    } finally {
+      await a.close();
     }
   });
 
