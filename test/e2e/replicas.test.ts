@@ -13,7 +13,7 @@ import type { Running } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 /**
- * Several replicas, as the README runs them: three server processes sharing one real Redis,
+ * Several replicas, as docs/replicas.md runs them: three server processes sharing one real Redis,
  * behind a real nginx configured with docs/nginx-replicas.conf. One OAuth flow is spread across
  * them, revocation through one is seen by all at once, and Redis is stopped mid-run.
  */
