@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +80,20 @@ const answers = (url: string) =>
 function network(name: string): string {
   mustPodman(['network', 'create', name]);
   return JSON.parse(mustPodman(['network', 'inspect', name]))[0].subnets[0].gateway as string;
+}
+
+/**
+ * Waits until `container` reaches the test upstream: a fresh podman network can take a moment
+ * before the host's address on it accepts connections from containers (seen once as a failed key check).
+ */
+async function upstreamReachable(container: string, upstream: Upstream): Promise<void> {
+  const probe = `fetch(${JSON.stringify(upstream.url)}, { signal: AbortSignal.timeout(2000) }).then((r) => process.exit(r.status > 0 ? 0 : 1), () => process.exit(1))`;
+  // Asynchronously: the upstream answers on this process's event loop, which spawnSync would block.
+  const reaches = () =>
+    new Promise<boolean>((resolve) =>
+      execFile(PODMAN[0]!, [...PODMAN.slice(1), 'exec', container, 'node', '-e', probe], { timeout: 10_000 }, (error) => resolve(!error)),
+    );
+  await waitFor(`${container} reaches the test upstream`, reaches, 30_000);
 }
 
 /** Full OAuth sign-in (SDK client, browser consent with the key) and one tool call through `origin`. */
@@ -170,6 +184,7 @@ describe('the container image and the compose example, on podman', { timeout: 25
     await waitFor('the container answers /readyz', async () => (await answers(`${origin}/readyz`)) === 200);
     const upstream = await startUpstream({ key: KEY, host: gateway });
     try {
+      await upstreamReachable(name, upstream);
       assert.equal(await signInAndCall(origin, upstream), 'echo: from a container');
       assert.equal(mustPodman(['exec', name, 'id', '-u']), '1000', 'runs as the unprivileged node user');
       assert.match(mustPodman(['exec', name, 'ls', '/data']), /\S/, 'the database and secret are in /data');
@@ -290,6 +305,7 @@ describe('the container image and the compose example, on podman', { timeout: 25
     const upstream = await startUpstream({ key: KEY, host: gateway });
     try {
       await waitFor('nginx answers /readyz through TLS', async () => (await answers(`${origin}/readyz`)) === 200);
+      for (const replica of ['key2oauth-a', 'key2oauth-b']) await upstreamReachable(`${run}-${replica}`, upstream);
       const logsOf = (replica: string) => mustPodman(['logs', `${run}-${replica}`]);
       // A failure here shows what the replicas and nginx said.
       const withLogs = (error: Error) => {
