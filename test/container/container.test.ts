@@ -83,6 +83,10 @@ function network(name: string): string {
 }
 
 /**
+ * The test upstream listens on every address of this machine, for the few seconds of a test and
+ * accepting only its test key: bound to the gateway's address alone, a cold run (fresh bridges)
+ * twice could not reach it from the compose network; containers name it by the gateway.
+ *
  * Waits until `container` reaches the test upstream: a fresh podman network can take a moment
  * before the host's address on it accepts connections from containers (seen once as a failed key check).
  */
@@ -91,9 +95,15 @@ async function upstreamReachable(container: string, upstream: Upstream): Promise
   // Asynchronously: the upstream answers on this process's event loop, which spawnSync would block.
   const reaches = () =>
     new Promise<boolean>((resolve) =>
-      execFile(PODMAN[0]!, [...PODMAN.slice(1), 'exec', container, 'node', '-e', probe], { timeout: 10_000 }, (error) => resolve(!error)),
+      execFile(PODMAN[0]!, [...PODMAN.slice(1), 'exec', container, 'node', '-e', probe], { timeout: 10_000 }, (error, _out, err) => {
+        if (error) lastError = `${error.message} ${err}`;
+        resolve(!error);
+      }),
     );
-  await waitFor(`${container} reaches the test upstream`, reaches, 30_000);
+  let lastError = '';
+  await waitFor(`${container} reaches the test upstream`, reaches, 30_000).catch((error: Error) => {
+    throw new Error(`${error.message}; last attempt: ${lastError}`);
+  });
 }
 
 /** Full OAuth sign-in (SDK client, browser consent with the key) and one tool call through `origin`. */
@@ -182,7 +192,7 @@ describe('the container image and the compose example, on podman', { timeout: 25
       ]);
     start();
     await waitFor('the container answers /readyz', async () => (await answers(`${origin}/readyz`)) === 200);
-    const upstream = await startUpstream({ key: KEY, host: gateway });
+    const upstream = await startUpstream({ key: KEY, host: '0.0.0.0', urlHost: gateway });
     try {
       await upstreamReachable(name, upstream);
       assert.equal(await signInAndCall(origin, upstream), 'echo: from a container');
@@ -302,7 +312,7 @@ describe('the container image and the compose example, on podman', { timeout: 25
 
     const previous: Dispatcher = getGlobalDispatcher();
     setGlobalDispatcher(new Agent({ connect: { ca: certificate.cert } }));
-    const upstream = await startUpstream({ key: KEY, host: gateway });
+    const upstream = await startUpstream({ key: KEY, host: '0.0.0.0', urlHost: gateway });
     try {
       await waitFor('nginx answers /readyz through TLS', async () => (await answers(`${origin}/readyz`)) === 200);
       for (const replica of ['key2oauth-a', 'key2oauth-b']) await upstreamReachable(`${run}-${replica}`, upstream);
