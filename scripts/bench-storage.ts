@@ -4,7 +4,7 @@
  * Not a test: it prints figures. Run:
  *   ./node_modules/.bin/node --import ./src/adapters/node/hooks.ts scripts/bench-storage.ts
  * Redis is a redis-server this script starts on a free loopback port (AOF on, fsync every second,
- * as the README advises), or the one at REDIS_URL (keys under a throwaway prefix, removed after).
+ * as docs/replicas.md advises), or the one at REDIS_URL (keys under a throwaway prefix, removed after).
  * The two stores take turns in several rounds and each figure is the median round, so a machine
  * busy with other work skews both alike rather than whichever ran during the busy spell.
  */

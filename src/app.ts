@@ -17,6 +17,7 @@ import { errorBodies } from './http/error-bodies.ts';
 import { answers, storageUnavailable } from './http/errors.ts';
 import { metricsRoute } from './http/metrics-route.ts';
 import { rateLimit } from './http/rate-limit.ts';
+import { READINESS_PATH, readiness } from './http/readiness.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
@@ -68,6 +69,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get(READINESS_PATH, () => readiness(platform));
   app.get(STREAM_CHECK_PATH, () => streamCheck());
   app.get('/metrics', (c) => metricsRoute(platform, c.req.raw));
   app.get('/assets/style.css', () => asset(STYLE_CSS, 'text/css; charset=utf-8'));

@@ -34,6 +34,7 @@ export const RESERVED_SLUGS = [
   'messages',
   'metrics',
   'oauth',
+  'readyz',
   'revoke',
   'sse',
 ];

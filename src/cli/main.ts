@@ -6,6 +6,7 @@
  * The hooks must be in place before the OAuth engine loads (it imports `cloudflare:workers`), and
  * static imports are evaluated first, so commands come in through dynamic imports.
  */
+import { readFileSync } from 'node:fs';
 import '../adapters/node/hooks.ts';
 import type { Command } from './command.ts';
 
@@ -23,6 +24,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`key2oauth ${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
@@ -40,9 +45,15 @@ export async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+/** The version in package.json, two folders up from both src/cli/ (a clone) and dist/cli/ (the package). */
+function version(): string {
+  const manifest = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
+}
+
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(12)}${summary}`);
-  return `Usage: key2oauth <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nkey2oauth <command> --help shows a command's options.\n`;
+  return `Usage: key2oauth <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nkey2oauth <command> --help shows a command's options; key2oauth --version prints the version.\n`;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -80,7 +80,8 @@ export function logRequest(
     ...(upstream ? { upstream_ms: Number(upstream[1]) } : {}),
   };
   countRequest(request.route, knownMethod(request.method), request.status);
-  if (path === '/healthz') log.debug('request', fields);
+  // Probes arrive every few seconds from every balancer; they are not worth a line each.
+  if (path === '/healthz' || path === '/readyz') log.debug('request', fields);
   else log.info('request', fields);
 }
 

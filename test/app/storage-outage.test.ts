@@ -52,6 +52,22 @@ describe('a storage outage, in-process', () => {
     assert.match(body, /temporarily unavailable/i, `${what}: says what happened`);
   }
 
+  test('/readyz answers 503 while the store is down and 200 once it is back; /healthz stays 200 throughout', async () => {
+    const ready = await k.fetch('/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { ok: true, storage: 'reachable' });
+    assert.equal(ready.headers.get('cache-control'), 'no-store');
+    store.state.down = true;
+    try {
+      await assertUnavailable(await k.fetch('/readyz'), '/readyz');
+      const live = await k.fetch('/healthz');
+      assert.equal(live.status, 200, 'liveness does not depend on the store: restarting the process would not bring Redis back');
+    } finally {
+      store.state.down = false;
+    }
+    assert.equal((await k.fetch('/readyz')).status, 200, 'ready again once the store answers');
+  });
+
   test('while the store is down every route answers 503 with Retry-After; afterwards the same tokens work', async () => {
     const grant = await k.authorize(endpoint);
     const client = await k.register();

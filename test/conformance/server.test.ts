@@ -23,7 +23,7 @@ import { authorize } from '../support/transport-helpers.ts';
  * - every scenario that our upstream can satisfy passes through the proxy, with no warning;
  * - every scenario has exactly the same outcome, check by check, through the proxy as against
  *   the upstream directly: the proxy adds and loses nothing.
- * README.md ("Conformance") lists the scenarios and why the others do not apply.
+ * docs/clients.md ("Conformance") lists the scenarios and why the others do not apply.
  */
 
 const CONFORMANCE = join(import.meta.dirname, '..', '..', 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');

@@ -107,8 +107,8 @@ http {
     setGlobalDispatcher(previous);
   });
 
-  test('the README shows this configuration, character for character', () => {
-    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+  test('docs/production.md shows this configuration, character for character', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'production.md'), 'utf8');
     assert.ok(readme.includes(`\`\`\`nginx\n${readFileSync(CONFIG, 'utf8')}\`\`\``));
   });
 

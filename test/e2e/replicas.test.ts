@@ -13,7 +13,7 @@ import type { Running } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 /**
- * Several replicas, as the README runs them: three server processes sharing one real Redis,
+ * Several replicas, as docs/replicas.md runs them: three server processes sharing one real Redis,
  * behind a real nginx configured with docs/nginx-replicas.conf. One OAuth flow is spread across
  * them, revocation through one is seen by all at once, and Redis is stopped mid-run.
  */
@@ -213,6 +213,10 @@ describe('three replicas on one Redis behind nginx', { skip }, () => {
         assert.match(await response.text(), /temporarily unavailable/);
         assert.ok(Date.now() - started < 5000, `answered within seconds (${Date.now() - started} ms)`);
       }
+      for (const replica of replicas) {
+        assert.equal((await fetch(`${replica.url}/readyz`)).status, 503, `${replica.url}/readyz: not ready without Redis`);
+        assert.equal((await fetch(`${replica.url}/healthz`)).status, 200, `${replica.url}/healthz: still alive`);
+      }
       const refreshDown = await refresh(balancer, client.clientId, tokens.body.refresh_token!);
       assert.equal(refreshDown.status, 503, 'a refresh waits too, and the refresh token is not spent');
       const pageDown = await new Browser().get(authorizationUrl(balancer, endpoint, client, { challenge }));
@@ -232,6 +236,7 @@ describe('three replicas on one Redis behind nginx', { skip }, () => {
       }
       assert.equal(status, 200, `${origin ?? 'nginx'} serves the same token again`);
     }
+    for (const replica of replicas) assert.equal((await fetch(`${replica.url}/readyz`)).status, 200, `${replica.url}/readyz: ready again`);
     const refreshed = await refresh(balancer, client.clientId, tokens.body.refresh_token!);
     assert.equal(refreshed.status, 200, 'the refresh token survived the restart');
     for (const replica of replicas) assert.ok(replica.output().includes('storage unavailable'), 'each replica logged the outage');

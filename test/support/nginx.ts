@@ -93,10 +93,10 @@ http {
   return { output: () => output + log(), stop };
 }
 
-/** The README's replica balancer: docs/nginx-replicas.conf. */
+/** docs/replicas.md's replica balancer: docs/nginx-replicas.conf. */
 export const NGINX_SITE = new URL('../../docs/nginx-replicas.conf', import.meta.url);
 
-/** The README's site config for these replica ports, listening on `port` without TLS. */
+/** docs/replicas.md's site config for these replica ports, listening on `port` without TLS. */
 export function siteConfig(replicaPorts: number[], port: number): string {
   const text = readFileSync(NGINX_SITE, 'utf8');
   let next = 0;
@@ -109,7 +109,7 @@ export function siteConfig(replicaPorts: number[], port: number): string {
   return site;
 }
 
-/** nginx balancing the replicas as the README configures it; `url` is its public side. */
+/** nginx balancing the replicas as docs/replicas.md configures it; `url` is its public side. */
 export async function startReplicaBalancer(replicaPorts: number[], listenPort?: number): Promise<Nginx & { url: string }> {
   const port = listenPort ?? (await freePort());
   const nginx = await startNginx(siteConfig(replicaPorts, port), [port]);

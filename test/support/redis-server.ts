@@ -8,7 +8,7 @@ import { freePort } from './server-process.ts';
 
 /**
  * A real redis-server (Debian's package; .ci/run installs it) on a free loopback port, with its
- * config and data in a temp dir, persistence on (AOF) as the README advises.
+ * config and data in a temp dir, persistence on (AOF) as docs/replicas.md advises.
  * `stop()` and `start()` again keep the port and the data: a Redis restart, as an outage test needs.
  */
 export interface RedisServer {
@@ -26,7 +26,7 @@ export function redisAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** `appendfsync`: `everysec` as the README advises (a SIGTERM stop still writes everything out), or `always`. */
+/** `appendfsync`: `everysec` as docs/replicas.md advises (a SIGTERM stop still writes everything out), or `always`. */
 export async function startRedis(options: { appendfsync?: 'always' | 'everysec' } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-redis-')));

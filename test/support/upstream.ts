@@ -18,7 +18,17 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-export async function startUpstream(options: { key: string; header?: string; prefix?: string }): Promise<Upstream> {
+/**
+ * `host`: the address to listen on (loopback unless a test's containers must reach it);
+ * `urlHost`: the address named in `url`, when it is not `host` (the containers' network gateway).
+ */
+export async function startUpstream(options: {
+  key: string;
+  header?: string;
+  prefix?: string;
+  host?: string;
+  urlHost?: string;
+}): Promise<Upstream> {
   const header = (options.header ?? 'authorization').toLowerCase();
   const prefix = options.prefix ?? 'Bearer ';
   const transports = new Map<string, StreamableHTTPServerTransport>();
@@ -51,9 +61,10 @@ export async function startUpstream(options: { key: string; header?: string; pre
     }
     await transport.handleRequest(req, res);
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => http.listen(0, host, resolve));
   const { port } = http.address() as AddressInfo;
-  state.url = `http://127.0.0.1:${port}/mcp`;
+  state.url = `http://${options.urlHost ?? host}:${port}/mcp`;
   state.close = async () => {
     for (const transport of transports.values()) await transport.close().catch(() => {});
     http.closeAllConnections();

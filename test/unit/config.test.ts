@@ -6,19 +6,18 @@ import { ConfigError, DEFAULTS, OPTIONAL, parseConfig, parseServerConfig, secret
 
 const defaults = { publicUrl: 'http://localhost:8787' };
 
-/** The README's Configuration table: variable → its Default cell. */
+/** The settings table in docs/configuration.md: variable → its Default cell. */
 function readmeDefaults(): Map<string, string> {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+  const section = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
   const rows = [...section.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]*) \|/gm)];
   return new Map(rows.map((row) => [row[1]!, row[2]!.trim()]));
 }
 
-test('every setting is in the README with the default the code uses, and every documented one exists', () => {
+test('every setting is in docs/configuration.md with the default the code uses, and every documented one exists', () => {
   const documented = readmeDefaults();
-  assert.ok(documented.size >= 20, `the README table was read (${documented.size} rows)`);
+  assert.ok(documented.size >= 20, `the settings table was read (${documented.size} rows)`);
   for (const [name, fallback] of Object.entries(DEFAULTS))
-    assert.equal(documented.get(name), `\`${fallback}\``, `README default of ${name}`);
+    assert.equal(documented.get(name), `\`${fallback}\``, `documented default of ${name}`);
   for (const name of OPTIONAL) assert.ok(documented.has(name), `${name} is documented`);
   for (const name of documented.keys())
     assert.ok(name in DEFAULTS || (OPTIONAL as readonly string[]).includes(name), `${name} is a setting of src/config.ts`);

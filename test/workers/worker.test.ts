@@ -102,6 +102,9 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
       'the key check leaves no session behind upstream',
     );
     await connected.client.close();
+    const ready = await fetch(`${worker.url}/readyz`);
+    assert.equal(ready.status, 200, '/readyz: KV answers');
+    assert.deepEqual(await ready.json(), { ok: true, storage: 'reachable' });
     assert.equal((await postEndpoint(worker.url, upstream.url)).status, 201);
     endpoint = mcpEndpoint;
     provider = connected.provider;

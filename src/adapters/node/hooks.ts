@@ -12,7 +12,8 @@ import { registerHooks } from 'node:module';
  *   upstream guard), so that one statement is left out of the engine's source. If an engine
  *   upgrade changes it, the line comes back and test/cli/cli.test.ts says so.
  */
-const stub = new URL('./workers-stub.ts', import.meta.url).href;
+// Beside this file under its own extension: .ts from a clone, .js in the npm package's dist/.
+const stub = new URL(`./workers-stub${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href;
 const ENGINE = '/@cloudflare/workers-oauth-provider/dist/oauth-provider.js';
 const WORKERS_ONLY_ADVICE =
   /^if \(!\(typeof Cloudflare !== "undefined"[^\n]*\) console\.warn\("CIMD \(Client ID Metadata Document\) is disabled[^\n]*$/m;
