@@ -13,6 +13,7 @@ import { viewHost } from '../pages/host-display.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
+import { choiceFromForm, MAX_CHOSEN_TOOLS } from '../upstream/tool-policy.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
@@ -117,7 +118,8 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   const read = await readFormPost(request, config.publicUrl);
   if (!read.ok) return read.answer;
   const form = read.value;
-  const problem = paramsProblem(consentForm, form);
+  // One `tool` field per chosen tool (upstream/tool-policy.ts) comes on top of the form's own fields.
+  const problem = paramsProblem(consentForm, form, 50 + MAX_CHOSEN_TOOLS);
   if (problem) return answers.badForm(`${problem}.`);
   const handle = form.get('handle') ?? '';
   const action = form.get('action') ?? '';
@@ -167,6 +169,14 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       );
     }
 
+    // The key holder's choice of tools (docs/tools-and-activity.md); a legacy HTTP+SSE upstream
+    // answers on its own stream, where no answer can be filtered: only `all` is offered there.
+    const tools = choiceFromForm(form);
+    if ('problem' in tools || (tools.mode !== 'all' && endpoint.transport === 'sse')) {
+      const message =
+        'problem' in tools ? tools.problem : 'This endpoint’s server speaks the legacy transport, where access can only be to all tools.';
+      return again({ message, status: 400 });
+    }
     const apiKey = withoutPastedPrefix((form.get('api_key') ?? '').trim(), endpoint.authHeaderPrefix);
     const problem = keyProblem(apiKey) ?? probeMessage(await probeKey(platform, upstreamTarget(endpoint), apiKey), endpoint, apiKey);
     if (problem) {
@@ -175,7 +185,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       return again({ message: problem.message, status: problem.status });
     }
 
-    const props: GrantProps = { v: 1, slug, apiKey, upstream: upstreamTarget(endpoint) };
+    const props: GrantProps = { v: 1, slug, apiKey, upstream: upstreamTarget(endpoint), ...(tools.mode === 'all' ? {} : { tools }) };
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,

@@ -6,6 +6,7 @@ import { bodyPlan, mcpTooLarge } from '../../http/body-limits.ts';
 import { answers, storageUnavailable } from '../../http/errors.ts';
 import { admit } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
+import { needsToolRules } from '../../mcp/tool-exchange.ts';
 import type { Platform } from '../../platform.ts';
 import { isStorageUnavailable } from '../../storage/unavailable.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
@@ -92,7 +93,8 @@ async function serve(
   }
   if (admitted === null) return app(req, res);
   if (admitted instanceof Response) return sendResponse(res, admitted, answering);
-  if (admitted.props.upstream.transport === 'sse') {
+  // A legacy upstream's endpoint rewriting, and a grant whose tools are restricted, are the app's.
+  if (admitted.props.upstream.transport === 'sse' || needsToolRules(admitted.props)) {
     admitted.lease.release();
     return app(req, res);
   }

@@ -1,0 +1,239 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { mustCreateEndpoint } from '../support/api.ts';
+import { Browser } from '../support/browser.ts';
+import { carriers } from '../support/carriers.ts';
+import { approveInBrowser, TestOAuthProvider } from '../support/oauth-client.ts';
+import type { Running } from '../support/targets.ts';
+import { startToolsUpstream, type ToolsUpstream } from '../support/tools-upstream.ts';
+
+/**
+ * The key holder's choice of tools (docs/tools-and-activity.md), through the whole flow with a
+ * real MCP SDK client and a real SDK server that has read-only, destructive and unmarked tools and
+ * a paginated `tools/list`, on every carrier (the Node fast path, the app on Node, the Worker),
+ * with JSON and with SSE answers: each choice filters every page of `tools/list`, a call of any
+ * other tool is refused with a JSON-RPC error and never reaches the upstream, batches are judged
+ * message by message, and a tool the upstream adds later is judged as the choice says.
+ */
+
+const KEY = 'sk-tool-choice-0123456789abcdef';
+const ENV = { RATE_LIMIT_AUTHORIZE: '1000/600', RATE_LIMIT_AUTHORIZE_ENDPOINT: '1000/600', RATE_LIMIT_REGISTER: '1000/600' };
+
+type Fields = Record<string, string | string[]>;
+
+async function connect(endpoint: string, fields: Fields): Promise<{ client: Client; provider: TestOAuthProvider }> {
+  const provider = new TestOAuthProvider();
+  const first = new StreamableHTTPClientTransport(new URL(endpoint), { authProvider: provider });
+  await new Client({ name: 'tool-choice', version: '1' }).connect(first).then(
+    () => assert.fail('connected without authorization'),
+    (error) => {
+      if (!(error instanceof UnauthorizedError)) throw error;
+    },
+  );
+  const code = await approveInBrowser(new Browser(), provider.authorizationUrl!, KEY, fields);
+  await first.finishAuth(code);
+  const client = new Client({ name: 'tool-choice', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { authProvider: provider }));
+  return { client, provider };
+}
+
+/** Every page of `tools/list`, with how many pages there were. */
+async function allTools(client: Client): Promise<{ names: string[]; pages: number }> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {});
+    pages++;
+    names.push(...page.tools.map((tool) => tool.name));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return { names: names.sort(), pages };
+}
+
+async function refused(client: Client, name: string): Promise<McpError> {
+  try {
+    await client.callTool({ name, arguments: { id: 'argument-value-91c2' } });
+  } catch (error) {
+    assert.ok(error instanceof McpError, String(error));
+    return error;
+  }
+  return assert.fail(`${name} was not refused`);
+}
+
+const CHOICES: { name: string; fields: Fields; allowed: string[]; refused: string[] }[] = [
+  {
+    name: 'all',
+    fields: { tools: 'all' },
+    allowed: ['delete_item', 'get_item', 'search_docs', 'search_secrets', 'update_item'],
+    refused: [],
+  },
+  {
+    name: 'read_only',
+    fields: { tools: 'read_only' },
+    allowed: ['get_item', 'search_docs', 'search_secrets'],
+    refused: ['delete_item', 'update_item'],
+  },
+  {
+    name: 'chosen',
+    fields: { tools: 'chosen', tool: ['get_item', 'delete_item'] },
+    allowed: ['delete_item', 'get_item'],
+    refused: ['search_docs', 'update_item', 'search_secrets'],
+  },
+];
+
+for (const carrier of carriers()) {
+  describe(`tool choice on ${carrier.name}`, { timeout: 240_000 }, () => {
+    let server: Running;
+    const upstreams: Record<'json' | 'sse', ToolsUpstream> = {} as never;
+    const endpoints: Record<string, string> = {};
+
+    before(async () => {
+      server = await carrier.start(ENV);
+      for (const answers of ['json', 'sse'] as const) {
+        upstreams[answers] = await startToolsUpstream({ key: KEY, answers });
+        const created = await mustCreateEndpoint(server, {
+          upstream_url: upstreams[answers].url,
+          auth_header_name: 'Authorization',
+          auth_header_prefix: 'Bearer',
+        });
+        endpoints[answers] = created.mcp_endpoint!;
+      }
+    });
+    after(async () => {
+      await server?.stop();
+      for (const upstream of Object.values(upstreams)) await upstream.close();
+    });
+
+    for (const answers of ['json', 'sse'] as const) {
+      for (const choice of CHOICES) {
+        test(`${choice.name}, ${answers} answers: tools/list filtered on every page, other calls refused before the upstream`, async () => {
+          const upstream = upstreams[answers];
+          upstream.calls.length = 0;
+          const { client } = await connect(endpoints[answers]!, choice.fields);
+          const listed = await allTools(client);
+          assert.deepEqual(listed.names, choice.allowed);
+          assert.equal(listed.pages, 3, 'every page of the upstream list is passed on');
+          for (const name of choice.allowed) {
+            const result = await client.callTool({ name, arguments: {} });
+            assert.match(JSON.stringify(result.content), new RegExp(`result of ${name}`));
+          }
+          for (const name of choice.refused) {
+            const before = upstream.calls.length;
+            const error = await refused(client, name);
+            assert.equal(error.code, -32602);
+            assert.match(error.message, new RegExp(`does not include the tool “${name}”`));
+            assert.match(error.message, /sign in to this endpoint again/);
+            assert.equal(upstream.calls.length, before, `${name} never reached the upstream`);
+            assert.ok(!upstream.calls.some((call) => call.name === name));
+          }
+          await client.close();
+        });
+      }
+
+      test(`a batch under read_only, ${answers} answers: the refused call answered here, the list filtered`, async () => {
+        const upstream = upstreams[answers];
+        upstream.calls.length = 0;
+        const { client, provider } = await connect(endpoints[answers]!, { tools: 'read_only' });
+        await client.close();
+        const response = await fetch(endpoints[answers]!, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${provider.savedTokens!.access_token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+          body: JSON.stringify([
+            { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_item', arguments: { id: 'batch-arg' } } },
+            { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} },
+            { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'get_item', arguments: {} } },
+          ]),
+        });
+        assert.equal(response.status, 200);
+        const text = await response.text();
+        const messages: { id: number; result?: { tools?: { name: string }[] }; error?: { code: number } }[] = (
+          (response.headers.get('content-type') ?? '').startsWith('text/event-stream')
+            ? text
+                .split('\n')
+                .filter((line) => line.startsWith('data: '))
+                .map((line) => JSON.parse(line.slice(6)))
+            : JSON.parse(text)
+        ).flat();
+        const byId = new Map(messages.map((message) => [message.id, message]));
+        assert.equal(byId.get(1)?.error?.code, -32602);
+        assert.deepEqual(
+          byId.get(2)?.result?.tools?.map((tool) => tool.name),
+          ['search_docs', 'get_item'],
+        );
+        assert.ok(byId.get(3)?.result, 'the allowed call in the batch went through');
+        assert.ok(!upstream.calls.some((call) => call.name === 'delete_item'));
+      });
+    }
+
+    test('a tool the upstream adds later: in an all grant, judged by its annotations in read_only, not in chosen', async () => {
+      const upstream = upstreams.sse;
+      upstream.calls.length = 0;
+      const grants = {
+        all: (await connect(endpoints.sse!, { tools: 'all' })).client,
+        read_only: (await connect(endpoints.sse!, { tools: 'read_only' })).client,
+        chosen: (await connect(endpoints.sse!, { tools: 'chosen', tool: ['get_item'] })).client,
+      };
+      upstream.addTool({ name: 'search_new', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } });
+      upstream.addTool({ name: 'wipe_all', inputSchema: { type: 'object' }, annotations: { destructiveHint: true } });
+      try {
+        const all = (await allTools(grants.all)).names;
+        assert.ok(all.includes('search_new') && all.includes('wipe_all'));
+        const readOnly = (await allTools(grants.read_only)).names;
+        assert.ok(readOnly.includes('search_new') && !readOnly.includes('wipe_all'));
+        assert.ok((await grants.read_only.callTool({ name: 'search_new', arguments: {} })).content);
+        await refused(grants.read_only, 'wipe_all');
+        assert.deepEqual((await allTools(grants.chosen)).names, ['get_item']);
+        await refused(grants.chosen, 'search_new');
+        assert.ok(!upstream.calls.some((call) => call.name === 'wipe_all'));
+        assert.equal(upstream.calls.filter((call) => call.name === 'search_new').length, 1);
+      } finally {
+        upstream.tools.splice(-2);
+        for (const client of Object.values(grants)) await client.close();
+      }
+    });
+
+    test('a call under read_only before any tools/list is judged by the upstream’s own list', async () => {
+      const upstream = upstreams.json;
+      upstream.calls.length = 0;
+      const { client, provider } = await connect(endpoints.json!, { tools: 'read_only' });
+      await client.close();
+      const call = (name: string, id: number) =>
+        fetch(endpoints.json!, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${provider.savedTokens!.access_token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+          body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } }),
+        }).then((response) => response.json() as Promise<{ result?: unknown; error?: { code: number } }>);
+      // search_secrets is on the upstream's third page.
+      assert.ok((await call('search_secrets', 7)).result);
+      assert.equal((await call('delete_item', 8)).error?.code, -32602);
+      assert.ok(!upstream.calls.some((c) => c.name === 'delete_item'));
+    });
+
+    test('a choice the form cannot mean is refused with a sentence, and nothing is granted', async () => {
+      const provider = new TestOAuthProvider();
+      const first = new StreamableHTTPClientTransport(new URL(endpoints.json!), { authProvider: provider });
+      await new Client({ name: 'x', version: '1' }).connect(first).catch(() => {});
+      const browser = new Browser();
+      const page = await browser.get(provider.authorizationUrl!);
+      const answer = await browser.submit(page, { api_key: KEY, tools: 'chosen' }, { name: 'action', value: 'approve' });
+      assert.equal(answer.status, 400);
+      assert.match(await answer.text(), /Pick at least one tool/);
+      const again = await browser.get(provider.authorizationUrl!);
+      const other = await browser.submit(again, { api_key: KEY, tools: 'everything' }, { name: 'action', value: 'approve' });
+      assert.equal(other.status, 400);
+    });
+  });
+}
