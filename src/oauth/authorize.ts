@@ -13,6 +13,7 @@ import { viewHost } from '../pages/host-display.ts';
 import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
+import { type ListedTool, listUpstreamTools } from '../upstream/tool-list.ts';
 import { choiceFromForm, MAX_CHOSEN_TOOLS } from '../upstream/tool-policy.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
@@ -108,7 +109,12 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const notice = await takeNotice(platform.kv, noticeId);
   if (!notice) return consentPage(oauth, authRequest, endpoint);
   const headers = new Headers(notice.retryAfter ? { 'retry-after': String(notice.retryAfter) } : {});
-  return consentPage(oauth, authRequest, endpoint, { error: notice.message, status: notice.status, headers });
+  return consentPage(oauth, authRequest, endpoint, {
+    error: notice.message,
+    status: notice.status,
+    headers,
+    ...(notice.tools ? { tools: notice.tools } : {}),
+  });
 }
 
 /** POST /authorize: Deny, or check the key against the upstream and only then issue a code. */
@@ -185,6 +191,17 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       return again({ message: problem.message, status: problem.status });
     }
 
+    // `chosen` with no tool named yet: the second step, the page again with the upstream's tools to tick.
+    if (tools.mode === 'chosen' && tools.tools.length === 0) {
+      const listed = await listUpstreamTools(platform, upstreamTarget(endpoint), apiKey);
+      return again({
+        message: listed?.length
+          ? 'Your key works. Tick the tools the app may use, paste the key again, and approve.'
+          : 'Your key works, but the server did not list its tools: choose all or read-only tools instead.',
+        status: 200,
+        ...(listed?.length ? { tools: listed } : {}),
+      });
+    }
     const props: GrantProps = { v: 1, slug, apiKey, upstream: upstreamTarget(endpoint), ...(tools.mode === 'all' ? {} : { tools }) };
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
@@ -241,7 +258,7 @@ async function consentPage(
   oauth: OAuthHelpers,
   authRequest: AuthRequest,
   endpoint: Endpoint,
-  extra: { error?: string; status?: number; headers?: Headers } = {},
+  extra: { error?: string; status?: number; headers?: Headers; tools?: ListedTool[] } = {},
 ): Promise<Response> {
   const described = await oauth.describeConsent(authRequest);
   // A metadata document's host vouches for the app's name, as a registration cannot.
@@ -265,6 +282,7 @@ async function consentPage(
       consent,
       ...(appScheme(authRequest.redirectUri) ? { appScheme: appScheme(authRequest.redirectUri)! } : {}),
       ...(extra.error ? { error: extra.error } : {}),
+      tools: endpoint.transport === 'sse' ? false : extra.tools,
     }),
     { status: extra.status ?? 200, headers, formAction: redirectSources(authRequest.redirectUri) },
   );

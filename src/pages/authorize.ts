@@ -2,6 +2,7 @@ import type { ConsentDescription } from '@cloudflare/workers-oauth-provider';
 import { html } from 'hono/html';
 import type { HostView } from './host-display.ts';
 import { type Html, layout, trustNotice } from './layout.ts';
+import { type ToolOption, toolChoiceSection } from './tool-choice.ts';
 
 export interface AuthorizePageOptions {
   handle: string;
@@ -23,6 +24,8 @@ export interface AuthorizePageOptions {
   /** The private-use scheme (`cursor:`) the code goes to, when a native app asked (RFC 8252 §7.1). */
   appScheme?: string;
   error?: string;
+  /** Tool choice (tool-choice.ts): the upstream's tools to pick from, after the key check; false for none (legacy upstream). */
+  tools?: ToolOption[] | false;
 }
 
 /**
@@ -72,6 +75,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <input type="hidden" name="destination" value="${options.destination}">
 <label>API key for ${options.upstreamHost}
 <input name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus></label>
+${options.tools === false ? '' : toolChoiceSection(options.tools)}
 <div class="buttons">
 <button type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>

@@ -82,13 +82,13 @@ function matches(pattern: string, name: string): boolean {
  * The key holder's choice from the consent form (`tools` = `all` | `read_only` | `chosen`, and with
  * `chosen` one `tool` field per allowed tool), or a sentence saying what is wrong. No `tools`
  * field means `all`, as the form's default and as a client that knows nothing of this sends.
+ * `chosen` with no tool yet is the consent page's second step (the tools listed to tick), never a grant.
  */
 export function choiceFromForm(form: URLSearchParams): ToolChoice | { problem: string } {
   const mode = form.get('tools') ?? 'all';
   if (mode === 'all' || mode === 'read_only') return { mode };
   if (mode !== 'chosen') return { problem: 'Choose which tools the app may use: all, read-only, or the ones you pick.' };
   const tools = [...new Set(form.getAll('tool').map((name) => name.trim()))].filter(Boolean);
-  if (tools.length === 0) return { problem: 'Pick at least one tool, or allow all or the read-only ones.' };
   if (tools.length > MAX_CHOSEN_TOOLS) return { problem: `Pick at most ${MAX_CHOSEN_TOOLS} tools.` };
   if (tools.some((name) => name.length > MAX_TOOL_NAME)) return { problem: `A tool name is at most ${MAX_TOOL_NAME} characters.` };
   return { mode: 'chosen', tools };

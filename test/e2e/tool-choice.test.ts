@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { mustCreateEndpoint } from '../support/api.ts';
-import { Browser } from '../support/browser.ts';
+import { Browser, Page } from '../support/browser.ts';
 import { carriers } from '../support/carriers.ts';
 import { approveInBrowser, TestOAuthProvider } from '../support/oauth-client.ts';
 import type { Running } from '../support/targets.ts';
@@ -222,18 +222,41 @@ for (const carrier of carriers()) {
       assert.ok(!upstream.calls.some((c) => c.name === 'delete_item'));
     });
 
-    test('a choice the form cannot mean is refused with a sentence, and nothing is granted', async () => {
+    test('the consent page: the choice offered, then the upstream’s tools listed after the key check to tick (second step)', async () => {
       const provider = new TestOAuthProvider();
-      const first = new StreamableHTTPClientTransport(new URL(endpoints.json!), { authProvider: provider });
+      const first = new StreamableHTTPClientTransport(new URL(endpoints.sse!), { authProvider: provider });
       await new Client({ name: 'x', version: '1' }).connect(first).catch(() => {});
       const browser = new Browser();
       const page = await browser.get(provider.authorizationUrl!);
-      const answer = await browser.submit(page, { api_key: KEY, tools: 'chosen' }, { name: 'action', value: 'approve' });
-      assert.equal(answer.status, 400);
-      assert.match(await answer.text(), /Pick at least one tool/);
-      const again = await browser.get(provider.authorizationUrl!);
-      const other = await browser.submit(again, { api_key: KEY, tools: 'everything' }, { name: 'action', value: 'approve' });
-      assert.equal(other.status, 400);
+      assert.match(page.body, /name="tools" value="all" checked/);
+      assert.match(page.body, /name="tools" value="read_only"/);
+      assert.match(page.body, /name="tools" value="chosen"/);
+      const nonsense = await browser.submit(page, { api_key: KEY, tools: 'everything' }, { name: 'action', value: 'approve' });
+      assert.equal(nonsense.status, 400);
+      assert.match(await nonsense.text(), /Choose which tools the app may use/);
+
+      const fresh = await browser.get(provider.authorizationUrl!);
+      const step = await browser.submit(fresh, { api_key: KEY, tools: 'chosen' }, { name: 'action', value: 'approve' });
+      assert.equal(step.status, 200);
+      const listing = await step.text();
+      assert.ok(!listing.includes(KEY), 'the key is not put back on the page');
+      for (const name of ['search_docs', 'get_item', 'delete_item', 'update_item', 'search_secrets']) {
+        assert.match(listing, new RegExp(`name="tool" value="${name}"`));
+      }
+      assert.match(listing, /<code>delete_item<\/code> <strong class="warning">destructive<\/strong> — Deletes an item/);
+      assert.match(listing, /<code>search_docs<\/code> <span class="muted">read-only<\/span>/);
+      const stepPage = new Page(step.url, step, listing);
+      const approved = await browser.submit(
+        stepPage,
+        { api_key: KEY, tools: 'chosen', tool: ['search_docs'] },
+        { name: 'action', value: 'approve' },
+      );
+      assert.equal(approved.status, 302);
+      await first.finishAuth(new URL(approved.headers.get('location')!).searchParams.get('code')!);
+      const client = new Client({ name: 'x', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(endpoints.sse!), { authProvider: provider }));
+      assert.deepEqual((await allTools(client)).names, ['search_docs']);
+      await client.close();
     });
   });
 }
