@@ -31,7 +31,14 @@ export async function listUpstreamTools(platform: Platform, target: UpstreamTarg
   const post = async (message: object): Promise<unknown> => {
     const extra: Record<string, string> = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
     if (session) extra['mcp-session-id'] = session;
-    const { headers } = upstreamRequest(target, apiKey, (visit) => Object.entries(extra).forEach(([n, v]) => visit(n, v)), null);
+    const { headers } = upstreamRequest(
+      target,
+      apiKey,
+      (visit) => {
+        for (const [name, value] of Object.entries(extra)) visit(name, value);
+      },
+      null,
+    );
     const response = await platform.fetchUpstream(target.url, {
       method: 'POST',
       headers,
