@@ -1,5 +1,6 @@
 import { endpointUrl } from '../endpoint-urls.ts';
 import type { UpstreamTarget, UpstreamTransport } from '../upstream/target.ts';
+import type { ToolCeiling } from '../upstream/tool-policy.ts';
 
 /**
  * An endpoint: one upstream MCP server reachable at `{PUBLIC_URL}/{slug}/mcp`.
@@ -18,6 +19,8 @@ export interface Endpoint {
   transport: UpstreamTransport;
   createdAt: number;
   manageTokenHash?: string;
+  /** The creator's ceiling on every grant's tools (`tool_policy`, docs/tools-and-activity.md). */
+  toolPolicy?: ToolCeiling;
 }
 
 /** The upstream facts a grant needs to forward a request, snapshotted into its encrypted props. */
@@ -42,6 +45,7 @@ export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
     auth_header_prefix: endpoint.authHeaderPrefix,
     transport: endpoint.transport,
     created_at: new Date(endpoint.createdAt * 1000).toISOString(),
+    tool_policy: endpoint.toolPolicy ?? null,
   };
 }
 

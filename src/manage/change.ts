@@ -3,6 +3,7 @@ import { displayNameProblem } from '../endpoints/display-name.ts';
 import type { Endpoint } from '../endpoints/endpoint.ts';
 import type { UpdateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
+import { forgetToolCeiling } from '../endpoints/tool-ceiling.ts';
 import { engine } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
 import { detectTransport } from '../upstream/detect.ts';
@@ -35,6 +36,12 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
   if (input.auth_header_prefix !== undefined) updated.authHeaderPrefix = input.auth_header_prefix.trim();
   else if (input.auth_header_name !== undefined)
     updated.authHeaderPrefix = input.auth_header_name.toLowerCase() === 'authorization' ? 'Bearer' : '';
+  // The tool ceiling narrows every grant from its next message on (endpoints/tool-ceiling.ts); nothing is revoked.
+  if (input.tool_policy !== undefined) {
+    const { allow = [], deny = [] } = input.tool_policy ?? {};
+    if (allow.length || deny.length) updated.toolPolicy = { ...(allow.length ? { allow } : {}), ...(deny.length ? { deny } : {}) };
+    else delete updated.toolPolicy;
+  }
   const warnings: string[] = [];
   // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
   if (input.transport !== undefined || input.upstream_url !== undefined) {
@@ -49,6 +56,7 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
     updated.authHeaderPrefix !== endpoint.authHeaderPrefix ||
     updated.transport !== endpoint.transport;
   await createEndpointStore(platform.kv).put(updated);
+  forgetToolCeiling(platform, endpoint.slug);
   const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;
   platform.log.info('endpoint changed', { slug: endpoint.slug, destination_changed: destinationChanged, revoked_grants: revoked });
   return { ok: true, endpoint: updated, revoked, warnings };

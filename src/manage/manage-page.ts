@@ -11,6 +11,7 @@ import { htmlResponse, redirect } from '../http/responses.ts';
 import { engine } from '../oauth/engine.ts';
 import { listGrants, revokeGrant } from '../oauth/grants.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
+import { patternsOf } from '../pages/tool-policy-form.ts';
 import type { Platform } from '../platform.ts';
 import { headerLine } from '../upstream/target.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
@@ -88,6 +89,15 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
       return redirect(`${here}?done=${changed.revoked > 0 ? 'saved-revoked' : 'saved'}`, new Headers(), 303);
     }
+    case 'tool-policy': {
+      const allow = patternsOf(field('tool_allow'));
+      const deny = patternsOf(field('tool_deny'));
+      const parsed = updateEndpointInput.safeParse({ tool_policy: allow.length || deny.length ? { allow, deny } : null });
+      if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
+      const changed = await changeEndpoint(platform, endpoint, parsed.data);
+      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
+      return redirect(`${here}?done=saved`, new Headers(), 303);
+    }
     case 'revoke':
       await revokeGrant(platform, slug, field('grant'));
       return redirect(`${here}?done=revoked`, new Headers(), 303);
@@ -130,6 +140,7 @@ async function page(
       })),
       ...(extra.notice ? { notice: extra.notice } : {}),
       ...(extra.error ? { error: extra.error } : {}),
+      ...(endpoint.toolPolicy ? { toolPolicy: endpoint.toolPolicy } : {}),
     }),
     { status: extra.status ?? 200 },
   );

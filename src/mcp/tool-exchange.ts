@@ -1,6 +1,8 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { toolCeiling } from '../endpoints/tool-ceiling.ts';
 import { isEventStream } from '../http/event-stream.ts';
 import type { GrantProps } from '../oauth/engine.ts';
+import type { Platform } from '../platform.ts';
 import {
   allows,
   isRestricted,
@@ -36,16 +38,19 @@ type Send = (request: Request) => Promise<Response>;
 
 type Message = Record<string, unknown>;
 
-/** Sends `request` with `send`, judged by the grant's tool rules when they restrict anything. */
-export function withinTools(request: Request, props: GrantProps, ceiling: ToolCeiling | undefined, send: Send): Promise<Response> {
-  const rules: ToolRules = { choice: props.tools, ceiling };
+/**
+ * Sends `request` with `send`, judged by the grant's tool rules and the endpoint's ceiling when
+ * they restrict anything. The web carrier's one call.
+ */
+export async function withinTools(platform: Platform, request: Request, props: GrantProps, send: Send): Promise<Response> {
+  const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug) };
   if (request.method !== 'POST' || !isRestricted(rules.choice, rules.ceiling)) return send(request);
   return restrictedExchange(request, rules, send);
 }
 
-/** For the Node fast path: whether this grant's messages must come through here. */
-export function needsToolRules(props: GrantProps, ceiling?: ToolCeiling): boolean {
-  return isRestricted(props.tools, ceiling);
+/** The Node fast path's one call: whether this grant's messages must come through here (the app). */
+export async function needsToolRules(platform: Platform, props: GrantProps): Promise<boolean> {
+  return isRestricted(props.tools, await toolCeiling(platform, props.slug));
 }
 
 async function restrictedExchange(request: Request, rules: ToolRules, send: Send): Promise<Response> {

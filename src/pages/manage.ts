@@ -1,5 +1,6 @@
 import { html } from 'hono/html';
 import { type Html, layout } from './layout.ts';
+import { toolPolicySection } from './tool-policy-form.ts';
 
 export interface ManagedEndpoint {
   slug: string;
@@ -51,7 +52,13 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
  * (with a button each to take it back), and deletion. Every button is a same-origin form post
  * answered by a redirect back here, so reload and Back are harmless.
  */
-export function managePage(options: { endpoint: ManagedEndpoint; grants: GrantRow[]; notice?: string; error?: string }): Html {
+export function managePage(options: {
+  endpoint: ManagedEndpoint;
+  grants: GrantRow[];
+  notice?: string;
+  error?: string;
+  toolPolicy?: { allow?: string[]; deny?: string[] };
+}): Html {
   const { endpoint, grants } = options;
   return layout(
     `Manage ${endpoint.displayName}`,
@@ -105,6 +112,7 @@ ${TRANSPORTS.map(([value, label]) => html`<option value="${value}"${endpoint.tra
 <button type="submit">Save</button>
 </form>
 </section>
+${toolPolicySection(options.toolPolicy)}
 <section class="card">
 <h2>Delete the endpoint</h2>
 <p>Its URL stops working at once and every access above is revoked. This cannot be undone.</p>

@@ -106,24 +106,6 @@ export function describeChoice(choice: ToolChoice | undefined): string {
   }
 }
 
-/** A creator's ceiling from `PATCH /api/slugs/:slug` (`{"tool_policy": {"allow": [...], "deny": [...]}}`), or a problem. */
-export function ceilingFromJson(value: unknown): ToolCeiling | null | { problem: string } {
-  if (value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value))
-    return { problem: 'tool_policy must be an object with allow and deny lists, or null' };
-  const ceiling: ToolCeiling = {};
-  for (const [key, list] of Object.entries(value as Record<string, unknown>)) {
-    if (key !== 'allow' && key !== 'deny')
-      return { problem: `tool_policy has no field ${JSON.stringify(key).slice(0, 40)}: use allow and deny` };
-    if (!Array.isArray(list) || list.some((item) => typeof item !== 'string' || item.length === 0 || item.length > MAX_TOOL_NAME)) {
-      return { problem: `tool_policy.${key} must be a list of tool name patterns (1 to ${MAX_TOOL_NAME} characters, * for any run)` };
-    }
-    if (list.length > MAX_PATTERNS) return { problem: `tool_policy.${key} takes at most ${MAX_PATTERNS} patterns` };
-    ceiling[key] = list as string[];
-  }
-  return ceiling;
-}
-
 /** The sentence of a refused `tools/call`: what is missing and how to widen the access. */
 export function refusalMessage(name: string): string {
   return `This access does not include the tool “${name}”. To widen it, sign in to this endpoint again from your app and allow that tool (or all tools) on the consent page; if the endpoint's creator excludes it, ask them.`;

@@ -91,6 +91,7 @@ for (const carrier of carriers()) {
     let server: Running;
     const upstreams: Record<'json' | 'sse', ToolsUpstream> = {} as never;
     const endpoints: Record<string, string> = {};
+    const manageTokens: Record<string, string> = {};
 
     before(async () => {
       server = await carrier.start(ENV);
@@ -102,6 +103,7 @@ for (const carrier of carriers()) {
           auth_header_prefix: 'Bearer',
         });
         endpoints[answers] = created.mcp_endpoint!;
+        manageTokens[answers] = created.manage_token!;
       }
     });
     after(async () => {
@@ -220,6 +222,42 @@ for (const carrier of carriers()) {
       assert.ok((await call('search_secrets', 7)).result);
       assert.equal((await call('delete_item', 8)).error?.code, -32602);
       assert.ok(!upstream.calls.some((c) => c.name === 'delete_item'));
+    });
+
+    test('the creator’s ceiling narrows existing grants at once, and lifting it restores them', async () => {
+      const upstream = upstreams.json;
+      upstream.calls.length = 0;
+      const all = (await connect(endpoints.json!, { tools: 'all' })).client;
+      const chosen = (await connect(endpoints.json!, { tools: 'chosen', tool: ['get_item', 'delete_item'] })).client;
+      assert.equal((await allTools(all)).names.length, 5);
+      const patch = (tool_policy: unknown) =>
+        fetch(`${server.url}/api/slugs/${new URL(endpoints.json!).pathname.split('/')[1]}`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${manageTokens.json}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ tool_policy }),
+        });
+      const bad = await patch({ allow: 'search_*' });
+      assert.equal(bad.status, 400);
+      const set = await patch({ allow: ['search_*', 'get_*'], deny: ['search_secrets'] });
+      assert.equal(set.status, 200);
+      assert.deepEqual(((await set.json()) as { tool_policy: unknown }).tool_policy, {
+        allow: ['search_*', 'get_*'],
+        deny: ['search_secrets'],
+      });
+      // On this process at once; the Worker's KV and other replicas within the ceiling's short memo.
+      await new Promise((resolve) => setTimeout(resolve, carrier.node ? 0 : 1600));
+      assert.deepEqual((await allTools(all)).names, ['get_item', 'search_docs']);
+      await refused(all, 'delete_item');
+      await refused(all, 'search_secrets');
+      assert.deepEqual((await allTools(chosen)).names, ['get_item']);
+      await refused(chosen, 'delete_item');
+      assert.equal(upstream.calls.length, 0, 'no refused call reached the upstream');
+      assert.equal((await patch(null)).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, carrier.node ? 0 : 1600));
+      assert.equal((await allTools(all)).names.length, 5);
+      assert.deepEqual((await allTools(chosen)).names, ['delete_item', 'get_item']);
+      await all.close();
+      await chosen.close();
     });
 
     test('the consent page: the choice offered, then the upstream’s tools listed after the key check to tick (second step)', async () => {

@@ -94,7 +94,7 @@ async function serve(
   if (admitted === null) return app(req, res);
   if (admitted instanceof Response) return sendResponse(res, admitted, answering);
   // A legacy upstream's endpoint rewriting, and a grant whose tools are restricted, are the app's.
-  if (admitted.props.upstream.transport === 'sse' || needsToolRules(admitted.props)) {
+  if (admitted.props.upstream.transport === 'sse' || (await needsToolRules(platform, admitted.props))) {
     admitted.lease.release();
     return app(req, res);
   }
