@@ -1,3 +1,4 @@
+import { forgetActivity } from '../activity/store.ts';
 import { checkUpstream } from '../endpoints/create.ts';
 import { displayNameProblem } from '../endpoints/display-name.ts';
 import type { Endpoint } from '../endpoints/endpoint.ts';
@@ -66,6 +67,8 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
 export async function deleteEndpoint(platform: Platform, slug: string): Promise<number> {
   await createEndpointStore(platform.kv).delete(slug);
   const revoked = await engine(platform, slug).revokeAllGrants();
+  // Its activity record goes with it, off the request's path.
+  platform.waitUntil(forgetActivity(platform, slug).catch(() => {}));
   platform.log.info('endpoint deleted', { slug, revoked_grants: revoked });
   return revoked;
 }

@@ -37,7 +37,9 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
   return guard(platform, slug, request, client, (props, auth) => {
     if (props.upstream.transport !== 'sse')
-      return withinTools(platform, request, props, (sent) => forwardWithKey(platform, sent, props, auth, { url: props.upstream.url }));
+      return withinTools(platform, request, props, auth, (sent) =>
+        forwardWithKey(platform, sent, props, auth, { url: props.upstream.url }),
+      );
     if (request.method === 'GET') return legacyStream(platform, request, props, auth, 'mcp');
     return Promise.resolve(
       jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse', -32000, {

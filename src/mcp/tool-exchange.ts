@@ -1,7 +1,8 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { type MessageFacts, namedByHeaders, noteMessage } from '../activity/note.ts';
 import { toolCeiling } from '../endpoints/tool-ceiling.ts';
 import { isEventStream } from '../http/event-stream.ts';
-import type { GrantProps } from '../oauth/engine.ts';
+import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
 import {
   allows,
@@ -42,10 +43,22 @@ type Message = Record<string, unknown>;
  * Sends `request` with `send`, judged by the grant's tool rules and the endpoint's ceiling when
  * they restrict anything. The web carrier's one call.
  */
-export async function withinTools(platform: Platform, request: Request, props: GrantProps, send: Send): Promise<Response> {
+export async function withinTools(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+  send: Send,
+): Promise<Response> {
+  const started = performance.now();
   const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug) };
-  if (request.method !== 'POST' || !isRestricted(rules.choice, rules.ceiling)) return send(request);
-  return restrictedExchange(request, rules, send);
+  const note = (facts: Omit<MessageFacts, 'started'>) => noteMessage(platform, props.slug, auth, { ...facts, started });
+  if (request.method !== 'POST' || !isRestricted(rules.choice, rules.ceiling)) {
+    const response = await send(request);
+    note({ ...namedByHeaders(request.method, (name) => request.headers.get(name)), status: response.status, errorCode: null });
+    return response;
+  }
+  return restrictedExchange(request, rules, send, note);
 }
 
 /** The Node fast path's one call: whether this grant's messages must come through here (the app). */
@@ -53,14 +66,21 @@ export async function needsToolRules(platform: Platform, props: GrantProps): Pro
   return isRestricted(props.tools, await toolCeiling(platform, props.slug));
 }
 
-async function restrictedExchange(request: Request, rules: ToolRules, send: Send): Promise<Response> {
+async function restrictedExchange(
+  request: Request,
+  rules: ToolRules,
+  send: Send,
+  note: (facts: Omit<MessageFacts, 'started'>) => void,
+): Promise<Response> {
   const bytes = new Uint8Array(await request.arrayBuffer());
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     // Not JSON: the upstream answers it (a parse error) as it would to anyone.
-    return send(rebuilt(request, bytes));
+    const answer = await send(rebuilt(request, bytes));
+    note({ method: 'unknown', tool: null, status: answer.status, errorCode: null });
+    return answer;
   }
   const batch = Array.isArray(parsed);
   const messages = (batch ? parsed : [parsed]) as unknown[];
@@ -82,10 +102,22 @@ async function restrictedExchange(request: Request, rules: ToolRules, send: Send
     kept.push(message);
   }
 
+  // The activity record: each refused call, then each message sent up, with the upstream's status.
+  for (const refusal of refusals)
+    note({
+      method: 'tools/call',
+      tool: (refusal.error as { data: { tool: string } }).data.tool,
+      status: 200,
+      errorCode: TOOL_REFUSED_CODE,
+    });
   if (kept.length === 0) return jsonAnswer(batch ? refusals : refusals[0]!);
   const upstream = await send(
     refusals.length === 0 ? rebuilt(request, bytes) : rebuilt(request, encode(JSON.stringify(batch ? kept : kept[0]))),
   );
+  for (const message of kept) {
+    const method = isObject(message) && typeof message.method === 'string' ? message.method : 'response';
+    note({ method, tool: toolCall(message)?.name ?? null, status: upstream.status, errorCode: null });
+  }
   if (listIds.size === 0 && refusals.length === 0) return upstream;
   if (upstream.status === 202 && refusals.length > 0) {
     await upstream.body?.cancel().catch(() => {});

@@ -18,6 +18,7 @@ const LAYERS = [
   ['upstream'],
   ['endpoints'],
   ['oauth'],
+  ['activity'],
   ['mcp', 'manage'],
   ['app'],
   ['adapters/node', 'adapters/cloudflare'],

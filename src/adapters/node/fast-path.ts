@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { namedByHeaders, noteMessage } from '../../activity/note.ts';
 import { endpointOfTarget } from '../../endpoint-urls.ts';
 import { requestIdFor } from '../../http/access-log.ts';
 import { bearerToken } from '../../http/bearer.ts';
@@ -7,6 +8,7 @@ import { answers, storageUnavailable } from '../../http/errors.ts';
 import { admit } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
 import { needsToolRules } from '../../mcp/tool-exchange.ts';
+import type { VerifiedToken } from '../../oauth/engine.ts';
 import type { Platform } from '../../platform.ts';
 import { isStorageUnavailable } from '../../storage/unavailable.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
@@ -102,7 +104,21 @@ async function serve(
     admitted.lease.release();
     return sendResponse(res, mcpTooLarge(max), answering);
   }
+  noteWhenAnswered(platform, slug, admitted.auth, req, res);
   relay({ ...answering, slug, ...admitted, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
+}
+
+/** The activity record's entry for a relayed message (src/activity/), once its answer is over. */
+function noteWhenAnswered(platform: Platform, slug: string, auth: VerifiedToken, req: IncomingMessage, res: ServerResponse): void {
+  const started = performance.now();
+  res.once('close', () =>
+    noteMessage(platform, slug, auth, {
+      ...namedByHeaders(req.method!, (name) => nodeHeaders(req).get(name)),
+      status: res.statusCode,
+      errorCode: null,
+      started,
+    }),
+  );
 }
 
 /** What the access log needs of a request, taken when it arrives (`started` times it). */
