@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -93,8 +96,9 @@ for (const carrier of carriers()) {
     const endpoints: Record<string, string> = {};
     const manageTokens: Record<string, string> = {};
 
+    const dataDir = mkdtempSync(join(tmpdir(), 'key2oauth-tools-'));
     before(async () => {
-      server = await carrier.start(ENV);
+      server = await carrier.start(carrier.node ? { ...ENV, DATA_DIR: dataDir } : ENV);
       for (const answers of ['json', 'sse'] as const) {
         upstreams[answers] = await startToolsUpstream({ key: KEY, answers });
         const created = await mustCreateEndpoint(server, {
@@ -121,7 +125,7 @@ for (const carrier of carriers()) {
           assert.deepEqual(listed.names, choice.allowed);
           assert.equal(listed.pages, 3, 'every page of the upstream list is passed on');
           for (const name of choice.allowed) {
-            const result = await client.callTool({ name, arguments: {} });
+            const result = await client.callTool({ name, arguments: { note: 'argument-value-91c2' } });
             assert.match(JSON.stringify(result.content), new RegExp(`result of ${name}`));
           }
           for (const name of choice.refused) {
@@ -258,6 +262,37 @@ for (const carrier of carriers()) {
       assert.deepEqual((await allTools(chosen)).names, ['delete_item', 'get_item']);
       await all.close();
       await chosen.close();
+    });
+
+    test('activity: every call with its outcome, for the creator; no argument, result or secret in the store', async () => {
+      const rows = async (query = '') => {
+        const answer = await fetch(`${server.url}/api/slugs/${new URL(endpoints.json!).pathname.split('/')[1]}/activity${query}`, {
+          headers: { authorization: `Bearer ${manageTokens.json}` },
+        });
+        assert.equal(answer.status, 200);
+        return ((await answer.json()) as { activity: { method: string; tool: string | null; status: number; error_code: number | null }[] })
+          .activity;
+      };
+      // Written off the request's path: give the last writes a moment.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const refusedRows = await rows('?outcome=refused');
+      assert.ok(refusedRows.length >= 4, JSON.stringify(refusedRows));
+      assert.ok(refusedRows.every((row) => row.method === 'tools/call' && row.error_code === -32602 && row.status === 200));
+      for (const tool of ['delete_item', 'update_item', 'search_docs', 'search_secrets']) {
+        assert.ok(
+          refusedRows.some((row) => row.tool === tool),
+          `the refused ${tool} is recorded`,
+        );
+      }
+      const all = await rows();
+      assert.ok(all.some((row) => row.method === 'tools/call' && row.tool === 'get_item' && row.status === 200 && row.error_code === null));
+      assert.ok(all.some((row) => row.method === 'tools/list'));
+      if (!carrier.node) return;
+      let dump = '';
+      for (const file of readdirSync(dataDir)) dump += readFileSync(join(dataDir, file), 'latin1');
+      assert.match(dump, /k2o:activity:/);
+      for (const secret of [KEY, 'argument-value-91c2', 'upstream-result-7f3a'])
+        assert.ok(!dump.includes(secret), `the store holds no ${secret}`);
     });
 
     test('the consent page: the choice offered, then the upstream’s tools listed after the key check to tick (second step)', async () => {
