@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   },
   endpoints: { summary: 'list, show, create or delete endpoints', load: () => import('./endpoints.ts') },
   grants: { summary: 'list or revoke who has access to an endpoint', load: () => import('./grants.ts') },
+  activity: { summary: 'what apps did through an endpoint (method, tool, outcome; never arguments)', load: () => import('./activity.ts') },
 };
 
 export async function main(argv: string[]): Promise<number> {

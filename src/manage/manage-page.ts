@@ -10,10 +10,13 @@ import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { engine } from '../oauth/engine.ts';
 import { listGrants, revokeGrant } from '../oauth/grants.ts';
+import { activitySection } from '../pages/activity.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
 import { patternsOf } from '../pages/tool-policy-form.ts';
 import type { Platform } from '../platform.ts';
 import { headerLine } from '../upstream/target.ts';
+import { ALL_TOOLS } from '../upstream/tool-policy.ts';
+import { activityFilter, activityRows, OUTCOMES } from './activity-view.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
 import { mayManage } from './manage-api.ts';
 
@@ -45,7 +48,7 @@ export async function showManage(platform: Platform, c: Context, slug: string, c
   if (!endpoint) return htmlResponse(manageGonePage(c.req.query('done') === 'deleted'), { status: 404 });
   if (!(await mayManage(platform, getCookie(c, COOKIE), endpoint))) return htmlResponse(manageTokenPage({ slug }));
   const notice = NOTICES[c.req.query('done') ?? ''];
-  return page(platform, endpoint, { ...(notice ? { notice } : {}) });
+  return page(platform, endpoint, { ...(notice ? { notice } : {}), query: new URL(c.req.url).searchParams });
 }
 
 export async function submitManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
@@ -115,10 +118,20 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
 async function page(
   platform: Platform,
   endpoint: Endpoint,
-  extra: { notice?: string; error?: string; status?: number },
+  extra: { notice?: string; error?: string; status?: number; query?: URLSearchParams },
 ): Promise<Response> {
   const view = describeEndpoint(endpoint, platform.config.publicUrl);
   const grants = await listGrants(platform, endpoint.slug);
+  const query = extra.query ?? new URLSearchParams();
+  const filter = activityFilter((name) => query.get(name));
+  const activity = activitySection(await activityRows(platform, endpoint.slug, grants, { ...filter, limit: 200 }), {
+    action: managePath(endpoint.slug),
+    ...(filter.tool ? { tool: filter.tool } : {}),
+    ...(filter.outcome ? { outcome: filter.outcome } : {}),
+    ...(filter.accessIds ? { access: [...filter.accessIds][0]! } : {}),
+    accesses: grants.map((grant) => ({ id: grant.id, clientName: grant.client_name })),
+    outcomes: OUTCOMES,
+  });
   return htmlResponse(
     managePage({
       endpoint: {
@@ -134,6 +147,8 @@ async function page(
       grants: grants.map((grant) => ({
         id: grant.id,
         clientName: grant.client_name,
+        // Restricted accesses say so; the rest are as they always were.
+        ...(grant.tools === ALL_TOOLS ? {} : { tools: grant.tools }),
         redirectHost: grant.redirect_host,
         createdAt: grant.created_at,
         lastUsedAt: grant.last_used_at,
@@ -141,6 +156,7 @@ async function page(
       ...(extra.notice ? { notice: extra.notice } : {}),
       ...(extra.error ? { error: extra.error } : {}),
       ...(endpoint.toolPolicy ? { toolPolicy: endpoint.toolPolicy } : {}),
+      activity,
     }),
     { status: extra.status ?? 200 },
   );

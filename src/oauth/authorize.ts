@@ -14,7 +14,7 @@ import type { Platform } from '../platform.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { headerLine } from '../upstream/target.ts';
 import { type ListedTool, listUpstreamTools } from '../upstream/tool-list.ts';
-import { choiceFromForm, MAX_CHOSEN_TOOLS } from '../upstream/tool-policy.ts';
+import { choiceFromForm, describeChoice, MAX_CHOSEN_TOOLS, type ToolChoice } from '../upstream/tool-policy.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
@@ -206,7 +206,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,
-      metadata: await grantMetadata(platform, slug, apiKey, approved.request.redirectUri),
+      metadata: { ...(await grantMetadata(platform, slug, apiKey, approved.request.redirectUri)), ...toolsMetadata(tools) },
       scope: grantedScopes(approved.request.scope),
       props,
       // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one
@@ -234,6 +234,11 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   } catch (error) {
     return authorizationFailure(error, { userActed: true });
   }
+}
+
+/** The choice in words in the grant's (unencrypted) metadata, so every list of accesses can show it. */
+function toolsMetadata(choice: ToolChoice): { tools?: string } {
+  return choice.mode === 'all' ? {} : { tools: describeChoice(choice) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
+import { ALL_TOOLS } from '../upstream/tool-policy.ts';
 import { engine, markGrantTokens, updateGrantMetadata } from './engine.ts';
 import { forgetGrantUse, grantLastUsed } from './grant-usage.ts';
 import { addReplacement, forgetReplacements } from './key-replacement.ts';
@@ -17,6 +18,8 @@ export interface GrantMetadata {
   createdAt: number;
   redirectHost?: string;
   keyHash?: string;
+  /** The key holder's tool choice in words (upstream/tool-policy.ts `describeChoice`); absent: all tools. */
+  tools?: string;
 }
 
 export interface GrantView {
@@ -26,6 +29,8 @@ export interface GrantView {
   redirect_host: string | null;
   created_at: string;
   last_used_at: string | null;
+  /** Which tools the key holder allowed: `all tools`, `read-only tools`, `only a, b`. */
+  tools: string;
 }
 
 /**
@@ -79,6 +84,7 @@ async function listGrantRecords(platform: Platform, slug: string): Promise<Liste
           redirect_host: metadata.redirectHost ?? (grant.redirectUri ? redirectHost(grant.redirectUri) : null),
           created_at: new Date((metadata.createdAt ?? grant.createdAt) * 1000).toISOString(),
           last_used_at: used ? new Date(used * 1000).toISOString() : null,
+          tools: metadata.tools ?? ALL_TOOLS,
         },
         ...(metadata.keyHash ? { keyHash: metadata.keyHash } : {}),
       };

@@ -16,6 +16,8 @@ export interface ManagedEndpoint {
 export interface GrantRow {
   id: string;
   clientName: string;
+  /** The tools this access may call, in words. */
+  tools?: string;
   redirectHost: string | null;
   createdAt: string;
   lastUsedAt: string | null;
@@ -58,6 +60,8 @@ export function managePage(options: {
   notice?: string;
   error?: string;
   toolPolicy?: { allow?: string[]; deny?: string[] };
+  /** The activity section (activity.ts), rendered by the caller. */
+  activity?: Html;
 }): Html {
   const { endpoint, grants } = options;
   return layout(
@@ -81,7 +85,7 @@ ${
 <tbody>
 ${grants.map(
   (grant) => html`<tr>
-<td>${grant.clientName}</td><td><span class="host">${grant.redirectHost ?? 'unknown'}</span></td>
+<td>${grant.clientName}${grant.tools ? html`<br><span class="muted tools">${grant.tools}</span>` : ''}</td><td><span class="host">${grant.redirectHost ?? 'unknown'}</span></td>
 <td>${when(grant.createdAt)}</td><td>${grant.lastUsedAt ? when(grant.lastUsedAt) : 'never'}</td>
 <td><form method="post"><input type="hidden" name="action" value="revoke"><input type="hidden" name="grant" value="${grant.id}">
 <button type="submit" class="secondary">Revoke</button></form></td>
@@ -112,6 +116,7 @@ ${TRANSPORTS.map(([value, label]) => html`<option value="${value}"${endpoint.tra
 <button type="submit">Save</button>
 </form>
 </section>
+${options.activity ?? ''}
 ${toolPolicySection(options.toolPolicy)}
 <section class="card">
 <h2>Delete the endpoint</h2>

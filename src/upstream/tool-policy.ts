@@ -94,6 +94,9 @@ export function choiceFromForm(form: URLSearchParams): ToolChoice | { problem: s
   return { mode: 'chosen', tools };
 }
 
+/** How an access that may call every tool is described. */
+export const ALL_TOOLS = 'all tools';
+
 /** The choice in words, wherever an access is listed. */
 export function describeChoice(choice: ToolChoice | undefined): string {
   switch (choice?.mode ?? 'all') {
@@ -102,7 +105,7 @@ export function describeChoice(choice: ToolChoice | undefined): string {
     case 'chosen':
       return `only ${(choice as { tools: string[] }).tools.join(', ')}`;
     default:
-      return 'all tools';
+      return ALL_TOOLS;
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { parse } from 'node-html-parser';
 import { INITIALIZE, type InProcess, KEY, startApp } from '../support/in-process.ts';
 
 /**
@@ -116,6 +117,36 @@ describe('the activity record, in-process', () => {
       body: JSON.stringify({ endpoint, credentials: ['sk-not-the-key-000000000'] }),
     });
     assert.equal(stranger.status, 403);
+
+    // The manage page: the record per access, filterable; the key holder's page: their accesses' record.
+    const opened = await k.fetch(`/manage/${created.slug}`, {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'same-origin', origin: 'null', accept: 'text/html' },
+      body: new URLSearchParams({ action: 'open', token: created.manage_token! }),
+      redirect: 'manual',
+    });
+    const cookie = opened.headers.get('set-cookie')!.split(';')[0]!;
+    const managed = parse(await (await k.fetch(`/manage/${created.slug}`, { headers: { cookie, accept: 'text/html' } })).text());
+    assert.equal(managed.querySelectorAll('table.activity tbody tr').length, 5);
+    const filtered = parse(
+      await (
+        await k.fetch(`/manage/${created.slug}?outcome=refused&tool=&access_id=`, { headers: { cookie, accept: 'text/html' } })
+      ).text(),
+    );
+    const refusedLines = filtered.querySelectorAll('table.activity tbody tr');
+    assert.equal(refusedLines.length, 1);
+    assert.match(refusedLines[0]!.text, /tools\/call\s*ask\s*200 refused/);
+    const found = await k.fetch('/access', {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'same-origin', origin: 'null', accept: 'text/html' },
+      body: new URLSearchParams({ action: 'find', endpoint, credential_0: KEY }),
+      redirect: 'manual',
+    });
+    const holderCookie = found.headers.get('set-cookie')!.split(';')[0]!;
+    const holderPage = parse(
+      await (await k.fetch(found.headers.get('location') ?? '/access', { headers: { cookie: holderCookie, accept: 'text/html' } })).text(),
+    );
+    assert.equal(holderPage.querySelectorAll('table.activity tbody tr').length, 5, holderPage.text.slice(0, 400));
 
     // The whole store, keys, values and metadata: nothing of the message's content or any secret.
     let dump = '';
