@@ -55,5 +55,8 @@ await time('chosen: tools/call allowed', () => withinTools(app.platform, post(ca
 await time('chosen: tools/call refused (never sent)', () =>
   withinTools(app.platform, post(call('tool_9')), chosen, auth, json(callAnswer)),
 );
-await time('baseline: the request and answer objects alone', () => json(listAnswer)().then((r) => (post(list), r)));
+await time('baseline: the request and answer objects alone', () => {
+  post(list);
+  return json(listAnswer)();
+});
 await app.close();
