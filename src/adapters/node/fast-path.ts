@@ -85,18 +85,22 @@ async function serve(
   const answering = answeringFor(platform, req);
   const max = platform.config.maxMcpBodyBytes;
   const address = platform.clientAddress({ headers: nodeHeaders(req), socketAddress: req.socket.remoteAddress });
-  let admitted: Awaited<ReturnType<typeof admit>>;
+  let admitted: Awaited<ReturnType<typeof admit>> = null;
+  // A legacy upstream's endpoint rewriting, and a grant whose tools are restricted, are the app's.
+  let theApps = false;
   try {
     admitted = await admit(platform, slug, { streams: options.streams, address }, token);
+    if (admitted && !(admitted instanceof Response))
+      theApps = admitted.props.upstream.transport === 'sse' || (await needsToolRules(platform, admitted.props));
   } catch (error) {
+    if (admitted && !(admitted instanceof Response)) admitted.lease.release();
     if (!isStorageUnavailable(error)) throw error;
     platform.log.warn('storage unavailable', { error: error.message, cause: String(error.cause ?? '') });
     return sendResponse(res, storageUnavailable(error.retryAfter), answering);
   }
   if (admitted === null) return app(req, res);
   if (admitted instanceof Response) return sendResponse(res, admitted, answering);
-  // A legacy upstream's endpoint rewriting, and a grant whose tools are restricted, are the app's.
-  if (admitted.props.upstream.transport === 'sse' || (await needsToolRules(platform, admitted.props))) {
+  if (theApps) {
     admitted.lease.release();
     return app(req, res);
   }
