@@ -38,7 +38,13 @@ const STORES: { name: string; open(): Promise<{ kv?: Platform['kv']; close(): Pr
     open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'key2oauth-activity-'));
       const storage = createSqliteStorage(join(dir, 'key2oauth.db'));
-      return { kv: storage.kv, close: async () => (await storage.close(), rmSync(dir, { recursive: true, force: true })) };
+      return {
+        kv: storage.kv,
+        close: async () => {
+          await storage.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
   ...(redisAvailable()
@@ -48,7 +54,13 @@ const STORES: { name: string; open(): Promise<{ kv?: Platform['kv']; close(): Pr
           open: async () => {
             const server = await startRedis();
             const storage = await createRedisStorage({ url: server.url, keyPrefix: 'activity-test:', sweepIntervalMs: 0 });
-            return { kv: storage.kv, close: async () => (await storage.close(), await server.stop()) };
+            return {
+              kv: storage.kv,
+              close: async () => {
+                await storage.close();
+                await server.stop();
+              },
+            };
           },
         },
       ]
