@@ -33,6 +33,8 @@ import {
 export interface ToolRules {
   choice: ToolChoice | undefined;
   ceiling: ToolCeiling | undefined;
+  /** Whose messages these are: tools seen in one grant's lists are never used to judge another's calls. */
+  grantId?: string;
 }
 
 type Send = (request: Request) => Promise<Response>;
@@ -58,7 +60,7 @@ export async function withinTools(
     note({ ...namedByHeaders(request.method, (name) => request.headers.get(name)), status: response.status, errorCode: null });
     return response;
   }
-  return restrictedExchange(request, rules, send, note);
+  return restrictedExchange(request, { ...rules, grantId: auth.grantId }, send, note);
 }
 
 /** The Node fast path's one call: whether this grant's messages must come through here (the app). */
@@ -162,7 +164,7 @@ function filterListAnswer(message: unknown, listIds: Set<string>, rules: ToolRul
   if (!isObject(message) || !listIds.has(JSON.stringify(message.id)) || !isObject(message.result)) return message;
   const tools = message.result.tools;
   if (!Array.isArray(tools)) return message;
-  remember(request, tools);
+  remember(request, rules, tools);
   return {
     ...message,
     result: {
@@ -216,20 +218,19 @@ function serializeEvent(event: EventSourceMessage, filter: (message: unknown) =>
 // --- the annotations of a called tool, for `read_only` grants -------------------------------------
 
 /**
- * Tools seen in `tools/list` answers, by the session (or, without one, the upstream URL) they came
- * on: a `read_only` grant's client lists tools before it calls one, so a call is usually judged
+ * Tools seen in `tools/list` answers, by the grant and session they came on: a `read_only` grant's client lists tools before it calls one, so a call is usually judged
  * without asking. Kept briefly, so a tool the upstream re-annotates is judged anew soon.
  */
 const SEEN_MS = 30_000;
 const SEEN_KEPT = 1000;
 const seen = new Map<string, { at: number; tools: Map<string, ToolFacts> }>();
 
-function seenKey(request: Request): string {
-  return `${request.url} ${request.headers.get('mcp-session-id') ?? ''}`;
+function seenKey(request: Request, rules: ToolRules): string {
+  return `${rules.grantId ?? ''} ${request.headers.get('mcp-session-id') ?? ''}`;
 }
 
-function remember(request: Request, tools: unknown[]): void {
-  const key = seenKey(request);
+function remember(request: Request, rules: ToolRules, tools: unknown[]): void {
+  const key = seenKey(request, rules);
   let entry = seen.get(key);
   if (!entry || Date.now() - entry.at > SEEN_MS) {
     if (seen.size >= SEEN_KEPT) seen.delete(seen.keys().next().value!);
@@ -241,8 +242,8 @@ function remember(request: Request, tools: unknown[]): void {
 
 const MAX_LIST_PAGES = 20;
 
-async function lookupFacts(request: Request, _rules: ToolRules, send: Send, name: string): Promise<ToolFacts | undefined> {
-  const entry = seen.get(seenKey(request));
+async function lookupFacts(request: Request, rules: ToolRules, send: Send, name: string): Promise<ToolFacts | undefined> {
+  const entry = seen.get(seenKey(request, rules));
   if (entry && Date.now() - entry.at <= SEEN_MS && entry.tools.has(name)) return entry.tools.get(name);
   // Ask the upstream's own list on the client's session, page by page, until the tool is found.
   let cursor: string | undefined;
@@ -255,7 +256,7 @@ async function lookupFacts(request: Request, _rules: ToolRules, send: Send, name
     );
     const result = await listResult(answer);
     if (!result) return undefined;
-    remember(request, result.tools);
+    remember(request, rules, result.tools);
     const found = result.tools.find((tool) => isObject(tool) && tool.name === name);
     if (found) return found as unknown as ToolFacts;
     if (typeof result.nextCursor !== 'string') return undefined;
