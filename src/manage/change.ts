@@ -51,6 +51,15 @@ export async function changeEndpoint(platform: Platform, endpoint: Endpoint, inp
     if (detected.warning) warnings.push(detected.warning);
   }
 
+  // A legacy HTTP+SSE server answers on its own stream, where no answer can be filtered (docs/tools-and-activity.md).
+  if (updated.toolPolicy && updated.transport === 'sse') {
+    return {
+      ok: false,
+      error: 'invalid_request',
+      message:
+        'tool_policy needs a Streamable HTTP upstream: a legacy HTTP+SSE server answers on its own stream, where tools cannot be filtered',
+    };
+  }
   const destinationChanged =
     updated.upstreamUrl !== endpoint.upstreamUrl ||
     updated.authHeaderName !== endpoint.authHeaderName ||

@@ -65,6 +65,14 @@ describe('the tool ceiling, in-process', () => {
       assert.equal(answer.status, 400, JSON.stringify(bad));
       assert.equal(((await answer.json()) as { error: string }).error, 'invalid_request');
     }
+    const legacy = await k.mustCreateEndpoint({ upstream_url: 'https://legacy.example.com/sse', transport: 'sse' });
+    const onLegacy = await k.fetch(`/api/slugs/${legacy.slug}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${legacy.manage_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tool_policy: { deny: ['x'] } }),
+    });
+    assert.equal(onLegacy.status, 400);
+    assert.match(((await onLegacy.json()) as { message: string }).message, /Streamable HTTP/);
     const ok = await patch({ tool_policy: { allow: ['search_*'], deny: ['delete_*'] } });
     assert.equal(ok.status, 200);
     const body = (await ok.json()) as { tool_policy: unknown; revoked_grants: number };

@@ -123,6 +123,18 @@ for (const carrier of carriers()) {
           const { client } = await connect(endpoints[answers]!, choice.fields);
           const listed = await allTools(client);
           assert.deepEqual(listed.names, choice.allowed);
+          if (choice.name === 'chosen') {
+            // The choice is shown wherever the access is listed.
+            const grants = (await (
+              await fetch(`${server.url}/api/slugs/${new URL(endpoints[answers]!).pathname.split('/')[1]}/grants`, {
+                headers: { authorization: `Bearer ${manageTokens[answers]}` },
+              })
+            ).json()) as { grants: { tools: string }[] };
+            assert.ok(
+              grants.grants.some((grant) => grant.tools === 'only get_item, delete_item'),
+              JSON.stringify(grants),
+            );
+          }
           assert.equal(listed.pages, 3, 'every page of the upstream list is passed on');
           for (const name of choice.allowed) {
             const result = await client.callTool({ name, arguments: { note: 'argument-value-91c2' } });
