@@ -18,6 +18,7 @@ import { redisAvailable, startRedis } from '../support/redis-server.ts';
  */
 
 const ARGUMENT = 'argument-value-5be1c9';
+const METRICS_TOKEN = 'metrics-token-activity-0123456789';
 
 interface Row {
   at: string;
@@ -73,7 +74,7 @@ for (const store of STORES)
     let opened: Awaited<ReturnType<(typeof STORES)[number]['open']>>;
     before(async () => {
       opened = await store.open();
-      k = await startApp({ env: { RATE_LIMIT_MANAGE: '0' }, ...(opened.kv ? { platform: { kv: opened.kv } } : {}) });
+      k = await startApp({ env: { RATE_LIMIT_MANAGE: '0', METRICS_TOKEN }, ...(opened.kv ? { platform: { kv: opened.kv } } : {}) });
     });
     after(async () => {
       await k.close();
@@ -202,7 +203,13 @@ for (const store of STORES)
       );
       assert.equal(holderPage.querySelectorAll('table.activity tbody tr').length, 5, holderPage.text.slice(0, 400));
 
-      // The whole store, keys, values and metadata: nothing of the message's content or any secret.
+      // Prometheus counters by outcome, and nothing of the message in them.
+    const metrics = await (await k.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    assert.match(metrics, /key2oauth_mcp_messages_total\{outcome="refused"\} [1-9]/);
+    assert.match(metrics, /key2oauth_mcp_messages_total\{outcome="ok"\} [1-9]/);
+    assert.ok(!metrics.includes('echo') && !metrics.includes(ARGUMENT) && !metrics.includes(KEY));
+
+    // The whole store, keys, values and metadata: nothing of the message's content or any secret.
       let dump = '';
       let cursor: string | undefined;
       do {
