@@ -204,12 +204,12 @@ for (const store of STORES)
       assert.equal(holderPage.querySelectorAll('table.activity tbody tr').length, 5, holderPage.text.slice(0, 400));
 
       // Prometheus counters by outcome, and nothing of the message in them.
-    const metrics = await (await k.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-    assert.match(metrics, /key2oauth_mcp_messages_total\{outcome="refused"\} [1-9]/);
-    assert.match(metrics, /key2oauth_mcp_messages_total\{outcome="ok"\} [1-9]/);
-    assert.ok(!metrics.includes('echo') && !metrics.includes(ARGUMENT) && !metrics.includes(KEY));
+      const metrics = await (await k.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+      assert.match(metrics, /key2oauth_mcp_messages_total\{outcome="refused"\} [1-9]/);
+      assert.match(metrics, /key2oauth_mcp_messages_total\{outcome="ok"\} [1-9]/);
+      assert.ok(!metrics.includes('echo') && !metrics.includes(ARGUMENT) && !metrics.includes(KEY));
 
-    // The whole store, keys, values and metadata: nothing of the message's content or any secret.
+      // The whole store, keys, values and metadata: nothing of the message's content or any secret.
       let dump = '';
       let cursor: string | undefined;
       do {

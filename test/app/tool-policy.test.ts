@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
-import { CookieJar, type InProcess, startApp } from '../support/in-process.ts';
+import { CookieJar, type InProcess, KEY, startApp } from '../support/in-process.ts';
 
 /**
  * The endpoint creator's tool ceiling (docs/tools-and-activity.md) on the manage page and in the
@@ -78,5 +78,16 @@ describe('the tool ceiling, in-process', () => {
     const body = (await ok.json()) as { tool_policy: unknown; revoked_grants: number };
     assert.deepEqual(body.tool_policy, { allow: ['search_*'], deny: ['delete_*'] });
     assert.equal(body.revoked_grants, 0, 'a ceiling revokes nothing: it narrows');
+  });
+
+  test('a legacy HTTP+SSE endpoint offers no tool choice at consent and refuses one sent anyway', async () => {
+    const legacy = await k.mustCreateEndpoint({ upstream_url: 'https://legacy.example.com/sse', transport: 'sse' });
+    const client = await k.register();
+    const page = await k.openConsent(legacy.mcp_endpoint!, client);
+    assert.equal(page.status, 200);
+    assert.doesNotMatch(page.html, /name="tools"/);
+    const sent = await k.submitConsent(page, { action: 'approve', api_key: KEY, tools: 'read_only' });
+    assert.equal(sent.status, 400);
+    assert.match(await sent.text(), /legacy transport, where access can only be to all tools/);
   });
 });
