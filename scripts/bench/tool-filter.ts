@@ -4,9 +4,15 @@
  * - an access that may call every tool (the plain exchange: no body read);
  * - a `chosen` access: a `tools/list` whose JSON answer of 40 tools is filtered, a `tools/call`
  *   that goes through, and one that is refused here;
- * - the same `tools/list` answered as an SSE stream.
+ * - the same `tools/list` answered as an SSE stream;
+ * - and the activity record's write per message on SQLite (every access pays it, off the path).
  * Run: npm run bench:tool-filter. The machine's load shows in the numbers: compare rows, not runs.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { recordActivity } from '../../src/activity/store.ts';
+import { createSqliteStorage } from '../../src/adapters/node/sqlite.ts';
 import { withinTools } from '../../src/mcp/tool-exchange.ts';
 import type { GrantProps, VerifiedToken } from '../../src/oauth/engine.ts';
 import { startApp } from '../../test/support/in-process.ts';
@@ -60,3 +66,28 @@ await time('baseline: the request and answer objects alone', () => {
   return json(listAnswer)();
 });
 await app.close();
+
+// The activity record's own cost per message, on SQLite: the entry written off the request's path.
+const dir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-activity-'));
+const sqlite = createSqliteStorage(join(dir, 'key2oauth.db'));
+const onSqlite = await startApp({ platform: { kv: sqlite.kv } });
+const entry = {
+  at: '',
+  access_id: 'bench',
+  client_id: 'c',
+  method: 'tools/call',
+  tool: 'tool_7',
+  status: 200,
+  error_code: null,
+  duration_ms: 3,
+};
+const rounds = 5000;
+const started = performance.now();
+for (let i = 0; i < rounds; i++) recordActivity(onSqlite.platform, slug, { ...entry, at: new Date().toISOString() });
+await onSqlite.settle();
+console.log(
+  `${'activity entry written to SQLite (with trimming)'.padEnd(58)} ${(((performance.now() - started) * 1000) / rounds).toFixed(1).padStart(7)} µs/message`,
+);
+await onSqlite.close();
+await sqlite.close();
+rmSync(dir, { recursive: true, force: true });

@@ -30,7 +30,7 @@ const PREFIX = 'k2o:activity:';
 export const MAX_PER_ENDPOINT = 1000;
 const MAX_PENDING = 1000;
 /** One write in this many also trims the endpoint's record to MAX_PER_ENDPOINT. */
-const TRIM_EVERY = 50;
+const TRIM_EVERY = 250;
 /** Inverted milliseconds sort newest first; 15 digits last until the year 33658. */
 const LATEST = 10 ** 15;
 
