@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import {
+  apiActivityPath,
   apiGrantPath,
   apiGrantsPath,
   apiPath,
@@ -106,6 +107,9 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   app.post('/api/access', (c) => listAccess(c, address(c)));
   app.post('/api/access/replace', (c) => replaceAccess(c, address(c)));
   app.post('/api/access/revoke', (c) => revokeAccess(c, address(c)));
+  const accessActivity = accessApi(platform, 'activity');
+  app.post('/api/access/activity', (c) => accessActivity(c, address(c)));
+  app.get(apiActivityPath(SLUG), (c) => manageEndpoint(platform, c.req.raw, c.req.param('slug'), address(c), 'activity'));
   app.get(managePath(SLUG), (c) => showManage(platform, c, c.req.param('slug'), address(c)));
   app.post(managePath(SLUG), (c) => submitManage(platform, c, c.req.param('slug'), address(c)));
   app.delete(apiGrantPath(SLUG, ':grantId'), (c) =>

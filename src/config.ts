@@ -63,6 +63,8 @@ export interface Config {
   allowedClientRedirectHosts: string[];
   /** Days the audit trail keeps each event. */
   auditRetentionDays: number;
+  /** Days the activity record (src/activity/) keeps each MCP message's entry. */
+  activityRetentionDays: number;
 }
 
 export interface SignInConfig {
@@ -137,6 +139,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   MAX_STREAMS_PER_GRANT: '32',
   MAX_STREAMS_PER_ADDRESS: '256',
   SSE_HEARTBEAT_SECONDS: '25',
+  ACTIVITY_RETENTION_DAYS: '30',
   UPSTREAM_IDLE_TIMEOUT_SECONDS: '900',
   MAX_CONNECTIONS: 'auto',
   HEADERS_TIMEOUT_MS: '10000',
@@ -203,6 +206,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     maxStreamsPerAddress: parseInteger(env, 'MAX_STREAMS_PER_ADDRESS', { min: 0 }),
     sseHeartbeatMs: parseInteger(env, 'SSE_HEARTBEAT_SECONDS', { min: 0, max: 3600 }) * 1000,
     upstreamIdleTimeoutMs: parseInteger(env, 'UPSTREAM_IDLE_TIMEOUT_SECONDS', { min: 0 }) * 1000,
+    activityRetentionDays: parseInteger(env, 'ACTIVITY_RETENTION_DAYS', { min: 1, max: 3650 }),
     rateLimits: {
       createEndpoint: parseRateLimit(env, 'RATE_LIMIT_CREATE'),
       registerClient: parseRateLimit(env, 'RATE_LIMIT_REGISTER'),

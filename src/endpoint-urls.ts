@@ -150,6 +150,11 @@ export function apiGrantsPath<S extends string>(slug: S): `/api/slugs/${S}/grant
   return `${apiPath(slug)}/grants`;
 }
 
+/** The endpoint's activity record, for its creator (docs/tools-and-activity.md). */
+export function apiActivityPath<S extends string>(slug: S): `/api/slugs/${S}/activity` {
+  return `${apiPath(slug)}/activity`;
+}
+
 export function apiGrantPath<S extends string, G extends string>(slug: S, grantId: G): `/api/slugs/${S}/grants/${G}` {
   return `${apiGrantsPath(slug)}/${grantId}`;
 }

@@ -21,6 +21,8 @@ const HELP = {
   key2oauth_grants_issued_total: 'Authorizations completed (grants issued).',
   key2oauth_grants_revoked_total: 'Grants revoked: by the creator, the operator, the key holder, or because the upstream refused the key.',
   key2oauth_rate_limited_total: 'Requests refused by a rate limit, by bucket.',
+  key2oauth_mcp_messages_total:
+    'MCP messages through a grant, by outcome (ok, refused, jsonrpc_error, client_error, upstream_error; not_recorded when the activity record was full).',
 } as const;
 
 export function countRequest(route: string, method: string, status: number): void {
@@ -37,6 +39,10 @@ export function countGrantsRevoked(n: number): void {
 
 export function countRateLimited(bucket: string): void {
   count('key2oauth_rate_limited_total', { bucket });
+}
+
+export function countMcpMessage(outcome: string): void {
+  count('key2oauth_mcp_messages_total', { outcome });
 }
 
 export function observeUpstreamLatency(seconds: number): void {

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   endpoints: { summary: 'list, show, create or delete endpoints', load: () => import('./endpoints.ts') },
   grants: { summary: 'list or revoke who has access to an endpoint', load: () => import('./grants.ts') },
   audit: { summary: 'who created, changed, authorized or signed in, and when (the audit trail)', load: () => import('./audit.ts') },
+  activity: { summary: 'what apps did through an endpoint (method, tool, outcome; never arguments)', load: () => import('./activity.ts') },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 import { endpointUrl } from '../endpoint-urls.ts';
 import { type CredentialField, requestPreview, singleHeader, templateOf } from '../upstream/credentials.ts';
 import type { UpstreamTarget, UpstreamTransport } from '../upstream/target.ts';
+import type { ToolCeiling } from '../upstream/tool-policy.ts';
 
 /**
  * An endpoint: one upstream MCP server reachable at `{PUBLIC_URL}/{slug}/mcp`.
@@ -23,6 +24,8 @@ export interface Endpoint {
   manageTokenHash?: string;
   /** The signed-in person who created it (sign-in configured, docs/teams.md): they manage it from /endpoints. */
   owner?: string;
+  /** The creator's ceiling on every grant's tools (`tool_policy`, docs/tools-and-activity.md). */
+  toolPolicy?: ToolCeiling;
 }
 
 /** The endpoint's credential template; a record of the older shape reads as its one header. */
@@ -57,6 +60,7 @@ export function describeEndpoint(endpoint: Endpoint, publicUrl: string) {
     auth_header_prefix: singleHeader(endpointTemplate(endpoint))?.prefix ?? null,
     transport: endpoint.transport,
     created_at: new Date(endpoint.createdAt * 1000).toISOString(),
+    tool_policy: endpoint.toolPolicy ?? null,
   };
 }
 

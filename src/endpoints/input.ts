@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_PATTERNS, MAX_TOOL_NAME } from '../upstream/tool-policy.ts';
 import { credentialTemplate, isReservedHeader } from './credential-template.ts';
 
 /**
@@ -60,9 +61,22 @@ export const createEndpointInput = endpointFields.refine(oneTemplate.check, { me
 
 export type CreateEndpointInput = z.infer<typeof createEndpointInput>;
 
+const toolPattern = z
+  .string()
+  .min(1, 'a tool_policy pattern must not be empty')
+  .max(MAX_TOOL_NAME, `a tool_policy pattern is at most ${MAX_TOOL_NAME} characters`);
+/** The creator's tool ceiling (upstream/tool-policy.ts): name patterns, `*` for any run; null removes it. */
+const toolPolicyInput = z
+  .strictObject({
+    allow: z.array(toolPattern).max(MAX_PATTERNS, `tool_policy.allow takes at most ${MAX_PATTERNS} patterns`).optional(),
+    deny: z.array(toolPattern).max(MAX_PATTERNS, `tool_policy.deny takes at most ${MAX_PATTERNS} patterns`).optional(),
+  })
+  .nullable();
+
 /** A change by the creator (PATCH /api/slugs/:slug): the same fields and rules, all optional, at least one. */
 export const updateEndpointInput = endpointFields
   .partial()
+  .extend({ tool_policy: toolPolicyInput.optional() })
   .refine((input) => Object.values(input).some((value) => value !== undefined), { message: 'Send at least one field to change' })
   .refine(oneTemplate.check, { message: oneTemplate.message });
 

@@ -7,7 +7,10 @@ import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { open, type Sealed, seal } from '../oauth/key-replacement.ts';
 import { ACCESS_PATH, type AccessRow, accessFindPage, accessListPage } from '../pages/access.ts';
+import { activitySection } from '../pages/activity.ts';
 import type { Platform } from '../platform.ts';
+import { ALL_TOOLS } from '../upstream/tool-policy.ts';
+import { activityRows, OUTCOMES } from './activity-view.ts';
 import { type Found, findAccess, NO_ACCESS, refreshed, replaceAccess, revokeAccess, slugOfInput } from './key-holder.ts';
 
 /**
@@ -133,6 +136,8 @@ async function listPage(
   const accesses: AccessRow[] = found.grants.map((grant) => ({
     id: grant.id,
     clientName: grant.client_name,
+    // Restricted accesses say so; the rest are as they always were.
+    ...(grant.tools === ALL_TOOLS ? {} : { tools: grant.tools }),
     redirectHost: grant.redirect_host,
     createdAt: grant.created_at,
     lastUsedAt: grant.last_used_at,
@@ -143,6 +148,10 @@ async function listPage(
       host: new URL(found.endpoint.upstreamUrl).host,
       accesses,
       labels: endpointTemplate(found.endpoint).map((field) => field.label),
+      activity: activitySection(
+        await activityRows(platform, found.slug, found.grants, { accessIds: new Set(found.grants.map((grant) => grant.id)), limit: 100 }),
+        { accesses: [], outcomes: OUTCOMES },
+      ),
       ...(options.notice ? { notice: options.notice } : {}),
       ...(options.error ? { error: options.error } : {}),
     }),

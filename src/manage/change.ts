@@ -1,3 +1,4 @@
+import { forgetActivity } from '../activity/store.ts';
 import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { checkUpstream, oneHeaderTemplate } from '../endpoints/create.ts';
 import { urlClashProblem } from '../endpoints/credential-template.ts';
@@ -5,6 +6,7 @@ import { displayNameProblem } from '../endpoints/display-name.ts';
 import { type Endpoint, endpointTemplate } from '../endpoints/endpoint.ts';
 import type { UpdateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
+import { forgetToolCeiling } from '../endpoints/tool-ceiling.ts';
 import { engine } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
 import { type CredentialField, headerTemplate, singleHeader } from '../upstream/credentials.ts';
@@ -47,6 +49,12 @@ export async function changeEndpoint(
   delete updated.authHeaderPrefix;
   const clash = urlClashProblem(template, updated.upstreamUrl);
   if (clash) return { ok: false, error: 'invalid_upstream_url', message: clash };
+  // The tool ceiling narrows every grant from its next message on (endpoints/tool-ceiling.ts); nothing is revoked.
+  if (input.tool_policy !== undefined) {
+    const { allow = [], deny = [] } = input.tool_policy ?? {};
+    if (allow.length || deny.length) updated.toolPolicy = { ...(allow.length ? { allow } : {}), ...(deny.length ? { deny } : {}) };
+    else delete updated.toolPolicy;
+  }
   const warnings: string[] = [];
   // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
   if (input.transport !== undefined || input.upstream_url !== undefined) {
@@ -55,11 +63,22 @@ export async function changeEndpoint(
     if (detected.warning) warnings.push(detected.warning);
   }
 
+  // A legacy HTTP+SSE server answers on its own stream, and a stdio server through its process,
+  // where no answer is filtered (docs/tools-and-activity.md).
+  if (updated.toolPolicy && updated.transport !== 'streamable-http') {
+    return {
+      ok: false,
+      error: 'invalid_request',
+      message:
+        'tool_policy needs a Streamable HTTP upstream: a legacy HTTP+SSE server answers on its own stream, and a stdio server through its process, where tools are not filtered',
+    };
+  }
   const destinationChanged =
     updated.upstreamUrl !== endpoint.upstreamUrl ||
     placesOf(template) !== placesOf(endpointTemplate(endpoint)) ||
     updated.transport !== endpoint.transport;
   await createEndpointStore(platform.kv).put(updated);
+  forgetToolCeiling(platform, endpoint.slug);
   const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;
   platform.log.info('endpoint changed', { slug: endpoint.slug, destination_changed: destinationChanged, revoked_grants: revoked });
   const fields = Object.keys(input).filter((name) => input[name as keyof UpdateEndpointInput] !== undefined);
@@ -98,6 +117,8 @@ function changedTemplate(current: CredentialField[], input: UpdateEndpointInput)
 export async function deleteEndpoint(platform: Platform, slug: string, actor: string = ACTORS.operator): Promise<number> {
   await createEndpointStore(platform.kv).delete(slug);
   const revoked = await engine(platform, slug).revokeAllGrants();
+  // Its activity record goes with it, off the request's path.
+  platform.waitUntil(forgetActivity(platform, slug).catch(() => {}));
   platform.log.info('endpoint deleted', { slug, revoked_grants: revoked });
   await recordEvent(platform, { actor, action: 'endpoint.deleted', slug, detail: `${revoked} access(es) revoked` });
   return revoked;

@@ -10,6 +10,7 @@ import { rateLimit } from '../http/rate-limit.ts';
 import { readJsonBody } from '../http/request.ts';
 import { listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
 import type { Platform } from '../platform.ts';
+import { activityFilter, activityRows } from './activity-view.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
 
 /**
@@ -18,14 +19,15 @@ import { changeEndpoint, deleteEndpoint } from './change.ts';
  * take down an abusive endpoint:
  * - `GET/PATCH/DELETE /api/slugs/:slug`: the endpoint (change.ts says what a change revokes);
  * - `GET /api/slugs/:slug/grants`: who was given access (client, redirect host, created, last used);
- * - `DELETE /api/slugs/:slug/grants/:grantId`, or `…/grants` for all: take access back.
+ * - `DELETE /api/slugs/:slug/grants/:grantId`, or `…/grants` for all: take access back;
+ * - `GET /api/slugs/:slug/activity` (`?tool=&outcome=&access_id=`): the activity record, newest first.
  */
 export async function manageEndpoint(
   platform: Platform,
   request: Request,
   slug: string,
   clientAddress: string,
-  grants?: { grantId?: string },
+  grants?: { grantId?: string } | 'activity',
 ): Promise<Response> {
   // Every request counts, before any token is looked at: the admin token may be weaker than a manage token.
   const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
@@ -40,6 +42,17 @@ export async function manageEndpoint(
   }
   const { publicUrl } = platform.config;
 
+  if (grants === 'activity') {
+    const query = new URL(request.url).searchParams;
+    return ok({
+      activity: await activityRows(
+        platform,
+        slug,
+        await listGrants(platform, slug),
+        activityFilter((name) => query.get(name)),
+      ),
+    });
+  }
   if (grants) {
     if (request.method === 'GET' && !grants.grantId) return ok({ grants: await listGrants(platform, slug) });
     if (request.method !== 'DELETE')

@@ -10,10 +10,14 @@ import { rateLimit } from '../http/rate-limit.ts';
 import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
+import { activitySection } from '../pages/activity.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
+import { patternsOf } from '../pages/tool-policy-form.ts';
 import type { Platform } from '../platform.ts';
 import { signedInPerson } from '../signin/session.ts';
 import { mayManageAsPerson } from '../signin/who.ts';
+import { ALL_TOOLS } from '../upstream/tool-policy.ts';
+import { activityFilter, activityRows, OUTCOMES } from './activity-view.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
 import { manageActor, mayManage } from './manage-api.ts';
 
@@ -45,7 +49,7 @@ export async function showManage(platform: Platform, c: Context, slug: string, c
   if (!endpoint) return htmlResponse(manageGonePage(c.req.query('done') === 'deleted'), { status: 404 });
   if (!(await pageActor(platform, c, endpoint))) return htmlResponse(manageTokenPage({ slug }));
   const notice = NOTICES[c.req.query('done') ?? ''];
-  return page(platform, endpoint, { ...(notice ? { notice } : {}) });
+  return page(platform, endpoint, { ...(notice ? { notice } : {}), query: new URL(c.req.url).searchParams });
 }
 
 export async function submitManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
@@ -97,6 +101,15 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
       return redirect(`${here}?done=${changed.revoked > 0 ? 'saved-revoked' : 'saved'}`, new Headers(), 303);
     }
+    case 'tool-policy': {
+      const allow = patternsOf(field('tool_allow'));
+      const deny = patternsOf(field('tool_deny'));
+      const parsed = updateEndpointInput.safeParse({ tool_policy: allow.length || deny.length ? { allow, deny } : null });
+      if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
+      const changed = await changeEndpoint(platform, endpoint, parsed.data);
+      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
+      return redirect(`${here}?done=saved`, new Headers(), 303);
+    }
     case 'revoke':
       await revokeGrant(platform, slug, field('grant'), actor);
       return redirect(`${here}?done=revoked`, new Headers(), 303);
@@ -122,10 +135,20 @@ async function pageActor(platform: Platform, c: Context, endpoint: Endpoint): Pr
 async function page(
   platform: Platform,
   endpoint: Endpoint,
-  extra: { notice?: string; error?: string; status?: number },
+  extra: { notice?: string; error?: string; status?: number; query?: URLSearchParams },
 ): Promise<Response> {
   const view = describeEndpoint(endpoint, platform.config.publicUrl);
   const grants = await listGrants(platform, endpoint.slug);
+  const query = extra.query ?? new URLSearchParams();
+  const filter = activityFilter((name) => query.get(name));
+  const activity = activitySection(await activityRows(platform, endpoint.slug, grants, { ...filter, limit: 200 }), {
+    action: managePath(endpoint.slug),
+    ...(filter.tool ? { tool: filter.tool } : {}),
+    ...(filter.outcome ? { outcome: filter.outcome } : {}),
+    ...(filter.accessIds ? { access: [...filter.accessIds][0]! } : {}),
+    accesses: grants.map((grant) => ({ id: grant.id, clientName: grant.client_name })),
+    outcomes: OUTCOMES,
+  });
   return htmlResponse(
     managePage({
       endpoint: {
@@ -140,12 +163,16 @@ async function page(
       grants: grants.map((grant) => ({
         id: grant.id,
         clientName: grant.client_name,
+        // Restricted accesses say so; the rest are as they always were.
+        ...(grant.tools === ALL_TOOLS ? {} : { tools: grant.tools }),
         redirectHost: grant.redirect_host,
         createdAt: grant.created_at,
         lastUsedAt: grant.last_used_at,
       })),
       ...(extra.notice ? { notice: extra.notice } : {}),
       ...(extra.error ? { error: extra.error } : {}),
+      ...(endpoint.toolPolicy ? { toolPolicy: endpoint.toolPolicy } : {}),
+      activity,
     }),
     { status: extra.status ?? 200 },
   );

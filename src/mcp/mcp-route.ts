@@ -9,6 +9,7 @@ import type { McpClient } from './admission.ts';
 import { forwardWithKey, guard } from './guard.ts';
 import { legacyStream } from './legacy-sse.ts';
 import { stdioExchange } from './stdio-route.ts';
+import { withinTools } from './tool-exchange.ts';
 
 const MCP_METHODS = new Set(['GET', 'POST', 'DELETE', 'OPTIONS']);
 
@@ -37,7 +38,10 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
   return guard(platform, slug, request, client, (props, auth) => {
     if (props.upstream.transport === 'stdio') return stdioExchange(platform, request, props, auth);
-    if (props.upstream.transport !== 'sse') return forwardWithKey(platform, request, props, auth, { url: props.upstream.url });
+    if (props.upstream.transport !== 'sse')
+      return withinTools(platform, request, props, auth, (sent) =>
+        forwardWithKey(platform, sent, props, auth, { url: props.upstream.url }),
+      );
     if (request.method === 'GET') return legacyStream(platform, request, props, auth, 'mcp');
     return Promise.resolve(
       jsonRpcError(405, 'This server speaks the legacy HTTP+SSE transport: open a GET event stream on this URL, or on /sse', -32000, {

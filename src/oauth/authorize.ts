@@ -16,6 +16,8 @@ import { signInUrl } from '../signin/routes.ts';
 import { signInActor, whoAuthorizes } from '../signin/who.ts';
 import type { CredentialField } from '../upstream/credentials.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
+import { type ListedTool, listUpstreamTools } from '../upstream/tool-list.ts';
+import { choiceFromForm, describeChoice, MAX_CHOSEN_TOOLS, type ToolChoice } from '../upstream/tool-policy.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { credentialInputName, readCredentialForm } from './credential-form.ts';
@@ -110,7 +112,12 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   const notice = await takeNotice(platform.kv, noticeId);
   if (!notice) return consentPage(oauth, authRequest, endpoint);
   const headers = new Headers(notice.retryAfter ? { 'retry-after': String(notice.retryAfter) } : {});
-  return consentPage(oauth, authRequest, endpoint, { error: notice.message, status: notice.status, headers });
+  return consentPage(oauth, authRequest, endpoint, {
+    error: notice.message,
+    status: notice.status,
+    headers,
+    ...(notice.tools ? { tools: notice.tools } : {}),
+  });
 }
 
 /** POST /authorize: Deny, or check the key against the upstream and only then issue a code. */
@@ -120,7 +127,8 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   const read = await readFormPost(request, config.publicUrl);
   if (!read.ok) return read.answer;
   const form = read.value;
-  const problem = paramsProblem(consentForm, form);
+  // One `tool` field per chosen tool (upstream/tool-policy.ts) comes on top of the form's own fields.
+  const problem = paramsProblem(consentForm, form, 50 + MAX_CHOSEN_TOOLS);
   if (problem) return answers.badForm(`${problem}.`);
   const handle = form.get('handle') ?? '';
   const action = form.get('action') ?? '';
@@ -178,6 +186,19 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       );
     }
 
+    // The key holder's choice of tools (docs/tools-and-activity.md). A legacy HTTP+SSE upstream
+    // answers on its own stream and a stdio server through its process, where no answer is
+    // filtered: only `all` is offered there.
+    const tools = choiceFromForm(form);
+    if ('problem' in tools || (tools.mode !== 'all' && endpoint.transport !== 'streamable-http')) {
+      const message =
+        'problem' in tools
+          ? tools.problem
+          : endpoint.transport === 'sse'
+            ? 'This endpoint’s server speaks the legacy transport, where access can only be to all tools.'
+            : 'This endpoint’s server is a program this server runs for you, where access can only be to all tools.';
+      return again({ message, status: 400 });
+    }
     const read = readCredentialForm(form, endpointTemplate(endpoint), endpoint.upstreamUrl);
     const problem: Problem | undefined = !read.ok
       ? { message: read.message, status: 400, log: read.log }
@@ -191,11 +212,31 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     }
 
     const values = read.ok ? read.values : [];
-    const props: GrantProps = { v: 1, slug, credentials: values, upstream: upstreamTarget(endpoint) };
+    // `chosen` with no tool named yet: the second step, the page again with the upstream's tools to tick.
+    if (tools.mode === 'chosen' && tools.tools.length === 0) {
+      const listed = await listUpstreamTools(platform, upstreamTarget(endpoint), values);
+      return again({
+        message: listed?.length
+          ? 'Your key works. Tick the tools the app may use, paste the key again, and approve.'
+          : 'Your key works, but the server did not list its tools: choose all or read-only tools instead.',
+        status: 200,
+        ...(listed?.length ? { tools: listed } : {}),
+      });
+    }
+    const props: GrantProps = {
+      v: 1,
+      slug,
+      credentials: values,
+      upstream: upstreamTarget(endpoint),
+      ...(tools.mode === 'all' ? {} : { tools }),
+    };
     const { redirectTo } = await oauth.completeAuthorization({
       request: approved.request,
       userId: slug,
-      metadata: await grantMetadata(platform, slug, values, approved.request.redirectUri, signInActor(platform, actor)),
+      metadata: {
+        ...(await grantMetadata(platform, slug, values, approved.request.redirectUri, signInActor(platform, actor))),
+        ...toolsMetadata(tools),
+      },
       scope: grantedScopes(approved.request.scope),
       props,
       // Everyone who uses an endpoint shares its userId (the slug), and a CIMD client shares one
@@ -226,6 +267,11 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
   }
 }
 
+/** The choice in words in the grant's (unencrypted) metadata, so every list of accesses can show it. */
+function toolsMetadata(choice: ToolChoice): { tools?: string } {
+  return choice.mode === 'all' ? {} : { tools: describeChoice(choice) };
+}
+
 /**
  * After a refused submission: 303 back to the authorization URL the form was posted to, with the
  * message kept for the GET (consent-notice.ts), so no page in the history is a POST result. A
@@ -248,7 +294,7 @@ async function consentPage(
   oauth: OAuthHelpers,
   authRequest: AuthRequest,
   endpoint: Endpoint,
-  extra: { error?: string; status?: number; headers?: Headers } = {},
+  extra: { error?: string; status?: number; headers?: Headers; tools?: ListedTool[] } = {},
 ): Promise<Response> {
   const described = await oauth.describeConsent(authRequest);
   // A metadata document's host vouches for the app's name, as a registration cannot.
@@ -278,6 +324,7 @@ async function consentPage(
       consent,
       ...(appScheme(authRequest.redirectUri) ? { appScheme: appScheme(authRequest.redirectUri)! } : {}),
       ...(extra.error ? { error: extra.error } : {}),
+      tools: endpoint.transport === 'streamable-http' ? extra.tools : false,
     }),
     { status: extra.status ?? 200, headers, formAction: redirectSources(authRequest.redirectUri) },
   );

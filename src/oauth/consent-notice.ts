@@ -1,5 +1,6 @@
 import { randomToken } from '../crypto.ts';
 import type { KVStore } from '../storage/contract.ts';
+import type { ListedTool } from '../upstream/tool-list.ts';
 
 /**
  * What the consent page must say after a refused submission (wrong key, upstream down, endpoint
@@ -20,6 +21,8 @@ export interface ConsentNotice {
   status: number;
   /** Seconds, for a 429: the page keeps its Retry-After. */
   retryAfter?: number;
+  /** The upstream's tools, for the second step of choosing them (pages/tool-choice.ts); no secret. */
+  tools?: ListedTool[];
 }
 
 export async function keepNotice(kv: KVStore, notice: ConsentNotice): Promise<string> {

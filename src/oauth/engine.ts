@@ -14,6 +14,7 @@ import type { KVListKey, KVPutOptions } from '../storage/contract.ts';
 import { MIN_EXPIRATION_TTL } from '../storage/rules.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { UpstreamTarget } from '../upstream/target.ts';
+import type { ToolChoice } from '../upstream/tool-policy.ts';
 import { MARKER, replacedProps } from './key-replacement.ts';
 import { checkClientRegistration } from './registration.ts';
 import { TokenCheckCache } from './token-cache.ts';
@@ -49,6 +50,8 @@ export interface GrantProps {
   /** The one key of grants made before templates existed (grant-credentials.ts reads it as one value). */
   apiKey?: string;
   upstream: UpstreamTarget;
+  /** Which tools the key holder allowed at consent (upstream/tool-policy.ts); absent (older grants) means all. */
+  tools?: ToolChoice;
 }
 
 /** What a handler learns about the verified token besides its props. */

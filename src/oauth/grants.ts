@@ -2,6 +2,7 @@ import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
+import { ALL_TOOLS } from '../upstream/tool-policy.ts';
 import { engine, markGrantTokens, updateGrantMetadata } from './engine.ts';
 import { forgetGrantUse, grantLastUsed } from './grant-usage.ts';
 import { addReplacement, forgetReplacements } from './key-replacement.ts';
@@ -20,6 +21,8 @@ export interface GrantMetadata {
   keyHash?: string;
   /** With SIGN_IN_TO_AUTHORIZE: the signed-in person who approved (docs/teams.md). */
   authorizedBy?: string;
+  /** The key holder's tool choice in words (upstream/tool-policy.ts `describeChoice`); absent: all tools. */
+  tools?: string;
 }
 
 export interface GrantView {
@@ -31,6 +34,8 @@ export interface GrantView {
   last_used_at: string | null;
   /** Only on grants approved by a signed-in person (SIGN_IN_TO_AUTHORIZE). */
   authorized_by?: string;
+  /** Which tools the key holder allowed: `all tools`, `read-only tools`, `only a, b`. */
+  tools: string;
 }
 
 /**
@@ -93,6 +98,7 @@ async function listGrantRecords(platform: Platform, slug: string): Promise<Liste
           created_at: new Date((metadata.createdAt ?? grant.createdAt) * 1000).toISOString(),
           last_used_at: used ? new Date(used * 1000).toISOString() : null,
           ...(metadata.authorizedBy ? { authorized_by: metadata.authorizedBy } : {}),
+          tools: metadata.tools ?? ALL_TOOLS,
         },
         ...(metadata.keyHash ? { keyHash: metadata.keyHash } : {}),
       };

@@ -11,6 +11,8 @@ export function accessLink(endpointUrl?: string): string {
 export interface AccessRow {
   id: string;
   clientName: string;
+  /** The tools this access may call, in words. */
+  tools?: string;
   redirectHost: string | null;
   createdAt: string;
   lastUsedAt: string | null;
@@ -61,6 +63,8 @@ export function accessListPage(options: {
   labels?: string[];
   notice?: string;
   error?: string;
+  /** What these accesses did (activity.ts), rendered by the caller. */
+  activity?: Html;
 }): Html {
   const { accesses } = options;
   const labels = options.labels && options.labels.length > 1 ? options.labels : undefined;
@@ -79,7 +83,7 @@ ${
 <tbody>
 ${accesses.map(
   (access) => html`<tr>
-<td>${access.clientName}</td><td><span class="host">${access.redirectHost ?? 'unknown'}</span></td>
+<td>${access.clientName}${access.tools ? html`<br><span class="muted tools">${access.tools}</span>` : ''}</td><td><span class="host">${access.redirectHost ?? 'unknown'}</span></td>
 <td>${when(access.createdAt)}</td><td>${access.lastUsedAt ? when(access.lastUsedAt) : 'never'}</td>
 <td><form method="post" action="${ACCESS_PATH}"><input type="hidden" name="action" value="revoke"><input type="hidden" name="id" value="${access.id}">
 <button type="submit" class="secondary">Revoke</button></form></td>
@@ -107,6 +111,7 @@ ${
 </form>`
 }
 </section>
+${options.activity ?? ''}
 <form method="post" action="${ACCESS_PATH}"><input type="hidden" name="action" value="done"><button type="submit" class="secondary">Done: forget my key on this page</button></form>`,
   );
 }

@@ -3,6 +3,7 @@ import { html } from 'hono/html';
 import type { HostView } from './host-display.ts';
 import { type Html, layout, trustNotice } from './layout.ts';
 import { keyLines } from './request-preview.ts';
+import { type ToolOption, toolChoiceSection } from './tool-choice.ts';
 
 export interface AuthorizePageOptions {
   handle: string;
@@ -30,6 +31,8 @@ export interface AuthorizePageOptions {
    */
   stdio?: { variables: string[] };
   error?: string;
+  /** Tool choice (tool-choice.ts): the upstream's tools to pick from, after the key check; false for none (legacy upstream). */
+  tools?: ToolOption[] | false;
 }
 
 /**
@@ -98,6 +101,7 @@ ${options.fields.map(
   ) => html`<label>${options.stdio ? field.label : options.fields.length === 1 && field.label === 'API key' ? html`API key for ${options.upstreamHost}` : field.label}
 <input name="${field.input}" type="${field.secret ? 'password' : 'text'}" autocomplete="off" spellcheck="false" required maxlength="8192"${index === 0 ? html` autofocus` : ''}></label>`,
 )}
+${options.tools === false ? '' : toolChoiceSection(options.tools)}
 <div class="buttons">
 <button type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>

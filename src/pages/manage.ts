@@ -2,6 +2,7 @@ import { html } from 'hono/html';
 import { type CredentialRow, credentialRows } from './credential-rows.ts';
 import { type Html, layout } from './layout.ts';
 import { keyLines, requestPreviewBlock } from './request-preview.ts';
+import { toolPolicySection } from './tool-policy-form.ts';
 
 export interface ManagedEndpoint {
   slug: string;
@@ -18,6 +19,8 @@ export interface ManagedEndpoint {
 export interface GrantRow {
   id: string;
   clientName: string;
+  /** The tools this access may call, in words. */
+  tools?: string;
   redirectHost: string | null;
   createdAt: string;
   lastUsedAt: string | null;
@@ -54,7 +57,15 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
  * (with a button each to take it back), and deletion. Every button is a same-origin form post
  * answered by a redirect back here, so reload and Back are harmless.
  */
-export function managePage(options: { endpoint: ManagedEndpoint; grants: GrantRow[]; notice?: string; error?: string }): Html {
+export function managePage(options: {
+  endpoint: ManagedEndpoint;
+  grants: GrantRow[];
+  notice?: string;
+  error?: string;
+  toolPolicy?: { allow?: string[]; deny?: string[] };
+  /** The activity section (activity.ts), rendered by the caller. */
+  activity?: Html;
+}): Html {
   const { endpoint, grants } = options;
   return layout(
     `Manage ${endpoint.displayName}`,
@@ -79,7 +90,7 @@ ${
 <tbody>
 ${grants.map(
   (grant) => html`<tr>
-<td>${grant.clientName}</td><td><span class="host">${grant.redirectHost ?? 'unknown'}</span></td>
+<td>${grant.clientName}${grant.tools ? html`<br><span class="muted tools">${grant.tools}</span>` : ''}</td><td><span class="host">${grant.redirectHost ?? 'unknown'}</span></td>
 <td>${when(grant.createdAt)}</td><td>${grant.lastUsedAt ? when(grant.lastUsedAt) : 'never'}</td>
 <td><form method="post"><input type="hidden" name="action" value="revoke"><input type="hidden" name="grant" value="${grant.id}">
 <button type="submit" class="secondary">Revoke</button></form></td>
@@ -110,6 +121,8 @@ ${TRANSPORTS.map(([value, label]) => html`<option value="${value}"${endpoint.tra
 <button type="submit">Save</button>
 </form>
 </section>
+${options.activity ?? ''}
+${toolPolicySection(options.toolPolicy)}
 <section class="card">
 <h2>Delete the endpoint</h2>
 <p>Its URL stops working at once and every access above is revoked. This cannot be undone.</p>

@@ -20,6 +20,7 @@ const LAYERS = [
   ['upstream'],
   ['endpoints'],
   ['oauth'],
+  ['activity'],
   ['mcp', 'manage', 'teams'],
   ['app'],
   ['adapters/node', 'adapters/cloudflare'],

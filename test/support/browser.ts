@@ -15,7 +15,7 @@ export class Browser {
     return new Page(String(url), response, await response.text());
   }
 
-  async submit(page: Page, fields: Record<string, string>, button: { name: string; value: string }): Promise<Response> {
+  async submit(page: Page, fields: Record<string, string | string[]>, button: { name: string; value: string }): Promise<Response> {
     const root = parse(page.body);
     const form = root.querySelector('form[method="post"]');
     if (!form) throw new Error(`no form on the page:\n${page.body}`);
@@ -24,7 +24,11 @@ export class Browser {
       const name = input.getAttribute('name');
       if (name && input.getAttribute('type') === 'hidden') body.set(name, input.getAttribute('value') ?? '');
     }
-    for (const [name, value] of Object.entries(fields)) body.set(name, value);
+    // A list is a field repeated, as checkboxes of one name are sent.
+    for (const [name, value] of Object.entries(fields)) {
+      body.delete(name);
+      for (const one of [value].flat()) body.append(name, one);
+    }
     body.set(button.name, button.value);
     const action = form.getAttribute('action');
     const target = new URL(action ?? page.url, page.url);

@@ -79,12 +79,21 @@ export async function connectWithOAuth(endpoint: string, key: string, provider =
   return { client, provider, browser };
 }
 
-/** Opens the authorization page, pastes the key, approves; returns the code from the redirect. */
-export async function approveInBrowser(browser: Browser, authorizationUrl: URL, key: string | Record<string, string>): Promise<string> {
+/** Opens the authorization page, pastes the key (or the fields of a template of several), fills in `fields`, approves; returns the code from the redirect. */
+export async function approveInBrowser(
+  browser: Browser,
+  authorizationUrl: URL,
+  key: string | Record<string, string>,
+  fields: Record<string, string | string[]> = {},
+): Promise<string> {
   const page = await browser.get(authorizationUrl);
   if (page.status !== 200) throw new Error(`authorization page answered ${page.status}: ${page.text()}`);
   // A key, or the consent form's fields for a template of several (`credential_0`, `credential_1`, …).
-  const response = await browser.submit(page, typeof key === 'string' ? { api_key: key } : key, { name: 'action', value: 'approve' });
+  const response = await browser.submit(
+    page,
+    { ...(typeof key === 'string' ? { api_key: key } : key), ...fields },
+    { name: 'action', value: 'approve' },
+  );
   if (response.status !== 302) throw new Error(`approval answered ${response.status}: ${await response.text()}`);
   const location = new URL(response.headers.get('location')!);
   const code = location.searchParams.get('code');

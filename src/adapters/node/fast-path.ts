@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { namedByHeaders, noteMessage } from '../../activity/note.ts';
 import { endpointOfTarget } from '../../endpoint-urls.ts';
 import { requestIdFor } from '../../http/access-log.ts';
 import { bearerToken } from '../../http/bearer.ts';
@@ -6,6 +7,8 @@ import { bodyPlan, mcpTooLarge } from '../../http/body-limits.ts';
 import { answers, storageUnavailable } from '../../http/errors.ts';
 import { admit } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
+import { needsToolRules } from '../../mcp/tool-exchange.ts';
+import type { VerifiedToken } from '../../oauth/engine.ts';
 import type { Platform } from '../../platform.ts';
 import { isStorageUnavailable } from '../../storage/unavailable.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
@@ -82,18 +85,23 @@ async function serve(
   const answering = answeringFor(platform, req);
   const max = platform.config.maxMcpBodyBytes;
   const address = platform.clientAddress({ headers: nodeHeaders(req), socketAddress: req.socket.remoteAddress });
-  let admitted: Awaited<ReturnType<typeof admit>>;
+  let admitted: Awaited<ReturnType<typeof admit>> = null;
+  // A legacy upstream's endpoint rewriting, a stdio server's process and a grant whose tools are
+  // restricted are the app's.
+  let theApps = false;
   try {
     admitted = await admit(platform, slug, { streams: options.streams, address }, token);
+    if (admitted && !(admitted instanceof Response))
+      theApps = admitted.props.upstream.transport !== 'streamable-http' || (await needsToolRules(platform, admitted.props));
   } catch (error) {
+    if (admitted && !(admitted instanceof Response)) admitted.lease.release();
     if (!isStorageUnavailable(error)) throw error;
     platform.log.warn('storage unavailable', { error: error.message, cause: String(error.cause ?? '') });
     return sendResponse(res, storageUnavailable(error.retryAfter), answering);
   }
   if (admitted === null) return app(req, res);
   if (admitted instanceof Response) return sendResponse(res, admitted, answering);
-  // Legacy SSE (its endpoint rewriting) and stdio servers (their processes) are the app's.
-  if (admitted.props.upstream.transport !== 'streamable-http') {
+  if (theApps) {
     admitted.lease.release();
     return app(req, res);
   }
@@ -101,7 +109,21 @@ async function serve(
     admitted.lease.release();
     return sendResponse(res, mcpTooLarge(max), answering);
   }
+  noteWhenAnswered(platform, slug, admitted.auth, req, res);
   relay({ ...answering, slug, ...admitted, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
+}
+
+/** The activity record's entry for a relayed message (src/activity/), once its answer is over. */
+function noteWhenAnswered(platform: Platform, slug: string, auth: VerifiedToken, req: IncomingMessage, res: ServerResponse): void {
+  const started = performance.now();
+  res.once('close', () =>
+    noteMessage(platform, slug, auth, {
+      ...namedByHeaders(req.method!, (name) => nodeHeaders(req).get(name)),
+      status: res.statusCode,
+      errorCode: null,
+      started,
+    }),
+  );
 }
 
 /** What the access log needs of a request, taken when it arrives (`started` times it). */

@@ -1,0 +1,315 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { type MessageFacts, namedByHeaders, noteMessage } from '../activity/note.ts';
+import { toolCeiling } from '../endpoints/tool-ceiling.ts';
+import { isEventStream } from '../http/event-stream.ts';
+import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
+import type { Platform } from '../platform.ts';
+import {
+  allows,
+  isRestricted,
+  refusalMessage,
+  TOOL_REFUSED_CODE,
+  type ToolCeiling,
+  type ToolChoice,
+  type ToolFacts,
+} from '../upstream/tool-policy.ts';
+
+/**
+ * The exchange of a grant whose tools are restricted (src/upstream/tool-policy.ts decides which),
+ * on the web carrier: the app on Node (where the Node fast path hands such grants) and the Worker.
+ * A grant that allows every tool never comes here: `withinTools` sends its request as it is.
+ *
+ * For a restricted grant, a POST's JSON-RPC body is read (it is bounded by MAX_MCP_BODY_BYTES
+ * already) and each message judged:
+ * - a `tools/call` of a tool the grant does not include is answered here with a JSON-RPC error
+ *   (`TOOL_REFUSED_CODE`) and never sent upstream; in a batch, the rest goes up and the refusals
+ *   are added to the answer (into the JSON array, or as the first events of an SSE answer);
+ * - the answer to a `tools/list` keeps only the allowed tools, page by page (each page's
+ *   `nextCursor` is passed on as it is), for JSON and SSE answers alike, event by event.
+ * `read_only` needs a called tool's annotations: they come from the `tools/list` answers this
+ * grant's client already received, else from the upstream's own list, asked on the client's session.
+ */
+
+export interface ToolRules {
+  choice: ToolChoice | undefined;
+  ceiling: ToolCeiling | undefined;
+  /** Whose messages these are: tools seen in one grant's lists are never used to judge another's calls. */
+  grantId?: string;
+}
+
+type Send = (request: Request) => Promise<Response>;
+
+type Message = Record<string, unknown>;
+
+/**
+ * Sends `request` with `send`, judged by the grant's tool rules and the endpoint's ceiling when
+ * they restrict anything. The web carrier's one call.
+ */
+export async function withinTools(
+  platform: Platform,
+  request: Request,
+  props: GrantProps,
+  auth: VerifiedToken,
+  send: Send,
+): Promise<Response> {
+  const started = performance.now();
+  const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug) };
+  const note = (facts: Omit<MessageFacts, 'started'>) => noteMessage(platform, props.slug, auth, { ...facts, started });
+  if (request.method !== 'POST' || !isRestricted(rules.choice, rules.ceiling)) {
+    const response = await send(request);
+    note({ ...namedByHeaders(request.method, (name) => request.headers.get(name)), status: response.status, errorCode: null });
+    return response;
+  }
+  return restrictedExchange(request, { ...rules, grantId: auth.grantId }, send, note);
+}
+
+/** The Node fast path's one call: whether this grant's messages must come through here (the app). */
+export async function needsToolRules(platform: Platform, props: GrantProps): Promise<boolean> {
+  return isRestricted(props.tools, await toolCeiling(platform, props.slug));
+}
+
+async function restrictedExchange(
+  request: Request,
+  rules: ToolRules,
+  send: Send,
+  note: (facts: Omit<MessageFacts, 'started'>) => void,
+): Promise<Response> {
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    // Not JSON: the upstream answers it (a parse error) as it would to anyone.
+    const answer = await send(rebuilt(request, bytes));
+    note({ method: 'unknown', tool: null, status: answer.status, errorCode: null });
+    return answer;
+  }
+  const batch = Array.isArray(parsed);
+  const messages = (batch ? parsed : [parsed]) as unknown[];
+  const listIds = new Set<string>();
+  const refusals: Message[] = [];
+  const kept: unknown[] = [];
+  const known = (name: string) => lookupFacts(request, rules, send, name);
+  for (const message of messages) {
+    const call = toolCall(message);
+    if (call && !(await judged(rules, call.name, known))) {
+      refusals.push({
+        jsonrpc: '2.0',
+        id: call.id,
+        error: { code: TOOL_REFUSED_CODE, message: refusalMessage(call.name), data: { tool: call.name } },
+      });
+      continue;
+    }
+    if (isObject(message) && message.method === 'tools/list' && 'id' in message) listIds.add(JSON.stringify(message.id));
+    kept.push(message);
+  }
+
+  // The activity record: each refused call, then each message sent up, with the upstream's status.
+  for (const refusal of refusals)
+    note({
+      method: 'tools/call',
+      tool: (refusal.error as { data: { tool: string } }).data.tool,
+      status: 200,
+      errorCode: TOOL_REFUSED_CODE,
+    });
+  if (kept.length === 0) return jsonAnswer(batch ? refusals : refusals[0]!);
+  const upstream = await send(
+    refusals.length === 0 ? rebuilt(request, bytes) : rebuilt(request, encode(JSON.stringify(batch ? kept : kept[0]))),
+  );
+  for (const message of kept) {
+    const method = isObject(message) && typeof message.method === 'string' ? message.method : 'response';
+    note({ method, tool: toolCall(message)?.name ?? null, status: upstream.status, errorCode: null });
+  }
+  if (listIds.size === 0 && refusals.length === 0) return upstream;
+  if (upstream.status === 202 && refusals.length > 0) {
+    await upstream.body?.cancel().catch(() => {});
+    return jsonAnswer(refusals);
+  }
+  if (upstream.status < 200 || upstream.status >= 300 || !upstream.body) return upstream;
+  const filter = (message: unknown) => filterListAnswer(message, listIds, rules, request);
+  if (isEventStream(upstream.headers.get('content-type'))) return filteredEvents(upstream, filter, refusals);
+  if (!(upstream.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) return upstream;
+  let answer: unknown;
+  const text = await upstream.text();
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    return new Response(text, { status: upstream.status, headers: withoutLength(upstream.headers) });
+  }
+  const filtered = Array.isArray(answer)
+    ? [...answer.map(filter), ...refusals]
+    : refusals.length
+      ? [filter(answer), ...refusals]
+      : filter(answer);
+  return new Response(JSON.stringify(filtered), { status: upstream.status, headers: withoutLength(upstream.headers) });
+}
+
+async function judged(rules: ToolRules, name: string, known: (name: string) => Promise<ToolFacts | undefined>): Promise<boolean> {
+  // Only `read_only` needs more than the name; a name the ceiling or the choice refuses is refused without asking.
+  if (!allows(rules.choice?.mode === 'read_only' ? { mode: 'all' } : rules.choice, rules.ceiling, { name })) return false;
+  if (rules.choice?.mode !== 'read_only') return true;
+  const facts = await known(name);
+  return facts !== undefined && allows(rules.choice, rules.ceiling, facts);
+}
+
+function toolCall(message: unknown): { id: unknown; name: string } | undefined {
+  if (!isObject(message) || message.method !== 'tools/call') return undefined;
+  const params = message.params;
+  const name = isObject(params) && typeof params.name === 'string' ? params.name : '';
+  return { id: message.id ?? null, name };
+}
+
+/** A `tools/list` result for one of our request ids, with only the allowed tools. */
+function filterListAnswer(message: unknown, listIds: Set<string>, rules: ToolRules, request: Request): unknown {
+  if (!isObject(message) || !listIds.has(JSON.stringify(message.id)) || !isObject(message.result)) return message;
+  const tools = message.result.tools;
+  if (!Array.isArray(tools)) return message;
+  remember(request, rules, tools);
+  return {
+    ...message,
+    result: {
+      ...message.result,
+      tools: tools.filter(
+        (tool) => isObject(tool) && typeof tool.name === 'string' && allows(rules.choice, rules.ceiling, tool as unknown as ToolFacts),
+      ),
+    },
+  };
+}
+
+/** An SSE answer, event by event: each `data` that is a JSON-RPC message is filtered; the refusals go first. */
+function filteredEvents(upstream: Response, filter: (message: unknown) => unknown, refusals: Message[]): Response {
+  const encoder = new TextEncoder();
+  let controller!: TransformStreamDefaultController<Uint8Array>;
+  const parser = createParser({
+    onEvent: (event) => controller.enqueue(encoder.encode(serializeEvent(event, filter))),
+    onRetry: (retry) => controller.enqueue(encoder.encode(`retry: ${retry}\n\n`)),
+    onComment: (comment) => controller.enqueue(encoder.encode(`:${comment}\n\n`)),
+  });
+  const decoder = new TextDecoder();
+  const transform = new TransformStream<Uint8Array, Uint8Array>({
+    start(c) {
+      controller = c;
+      for (const refusal of refusals) c.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(refusal)}\n\n`));
+    },
+    transform(chunk) {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+    },
+    flush() {
+      parser.feed(decoder.decode());
+    },
+  });
+  return new Response(upstream.body!.pipeThrough(transform), { status: upstream.status, headers: withoutLength(upstream.headers) });
+}
+
+function serializeEvent(event: EventSourceMessage, filter: (message: unknown) => unknown): string {
+  let data = event.data;
+  try {
+    data = JSON.stringify(filter(JSON.parse(data)));
+  } catch {
+    // Not JSON: passed on as it came.
+  }
+  let out = '';
+  if (event.id !== undefined) out += `id: ${event.id}\n`;
+  if (event.event !== undefined) out += `event: ${event.event}\n`;
+  for (const line of data.split('\n')) out += `data: ${line}\n`;
+  return `${out}\n`;
+}
+
+// --- the annotations of a called tool, for `read_only` grants -------------------------------------
+
+/**
+ * Tools seen in `tools/list` answers, by the grant and session they came on: a `read_only` grant's client lists tools before it calls one, so a call is usually judged
+ * without asking. Kept briefly, so a tool the upstream re-annotates is judged anew soon.
+ */
+const SEEN_MS = 30_000;
+const SEEN_KEPT = 1000;
+const seen = new Map<string, { at: number; tools: Map<string, ToolFacts> }>();
+
+function seenKey(request: Request, rules: ToolRules): string {
+  return `${rules.grantId ?? ''} ${request.headers.get('mcp-session-id') ?? ''}`;
+}
+
+function remember(request: Request, rules: ToolRules, tools: unknown[]): void {
+  const key = seenKey(request, rules);
+  let entry = seen.get(key);
+  if (!entry || Date.now() - entry.at > SEEN_MS) {
+    if (seen.size >= SEEN_KEPT) seen.delete(seen.keys().next().value!);
+    entry = { at: Date.now(), tools: new Map() };
+    seen.set(key, entry);
+  }
+  for (const tool of tools) if (isObject(tool) && typeof tool.name === 'string') entry.tools.set(tool.name, tool as unknown as ToolFacts);
+}
+
+const MAX_LIST_PAGES = 20;
+
+async function lookupFacts(request: Request, rules: ToolRules, send: Send, name: string): Promise<ToolFacts | undefined> {
+  const entry = seen.get(seenKey(request, rules));
+  if (entry && Date.now() - entry.at <= SEEN_MS && entry.tools.has(name)) return entry.tools.get(name);
+  // Ask the upstream's own list on the client's session, page by page, until the tool is found.
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
+    const body = encode(
+      JSON.stringify({ jsonrpc: '2.0', id: `key2oauth-tools-${page}`, method: 'tools/list', params: cursor ? { cursor } : {} }),
+    );
+    const answer = await send(
+      rebuilt(request, body, { accept: 'application/json, text/event-stream', 'content-type': 'application/json' }),
+    );
+    const result = await listResult(answer);
+    if (!result) return undefined;
+    remember(request, rules, result.tools);
+    const found = result.tools.find((tool) => isObject(tool) && tool.name === name);
+    if (found) return found as unknown as ToolFacts;
+    if (typeof result.nextCursor !== 'string') return undefined;
+    cursor = result.nextCursor;
+  }
+  return undefined;
+}
+
+async function listResult(answer: Response): Promise<{ tools: unknown[]; nextCursor?: unknown } | undefined> {
+  if (!answer.ok || !answer.body) {
+    await answer.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  const text = await answer.text();
+  const payloads: string[] = [];
+  if (isEventStream(answer.headers.get('content-type'))) {
+    const parser = createParser({ onEvent: (event) => payloads.push(event.data) });
+    parser.feed(text);
+  } else payloads.push(text);
+  for (const payload of payloads) {
+    try {
+      const message = JSON.parse(payload);
+      if (isObject(message) && isObject(message.result) && Array.isArray(message.result.tools)) {
+        return message.result as { tools: unknown[]; nextCursor?: unknown };
+      }
+    } catch {}
+  }
+  return undefined;
+}
+
+// --- small helpers -------------------------------------------------------------------------------
+
+function rebuilt(request: Request, body: Uint8Array<ArrayBuffer>, set: Record<string, string> = {}): Request {
+  const headers = new Headers(request.headers);
+  for (const [name, value] of Object.entries(set)) headers.set(name, value);
+  headers.set('content-length', String(body.byteLength));
+  return new Request(request.url, { method: 'POST', headers, body, signal: request.signal });
+}
+
+function jsonAnswer(body: unknown): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+}
+
+function withoutLength(headers: Headers): Headers {
+  const copy = new Headers(headers);
+  copy.delete('content-length');
+  return copy;
+}
+
+function encode(text: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(text) as Uint8Array<ArrayBuffer>;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
