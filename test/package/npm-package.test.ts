@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -59,8 +59,11 @@ describe('the npm package, packed and installed globally into a temporary prefix
       [],
     );
     const dependencies = readdirSync(join(installed, 'node_modules'));
-    for (const dev of ['typescript', 'wrangler', 'node', '@biomejs', '@modelcontextprotocol'])
+    for (const dev of ['typescript', 'wrangler', 'node', '@biomejs', 'c8'])
       assert.ok(!dependencies.includes(dev), `${dev} is not installed`);
+    // The MCP SDK is a runtime dependency (stdio servers use its transports); its test tools are not.
+    const mcp = readdirSync(join(installed, 'node_modules', '@modelcontextprotocol'));
+    assert.deepEqual(mcp, ['sdk'], 'of @modelcontextprotocol, only the SDK is installed');
     assert.doesNotMatch(install.output, /npm warn|EBADENGINE|deprecated/i, `a quiet install:\n${install.output}`);
   });
 
@@ -106,6 +109,44 @@ describe('the npm package, packed and installed globally into a temporary prefix
       assert.equal(grants.status, 0, grants.output);
       const doctor = run(bin, ['doctor', '--help'], { env });
       assert.equal(doctor.status, 0, doctor.output);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, `SIGTERM is a clean stop:\n${output}`);
+  });
+
+  test('key2oauth serve with STDIO_SERVERS starts from the package too: what stdio servers need is a runtime dependency', async () => {
+    const port = await freePort();
+    const file = join(work, 'stdio.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ servers: [{ slug: 'packaged', command: 'node', args: ['-e', ''], credentials: [{ label: 'Key', env: 'KEY' }] }] }),
+    );
+    const env = {
+      PORT: String(port),
+      DATA_DIR: join(work, 'data-stdio'),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      STDIO_SERVERS: file,
+      // The sandbox is not what this test is about (test/stdio/ runs it); only what the package loads.
+      STDIO_SANDBOX: 'off',
+    };
+    const child = spawn(bin, ['serve'], { env: { ...process.env, PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let ready = 0;
+      for (let i = 0; i < 200 && ready !== 200 && child.exitCode === null; i++) {
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (response) => response.status,
+          () => 0,
+        );
+        if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(ready, 200, `/readyz answered 200:\n${output}`);
+      const metadata = await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource/packaged/mcp`);
+      assert.equal(metadata.status, 200, 'the declared server is an endpoint');
     } finally {
       child.kill('SIGTERM');
     }

@@ -6,7 +6,6 @@ import { parseStdioServers, type StdioServer, StdioServersError } from '../../..
 import { createEndpointStore } from '../../../endpoints/store.ts';
 import { deleteEndpoint } from '../../../manage/change.ts';
 import type { Platform } from '../../../platform.ts';
-import { createStdioHost } from './processes.ts';
 import { sandboxProblem } from './sandbox.ts';
 
 /** The slugs declared by the last start, so a server taken out of the file is deleted with its grants. */
@@ -41,6 +40,8 @@ export async function startStdio(server: ServerConfig, platform: Platform) {
     platform.log.warn('STDIO_SANDBOX=off: stdio servers run as plain child processes, without a sandbox; for development only');
   }
   await declareEndpoints(platform, servers);
+  // Loaded only here: a deployment without stdio servers never loads the MCP SDK's transports.
+  const { createStdioHost } = await import('./processes.ts');
   return createStdioHost(servers, {
     sandbox: server.stdioSandbox,
     hidden,
