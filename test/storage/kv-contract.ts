@@ -23,13 +23,14 @@ export interface StorageContractTarget {
   /** Connections open at the same time see one another's writes. */
   shared: boolean;
   /**
-   * What another connection waits for before it can rely on seeing a write. Replicas are separate
-   * processes: a request that the writer's answer causes reaches another replica through a socket,
-   * after anything that was sent to that replica before the answer. Nothing for SQLite (one file);
-   * for Redis, whose client-side cache learns of a change by an invalidation that Redis sends with
-   * the writer's answer, one turn of the event loop (both connections live in this one process).
+   * What a connection (`reader`) needs, after another one's write, before it can rely on seeing
+   * it. Nothing for SQLite (one file). For Redis, whose client-side cache learns of a change by an
+   * invalidation message Redis sends when it executes the write: any round trip of the reader's
+   * that starts after the write (its answer comes after that message, on the same connection).
+   * A replica makes one at least every few hundred milliseconds (redis.ts), and the message itself
+   * normally arrives within a millisecond of the writer's answer.
    */
-  settle?: () => Promise<void>;
+  settle?: (reader: Storage) => Promise<unknown>;
 }
 
 export interface ManualClock {
@@ -409,10 +410,10 @@ export function storageContract(name: string, target: StorageContractTarget): vo
             assert.equal(await b.kv.get('endpoint:s1'), 'from a');
             assert.deepEqual((await b.kv.list({ prefix: 'endpoint:' })).keys, [{ name: 'endpoint:s1', metadata: { by: 'a' } }]);
             await b.kv.put('endpoint:s1', 'from b');
-            await target.settle?.();
+            await target.settle?.(a);
             assert.equal(await a.kv.get('endpoint:s1'), 'from b');
             await b.kv.delete('endpoint:s1');
-            await target.settle?.();
+            await target.settle?.(a);
             assert.equal(await a.kv.get('endpoint:s1'), null);
           }));
 

@@ -38,10 +38,11 @@ import { StorageUnavailableError } from '../../storage/unavailable.ts';
  * Reads without a round trip: the connection speaks RESP3 with `CLIENT TRACKING` on (node-redis's
  * client-side cache), so an entry read once is answered from memory until Redis says it changed.
  * Redis queues that invalidation for every replica that read the entry while it executes the write
- * and sends it in the same pass as the writer's answer; a request the answer causes reaches another
- * replica through a socket after that, and Node reads sockets in the order they became readable. So
- * a revocation on one replica holds on every other from its next request (test/e2e/replicas.test.ts).
- * What the cache cannot hear, it does not trust:
+ * and sends it in the same pass as the writer's answer, so it normally arrives within a millisecond,
+ * before any request the writer's answer could cause reaches another replica (test/e2e/replicas.test.ts
+ * revokes on one and is refused on another at once). It is certainly read before the answer to any
+ * command this replica sends after the write (one connection, answers in order). What the cache
+ * cannot hear, it does not trust:
  * - a dropped connection empties it (node-redis clears it on error and close);
  * - a connection that has heard nothing from Redis for `commandTimeoutMs` (a frozen Redis, a
  *   partition that leaves the socket open) stops answering from memory: a PING every
