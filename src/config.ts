@@ -63,7 +63,7 @@ export interface Config {
   allowedClientRedirectHosts: string[];
   /** Days the audit trail keeps each event. */
   auditRetentionDays: number;
-  /** Days the activity record (src/activity/) keeps each MCP message's entry. */
+  /** Days the activity record (src/activity/) keeps each MCP message's entry; 0 records none. */
   activityRetentionDays: number;
 }
 
@@ -206,7 +206,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     maxStreamsPerAddress: parseInteger(env, 'MAX_STREAMS_PER_ADDRESS', { min: 0 }),
     sseHeartbeatMs: parseInteger(env, 'SSE_HEARTBEAT_SECONDS', { min: 0, max: 3600 }) * 1000,
     upstreamIdleTimeoutMs: parseInteger(env, 'UPSTREAM_IDLE_TIMEOUT_SECONDS', { min: 0 }) * 1000,
-    activityRetentionDays: parseInteger(env, 'ACTIVITY_RETENTION_DAYS', { min: 1, max: 3650 }),
+    activityRetentionDays: parseInteger(env, 'ACTIVITY_RETENTION_DAYS', { min: 0, max: 3650 }),
     rateLimits: {
       createEndpoint: parseRateLimit(env, 'RATE_LIMIT_CREATE'),
       registerClient: parseRateLimit(env, 'RATE_LIMIT_REGISTER'),

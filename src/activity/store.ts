@@ -40,6 +40,8 @@ let writes = 0;
 /** Notes one message; returns at once. */
 export function recordActivity(platform: Platform, slug: string, entry: ActivityEntry): void {
   countMcpMessage(outcomeOf(entry));
+  // ACTIVITY_RETENTION_DAYS=0: no record, and no store write per message (docs/tools-and-activity.md).
+  if (platform.config.activityRetentionDays === 0) return;
   if (pending >= MAX_PENDING) {
     countMcpMessage('not_recorded');
     return;

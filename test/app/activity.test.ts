@@ -231,3 +231,23 @@ for (const store of STORES)
       }
     });
   });
+
+describe('ACTIVITY_RETENTION_DAYS=0, in-process', () => {
+  test('records no entry (the record costs a store write per message), while the counters still count every message', async () => {
+    const k = await startApp({ env: { ACTIVITY_RETENTION_DAYS: '0', METRICS_TOKEN } });
+    try {
+      const created = await k.mustCreateEndpoint({ upstream_url: 'https://echo.example.com/mcp' });
+      const grant = await k.authorize(created.mcp_endpoint!);
+      await (await k.mcp(created.mcp_endpoint!, grant.accessToken, INITIALIZE)).text();
+      await k.settle();
+      const listed = await k.platform.kv.list({ prefix: 'k2o:activity:' });
+      assert.deepEqual(listed.keys, [], 'nothing written');
+      const api = await k.fetch(`/api/slugs/${created.slug}/activity`, { headers: { authorization: `Bearer ${created.manage_token}` } });
+      assert.deepEqual(((await api.json()) as { activity: unknown[] }).activity, []);
+      const metrics = await (await k.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+      assert.match(metrics, /key2oauth_mcp_messages_total\{outcome="ok"\} [1-9]/);
+    } finally {
+      await k.close();
+    }
+  });
+});
