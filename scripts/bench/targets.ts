@@ -198,6 +198,8 @@ export async function startKey2OAuth(
       MAX_STREAMS_PER_GRANT: '0',
       MAX_STREAMS_PER_ADDRESS: '0',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+      // `ACTIVITY_RETENTION_DAYS=0 npm run bench` measures the data path without the activity record.
+      ...(process.env.ACTIVITY_RETENTION_DAYS ? { ACTIVITY_RETENTION_DAYS: process.env.ACTIVITY_RETENTION_DAYS } : {}),
       ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
