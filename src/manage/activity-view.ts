@@ -1,22 +1,15 @@
 import { type ActivityEntry, type ActivityFilter, listActivity } from '../activity/store.ts';
 import type { GrantView } from '../oauth/grants.ts';
+import type { ActivityLine } from '../pages/activity.ts';
 import type { Platform } from '../platform.ts';
 
 /**
  * The activity record as its readers see it (the creator's API and page, the key holder's API
  * and page, the CLI): the issue's shape, each entry naming its app by the access's client name.
- * Only these fields leave the store.
+ * Only these fields leave the store. Declared once, with the page section that shows it
+ * (pages/activity.ts, a lower layer).
  */
-export interface ActivityRow {
-  at: string;
-  access_id: string;
-  client_name: string;
-  method: string;
-  tool: string | null;
-  status: number;
-  error_code: number | null;
-  duration_ms: number;
-}
+export type ActivityRow = ActivityLine;
 
 /** Outcomes a reader may filter by (store.ts `outcomeOf`). */
 export const OUTCOMES = ['ok', 'refused', 'jsonrpc_error', 'client_error', 'upstream_error'] as const;

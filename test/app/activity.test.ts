@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
 import { createRedisStorage } from '../../src/adapters/node/redis.ts';
 import { createSqliteStorage } from '../../src/adapters/node/sqlite.ts';
+import type { ActivityRow } from '../../src/manage/activity-view.ts';
 import type { Platform } from '../../src/platform.ts';
 import { INITIALIZE, type InProcess, KEY, startApp } from '../support/in-process.ts';
 import { redisAvailable, startRedis } from '../support/redis-server.ts';
@@ -20,16 +21,7 @@ import { redisAvailable, startRedis } from '../support/redis-server.ts';
 const ARGUMENT = 'argument-value-5be1c9';
 const METRICS_TOKEN = 'metrics-token-activity-0123456789';
 
-interface Row {
-  at: string;
-  access_id: string;
-  client_name: string;
-  method: string;
-  tool: string | null;
-  status: number;
-  error_code: number | null;
-  duration_ms: number;
-}
+type Row = ActivityRow;
 
 /** The stores the record is written to: the memory store, SQLite and Redis (the Worker's KV: test/e2e/tool-choice.test.ts). */
 const STORES: { name: string; open(): Promise<{ kv?: Platform['kv']; close(): Promise<unknown> }> }[] = [
