@@ -1,4 +1,5 @@
 import { html } from 'hono/html';
+import { type AccessRow, accessTable } from './access-table.ts';
 import { type Html, layout } from './layout.ts';
 
 /** Where the key holder's page lives (manage/access-page.ts); every link to it is built here. */
@@ -6,16 +7,6 @@ export const ACCESS_PATH = '/access';
 
 export function accessLink(endpointUrl?: string): string {
   return endpointUrl ? `${ACCESS_PATH}?endpoint=${encodeURIComponent(endpointUrl)}` : ACCESS_PATH;
-}
-
-export interface AccessRow {
-  id: string;
-  clientName: string;
-  /** The tools this access may call, in words. */
-  tools?: string;
-  redirectHost: string | null;
-  createdAt: string;
-  lastUsedAt: string | null;
 }
 
 /**
@@ -78,18 +69,13 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 ${
   accesses.length === 0
     ? html`<p class="muted">No app has access with this key any more.</p>`
-    : html`<div class="table-wrap"><table class="grants">
-<thead><tr><th>App</th><th>Tokens go to</th><th>Authorized</th><th>Last used</th><th></th></tr></thead>
-<tbody>
-${accesses.map(
-  (access) => html`<tr>
-<td>${access.clientName}${access.tools ? html`<br><span class="muted tools">${access.tools}</span>` : ''}</td><td><span class="host">${access.redirectHost ?? 'unknown'}</span></td>
-<td>${when(access.createdAt)}</td><td>${access.lastUsedAt ? when(access.lastUsedAt) : 'never'}</td>
-<td><form method="post" action="${ACCESS_PATH}"><input type="hidden" name="action" value="revoke"><input type="hidden" name="id" value="${access.id}">
-<button type="submit" class="secondary">Revoke</button></form></td>
-</tr>`,
-)}
-</tbody></table></div>
+    : html`${accessTable(
+        accesses,
+        (
+          id,
+        ) => html`<form method="post" action="${ACCESS_PATH}"><input type="hidden" name="action" value="revoke"><input type="hidden" name="id" value="${id}">
+<button type="submit" class="secondary">Revoke</button></form>`,
+      )}
 <form method="post" action="${ACCESS_PATH}"><input type="hidden" name="action" value="revoke-all"><button type="submit" class="secondary">Revoke all</button></form>
 </section>
 <section class="card">
@@ -114,8 +100,4 @@ ${
 ${options.activity ?? ''}
 <form method="post" action="${ACCESS_PATH}"><input type="hidden" name="action" value="done"><button type="submit" class="secondary">Done: forget my key on this page</button></form>`,
   );
-}
-
-function when(iso: string): Html {
-  return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
 }

@@ -1,4 +1,5 @@
 import { html } from 'hono/html';
+import { type AccessRow, accessTable } from './access-table.ts';
 import { type CredentialRow, credentialRows } from './credential-rows.ts';
 import { type Html, layout } from './layout.ts';
 import { keyLines, requestPreviewBlock } from './request-preview.ts';
@@ -14,16 +15,6 @@ export interface ManagedEndpoint {
   preview: string[];
   /** The credential template as the Advanced rows show it. */
   rows: CredentialRow[];
-}
-
-export interface GrantRow {
-  id: string;
-  clientName: string;
-  /** The tools this access may call, in words. */
-  tools?: string;
-  redirectHost: string | null;
-  createdAt: string;
-  lastUsedAt: string | null;
 }
 
 const TRANSPORTS = [
@@ -59,7 +50,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
  */
 export function managePage(options: {
   endpoint: ManagedEndpoint;
-  grants: GrantRow[];
+  grants: AccessRow[];
   notice?: string;
   error?: string;
   toolPolicy?: { allow?: string[]; deny?: string[] };
@@ -85,18 +76,11 @@ ${requestPreviewBlock(endpoint.preview)}
 ${
   grants.length === 0
     ? html`<p class="muted">Nobody has authorized an app on this endpoint yet.</p>`
-    : html`<div class="table-wrap"><table class="grants">
-<thead><tr><th>App</th><th>Tokens go to</th><th>Authorized</th><th>Last used</th><th></th></tr></thead>
-<tbody>
-${grants.map(
-  (grant) => html`<tr>
-<td>${grant.clientName}${grant.tools ? html`<br><span class="muted tools">${grant.tools}</span>` : ''}</td><td><span class="host">${grant.redirectHost ?? 'unknown'}</span></td>
-<td>${when(grant.createdAt)}</td><td>${grant.lastUsedAt ? when(grant.lastUsedAt) : 'never'}</td>
-<td><form method="post"><input type="hidden" name="action" value="revoke"><input type="hidden" name="grant" value="${grant.id}">
-<button type="submit" class="secondary">Revoke</button></form></td>
-</tr>`,
-)}
-</tbody></table></div>
+    : html`${accessTable(
+        grants,
+        (id) => html`<form method="post"><input type="hidden" name="action" value="revoke"><input type="hidden" name="grant" value="${id}">
+<button type="submit" class="secondary">Revoke</button></form>`,
+      )}
 <form method="post"><input type="hidden" name="action" value="revoke-all"><button type="submit" class="secondary">Revoke all</button></form>`
 }
 </section>
@@ -142,8 +126,4 @@ export function manageGonePage(deleted: boolean): Html {
 <p><a href="/">Back to the start page</a></p>
 </section>`,
   );
-}
-
-function when(iso: string): Html {
-  return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
 }
