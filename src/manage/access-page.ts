@@ -7,10 +7,9 @@ import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { open, type Sealed, seal } from '../oauth/key-replacement.ts';
 import { ACCESS_PATH, accessFindPage, accessListPage } from '../pages/access.ts';
-import type { AccessRow } from '../pages/access-table.ts';
 import { activitySection } from '../pages/activity.ts';
 import type { Platform } from '../platform.ts';
-import { ALL_TOOLS } from '../upstream/tool-policy.ts';
+import { accessRow } from './access-rows.ts';
 import { activityRows, OUTCOMES } from './activity-view.ts';
 import { type Found, findAccess, NO_ACCESS, refreshed, replaceAccess, revokeAccess, slugOfInput } from './key-holder.ts';
 
@@ -134,15 +133,7 @@ async function listPage(
   found: Found,
   options: { notice?: string; error?: string; status?: number },
 ): Promise<Response> {
-  const accesses: AccessRow[] = found.grants.map((grant) => ({
-    id: grant.id,
-    clientName: grant.client_name,
-    // Restricted accesses say so; the rest are as they always were.
-    ...(grant.tools === ALL_TOOLS ? {} : { tools: grant.tools }),
-    redirectHost: grant.redirect_host,
-    createdAt: grant.created_at,
-    lastUsedAt: grant.last_used_at,
-  }));
+  const accesses = found.grants.map(accessRow);
   return htmlResponse(
     accessListPage({
       endpoint: endpointUrl(platform.config.publicUrl, found.slug),

@@ -16,7 +16,7 @@ import { patternsOf } from '../pages/tool-policy-form.ts';
 import type { Platform } from '../platform.ts';
 import { signedInPerson } from '../signin/session.ts';
 import { mayManageAsPerson } from '../signin/who.ts';
-import { ALL_TOOLS } from '../upstream/tool-policy.ts';
+import { accessRow } from './access-rows.ts';
 import { activityFilter, activityRows, OUTCOMES } from './activity-view.ts';
 import { changeEndpoint, deleteEndpoint } from './change.ts';
 import { manageActor, mayManage } from './manage-api.ts';
@@ -160,15 +160,7 @@ async function page(
         preview: endpointPreview(endpoint),
         rows: templateRows(endpointTemplate(endpoint)),
       },
-      grants: grants.map((grant) => ({
-        id: grant.id,
-        clientName: grant.client_name,
-        // Restricted accesses say so; the rest are as they always were.
-        ...(grant.tools === ALL_TOOLS ? {} : { tools: grant.tools }),
-        redirectHost: grant.redirect_host,
-        createdAt: grant.created_at,
-        lastUsedAt: grant.last_used_at,
-      })),
+      grants: grants.map(accessRow),
       ...(extra.notice ? { notice: extra.notice } : {}),
       ...(extra.error ? { error: extra.error } : {}),
       ...(endpoint.toolPolicy ? { toolPolicy: endpoint.toolPolicy } : {}),
