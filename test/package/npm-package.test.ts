@@ -83,21 +83,9 @@ describe('the npm package, packed and installed globally into a temporary prefix
     const port = await freePort();
     const dataDir = join(work, 'data');
     const env = { PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: `http://127.0.0.1:${port}`, ALLOW_PRIVATE_UPSTREAMS: 'true' };
-    const child = spawn(bin, ['serve'], { env: { ...process.env, PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const server = serveInstalled(env);
     try {
-      let ready = 0;
-      for (let i = 0; i < 200 && ready !== 200; i++) {
-        ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (response) => response.status,
-          () => 0,
-        );
-        if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      assert.equal(ready, 200, `/readyz answered 200:\n${output}`);
+      await server.ready();
       assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
       const created = run(bin, ['endpoints', 'create', '--upstream', 'http://127.0.0.1:9/mcp', '--json'], { env });
       assert.equal(created.status, 0, created.output);
@@ -110,9 +98,9 @@ describe('the npm package, packed and installed globally into a temporary prefix
       const doctor = run(bin, ['doctor', '--help'], { env });
       assert.equal(doctor.status, 0, doctor.output);
     } finally {
-      child.kill('SIGTERM');
+      server.stop();
     }
-    assert.equal(await exited, 0, `SIGTERM is a clean stop:\n${output}`);
+    assert.equal(await server.exited, 0, `SIGTERM is a clean stop:\n${server.output()}`);
   });
 
   test('key2oauth serve with STDIO_SERVERS starts from the package too: what stdio servers need is a runtime dependency', async () => {
@@ -130,26 +118,43 @@ describe('the npm package, packed and installed globally into a temporary prefix
       // The sandbox is not what this test is about (test/stdio/ runs it); only what the package loads.
       STDIO_SANDBOX: 'off',
     };
-    const child = spawn(bin, ['serve'], { env: { ...process.env, PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const server = serveInstalled(env);
     try {
+      await server.ready();
+      const metadata = await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource/packaged/mcp`);
+      assert.equal(metadata.status, 200, 'the declared server is an endpoint');
+    } finally {
+      server.stop();
+    }
+    assert.equal(await server.exited, 0, `SIGTERM is a clean stop:\n${server.output()}`);
+  });
+});
+
+/**
+ * The installed `key2oauth serve` with `env` (its PORT among them): `ready()` waits for /readyz to
+ * answer 200 (failing with what it printed, also when it exits first); `stop()` sends SIGTERM, and
+ * `exited` gives the exit code.
+ */
+function serveInstalled(env: Record<string, string>) {
+  const child = spawn(bin, ['serve'], { env: { ...process.env, PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    async ready() {
       let ready = 0;
       for (let i = 0; i < 200 && ready !== 200 && child.exitCode === null; i++) {
-        ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        ready = await fetch(`http://127.0.0.1:${env.PORT}/readyz`).then(
           (response) => response.status,
           () => 0,
         );
         if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       assert.equal(ready, 200, `/readyz answered 200:\n${output}`);
-      const metadata = await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource/packaged/mcp`);
-      assert.equal(metadata.status, 200, 'the declared server is an endpoint');
-    } finally {
-      child.kill('SIGTERM');
-    }
-    assert.equal(await exited, 0, `SIGTERM is a clean stop:\n${output}`);
-  });
-});
+    },
+    stop: () => child.kill('SIGTERM'),
+    exited,
+    output: () => output,
+  };
+}
