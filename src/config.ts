@@ -105,6 +105,8 @@ export interface ServerConfig {
   stdioSandbox: 'required' | 'off';
   stdioMaxProcesses: number;
   stdioMaxPerEndpoint: number;
+  /** `STDIO_MEMORY_MB`: a stdio server's process tree is stopped past this resident memory (0: no limit); a server's `memory_mb` overrides it. */
+  stdioMemoryMb: number;
 }
 
 export interface RateLimit {
@@ -159,6 +161,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   STDIO_SANDBOX: 'required',
   STDIO_MAX_PROCESSES: '100',
   STDIO_MAX_PER_ENDPOINT: '50',
+  STDIO_MEMORY_MB: '512',
   SIGN_IN_TO_AUTHORIZE: 'false',
   AUDIT_RETENTION_DAYS: '365',
 };
@@ -324,6 +327,7 @@ export function parseServerConfig(env: Env): ServerConfig {
     stdioSandbox: parseSandbox(valueOrDefault(env, 'STDIO_SANDBOX')),
     stdioMaxProcesses: parseInteger(env, 'STDIO_MAX_PROCESSES', { min: 1 }),
     stdioMaxPerEndpoint: parseInteger(env, 'STDIO_MAX_PER_ENDPOINT', { min: 1 }),
+    stdioMemoryMb: parseStdioMemory(env),
   };
   // A grant's process lives in the server process that started it; workers sharing the port would
   // send its requests to processes that do not have it.
@@ -440,6 +444,24 @@ function parseRateLimit(env: Env, name: string): RateLimit {
   const match = /^(\d+)\/(\d+)$/.exec(raw);
   if (!match || Number(match[2]) < 1) throw new ConfigError(`${name} must look like 20/3600 (requests per seconds), or 0 to turn it off`);
   return { limit: Number(match[1]), windowSeconds: Number(match[2]) };
+}
+
+/**
+ * A stdio process tree's memory limit in MB, for `STDIO_MEMORY_MB` and a server's `memory_mb` alike:
+ * 0 for none, else from 32 (below that, Node itself does not start) to 1 TB.
+ */
+export function isStdioMemoryMb(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && (value === 0 || (value >= 32 && value <= 1_048_576));
+}
+
+function parseStdioMemory(env: Env): number {
+  const raw = valueOrDefault(env, 'STDIO_MEMORY_MB');
+  const parsed = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!isStdioMemoryMb(parsed))
+    throw new ConfigError(
+      `STDIO_MEMORY_MB must be a whole number of MB from 32 to 1048576, or 0 for no limit (got ${JSON.stringify(raw)})`,
+    );
+  return parsed;
 }
 
 function parseLogLevel(env: Env): LogLevel {

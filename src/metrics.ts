@@ -23,6 +23,8 @@ const HELP = {
   key2oauth_rate_limited_total: 'Requests refused by a rate limit, by bucket.',
   key2oauth_mcp_messages_total:
     'MCP messages through a grant, by outcome (ok, refused, jsonrpc_error, client_error, upstream_error; not_recorded when the activity record was full).',
+  key2oauth_stdio_processes_stopped_total:
+    'Stdio server processes stopped, by why (idle, revoked, replaced, session_deleted, stream_closed, ended, memory_limit, shutdown).',
 } as const;
 
 export function countRequest(route: string, method: string, status: number): void {
@@ -43,6 +45,10 @@ export function countRateLimited(bucket: string): void {
 
 export function countMcpMessage(outcome: string): void {
   count('key2oauth_mcp_messages_total', { outcome });
+}
+
+export function countStdioStopped(why: string): void {
+  count('key2oauth_stdio_processes_stopped_total', { why });
 }
 
 export function observeUpstreamLatency(seconds: number): void {

@@ -1,3 +1,4 @@
+import { isStdioMemoryMb } from '../config.ts';
 import { isOperatorSlug, RESERVED_SLUGS } from '../endpoint-urls.ts';
 
 /**
@@ -26,6 +27,8 @@ export interface StdioServer {
   credentials: StdioCredential[];
   /** A process with no request for this long is stopped (it starts again on the next one). */
   idleSeconds: number;
+  /** Its process tree's memory limit in MB (0: none); absent, the deployment's STDIO_MEMORY_MB. */
+  memoryMb?: number;
 }
 
 export const DEFAULT_IDLE_SECONDS = 600;
@@ -34,7 +37,7 @@ export class StdioServersError extends Error {
   override name = 'StdioServersError';
 }
 
-const SERVER_FIELDS = new Set(['slug', 'name', 'command', 'args', 'env', 'credentials', 'idle_seconds']);
+const SERVER_FIELDS = new Set(['slug', 'name', 'command', 'args', 'env', 'credentials', 'idle_seconds', 'memory_mb']);
 const CREDENTIAL_FIELDS = new Set(['label', 'env']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -116,6 +119,10 @@ function parseServer(raw: unknown, at: Path, fail: (path: Path, reason: string) 
   if (typeof idle !== 'number' || !Number.isInteger(idle) || idle < 10 || idle > 86_400) {
     fail([...at, 'idle_seconds'], 'must be a whole number of seconds from 10 to 86400');
   }
+  const memory = raw.memory_mb;
+  if (memory !== undefined && !isStdioMemoryMb(memory)) {
+    fail([...at, 'memory_mb'], 'must be a whole number of MB from 32 to 1048576, or 0 for no limit');
+  }
   return {
     slug: slug as string,
     name,
@@ -124,6 +131,7 @@ function parseServer(raw: unknown, at: Path, fail: (path: Path, reason: string) 
     env: env as Record<string, string>,
     credentials: parsedCredentials,
     idleSeconds: idle as number,
+    ...(memory === undefined ? {} : { memoryMb: memory as number }),
   };
 }
 

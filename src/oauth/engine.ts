@@ -211,7 +211,7 @@ function buildEngine(platform: Platform, slug?: string): Engine {
         // A replacement rewrites the records of the grant's tokens (markGrantTokens); one rewritten
         // while the grant was being revoked must not bring its token back, so a grant with
         // replacements is confirmed to exist (untouched grants skip this read).
-        if (replaced.version > 0 && (await platform.kv.get(`grant:${parts.slug}:${parts.grantId}`)) === null) return null;
+        if (replaced.version > 0 && !(await grantExists(platform, parts.slug, parts.grantId))) return null;
         return { validation: { ...validation, props: replaced.props }, version: replaced.version };
       },
     );
@@ -234,7 +234,11 @@ function buildEngine(platform: Platform, slug?: string): Engine {
         ids.push(...page.items.map((grant) => grant.id));
         cursor = page.cursor;
       } while (cursor);
-      for (const id of ids) await api().revokeGrant(id, slug);
+      for (const id of ids) {
+        await api().revokeGrant(id, slug);
+        // A stdio server's process holds the revoked key: stopped now, not at its next check.
+        await platform.stdio?.stopGrant(id);
+      }
       countGrantsRevoked(ids.length);
       return ids.length;
     },
@@ -335,6 +339,11 @@ export function invalidTokenChallenge(publicUrl: string, slug: string, message: 
     { error: 'invalid_token', error_description: message, message },
     { status: 401, headers: { 'www-authenticate': challenge, 'cache-control': 'no-store' } },
   );
+}
+
+/** Whether the engine still holds this grant (its record `grant:{userId}:{grantId}`): false once revoked or expired. */
+export async function grantExists(platform: Platform, slug: string, grantId: string): Promise<boolean> {
+  return (await platform.kv.get(`grant:${slug}:${grantId}`)) !== null;
 }
 
 /** Where a refresh token stands in its grant, as the engine stores it. */

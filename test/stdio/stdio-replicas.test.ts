@@ -20,6 +20,7 @@ import { freePort, type ServerProcess, startServer } from '../support/server-pro
  */
 
 const ROOT = join(import.meta.dirname, '..', '..');
+const ADMIN = 'admin-token-for-the-stdio-replicas-test-0123';
 const missing = !redisAvailable() ? 'redis-server' : !nginxBinary() ? 'nginx' : undefined;
 const skip = missing ? `${missing} is not installed (.ci/run installs redis-server and nginx-light)` : false;
 
@@ -87,6 +88,7 @@ describe('stdio servers on three replicas behind nginx (docs/stdio.md)', { skip 
       TRUST_PROXY: 'true',
       KEY2OAUTH_SECRET: randomBytes(32).toString('base64'),
       STDIO_SERVERS: file,
+      ADMIN_TOKEN: ADMIN,
       ...NO_RATE_LIMITS,
     };
     // One after another: each declares the endpoint in the shared store at start.
@@ -122,5 +124,33 @@ describe('stdio servers on three replicas behind nginx (docs/stdio.md)', { skip 
     }
     // The sign-ins were spread: every replica served some of the OAuth steps.
     for (const replica of replicas) assert.match(replica.output(), /"path":"\/(authorize|oauth\/token|oauth\/register)"/);
+  });
+
+  test('a grant revoked on another replica stops its process on the replica running it', async () => {
+    const key = 'good-replica-revoked';
+    const headers = { authorization: `Bearer ${ADMIN}` };
+    const grantIds = async (url: string) =>
+      ((await (await fetch(`${url}/api/slugs/keyed/grants`, { headers })).json()) as { grants: { id: string }[] }).grants.map((g) => g.id);
+    const before = new Set(await grantIds(publicUrl));
+    const { client } = await connectWithOAuth(`${publicUrl}/keyed/mcp`, key);
+    try {
+      await client.callTool({ name: 'whoami', arguments: {} });
+      const holders = holdersOf(key);
+      assert.ok(holders.length > 0);
+      const running = replicaOf(replicas, holders[0]!);
+      const elsewhere = replicas.find((_, index) => index !== running)!;
+      const id = (await grantIds(elsewhere.url)).find((grant) => !before.has(grant));
+      assert.ok(id);
+      const revoked = await fetch(`${elsewhere.url}/api/slugs/keyed/grants/${id}`, { method: 'DELETE', headers });
+      assert.equal(revoked.status, 200, await revoked.text());
+      // That replica has no process to stop; the one running it finds the grant gone at its next check.
+      const deadline = Date.now() + 3000;
+      while (holdersOf(key).length > 0) {
+        assert.ok(Date.now() < deadline, 'the process outlived its grant by 3 s');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -322,6 +322,147 @@ describe('stdio servers behind OAuth (bubblewrap)', () => {
   });
 });
 
+describe('stdio servers: the memory limit, and every way a grant ends', () => {
+  let server: ServerProcess;
+  const clients: Client[] = [];
+  const METRICS = 'metrics-token-for-the-stdio-tests-0123456789';
+  const admin = { authorization: `Bearer ${ADMIN}` };
+  const connect = async (slug: string, key: string) => {
+    const connected = await connectWithOAuth(`${server.url}/${slug}/mcp`, key);
+    clients.push(connected.client);
+    await whoami(connected.client);
+    assert.ok(holdersOf(key).length > 0, `a process holds ${key}`);
+    return connected;
+  };
+  /** The grants of an endpoint (the operator's API); `without` leaves out ids seen before. */
+  const grantIds = async (slug: string) =>
+    ((await (await fetch(`${server.url}/api/slugs/${slug}/grants`, { headers: admin })).json()) as { grants: { id: string }[] }).grants.map(
+      (grant) => grant.id,
+    );
+  /** Not one process of the machine holds the key, looked for in /proc as an operator would. */
+  const gone = (key: string, ms: number) => until(`no process holding ${key}`, () => holdersOf(key).length === 0, ms);
+
+  before(async () => {
+    server = await startServer({
+      STDIO_SERVERS: serversFile([
+        { ...KEYED, idle_seconds: 600 },
+        // Its own limit, below the deployment's default.
+        { ...KEYED, slug: 'hungry', name: 'Hungry', memory_mb: 150 },
+        // The default, STDIO_MEMORY_MB.
+        { ...KEYED, slug: 'greedy', name: 'Greedy' },
+        { ...KEYED, slug: 'doomed', name: 'Doomed' },
+      ]),
+      STDIO_MEMORY_MB: '250',
+      ADMIN_TOKEN: ADMIN,
+      METRICS_TOKEN: METRICS,
+      ...NO_RATE_LIMITS,
+    });
+  });
+  after(async () => {
+    for (const client of clients) await client.close().catch(() => {});
+    await server?.stop();
+  });
+
+  test('a process tree over its memory limit is stopped, its request answered saying so, and a reconnect starts afresh', async () => {
+    for (const [slug, limit] of [
+      ['hungry', 150],
+      ['greedy', 250],
+    ] as const) {
+      const key = `good-${slug}-key`;
+      const { client, provider } = await connect(slug, key);
+      const started = Date.now();
+      const answer = await client.callTool({ name: 'hog', arguments: {} }).then(
+        (result) => JSON.stringify(result),
+        (error: Error) => error.message,
+      );
+      assert.match(answer, new RegExp(`memory limit of ${limit} MB`), answer);
+      assert.ok(!answer.includes('keptMb'), 'the process was stopped before it had taken 400 MB');
+      assert.ok(Date.now() - started < 5000);
+      await gone(key, 5000);
+      assert.match(server.output(), new RegExp(`"msg":"stdio memory limit reached".*"slug":"${slug}".*"limit_mb":${limit}`));
+      assert.ok(!server.output().includes(key));
+      // The session is over; a new one starts a fresh process, within the limit again.
+      const again = new Client({ name: 'reconnected', version: '1' });
+      await again.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/${slug}/mcp`), { authProvider: provider }));
+      clients.push(again);
+      assert.equal((await whoami(again)).keyHash, sha(key));
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS}` } })).text();
+    assert.match(metrics, /key2oauth_stdio_processes_stopped_total\{why="memory_limit"\} 2/);
+  });
+
+  test('revoking every grant of an endpoint (operator API) stops all its processes at once', async () => {
+    await connect('keyed', 'good-all-one');
+    await connect('keyed', 'good-all-two');
+    const revoked = await fetch(`${server.url}/api/slugs/keyed/grants`, { method: 'DELETE', headers: admin });
+    assert.equal(revoked.status, 200, await revoked.text());
+    // Stopped before the answer: nothing to wait for but /proc catching up.
+    await gone('good-all-one', 500);
+    await gone('good-all-two', 500);
+  });
+
+  test('deleting an endpoint (operator API) stops its processes at once', async () => {
+    await connect('doomed', 'good-doomed-key');
+    const deleted = await fetch(`${server.url}/api/slugs/doomed`, { method: 'DELETE', headers: admin });
+    assert.equal(deleted.status, 200, await deleted.text());
+    await gone('good-doomed-key', 500);
+  });
+
+  test('the key holder revoking their access (/api/access/revoke, as /access and /revoke do) stops its process at once', async () => {
+    await connect('keyed', 'good-holder-key');
+    const revoked = await fetch(`${server.url}/api/access/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ endpoint: `${server.url}/keyed/mcp`, credentials: ['good-holder-key'] }),
+    });
+    assert.equal(revoked.status, 200, await revoked.text());
+    await gone('good-holder-key', 500);
+  });
+
+  test('the key holder replacing their key stops the process holding the old one; the next session has the new', async () => {
+    const { provider } = await connect('keyed', 'good-old-key');
+    const replaced = await fetch(`${server.url}/api/access/replace`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ endpoint: `${server.url}/keyed/mcp`, credentials: ['good-old-key'], new_credentials: ['good-new-key'] }),
+    });
+    assert.equal(replaced.status, 200, await replaced.text());
+    await gone('good-old-key', 500);
+    const again = new Client({ name: 'reconnected', version: '1' });
+    await again.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/keyed/mcp`), { authProvider: provider }));
+    clients.push(again);
+    assert.equal((await whoami(again)).keyHash, sha('good-new-key'));
+  });
+
+  test('a refresh token revoked by its app (RFC 7009) ends the grant, and its process with it', async () => {
+    const { provider } = await connect('keyed', 'good-rfc-key');
+    const metadata = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as {
+      revocation_endpoint: string;
+    };
+    const revoked = await fetch(metadata.revocation_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: provider.tokens()!.refresh_token!, client_id: provider.clientInformation()!.client_id }),
+    });
+    assert.equal(revoked.status, 200, await revoked.text());
+    // Revoked inside the OAuth engine, past our code: the supervisor's check of its grants finds it.
+    await gone('good-rfc-key', 3000);
+  });
+
+  test('key2oauth grants revoke, run beside the server on its store, stops the process', async () => {
+    const before = new Set(await grantIds('keyed'));
+    await connect('keyed', 'good-cli-key');
+    const id = (await grantIds('keyed')).find((grant) => !before.has(grant));
+    assert.ok(id);
+    const { execFileSync } = await import('node:child_process');
+    execFileSync(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), 'grants', 'revoke', 'keyed', id], {
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: server.dataDir, PORT: new URL(server.url).port },
+      encoding: 'utf8',
+    });
+    await gone('good-cli-key', 3000);
+  });
+});
+
 describe('stdio servers: start-up refusals', () => {
   const refusal = async (env: Record<string, string>) => {
     try {

@@ -50,6 +50,17 @@ server.registerTool('leak', { description: 'Prints its key to stderr' }, () => {
   return text({ ok: true });
 });
 
+// Memory it keeps: a process over its memory limit is stopped by the supervisor (docs/stdio.md).
+const kept: Buffer[] = [];
+server.registerTool('hog', { description: 'Takes 400 MB, 20 MB every 50 ms, and keeps it' }, async () => {
+  for (let step = 0; step < 20; step++) {
+    // Filled, so every page is resident (an untouched allocation would not count in VmRSS).
+    kept.push(Buffer.allocUnsafe(20 * 1024 * 1024).fill(step + 1));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return text({ keptMb: kept.length * 20 });
+});
+
 server.registerTool('read-file', { description: 'Reads a file', inputSchema: {} }, () => text({}));
 
 await server.connect(new StdioServerTransport());

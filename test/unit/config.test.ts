@@ -46,10 +46,23 @@ test('defaults as parsed', () => {
     stdioSandbox: 'required',
     stdioMaxProcesses: 100,
     stdioMaxPerEndpoint: 50,
+    stdioMemoryMb: 512,
   });
   assert.equal(parseServerConfig({ MAX_CONNECTIONS: '500' }).maxConnections, 500);
   assert.throws(() => parseServerConfig({ MAX_CONNECTIONS: 'lots' }), /MAX_CONNECTIONS must be a whole number/);
   assert.throws(() => parseServerConfig({ HEADERS_TIMEOUT_MS: '70000' }), /HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS/);
+});
+
+test('STDIO_MEMORY_MB is a whole number of MB from 32, or 0 for no limit', () => {
+  assert.equal(parseServerConfig({ STDIO_MEMORY_MB: '256' }).stdioMemoryMb, 256);
+  assert.equal(parseServerConfig({ STDIO_MEMORY_MB: '0' }).stdioMemoryMb, 0);
+  for (const bad of ['16', '1.5', '512MB', '-1', '2000000']) {
+    assert.throws(
+      () => parseServerConfig({ STDIO_MEMORY_MB: bad }),
+      /STDIO_MEMORY_MB must be a whole number of MB from 32 to 1048576, or 0/,
+      bad,
+    );
+  }
 });
 
 test('REDIS_URL takes redis:// and rediss:// with a password and a database number; anything else is refused', () => {

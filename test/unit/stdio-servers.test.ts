@@ -68,6 +68,20 @@ test('a bad file is refused with its line and the reason', () => {
   assert.match(refusal(GOOD.replace('"slug": "github"', '"slug": "api"')), /servers\[0\]\.slug must be/);
 });
 
+test("memory_mb sets a server's own memory limit (0: none); without it, the deployment's STDIO_MEMORY_MB applies", () => {
+  const [github, brave] = parseStdioServers(GOOD.replace('"idle_seconds": 600', '"idle_seconds": 600, "memory_mb": 256'), 'stdio.json');
+  assert.equal(github!.memoryMb, 256);
+  assert.equal(brave!.memoryMb, undefined);
+  assert.equal(parseStdioServers(GOOD.replace('"idle_seconds": 600', '"idle_seconds": 600, "memory_mb": 0'), 'stdio.json')[0]!.memoryMb, 0);
+  for (const bad of ['16', '"256"', '256.5', '-1']) {
+    assert.match(
+      refusal(GOOD.replace('"idle_seconds": 600', `"idle_seconds": 600, "memory_mb": ${bad}`)),
+      /^stdio\.json:10: servers\[0\]\.memory_mb must be a whole number of MB from 32 to 1048576, or 0 for no limit$/,
+      bad,
+    );
+  }
+});
+
 test('lineOf follows a path through nested values', () => {
   const text = '{\n "a": [1,\n {"b": "x,]}"},\n {"c": [true,\n null]}]}';
   assert.equal(lineOf(text, ['a', 1, 'b']), 3);

@@ -5,6 +5,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { StdioServer } from '../../../endpoints/stdio-servers.ts';
 import type { Logger } from '../../../log.ts';
+import { watchMemory } from './memory.ts';
 import { type SandboxMode, sandboxedCommand } from './sandbox.ts';
 
 /** Time a process gets to exit after SIGTERM before SIGKILL. */
@@ -17,6 +18,8 @@ export interface ChildOptions {
   /** Directories the process must not see (DATA_DIR): hidden under an empty tmpfs. */
   hidden: string[];
   log: Logger;
+  /** The deployment's memory limit in MB (STDIO_MEMORY_MB; 0: none), unless the server declares its own. */
+  memoryMb: number;
 }
 
 /**
@@ -36,6 +39,8 @@ export class StdioChild implements Transport {
   onerror?: (error: Error) => void;
   /** How it ended, once it has: an exit code or a signal, or a failure to start. */
   ended: string | undefined;
+  /** Whether it was stopped for going over its memory limit (memory.ts). */
+  overMemory = false;
   readonly pid: number | undefined;
   private readonly process: ChildProcessWithoutNullStreams;
   private readonly buffer = new ReadBuffer();
@@ -65,7 +70,21 @@ export class StdioChild implements Transport {
       this.ended ??= `could not start: ${error.message}`;
       this.onerror?.(error);
     });
+    const limitMb = server.memoryMb ?? options.memoryMb;
+    const unwatch =
+      this.pid && limitMb > 0
+        ? watchMemory(this.pid, limitMb, (residentMb, tree) => {
+            this.overMemory = true;
+            this.ended ??= `was stopped: it went over its memory limit of ${limitMb} MB`;
+            options.log.warn('stdio memory limit reached', { slug: server.slug, limit_mb: limitMb, resident_mb: residentMb });
+            // The group, and each process of the tree by its pid: one that left the group (setsid)
+            // is still stopped. Under bubblewrap, the sandbox's PID namespace goes with its first process.
+            signalGroup(this.pid!, 'SIGKILL');
+            for (const pid of tree) signalProcess(pid, 'SIGKILL');
+          })
+        : () => {};
     this.process.once('exit', (code, signal) => {
+      unwatch();
       this.ended ??= signal ? `stopped by ${signal}` : `exited with code ${code}`;
     });
     this.process.once('close', () => this.onclose?.());
@@ -112,8 +131,12 @@ export class StdioChild implements Transport {
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  signalProcess(-pid, signal);
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
   } catch {
     // Already gone.
   }

@@ -5,6 +5,7 @@ import { type JSONRPCMessage, JSONRPCMessageSchema, type RequestId } from '@mode
 import type { StdioServer } from '../../../endpoints/stdio-servers.ts';
 import { jsonRpcError } from '../../../http/errors.ts';
 import type { Logger } from '../../../log.ts';
+import { countStdioStopped } from '../../../metrics.ts';
 import type { StdioCheck, StdioGrant, StdioHost } from '../../../platform.ts';
 import { StdioChild } from './child.ts';
 import { type Downstream, LegacyStream } from './legacy.ts';
@@ -21,10 +22,24 @@ export interface StdioHostOptions extends StdioLimits {
   sandbox: SandboxMode;
   hidden: string[];
   log: Logger;
+  /** STDIO_MEMORY_MB: each process tree's memory limit (memory.ts), unless its server declares one. */
+  memoryMb: number;
+  /** Whether the grant still exists in the store, where any replica or `key2oauth grants` may have revoked it. */
+  grantExists(slug: string, grantId: string): Promise<boolean>;
 }
+
+/** Why a process was stopped: the log's `why` and the metric's label. */
+type StopReason = 'idle' | 'revoked' | 'replaced' | 'session_deleted' | 'stream_closed' | 'ended' | 'memory_limit' | 'shutdown';
 
 /** Time a key check at consent gets for `initialize` and `tools/list` together. */
 const CHECK_TIMEOUT_MS = 30_000;
+/**
+ * How often every running process's grant is looked up in the store. A revocation made in this
+ * server process stops its process at once (stopGrant); this finds the others: one made by another
+ * replica, by `key2oauth grants revoke` beside the server, or inside the OAuth engine (a refresh
+ * token revoked by its app, RFC 7009 §2.1; a reused refresh token).
+ */
+const GRANT_CHECK_MS = 1000;
 
 /**
  * One grant's process and the Streamable HTTP session that speaks for it: the SDK's
@@ -62,12 +77,13 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
 
   const count = (slug?: string) => [...sessions.values()].filter((s) => !s.closing && (!slug || s.slug === slug)).length;
 
-  const stop = async (session: Session, why: string) => {
+  const stop = async (session: Session, why: StopReason) => {
     if (session.closing) return;
     session.closing = true;
     clearTimeout(session.idle);
     if (sessions.get(session.grantId) === session) sessions.delete(session.grantId);
     log.info('stdio server stopped', { slug: session.slug, why });
+    countStdioStopped(why);
     await session.child.close();
     await session.http.close().catch(() => {});
   };
@@ -82,7 +98,7 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
     const existing = sessions.get(grant.grantId);
     // One process per grant: a new session (a reconnect, or a second app on the same grant)
     // replaces the old one, whose process is stopped.
-    if (existing) await stop(existing, 'replaced by a new session');
+    if (existing) await stop(existing, 'replaced');
     if (count(server.slug) >= options.maxPerEndpoint || count() >= options.maxProcesses) {
       log.warn('stdio process limit reached', { slug: server.slug });
       return jsonRpcError(503, 'This server runs as many processes as it may; try again later', -32000, { 'retry-after': '30' });
@@ -131,12 +147,30 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
           .catch(() => {});
       }
       session.open.clear();
-      void stop(session, 'ended');
+      void stop(session, child.overMemory ? 'memory_limit' : 'ended');
     };
     await streamable?.start();
     touch(session, server);
     return session;
   };
+
+  // Every running process's grant, looked up in the store: one revoked anywhere stops its process.
+  let checking = false;
+  const grantChecks = setInterval(async () => {
+    if (checking || sessions.size === 0) return;
+    checking = true;
+    try {
+      for (const session of [...sessions.values()]) {
+        if (session.closing) continue;
+        if (!(await options.grantExists(session.slug, session.grantId))) await stop(session, 'revoked');
+      }
+    } catch (error) {
+      // The store is unreachable: nothing is known to be revoked; the next check tries again.
+      log.debug('stdio grant check failed', { error: (error as Error).message });
+    } finally {
+      checking = false;
+    }
+  }, GRANT_CHECK_MS).unref();
 
   return {
     has: (slug) => bySlug.has(slug),
@@ -164,7 +198,7 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
       }
       touch(session, server);
       const answer = await session.streamable.handleRequest(request, body === undefined ? {} : { parsedBody: body });
-      if (request.method === 'DELETE' && answer.ok) void stop(session, 'session deleted');
+      if (request.method === 'DELETE' && answer.ok) void stop(session, 'session_deleted');
       return answer;
     },
 
@@ -174,7 +208,7 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
       const stream = new LegacyStream(randomUUID());
       const started = await start(server, grant, stream);
       if (started instanceof Response) return started;
-      return stream.response(messagesUrl(stream.id), () => void stop(started, 'stream closed'));
+      return stream.response(messagesUrl(stream.id), () => void stop(started, 'stream_closed'));
     },
 
     async legacyMessage(request, grant, sessionId) {
@@ -218,10 +252,11 @@ export function createStdioHost(servers: StdioServer[], options: StdioHostOption
 
     async stopGrant(grantId) {
       const session = sessions.get(grantId);
-      if (session) await stop(session, 'grant revoked');
+      if (session) await stop(session, 'revoked');
     },
 
     async stopAll() {
+      clearInterval(grantChecks);
       await Promise.all([...sessions.values()].map((session) => stop(session, 'shutdown')));
     },
   };

@@ -5,6 +5,7 @@ import type { Endpoint } from '../../../endpoints/endpoint.ts';
 import { parseStdioServers, type StdioServer, StdioServersError } from '../../../endpoints/stdio-servers.ts';
 import { createEndpointStore } from '../../../endpoints/store.ts';
 import { deleteEndpoint } from '../../../manage/change.ts';
+import { grantExists } from '../../../oauth/engine.ts';
 import type { Platform } from '../../../platform.ts';
 import { sandboxProblem } from './sandbox.ts';
 
@@ -48,6 +49,8 @@ export async function startStdio(server: ServerConfig, platform: Platform) {
     log: platform.log,
     maxProcesses: server.stdioMaxProcesses,
     maxPerEndpoint: server.stdioMaxPerEndpoint,
+    memoryMb: server.stdioMemoryMb,
+    grantExists: (slug, grantId) => grantExists(platform, slug, grantId),
   });
 }
 
