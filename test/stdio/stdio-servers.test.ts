@@ -351,6 +351,7 @@ describe('stdio servers: the memory limit, and every way a grant ends', () => {
         // The default, STDIO_MEMORY_MB.
         { ...KEYED, slug: 'greedy', name: 'Greedy' },
         { ...KEYED, slug: 'doomed', name: 'Doomed' },
+        { ...KEYED, slug: 'bloated', name: 'Bloated', env: { HOG_AT_START: '1' }, memory_mb: 150 },
       ]),
       STDIO_MEMORY_MB: '250',
       ADMIN_TOKEN: ADMIN,
@@ -391,6 +392,13 @@ describe('stdio servers: the memory limit, and every way a grant ends', () => {
     assert.match(metrics, /key2oauth_stdio_processes_stopped_total\{why="memory_limit"\} 2/);
   });
 
+  test('the key check at consent runs under the same limit: a server over it there is refused, saying so', async () => {
+    const refused = (await connectWithOAuth(`${server.url}/bloated/mcp`, 'good-bloated-key').catch((error: Error) => error)) as Error;
+    assert.match(refused.message, /^approval answered \d+: /);
+    assert.match(refused.message, /Bloated did not start with this key: .*memory limit of 150 MB/);
+    await gone('good-bloated-key', 2000);
+  });
+
   test('revoking every grant of an endpoint (operator API) stops all its processes at once', async () => {
     await connect('keyed', 'good-all-one');
     await connect('keyed', 'good-all-two');
@@ -417,6 +425,29 @@ describe('stdio servers: the memory limit, and every way a grant ends', () => {
     });
     assert.equal(revoked.status, 200, await revoked.text());
     await gone('good-holder-key', 500);
+  });
+
+  test('the key holder revoking on the page (the old /revoke form, then /access) stops the process at once', async () => {
+    await connect('keyed', 'good-page-key');
+    const form = { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', origin: 'null' };
+    // What the old /revoke page posted: the endpoint and `api_key`.
+    const found = await fetch(`${server.url}/revoke`, {
+      method: 'POST',
+      headers: form,
+      body: new URLSearchParams({ endpoint: `${server.url}/keyed/mcp`, api_key: 'good-page-key' }),
+      redirect: 'manual',
+    });
+    assert.equal(found.status, 303, await found.text());
+    const cookie = found.headers.getSetCookie()[0]!.split(';')[0]!;
+    const revoked = await fetch(`${server.url}/access`, {
+      method: 'POST',
+      headers: { ...form, cookie },
+      body: new URLSearchParams({ action: 'revoke-all' }),
+      redirect: 'manual',
+    });
+    assert.equal(revoked.status, 303);
+    assert.match(await (await fetch(`${server.url}/access`, { headers: { cookie } })).text(), /can no longer use this endpoint/);
+    await gone('good-page-key', 500);
   });
 
   test('the key holder replacing their key stops the process holding the old one; the next session has the new', async () => {
@@ -460,6 +491,24 @@ describe('stdio servers: the memory limit, and every way a grant ends', () => {
       encoding: 'utf8',
     });
     await gone('good-cli-key', 3000);
+  });
+});
+
+describe('stdio servers: a server killed outright', () => {
+  test('SIGKILL to the server leaves no sandbox behind (bubblewrap --die-with-parent)', async () => {
+    const server = await startServer({ STDIO_SERVERS: serversFile([KEYED]), ...NO_RATE_LIMITS });
+    try {
+      const { client } = await connectWithOAuth(`${server.url}/keyed/mcp`, 'good-killed-key');
+      await whoami(client);
+      const below = descendants(server.pid);
+      assert.ok(below.length >= 2, 'bubblewrap and the server it runs');
+      assert.ok(holdersOf('good-killed-key').length > 0);
+      await server.stop('SIGKILL');
+      await until('no process of the killed server left', () => below.every((proc) => !processes().some((p) => p.pid === proc.pid)), 5000);
+      assert.equal(holdersOf('good-killed-key').length, 0);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

@@ -15,6 +15,12 @@ if (!key.startsWith('good-')) {
   process.exit(2);
 }
 process.stderr.write(`started with key ${key}\n`);
+// A server that takes too much memory at start (declared with HOG_AT_START in its env): it never answers.
+if (process.env.HOG_AT_START) {
+  const held: Buffer[] = [];
+  for (let step = 0; step < 20; step++) held.push(Buffer.allocUnsafe(20 * 1024 * 1024).fill(1));
+  await new Promise(() => {});
+}
 
 const server = new McpServer({ name: 'stdio-key-server', version: '1.0.0' });
 const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
