@@ -12,7 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Browser } from '../support/browser.ts';
 import { removeOnExit } from '../support/exit-cleanup.ts';
-import { connectWithOAuth } from '../support/oauth-client.ts';
+import { connectWithOAuth, TestOAuthProvider } from '../support/oauth-client.ts';
 import { NO_RATE_LIMITS } from '../support/oauth-raw.ts';
 import { processes } from '../support/proc.ts';
 import { freePort, type ServerProcess, startServer } from '../support/server-process.ts';
@@ -491,6 +491,55 @@ describe('stdio servers: the memory limit, and every way a grant ends', () => {
       encoding: 'utf8',
     });
     await gone('good-cli-key', 3000);
+  });
+});
+
+describe('stdio servers: process limits', () => {
+  test('past STDIO_MAX_PER_ENDPOINT a session is refused with 503 and Retry-After; past STDIO_MAX_PROCESSES the key check at consent is refused too', async () => {
+    const server = await startServer({
+      STDIO_SERVERS: serversFile([KEYED, { ...KEYED, slug: 'other', name: 'Other' }]),
+      STDIO_MAX_PER_ENDPOINT: '1',
+      STDIO_MAX_PROCESSES: '2',
+      ADMIN_TOKEN: ADMIN,
+      ...NO_RATE_LIMITS,
+    });
+    const clients: Client[] = [];
+    try {
+      const alice = await connectWithOAuth(`${server.url}/keyed/mcp`, 'good-limit-alice');
+      clients.push(alice.client);
+      await whoami(alice.client);
+      // The key check passes (one process runs in all), the session's own process is one too many here.
+      const bob = new TestOAuthProvider();
+      const refused = (await connectWithOAuth(`${server.url}/keyed/mcp`, 'good-limit-bob', bob).catch((error: Error) => error)) as Error;
+      assert.match(refused.message, /This server runs as many processes as it may; try again later/);
+      assert.equal(holdersOf('good-limit-bob').length, 0);
+      const initialize = (token: string) =>
+        fetch(`${server.url}/keyed/mcp`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+          }),
+        });
+      const limited = await initialize(bob.tokens()!.access_token);
+      assert.equal(limited.status, 503);
+      assert.equal(limited.headers.get('retry-after'), '30');
+      // A new session of alice's own grant replaces her process: still one, allowed.
+      const again = await initialize(alice.provider.tokens()!.access_token);
+      assert.equal(again.status, 200, await again.text());
+      const carol = await connectWithOAuth(`${server.url}/other/mcp`, 'good-limit-carol');
+      clients.push(carol.client);
+      await whoami(carol.client);
+      // Two processes run: the key check itself would be a third.
+      const full = (await connectWithOAuth(`${server.url}/other/mcp`, 'good-limit-dave').catch((error: Error) => error)) as Error;
+      assert.match(full.message, /^approval answered \d+: .*as many processes as it may/s);
+    } finally {
+      for (const client of clients) await client.close().catch(() => {});
+      await server.stop();
+    }
   });
 });
 
