@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { isSlug, managePath } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint, endpointPreview, endpointTemplate } from '../endpoints/endpoint.ts';
-import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
+import { FIELD_LIMITS, firstIssue, updateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { templateFromForm, templateRows } from '../endpoints/template-form.ts';
 import { answers } from '../http/errors.ts';
@@ -11,6 +11,7 @@ import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
 import { activitySection } from '../pages/activity.ts';
+import { inFormWords } from '../pages/home.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
 import { patternsOf } from '../pages/tool-policy-form.ts';
 import type { Platform } from '../platform.ts';
@@ -162,7 +163,8 @@ async function page(
       },
       grants: grants.map(accessRow),
       ...(extra.notice ? { notice: extra.notice } : {}),
-      ...(extra.error ? { error: extra.error } : {}),
+      ...(extra.error ? { error: inFormWords(extra.error) } : {}),
+      limits: FIELD_LIMITS,
       ...(endpoint.toolPolicy ? { toolPolicy: endpoint.toolPolicy } : {}),
       activity,
     }),

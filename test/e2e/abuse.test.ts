@@ -93,7 +93,7 @@ for (const target of targets())
       });
     });
 
-    describe('rate limits on key submissions, per client address and per endpoint', () => {
+    describe('rate limits on wrong keys, per sign-in and address and per endpoint', () => {
       let server: Running;
       let upstream: Upstream;
       before(async () => {
@@ -135,7 +135,7 @@ for (const target of targets())
         return { response, next: body.includes('name="handle"') ? new Page(page.url, response, body) : page };
       }
 
-      test('a third key from one address gets 429 with Retry-After and is not even sent upstream; another address may go on', async () => {
+      test('after two wrong keys in one sign-in from one address, the next gets 429 with Retry-After and is not even sent upstream; another address may go on', async () => {
         const created = await createEndpoint(server, { upstream_url: upstream.url });
         const browser = new Browser();
         let page = await browser.get(await startAuthorization(created.body.mcp_endpoint!));
@@ -150,8 +150,9 @@ for (const target of targets())
         assertRetryAfter(limited.response, 600);
         assert.equal(upstream.requests.length, probes, 'no key check reached the upstream');
 
-        const other = await submit(browser, page, KEY, '192.0.2.2');
-        assert.equal(other.response.status, 302, 'another address is not limited; the handle was not spent by the 429');
+        // The 429 came back as the consent page itself, with a fresh form.
+        const other = await submit(browser, limited.next, KEY, '192.0.2.2');
+        assert.equal(other.response.status, 302, 'another address is not limited');
       });
 
       test('one endpoint takes at most N keys per window from all addresses together; other endpoints are unaffected', async () => {
@@ -167,7 +168,7 @@ for (const target of targets())
         const limited = await submit(browser, page, KEY, '192.0.2.20');
         assert.equal(limited.response.status, 429);
         assertRetryAfter(limited.response, 600);
-        assert.match(limited.next.text(), /Too many keys were tried on this endpoint/);
+        assert.match(limited.next.text(), /Too many wrong keys were tried on this endpoint/);
         assert.equal(upstream.requests.length, probes, 'no key check reached the upstream');
 
         const another = await createEndpoint(server, { upstream_url: upstream.url });
