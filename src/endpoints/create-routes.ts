@@ -76,7 +76,7 @@ export async function createFromForm(platform: Platform, c: Context, clientAddre
   if (!creator && config.signIn) return redirect(signInUrl('/'), new Headers(), 303);
   if (!creator) return home('The admin token is not right.', 401);
   const result = await createEndpoint(platform, body, creator);
-  if (!result.ok) return home(result.message, result.status);
+  if (!result.ok) return home(result.message, result.status, retryHeaders(result.retryAfter));
   // POST/redirect/GET: reloading or going Back to the result must not create a second endpoint.
   const id = await keepCreatedView(platform.kv, { slug: result.endpoint.slug, manageToken: result.manageToken, warnings: result.warnings });
   return redirect(`/created/${id}`, new Headers(), 303);
@@ -111,6 +111,11 @@ export async function showCreated(platform: Platform, id: string): Promise<Respo
   );
 }
 
+/** `Retry-After` for a refusal that may pass later (an upstream down for a moment). */
+function retryHeaders(retryAfter: number | undefined): Headers | undefined {
+  return retryAfter ? new Headers({ 'retry-after': String(retryAfter) }) : undefined;
+}
+
 export async function createFromApi(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
   const { config } = platform;
   const limited = await rateLimit(platform, 'create', config.rateLimits.createEndpoint, clientAddress);
@@ -125,7 +130,7 @@ export async function createFromApi(platform: Platform, c: Context, clientAddres
   const body = await readJsonBody(c.req.raw);
   if (!body.ok) return body.answer;
   const result = await createEndpoint(platform, body.value, creator);
-  if (!result.ok) return jsonError(result.status, result.error, result.message);
+  if (!result.ok) return jsonError(result.status, result.error, result.message, retryHeaders(result.retryAfter));
   return Response.json(
     {
       ...describeEndpoint(result.endpoint, config.publicUrl),

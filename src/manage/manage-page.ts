@@ -99,7 +99,7 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       const parsed = updateEndpointInput.safeParse(input);
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
       const changed = await changeEndpoint(platform, endpoint, parsed.data, actor);
-      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
+      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: changed.status ?? 400 });
       return redirect(`${here}?done=${changed.revoked > 0 ? 'saved-revoked' : 'saved'}`, new Headers(), 303);
     }
     case 'tool-policy': {
@@ -108,7 +108,7 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       const parsed = updateEndpointInput.safeParse({ tool_policy: allow.length || deny.length ? { allow, deny } : null });
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
       const changed = await changeEndpoint(platform, endpoint, parsed.data);
-      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
+      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: changed.status ?? 400 });
       return redirect(`${here}?done=saved`, new Headers(), 303);
     }
     case 'revoke':

@@ -15,6 +15,7 @@ import type { Platform } from '../platform.ts';
 import { signInUrl } from '../signin/routes.ts';
 import { signInActor, whoAuthorizes } from '../signin/who.ts';
 import type { CredentialField } from '../upstream/credentials.ts';
+import { FAILURE_WORDS } from '../upstream/network-error.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { type ListedTool, listUpstreamTools } from '../upstream/tool-list.ts';
 import { choiceFromForm, describeChoice, MAX_CHOSEN_TOOLS, type ToolChoice } from '../upstream/tool-policy.ts';
@@ -452,20 +453,29 @@ function probeMessage(result: ProbeResult, endpoint: Endpoint, values: string[])
         log: `rejected ${result.status}`,
         wrongKey: true,
       };
-    // One sentence for all three: which of them happened would tell anyone who can create an
-    // endpoint whether a host:port answers (a port probe through us). The log keeps the reason.
-    case 'not-mcp':
+    // Said as it is: creation already tells anyone whether a host:port answers (upstream/detect.ts),
+    // within the upstream guard and RATE_LIMIT_CREATE, so hiding it here would protect nothing.
     case 'unreachable':
+      return {
+        message: `The key could not be checked: ${host} is not reachable (${FAILURE_WORDS[result.failure]}). Nothing was saved. ${
+          result.failure === 'timeout' || result.failure === 'network'
+            ? 'Try again in a minute; if it keeps failing, the server may be down: tell whoever runs this endpoint.'
+            : 'This is not about your key: tell whoever runs this endpoint that its server cannot be reached.'
+        }`,
+        status: result.failure === 'timeout' ? 504 : 502,
+        log: `unreachable: ${result.reason}`,
+      };
+    case 'not-mcp':
+      return {
+        message: `The key could not be checked: ${host} answered with ${result.what}, not as an MCP server. Nothing was saved. The endpoint's upstream URL may point at a website rather than the MCP server: tell whoever runs this endpoint.`,
+        status: 502,
+        log: `not mcp: ${result.what}`,
+      };
     case 'unexpected':
       return {
-        message: `The key could not be checked: ${host} did not complete an MCP handshake. Nothing was saved. Try again later; if it keeps failing, the endpoint's upstream URL may point at a website rather than the MCP server: tell whoever runs this endpoint.`,
+        message: `The key could not be checked: ${host} answered HTTP ${result.status} to the MCP handshake. Nothing was saved. Try again in a minute; if it keeps failing, tell whoever runs this endpoint.`,
         status: 502,
-        log:
-          result.kind === 'unreachable'
-            ? `unreachable: ${result.reason}`
-            : result.kind === 'not-mcp'
-              ? `not mcp: ${result.what}`
-              : `unexpected ${result.status}`,
+        log: `unexpected ${result.status}`,
       };
   }
 }

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'node-html-parser';
 import { postForm } from '../../src/cli/oauth-client.ts';
 import { type Client, type InProcess, KEY, PUBLIC_URL, startApp, UPSTREAM_URL } from '../support/in-process.ts';
+import { serveMcp } from '../support/in-process-upstream.ts';
 
 /**
  * What the server does so that mistakes are forgiven (issue 22): the key-guessing limits count
@@ -353,5 +354,109 @@ describe('what the operator sets, in-process', () => {
     } finally {
       await k.close();
     }
+  });
+});
+
+describe('a wrong upstream creates nothing, in-process', () => {
+  let k: InProcess;
+  before(async () => {
+    k = await startApp();
+    k.upstreams.serve(
+      'https://www.example.com',
+      () => new Response('<!doctype html><p>Welcome', { headers: { 'content-type': 'text/html' } }),
+    );
+    k.upstreams.serve(
+      'https://brochure.example.com',
+      () => new Response('<!doctype html><p>Our product', { headers: { 'content-type': 'text/html' } }),
+    );
+    k.upstreams.serve('https://busy.example.com', () => new Response('overloaded', { status: 503 }));
+  });
+  after(() => k.close());
+
+  const endpoints = async () => (await k.platform.kv.list({ prefix: 'k2o:endpoint:' })).keys.length;
+
+  test('a website, a closed port, a server down for a moment: refused by the API with a code, the reason and what to do', async () => {
+    const before = await endpoints();
+    const website = await k.createEndpoint({ upstream_url: 'https://www.example.com/' });
+    assert.equal(website.status, 422);
+    assert.equal(website.body.error, 'upstream_not_mcp');
+    assert.match(website.body.message!, /www\.example\.com answered with a web page, not as an MCP server.*MCP endpoint/);
+
+    const closed = await k.createEndpoint({ upstream_url: 'https://closed.example.com/mcp', transport: 'streamable-http' });
+    assert.equal(closed.status, 422, 'naming the transport skips no check');
+    assert.equal(closed.body.error, 'upstream_unreachable');
+    assert.match(closed.body.message!, /closed\.example\.com cannot be reached: the connection was refused.*Check the URL's host and port/);
+
+    const busy = await k.createEndpoint({ upstream_url: 'https://busy.example.com/mcp' });
+    assert.equal(busy.status, 503);
+    assert.equal(busy.body.error, 'upstream_unavailable');
+    assert.equal(busy.headers.get('retry-after'), '30');
+    assert.match(busy.body.message!, /HTTP 503.*try again in 30 seconds/);
+
+    assert.equal(await endpoints(), before, 'nothing was created');
+    assert.equal((await k.createEndpoint({ upstream_url: UPSTREAM_URL })).status, 201, 'an MCP server that wants a key is what we expect');
+  });
+
+  test('the start page refuses the same way and keeps what was typed; no created page, no manage link', async () => {
+    const posted = await k.fetch('/', {
+      method: 'POST',
+      headers: SAME_ORIGIN,
+      body: new URLSearchParams({ upstream_url: 'https://closed.example.com/mcp', display_name: 'Mine' }),
+    });
+    assert.equal(posted.status, 422);
+    assert.equal(posted.headers.get('location'), null);
+    const page = parse(await posted.text());
+    assert.match(page.querySelector('[role="alert"]')?.text ?? '', /cannot be reached: the connection was refused/);
+    assert.equal(page.querySelector('input[name="upstream_url"]')?.getAttribute('value'), 'https://closed.example.com/mcp');
+    assert.equal(page.querySelector('input[name="display_name"]')?.getAttribute('value'), 'Mine');
+  });
+
+  test('changing an endpoint to a website is refused too, and changes nothing', async () => {
+    const created = await k.mustCreateEndpoint();
+    const patched = await k.fetch(`/api/slugs/${created.slug}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${created.manage_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ upstream_url: 'https://brochure.example.com/' }),
+    });
+    const refusal = (await patched.json()) as { error: string; message: string };
+    assert.equal(patched.status, 422, refusal.message);
+    assert.equal(refusal.error, 'upstream_not_mcp');
+    const read = await k.fetch(`/api/slugs/${created.slug}`, { headers: { authorization: `Bearer ${created.manage_token}` } });
+    assert.equal(((await read.json()) as { upstream_url: string }).upstream_url, UPSTREAM_URL);
+  });
+});
+
+describe('the consent page says what failed upstream, in-process', () => {
+  let k: InProcess;
+  before(async () => {
+    k = await startApp();
+  });
+  after(() => k.close());
+
+  async function endpointThatBreaks(origin: string, breaks: () => void) {
+    serveMcp(k.upstreams, { url: `${origin}/mcp`, key: KEY });
+    const endpoint = (await k.mustCreateEndpoint({ upstream_url: `${origin}/mcp` })).mcp_endpoint!;
+    breaks();
+    const page = await k.openConsent(endpoint, await k.register());
+    const refused = await k.submitConsent(page, { api_key: KEY, action: 'approve' });
+    return { status: refused.status, text: parse(await refused.text()).querySelector('main')?.text ?? '' };
+  }
+
+  test('a refused connection reads as not reachable, not as a website', async () => {
+    const { status, text } = await endpointThatBreaks('https://gone.example.com', () => k.upstreams.stop('https://gone.example.com'));
+    assert.equal(status, 502);
+    assert.match(text, /gone\.example\.com is not reachable \(the connection was refused/);
+    assert.doesNotMatch(text, /website/);
+  });
+
+  test('a web page in place of the server reads as a website; a 401 stays a wrong key', async () => {
+    const { text } = await endpointThatBreaks('https://moved.example.com', () =>
+      k.upstreams.serve('https://moved.example.com', () => new Response('<!doctype html>', { headers: { 'content-type': 'text/html' } })),
+    );
+    assert.match(text, /answered with a web page, not as an MCP server/);
+    const page = await k.openConsent((await k.mustCreateEndpoint()).mcp_endpoint!, await k.register());
+    const wrong = await k.submitConsent(page, { api_key: 'sk-not-this-one', action: 'approve' });
+    assert.equal(wrong.status, 401);
+    assert.match(parse(await wrong.text()).text, /rejected this key \(HTTP 401\)/);
   });
 });

@@ -40,15 +40,19 @@ for (const target of targets())
     });
     describe('rate limits on creation and registration, per client address', () => {
       let server: Running;
+      // Creation checks that an MCP server answers (upstream/detect.ts): a real one, wanting a key.
+      let upstream: Upstream;
       before(async () => {
+        upstream = await startUpstream({ key: KEY });
         server = await target.start({ TRUST_PROXY: 'true', RATE_LIMIT_CREATE: '2/3600', RATE_LIMIT_REGISTER: '2/3600' });
       });
       after(async () => {
         await server?.stop();
+        await upstream?.close();
       });
 
       test('endpoint creation: the third from one address gets 429 with Retry-After (API and form); another address is unaffected', async () => {
-        const body = { upstream_url: 'http://127.0.0.1:9/mcp' };
+        const body = { upstream_url: upstream.url };
         assert.equal((await createEndpoint(server, body, from('198.51.100.1'))).status, 201);
         assert.equal((await createEndpoint(server, body, from('198.51.100.1'))).status, 201);
         const third = await fetch(`${server.url}/api/slugs`, {
@@ -69,7 +73,7 @@ for (const target of targets())
       });
 
       test('an IPv6 client is counted by its /64: new addresses in the same /64 do not reset the limit', async () => {
-        const body = { upstream_url: 'http://127.0.0.1:9/mcp' };
+        const body = { upstream_url: upstream.url };
         assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1::1'))).status, 201);
         assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1:ffff:1234:5678:9abc'))).status, 201);
         assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1::2'))).status, 429);
