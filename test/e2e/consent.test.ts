@@ -221,7 +221,7 @@ for (const target of targets())
         ['home', fetch(`${server.url}/`)],
         [
           'home form error',
-          fetch(`${server.url}/`, { method: 'POST', body: new URLSearchParams({ upstream_url: 'https://localhost/mcp' }) }),
+          fetch(`${server.url}/`, { method: 'POST', body: new URLSearchParams({ upstream_url: 'ftp://example.com/mcp' }) }),
         ],
         [
           'cross-site home post',

@@ -91,4 +91,16 @@ for (const target of targets())
       assert.match(text, /name="handle"/, 'the consent page itself, ready for when the wait is over');
       assert.equal(upstream.requests.length, before, 'the key was not even checked upstream');
     });
+
+    test('SELF_HOST_NOTICE=off takes the "self-host it" notice off the pages', async () => {
+      assert.match(await (await fetch(`${server.url}/`)).text(), /self-host/i, 'shown by default');
+      const quiet = await target.start({ SELF_HOST_NOTICE: 'off' });
+      try {
+        const home = await fetch(`${quiet.url}/`);
+        assert.equal(home.status, 200);
+        assert.doesNotMatch(await home.text(), /self-host/i);
+      } finally {
+        await quiet.stop();
+      }
+    });
   });
