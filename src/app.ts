@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import { configWarnings } from './config.ts';
 import {
   apiActivityPath,
   apiGrantPath,
@@ -21,6 +22,7 @@ import { rateLimit } from './http/rate-limit.ts';
 import { READINESS_PATH, readiness } from './http/readiness.ts';
 import { onPublicOrigin } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
+import { selfHostNoticeOff } from './http/self-host-notice.ts';
 import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
 import { accessApi } from './manage/access-api.ts';
 import { revokeMoved, showAccess, submitAccess } from './manage/access-page.ts';
@@ -68,6 +70,8 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
     errorBodies(),
     bodyLimits(config),
   );
+  if (!config.selfHostNotice) app.use(selfHostNoticeOff());
+  for (const warning of configWarnings(config)) platform.log.warn(warning);
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get(READINESS_PATH, () => readiness(platform));

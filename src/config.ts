@@ -40,7 +40,11 @@ export interface Config {
   rateLimits: {
     createEndpoint: RateLimit;
     registerClient: RateLimit;
+    /** Wrong keys per authorization request (client and PKCE challenge) and client address. */
     authorizeSubmit: RateLimit;
+    /** Wrong keys per client address, across every request and `/access` (the ceiling against guessing from one network). */
+    authorizeSubmitPerAddress: RateLimit;
+    /** Wrong keys per endpoint, from every address together. */
     authorizeSubmitPerEndpoint: RateLimit;
     /** Authorization pages shown per client address: each stores a consent transaction for ten minutes. */
     authorizePage: RateLimit;
@@ -65,6 +69,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Days the activity record (src/activity/) keeps each MCP message's entry; 0 records none. */
   activityRetentionDays: number;
+  /** `SELF_HOST_NOTICE`: the pages' "self-host it" notice; `off` on a deployment that is self-hosted already. */
+  selfHostNotice: boolean;
 }
 
 export interface SignInConfig {
@@ -149,7 +155,8 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   MAX_HEADERS_COUNT: '100',
   RATE_LIMIT_CREATE: '20/3600',
   RATE_LIMIT_REGISTER: '30/3600',
-  RATE_LIMIT_AUTHORIZE: '10/600',
+  RATE_LIMIT_AUTHORIZE: '20/600',
+  RATE_LIMIT_AUTHORIZE_ADDRESS: '60/600',
   RATE_LIMIT_AUTHORIZE_ENDPOINT: '60/600',
   RATE_LIMIT_AUTHORIZE_PAGE: '120/600',
   RATE_LIMIT_MANAGE: '60/600',
@@ -164,6 +171,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   STDIO_MEMORY_MB: '512',
   SIGN_IN_TO_AUTHORIZE: 'false',
   AUDIT_RETENTION_DAYS: '365',
+  SELF_HOST_NOTICE: 'on',
 };
 
 /** Settings with no default, documented as unset or empty. */
@@ -214,6 +222,7 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
       createEndpoint: parseRateLimit(env, 'RATE_LIMIT_CREATE'),
       registerClient: parseRateLimit(env, 'RATE_LIMIT_REGISTER'),
       authorizeSubmit: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE'),
+      authorizeSubmitPerAddress: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_ADDRESS'),
       authorizeSubmitPerEndpoint: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_ENDPOINT'),
       manage: parseRateLimit(env, 'RATE_LIMIT_MANAGE'),
       authorizePage: parseRateLimit(env, 'RATE_LIMIT_AUTHORIZE_PAGE'),
@@ -225,7 +234,21 @@ export function parseConfig(env: Env, defaults: { publicUrl: string }): Config {
     signIn: parseSignIn(env),
     allowedClientRedirectHosts: parseHostPatterns(env, 'ALLOWED_CLIENT_REDIRECT_HOSTS'),
     auditRetentionDays: parseInteger(env, 'AUDIT_RETENTION_DAYS', { min: 1, max: 3650 }),
+    selfHostNotice: parseBoolean(env, 'SELF_HOST_NOTICE'),
   };
+}
+
+/**
+ * Settings that start but deserve a word at start-up, each with why: logged once per app built
+ * (app.ts), on Node and on the Worker alike.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.allowPrivateUpstreams && config.publicUrl.startsWith('https:'))
+    warnings.push(
+      `ALLOW_PRIVATE_UPSTREAMS=true on a public deployment (${config.publicUrl}): anyone who can create an endpoint can point it at this server's private network (loopback, 10.x, 192.168.x, cloud metadata at 169.254.169.254) and reach internal services through it. It is meant for local development; unset it, or set ADMIN_TOKEN or sign-in so only you can create endpoints.`,
+    );
+  return warnings;
 }
 
 /**

@@ -6,7 +6,7 @@ import { rateLimit } from '../http/rate-limit.ts';
 import { readFormPost, readJsonBody } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { createdPage } from '../pages/created.ts';
-import { type HomeForm, homePage } from '../pages/home.ts';
+import { type HomeForm, homePage, inFormWords } from '../pages/home.ts';
 import type { Platform } from '../platform.ts';
 import { signInUrl } from '../signin/routes.ts';
 import { signedInPerson } from '../signin/session.ts';
@@ -14,6 +14,7 @@ import { whoCreates } from '../signin/who.ts';
 import { createEndpoint, previewEndpoint } from './create.ts';
 import { keepCreatedView, takeCreatedView } from './created-view.ts';
 import { describeEndpoint, endpointPreview } from './endpoint.ts';
+import { FIELD_LIMITS } from './input.ts';
 import { createEndpointStore } from './store.ts';
 import { templateFromForm, templateRows } from './template-form.ts';
 
@@ -32,6 +33,7 @@ export async function showHome(platform: Platform, request: Request): Promise<Re
   return htmlResponse(
     homePage({
       rows: templateRows(),
+      limits: FIELD_LIMITS,
       adminRequired: Boolean(platform.config.adminToken) && !platform.config.signIn,
       ...(person ? { person } : {}),
     }),
@@ -52,9 +54,10 @@ export async function createFromForm(platform: Platform, c: Context, clientAddre
   const home = (error: string | undefined, status: number, headers?: Headers, preview?: string[]) =>
     htmlResponse(
       homePage({
-        ...(error ? { error } : {}),
+        ...(error ? { error: inFormWords(error) } : {}),
         form: input,
         rows,
+        limits: FIELD_LIMITS,
         ...(preview ? { preview } : {}),
         adminRequired: Boolean(config.adminToken) && !config.signIn,
       }),
@@ -73,7 +76,7 @@ export async function createFromForm(platform: Platform, c: Context, clientAddre
   if (!creator && config.signIn) return redirect(signInUrl('/'), new Headers(), 303);
   if (!creator) return home('The admin token is not right.', 401);
   const result = await createEndpoint(platform, body, creator);
-  if (!result.ok) return home(result.message, result.status);
+  if (!result.ok) return home(result.message, result.status, retryHeaders(result.retryAfter));
   // POST/redirect/GET: reloading or going Back to the result must not create a second endpoint.
   const id = await keepCreatedView(platform.kv, { slug: result.endpoint.slug, manageToken: result.manageToken, warnings: result.warnings });
   return redirect(`/created/${id}`, new Headers(), 303);
@@ -84,14 +87,17 @@ export async function showCreated(platform: Platform, id: string): Promise<Respo
   const { publicUrl } = platform.config;
   const view = await takeCreatedView(platform.kv, id);
   const endpoint = view ? await createEndpointStore(platform.kv).get(view.slug) : null;
-  if (!view || !endpoint) {
+  if (!view) {
+    // An unknown id and an expired one look alike: nothing here says whether any endpoint exists.
     return pageError(
       404,
       'Page expired',
-      'This page is shown for ten minutes after an endpoint is created, and that time has passed.',
-      'The endpoint itself still works.',
+      'This page is shown once, for ten minutes after an endpoint is created; that time has passed, or the link is not one this server gave.',
+      'Open an endpoint you created with the manage link you saved from this page, or create a new one on the start page.',
     );
   }
+  if (!endpoint)
+    return pageError(404, 'Endpoint deleted', 'The endpoint created here has since been deleted.', 'Create a new one on the start page.');
   const described = describeEndpoint(endpoint, publicUrl);
   return htmlResponse(
     createdPage({
@@ -103,6 +109,11 @@ export async function showCreated(platform: Platform, id: string): Promise<Respo
       warnings: view.warnings,
     }),
   );
+}
+
+/** `Retry-After` for a refusal that may pass later (an upstream down for a moment). */
+function retryHeaders(retryAfter: number | undefined): Headers | undefined {
+  return retryAfter ? new Headers({ 'retry-after': String(retryAfter) }) : undefined;
 }
 
 export async function createFromApi(platform: Platform, c: Context, clientAddress: string): Promise<Response> {
@@ -119,7 +130,7 @@ export async function createFromApi(platform: Platform, c: Context, clientAddres
   const body = await readJsonBody(c.req.raw);
   if (!body.ok) return body.answer;
   const result = await createEndpoint(platform, body.value, creator);
-  if (!result.ok) return jsonError(result.status, result.error, result.message);
+  if (!result.ok) return jsonError(result.status, result.error, result.message, retryHeaders(result.retryAfter));
   return Response.json(
     {
       ...describeEndpoint(result.endpoint, config.publicUrl),

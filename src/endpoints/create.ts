@@ -12,7 +12,8 @@ import { createEndpointStore } from './store.ts';
 
 export type CreateResult =
   | { ok: true; endpoint: Endpoint; manageToken: string; warnings: string[] }
-  | { ok: false; status: 400; error: string; message: string };
+  /** `retryAfter`: seconds, when the upstream may answer later (upstream/detect.ts). */
+  | { ok: false; status: 400 | 422 | 503; error: string; message: string; retryAfter?: number };
 
 /**
  * Validates and stores a new endpoint. Shared by the JSON API and the home-page form, so both
@@ -35,8 +36,14 @@ export async function createEndpoint(
   const credentials = input.credentials ?? oneHeaderTemplate(input.auth_header_name ?? 'Authorization', input.auth_header_prefix);
   const clash = urlClashProblem(credentials, checked.url.href);
   if (clash) return invalid(clash, 'invalid_upstream_url');
-  const manageToken = randomToken();
+  // Nothing is made for an upstream that is no MCP server or cannot be reached (upstream/detect.ts).
   const detected = await detectTransport(platform, checked.url, input.transport);
+  if (!detected.ok) {
+    platform.log.info('endpoint refused', { upstream_host: checked.url.host, reason: detected.error, detail: detected.detail ?? '' });
+    const { detail: _, ...refusal } = detected;
+    return refusal;
+  }
+  const manageToken = randomToken();
   const endpoint = await createEndpointStore(platform.kv).create({
     upstreamUrl: checked.url.href,
     displayName: input.display_name || checked.url.host,
@@ -48,7 +55,7 @@ export async function createEndpoint(
   });
   platform.log.info('endpoint created', { slug: endpoint.slug, upstream_host: checked.url.host });
   await recordEvent(platform, { actor: by.actor, action: 'endpoint.created', slug: endpoint.slug, detail: `upstream ${checked.url.host}` });
-  return { ok: true, endpoint, manageToken, warnings: detected.warning ? [detected.warning] : [] };
+  return { ok: true, endpoint, manageToken, warnings: [] };
 }
 
 /**

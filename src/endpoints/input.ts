@@ -8,6 +8,13 @@ import { credentialTemplate, isReservedHeader } from './credential-template.ts';
  * routing upstream (request smuggling, header injection) or impersonate a header we manage.
  */
 
+/**
+ * The longest value each creator's field takes, in characters. The forms' fields declare the same
+ * limit (pages/form-limits.ts) so a browser refuses what the server would: never a `maxlength`,
+ * which cuts a paste silently (a 300-character name saved as its first 100).
+ */
+export const FIELD_LIMITS = { upstream_url: 2048, display_name: 100, auth_header_name: 64, auth_header_prefix: 64 } as const;
+
 /** RFC 9110 token characters: the only ones a header field name may contain. */
 const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -20,7 +27,7 @@ export const headerName = z
   .string()
   .trim()
   .min(1, 'auth_header_name must not be empty')
-  .max(64, 'auth_header_name must be at most 64 characters')
+  .max(FIELD_LIMITS.auth_header_name, `auth_header_name must be at most ${FIELD_LIMITS.auth_header_name} characters`)
   .regex(HEADER_TOKEN, "auth_header_name must be a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
   .refine((name) => !isReservedHeader(name), {
     message: 'auth_header_name names a header that carries framing, routing or protocol state and cannot hold the key',
@@ -28,7 +35,7 @@ export const headerName = z
 
 export const headerPrefix = z
   .string()
-  .max(64, 'auth_header_prefix must be at most 64 characters')
+  .max(FIELD_LIMITS.auth_header_prefix, `auth_header_prefix must be at most ${FIELD_LIMITS.auth_header_prefix} characters`)
   .regex(HEADER_TEXT, 'auth_header_prefix may contain only visible ASCII characters and spaces (no line breaks)');
 
 const endpointFields = z.strictObject({
@@ -36,11 +43,11 @@ const endpointFields = z.strictObject({
     .string({ error: (issue) => (issue.input === undefined ? 'upstream_url is required' : 'upstream_url must be a string') })
     .trim()
     .min(1, 'upstream_url is required')
-    .max(2048, 'upstream_url must be at most 2048 characters'),
+    .max(FIELD_LIMITS.upstream_url, `upstream_url must be at most ${FIELD_LIMITS.upstream_url} characters`),
   display_name: z
     .string()
     .trim()
-    .max(100, 'display_name must be at most 100 characters')
+    .max(FIELD_LIMITS.display_name, `display_name must be at most ${FIELD_LIMITS.display_name} characters`)
     .regex(DISPLAY_TEXT, 'display_name must not contain control characters')
     .optional(),
   auth_header_name: headerName.optional(),

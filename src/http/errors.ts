@@ -1,4 +1,4 @@
-import { errorPage } from '../pages/error.ts';
+import { errorPage, type WayBack } from '../pages/error.ts';
 import { htmlResponse } from './responses.ts';
 
 /**
@@ -79,6 +79,13 @@ export function tooLargeSentence(max: number): string {
   return `The request body is larger than ${max} bytes`;
 }
 
-export function pageError(status: number, title: string, message: string, hint?: string, headers?: Headers): Promise<Response> {
-  return htmlResponse(errorPage(title, message, hint), { status, ...(headers ? { headers } : {}) });
+export function pageError(
+  status: number,
+  title: string,
+  message: string,
+  hint?: string,
+  headers?: Headers,
+  back?: WayBack,
+): Promise<Response> {
+  return htmlResponse(errorPage(title, message, hint, back), { status, ...(headers ? { headers } : {}) });
 }

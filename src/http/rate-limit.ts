@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 import type { RateLimit } from '../config.ts';
 import { hmacHex } from '../crypto.ts';
 import { countRateLimited } from '../metrics.ts';
+import type { WayBack } from '../pages/error.ts';
 import type { Platform } from '../platform.ts';
 import { jsonError, jsonRpcError, pageError } from './errors.ts';
 
@@ -12,11 +13,57 @@ import { jsonError, jsonRpcError, pageError } from './errors.ts';
  */
 export async function rateLimit(platform: Platform, bucket: string, limit: RateLimit, identity: string): Promise<Refusal | null> {
   if (limit.limit === 0) return null;
-  const key = `k2o:rl:${bucket}:${(await hmacHex(platform.secret, clientIdentity(identity))).slice(0, 32)}`;
+  const key = await counterKey(platform, bucket, identity);
   const { count, resetAt } = await platform.counters.increment(key, limit.windowSeconds);
   if (count <= limit.limit) return null;
   countRateLimited(bucket);
   return new Refusal(Math.max(1, Math.ceil(resetAt - Date.now() / 1000)));
+}
+
+async function counterKey(platform: Platform, bucket: string, identity: string): Promise<string> {
+  return `k2o:rl:${bucket}:${(await hmacHex(platform.secret, clientIdentity(identity))).slice(0, 32)}`;
+}
+
+/**
+ * A limit on mistakes rather than requests: the key-guessing limits count wrong keys only, so a
+ * person who makes a few mistakes, or a team behind one address whose approvals succeed, is never
+ * held up by what went right (docs/security.md, Key-guessing limits).
+ */
+export interface MistakeLimit {
+  bucket: string;
+  limit: RateLimit;
+  identity: string;
+  /** The end of `Too many …` when this limit is the one reached. */
+  tooMany: string;
+}
+
+/**
+ * The first of `limits` whose mistakes are used up, with its refusal; null when an attempt may be
+ * made. It reads the counters (a peek, exact on every store: the Durable Object on Workers) and
+ * counts nothing: a success leaves no trace, and only `countMistake` after a wrong key adds one.
+ * Attempts in flight at once are bounded elsewhere: each consent submission spends a page of
+ * RATE_LIMIT_AUTHORIZE_PAGE, each /access lookup one of the same size.
+ */
+export async function mistakesUsedUp(platform: Platform, limits: MistakeLimit[]): Promise<{ refusal: Refusal; tooMany: string } | null> {
+  for (const limit of limits) {
+    if (limit.limit.limit === 0) continue;
+    const { count, resetAt } = await platform.counters.peek(
+      await counterKey(platform, limit.bucket, limit.identity),
+      limit.limit.windowSeconds,
+    );
+    if (count < limit.limit.limit) continue;
+    countRateLimited(limit.bucket);
+    return { refusal: new Refusal(Math.max(1, Math.ceil(resetAt - Date.now() / 1000))), tooMany: limit.tooMany };
+  }
+  return null;
+}
+
+/** Counts one mistake against each limit. */
+export async function countMistake(platform: Platform, limits: MistakeLimit[]): Promise<void> {
+  for (const limit of limits) {
+    if (limit.limit.limit === 0) continue;
+    await platform.counters.increment(await counterKey(platform, limit.bucket, limit.identity), limit.limit.windowSeconds);
+  }
 }
 
 /** A request over its limit: every 429 is built from this, with `Retry-After` and the wait in words. */
@@ -46,8 +93,9 @@ export class Refusal {
     return jsonRpcError(429, this.sentence(tooMany), -32000, this.headers());
   }
 
-  page(tooMany: string): Promise<Response> {
-    return pageError(429, 'Too many attempts', this.sentence(tooMany), undefined, this.headers());
+  /** `back`: the page the person was on, to try again from once the wait is over (the start page if none). */
+  page(tooMany: string, back?: WayBack): Promise<Response> {
+    return pageError(429, 'Too many attempts', this.sentence(tooMany), undefined, this.headers(), back);
   }
 }
 

@@ -9,7 +9,7 @@ import { type Found, findAccess, NO_ACCESS, replaceAccess, revokeAccess } from '
  * The key holder's JSON API, for scripts (docs/key-holders.md): the same as the /access page.
  * - `POST /api/access` `{endpoint, credentials}` → `{accesses: [...]}`
  * - `POST /api/access/replace` `{endpoint, credentials, new_credentials}` → `{replaced}`, 422 when the upstream refuses the new key
- * - `POST /api/access/revoke` `{endpoint, credentials, id?}` → `{revoked}`
+ * - `POST /api/access/revoke` `{endpoint, credentials, id?}` → `{revoked, revoked_apps}` (the apps' names)
  * - `POST /api/access/activity` `{endpoint, credentials, tool?, outcome?, access_id?}` → `{activity: [...]}`, these accesses' own
  * Credentials that open nothing get one answer (403 `no_access`), whatever failed.
  */
@@ -44,7 +44,8 @@ export function accessApi(platform: Platform, action: 'list' | 'replace' | 'revo
         : action === 'revoke'
           ? async (found, body) => {
               if (body.id !== undefined && typeof body.id !== 'string') return jsonError(400, 'invalid_request', 'id must be a string');
-              return Response.json({ revoked: await revokeAccess(platform, found, body.id) }, { headers: NO_STORE });
+              const { revoked, apps } = await revokeAccess(platform, found, body.id);
+              return Response.json({ revoked, revoked_apps: apps }, { headers: NO_STORE });
             }
           : async (found, body) => {
               const result = await replaceAccess(platform, found, body.new_credentials);

@@ -76,9 +76,11 @@ export async function submitAccess(platform: Platform, c: Context, clientAddress
   };
   if (action === 'revoke' || action === 'revoke-all') {
     const id = action === 'revoke' ? (form.get('id') ?? '') : undefined;
-    const revoked = await revokeAccess(platform, found, id);
+    const { revoked, apps: names } = await revokeAccess(platform, found, id);
     return back(
-      revoked === 0 ? 'Nothing was revoked: that access was already gone.' : `Done: ${apps(revoked)} can no longer use this endpoint.`,
+      revoked === 0
+        ? 'Nothing was revoked: that access was already gone.'
+        : `Done: revoked ${namesInWords(names)}. ${revoked === 1 ? 'It' : 'They'} can no longer use this endpoint.`,
     );
   }
   if (action === 'replace') {
@@ -190,6 +192,14 @@ function cookieValue(header: string | null, name: string): string | undefined {
     if (key === name) return rest.join('=');
   }
   return undefined;
+}
+
+/** `Claude`, `Claude and Cursor`, `Claude, Cursor and Zed`: each name once, with how many when it repeats. */
+function namesInWords(names: string[]): string {
+  const counts = new Map<string, number>();
+  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const words = [...counts].map(([name, count]) => (count === 1 ? name : `${name} (${count} accesses)`));
+  return words.length === 1 ? words[0]! : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
 }
 
 function apps(count: number): string {

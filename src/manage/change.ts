@@ -14,7 +14,8 @@ import { detectTransport } from '../upstream/detect.ts';
 
 export type ChangeResult =
   | { ok: true; endpoint: Endpoint; revoked: number; warnings: string[] }
-  | { ok: false; error: string; message: string };
+  /** `status` and `retryAfter` when the new upstream was refused (upstream/detect.ts); 400 otherwise. */
+  | { ok: false; error: string; message: string; status?: 422 | 503; retryAfter?: number };
 
 /**
  * Applies a change to an endpoint, for the JSON API and the manage page alike. Changing where or
@@ -58,9 +59,17 @@ export async function changeEndpoint(
   const warnings: string[] = [];
   // A new upstream speaks whatever it speaks: detected again, as at creation, unless named.
   if (input.transport !== undefined || input.upstream_url !== undefined) {
+    // As at creation: no endpoint moves to an upstream that is no MCP server or cannot be reached.
     const detected = await detectTransport(platform, new URL(updated.upstreamUrl), input.transport ?? 'auto');
+    if (!detected.ok)
+      return {
+        ok: false,
+        error: detected.error,
+        message: detected.message,
+        status: detected.status,
+        ...(detected.retryAfter ? { retryAfter: detected.retryAfter } : {}),
+      };
     updated.transport = detected.transport;
-    if (detected.warning) warnings.push(detected.warning);
   }
 
   // A legacy HTTP+SSE server answers on its own stream, and a stdio server through its process,

@@ -2,8 +2,9 @@ import { ACTORS, recordEvent } from '../audit/trail.ts';
 import { isSlug, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { type Endpoint, endpointTemplate, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { type Refusal, rateLimit } from '../http/rate-limit.ts';
+import { countMistake, mistakesUsedUp, type Refusal, rateLimit } from '../http/rate-limit.ts';
 import { type GrantView, grantsOfCredentials, replaceGrantCredentials, revokeGrantIds, withoutPastedPrefix } from '../oauth/grants.ts';
+import { keyAttemptLimits } from '../oauth/key-attempts.ts';
 import type { Platform } from '../platform.ts';
 import { probeKey } from '../upstream/probe.ts';
 
@@ -14,9 +15,9 @@ import { probeKey } from '../upstream/probe.ts';
  * values (oauth/grants.ts), so the grants are found without decrypting any. Whoever holds the key
  * could use it anyway, so the key is the right proof.
  *
- * Every attempt is a guess at a key through this server (an oracle, like the consent page), so it
- * counts against both key-guessing limits the consent page uses: per address, and per endpoint
- * (bounding guesses from many addresses). A failed attempt has one answer, whatever failed (no
+ * Every wrong attempt is a guess at a key through this server (an oracle, like the consent page),
+ * so it counts against the key-guessing limits the consent page uses (oauth/key-attempts.ts): per
+ * address, and per endpoint (bounding guesses from many addresses). A failed attempt has one answer, whatever failed (no
  * such endpoint, no grant, wrong key), so it tells a guesser nothing about which.
  */
 
@@ -74,18 +75,22 @@ export async function findAccess(platform: Platform, clientAddress: string, endp
   const { config } = platform;
   const problem = valuesProblem(values);
   if (problem) return { ok: false, kind: 'invalid', problem };
-  const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
-  if (limited) return { ok: false, kind: 'limited', refusal: limited, tooMany: 'keys were tried from your network' };
+  // Every lookup is bounded like a consent page (attempts at once); wrong keys count as guesses.
+  const lookups = await rateLimit(platform, 'access-lookup', config.rateLimits.authorizePage, clientAddress);
+  if (lookups) return { ok: false, kind: 'limited', refusal: lookups, tooMany: 'keys were looked up from your network' };
   const input = endpointInput.slice(0, 2048);
   const slug = slugOfInput(config.publicUrl, input);
   // An unknown endpoint spends a budget of its own name, as a known one would: the same count either way.
-  const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug ?? input);
-  if (endpointLimited) return { ok: false, kind: 'limited', refusal: endpointLimited, tooMany: 'keys were tried on this endpoint' };
+  const limits = keyAttemptLimits(config, { address: clientAddress, endpoint: slug ?? input });
+  const usedUp = await mistakesUsedUp(platform, limits);
+  if (usedUp) return { ok: false, kind: 'limited', refusal: usedUp.refusal, tooMany: usedUp.tooMany };
   const endpoint = slug ? await createEndpointStore(platform.kv).get(slug) : null;
-  if (!slug || !endpoint) return { ok: false, kind: 'no-access' };
-  const clean = cleaned(values as string[], endpoint);
-  const grants = await grantsOfCredentials(platform, slug, clean);
-  if (grants.length === 0) return { ok: false, kind: 'no-access' };
+  const clean = endpoint ? cleaned(values as string[], endpoint) : [];
+  const grants = slug && endpoint ? await grantsOfCredentials(platform, slug, clean) : [];
+  if (!slug || !endpoint || grants.length === 0) {
+    await countMistake(platform, limits);
+    return { ok: false, kind: 'no-access' };
+  }
   return { ok: true, found: { slug, endpoint, values: clean, grants } };
 }
 
@@ -94,19 +99,39 @@ export async function refreshed(platform: Platform, found: Found): Promise<Found
   return { ...found, grants: await grantsOfCredentials(platform, found.slug, found.values) };
 }
 
-/** Revokes one of the accesses found (`id`), or all of them; returns how many. */
-export async function revokeAccess(platform: Platform, found: Found, id?: string): Promise<number> {
-  const ids = found.grants.map((grant) => grant.id).filter((grantId) => id === undefined || grantId === id);
-  const revoked = await revokeGrantIds(platform, found.slug, ids);
+/**
+ * Revokes one of the accesses found (`id`), or all of them, and names the apps that lost access.
+ * "All" also takes back approvals made with the key whose app has not yet come for its code, so
+ * none of them can become an access afterwards.
+ */
+export async function revokeAccess(platform: Platform, found: Found, id?: string): Promise<{ revoked: number; apps: string[] }> {
+  const chosen = found.grants.filter((grant) => id === undefined || grant.id === id);
+  const waiting =
+    id === undefined
+      ? (await grantsOfCredentials(platform, found.slug, found.values, { pending: true })).filter(
+          (grant) => !chosen.some((one) => one.id === grant.id),
+        )
+      : [];
+  const revoked = await revokeGrantIds(
+    platform,
+    found.slug,
+    chosen.map((grant) => grant.id),
+  );
+  await revokeGrantIds(
+    platform,
+    found.slug,
+    waiting.map((grant) => grant.id),
+  );
+  const apps = chosen.map((grant) => grant.client_name);
   platform.log.info('grants revoked by their key holder', { slug: found.slug, revoked_grants: revoked });
   if (revoked)
     await recordEvent(platform, {
       actor: ACTORS.keyHolder,
       action: 'access.revoked',
       slug: found.slug,
-      detail: `${revoked} made with their key`,
+      detail: `${revoked} made with their key: ${apps.join(', ')}`,
     });
-  return revoked;
+  return { revoked, apps };
 }
 
 export type Replacement = { ok: true; replaced: number; found: Found } | { ok: false; status: 400 | 422 | 502; problem: string };

@@ -78,7 +78,13 @@ export async function manageEndpoint(
   const parsed = updateEndpointInput.safeParse(body.value);
   if (!parsed.success) return jsonError(400, 'invalid_request', firstIssue(parsed.error));
   const changed = await changeEndpoint(platform, endpoint, parsed.data, actor);
-  if (!changed.ok) return jsonError(400, changed.error, changed.message);
+  if (!changed.ok)
+    return jsonError(
+      changed.status ?? 400,
+      changed.error,
+      changed.message,
+      changed.retryAfter ? { 'retry-after': String(changed.retryAfter) } : undefined,
+    );
   return ok({ ...describeEndpoint(changed.endpoint, publicUrl), revoked_grants: changed.revoked, warnings: changed.warnings });
 }
 

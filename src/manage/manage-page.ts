@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { isSlug, managePath } from '../endpoint-urls.ts';
 import { describeEndpoint, type Endpoint, endpointPreview, endpointTemplate } from '../endpoints/endpoint.ts';
-import { firstIssue, updateEndpointInput } from '../endpoints/input.ts';
+import { FIELD_LIMITS, firstIssue, updateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { templateFromForm, templateRows } from '../endpoints/template-form.ts';
 import { answers } from '../http/errors.ts';
@@ -11,6 +11,7 @@ import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
 import { activitySection } from '../pages/activity.ts';
+import { inFormWords } from '../pages/home.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
 import { patternsOf } from '../pages/tool-policy-form.ts';
 import type { Platform } from '../platform.ts';
@@ -98,7 +99,7 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       const parsed = updateEndpointInput.safeParse(input);
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
       const changed = await changeEndpoint(platform, endpoint, parsed.data, actor);
-      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
+      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: changed.status ?? 400 });
       return redirect(`${here}?done=${changed.revoked > 0 ? 'saved-revoked' : 'saved'}`, new Headers(), 303);
     }
     case 'tool-policy': {
@@ -107,7 +108,7 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       const parsed = updateEndpointInput.safeParse({ tool_policy: allow.length || deny.length ? { allow, deny } : null });
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
       const changed = await changeEndpoint(platform, endpoint, parsed.data);
-      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: 400 });
+      if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: changed.status ?? 400 });
       return redirect(`${here}?done=saved`, new Headers(), 303);
     }
     case 'revoke':
@@ -162,7 +163,8 @@ async function page(
       },
       grants: grants.map(accessRow),
       ...(extra.notice ? { notice: extra.notice } : {}),
-      ...(extra.error ? { error: extra.error } : {}),
+      ...(extra.error ? { error: inFormWords(extra.error) } : {}),
+      limits: FIELD_LIMITS,
       ...(endpoint.toolPolicy ? { toolPolicy: endpoint.toolPolicy } : {}),
       activity,
     }),

@@ -5,7 +5,7 @@ import { endpointUrl, slugOfEndpointUrl } from '../endpoint-urls.ts';
 import { type Endpoint, endpointPreview, endpointTemplate, upstreamTarget } from '../endpoints/endpoint.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { answers, pageError, sentences } from '../http/errors.ts';
-import { rateLimit } from '../http/rate-limit.ts';
+import { countMistake, mistakesUsedUp, rateLimit } from '../http/rate-limit.ts';
 import { onPublicOrigin, readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
 import { countGrantsIssued } from '../metrics.ts';
@@ -15,14 +15,17 @@ import type { Platform } from '../platform.ts';
 import { signInUrl } from '../signin/routes.ts';
 import { signInActor, whoAuthorizes } from '../signin/who.ts';
 import type { CredentialField } from '../upstream/credentials.ts';
+import { FAILURE_WORDS } from '../upstream/network-error.ts';
 import { type ProbeResult, probeKey } from '../upstream/probe.ts';
 import { type ListedTool, listUpstreamTools } from '../upstream/tool-list.ts';
 import { choiceFromForm, describeChoice, MAX_CHOSEN_TOOLS, type ToolChoice } from '../upstream/tool-policy.ts';
+import { alreadyApproved, approvalOf, claimApproval, keepApproval, requestedIn } from './approve-once.ts';
 import { documentHost, isMetadataDocumentUrl, resolveMetadataDocument } from './client-metadata.ts';
 import { type ConsentNotice, keepNotice, takeNotice } from './consent-notice.ts';
 import { credentialInputName, readCredentialForm } from './credential-form.ts';
 import { engine, type GrantProps, SCOPES, tokenParts } from './engine.ts';
 import { grantMetadata } from './grants.ts';
+import { keyAttemptLimits } from './key-attempts.ts';
 import { authorizeQuery, consentForm, paramsProblem } from './params.ts';
 import { appScheme } from './redirect-uri.ts';
 
@@ -106,9 +109,13 @@ export async function showAuthorize(platform: Platform, incoming: Request, clien
   } catch (error) {
     return authorizationFailure(error, { userActed: false });
   }
+  // Back after Approve: the request was approved already; no second consent page for it.
+  const approval = await approvalOf(platform, authRequest);
+  if (approval) return alreadyApproved(approval);
   // Each page stores a consent transaction (ten minutes): bounded per address, so nobody can fill the store.
   const limited = await rateLimit(platform, 'authorize-page', platform.config.rateLimits.authorizePage, clientAddress);
-  if (limited) return limited.page('authorization pages were opened from your network');
+  if (limited)
+    return limited.page('authorization pages were opened from your network', { href: `${url.pathname}?${params}`, label: 'Try again' });
   const notice = await takeNotice(platform.kv, noticeId);
   if (!notice) return consentPage(oauth, authRequest, endpoint);
   const headers = new Headers(notice.retryAfter ? { 'retry-after': String(notice.retryAfter) } : {});
@@ -141,6 +148,10 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
       'Start again from your app.',
     );
   const anyEngine = engine(platform).helpers();
+  // An old form of a request approved already (Back, a cached page, a second tab): nothing more.
+  const requested = requestedIn(new URL(request.url));
+  const approval = await approvalOf(platform, requested);
+  if (approval) return alreadyApproved(approval);
 
   try {
     if (action === 'deny') {
@@ -150,9 +161,6 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     if (action !== 'approve') {
       return answers.badForm('Choose Approve or Deny.');
     }
-
-    const limited = await rateLimit(platform, 'authorize', config.rateLimits.authorizeSubmit, clientAddress);
-    if (limited) return limited.page('key submissions from your network');
 
     const approved = await anyEngine.approveConsent(request, handle);
     // A metadata document may have changed or gone stale while the page was open.
@@ -177,12 +185,18 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
         status: 409,
       });
     }
-    // Key guessing through one endpoint from many addresses.
-    const endpointLimited = await rateLimit(platform, 'authorize-endpoint', config.rateLimits.authorizeSubmitPerEndpoint, slug);
-    if (endpointLimited) {
+    // Key guessing (oauth/key-attempts.ts): only wrong keys count; once a limit is used up, the
+    // person waits on this same page, which says for how long.
+    const limits = keyAttemptLimits(config, {
+      address: clientAddress,
+      endpoint: slug,
+      signIn: { clientId: approved.request.clientId, codeChallenge: approved.request.codeChallenge ?? '' },
+    });
+    const usedUp = await mistakesUsedUp(platform, limits);
+    if (usedUp) {
       return again(
-        { message: endpointLimited.sentence('keys were tried on this endpoint'), status: 429, retryAfter: endpointLimited.retryAfter },
-        endpointLimited.headers(approved.headers),
+        { message: usedUp.refusal.sentence(usedUp.tooMany), status: 429, retryAfter: usedUp.refusal.retryAfter },
+        usedUp.refusal.headers(approved.headers),
       );
     }
 
@@ -208,6 +222,7 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
     if (problem) {
       // Nothing was issued. The old handle is spent, so the page comes back with a fresh one.
       platform.log.info('authorization key refused', { slug, reason: problem.log });
+      if (problem.wrongKey) await countMistake(platform, limits);
       return again({ message: problem.message, status: problem.status });
     }
 
@@ -223,6 +238,9 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
         ...(listed?.length ? { tools: listed } : {}),
       });
     }
+    // Two submissions of one request that both got this far: the first approves, the other is told.
+    if (!(await claimApproval(platform, approved.request)))
+      return alreadyApproved(await approvalOf(platform, approved.request), approved.headers);
     const props: GrantProps = {
       v: 1,
       slug,
@@ -258,6 +276,14 @@ export async function submitAuthorize(platform: Platform, incoming: Request, cli
         approved.headers,
       );
     }
+    const client = await oauth.lookupClient(approved.request.clientId).catch(() => null);
+    const sentTo = new URL(approved.request.redirectUri);
+    await keepApproval(platform, approved.request, {
+      clientName: client?.clientName || 'The app',
+      redirectHost: sentTo.host || sentTo.protocol,
+      ...(sentTo.protocol === 'https:' ? { appOrigin: sentTo.origin } : {}),
+      endpointUrl: endpointUrl(config.publicUrl, slug),
+    });
     platform.log.info('authorization granted', { slug });
     countGrantsIssued();
     await recordEvent(platform, { actor, action: 'access.granted', slug, detail: `app ${approved.request.clientId.slice(0, 100)}` });
@@ -392,6 +418,8 @@ interface Problem {
   message: string;
   status: number;
   log: string;
+  /** The upstream (or the stdio server) refused the key: a mistake the key-guessing limits count. */
+  wrongKey?: true;
 }
 
 /**
@@ -408,6 +436,7 @@ async function stdioKeyProblem(platform: Platform, endpoint: Endpoint, values: s
     message: `${endpoint.displayName} did not start with this key: it must answer and list its tools, and it said: ${reason}. Check the key and try again.`,
     status: 401,
     log: `stdio check failed: ${reason}`,
+    wrongKey: true,
   };
 }
 
@@ -422,21 +451,31 @@ function probeMessage(result: ProbeResult, endpoint: Endpoint, values: string[])
         message: `${host} rejected this key (HTTP ${result.status}). It was sent as “${sentAs(endpoint, values)}”. Check the key and try again. If the key is right, ${host} may expect it in another header or prefix: whoever created this endpoint can change that on its manage page.`,
         status: 401,
         log: `rejected ${result.status}`,
+        wrongKey: true,
       };
-    // One sentence for all three: which of them happened would tell anyone who can create an
-    // endpoint whether a host:port answers (a port probe through us). The log keeps the reason.
-    case 'not-mcp':
+    // Said as it is: creation already tells anyone whether a host:port answers (upstream/detect.ts),
+    // within the upstream guard and RATE_LIMIT_CREATE, so hiding it here would protect nothing.
     case 'unreachable':
+      return {
+        message: `The key could not be checked: ${host} is not reachable (${FAILURE_WORDS[result.failure]}). Nothing was saved. ${
+          result.failure === 'timeout' || result.failure === 'network'
+            ? 'Try again in a minute; if it keeps failing, the server may be down: tell whoever runs this endpoint.'
+            : 'This is not about your key: tell whoever runs this endpoint that its server cannot be reached.'
+        }`,
+        status: result.failure === 'timeout' ? 504 : 502,
+        log: `unreachable: ${result.reason}`,
+      };
+    case 'not-mcp':
+      return {
+        message: `The key could not be checked: ${host} answered with ${result.what}, not as an MCP server. Nothing was saved. The endpoint's upstream URL may point at a website rather than the MCP server: tell whoever runs this endpoint.`,
+        status: 502,
+        log: `not mcp: ${result.what}`,
+      };
     case 'unexpected':
       return {
-        message: `The key could not be checked: ${host} did not complete an MCP handshake. Nothing was saved. Try again later; if it keeps failing, the endpoint's upstream URL may point at a website rather than the MCP server: tell whoever runs this endpoint.`,
+        message: `The key could not be checked: ${host} answered HTTP ${result.status} to the MCP handshake. Nothing was saved. Try again in a minute; if it keeps failing, tell whoever runs this endpoint.`,
         status: 502,
-        log:
-          result.kind === 'unreachable'
-            ? `unreachable: ${result.reason}`
-            : result.kind === 'not-mcp'
-              ? `not mcp: ${result.what}`
-              : `unexpected ${result.status}`,
+        log: `unexpected ${result.status}`,
       };
   }
 }

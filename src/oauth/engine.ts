@@ -346,6 +346,17 @@ export async function grantExists(platform: Platform, slug: string, grantId: str
   return (await platform.kv.get(`grant:${slug}:${grantId}`)) !== null;
 }
 
+/**
+ * Whether a grant still waits for its authorization code to be exchanged: the user approved, but
+ * the app never came back for its tokens (it was closed, or the user went Back and approved
+ * again). The engine writes such a grant without `expiresAt`, the record itself expiring with the
+ * code (ten minutes), and sets `expiresAt` when the code is exchanged: to the refresh token's
+ * lifetime, which is never unset here (REFRESH_TOKEN_TTL is at least 60).
+ */
+export function awaitsCodeExchange(grant: { expiresAt?: number }): boolean {
+  return grant.expiresAt === undefined;
+}
+
 /** Where a refresh token stands in its grant, as the engine stores it. */
 export type RefreshTokenState = 'current' | 'previous' | 'other' | 'no-grant';
 

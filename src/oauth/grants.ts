@@ -3,7 +3,7 @@ import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { countGrantsRevoked } from '../metrics.ts';
 import type { Platform } from '../platform.ts';
 import { ALL_TOOLS } from '../upstream/tool-policy.ts';
-import { engine, markGrantTokens, updateGrantMetadata } from './engine.ts';
+import { awaitsCodeExchange, engine, markGrantTokens, updateGrantMetadata } from './engine.ts';
 import { forgetGrantUse, grantLastUsed } from './grant-usage.ts';
 import { addReplacement, forgetReplacements } from './key-replacement.ts';
 
@@ -69,6 +69,8 @@ export async function grantMetadata(
 interface ListedGrant {
   view: GrantView;
   keyHash?: string;
+  /** Approved, but its code never exchanged (engine.ts `awaitsCodeExchange`): no app has access yet. */
+  pending: boolean;
 }
 
 async function listGrantRecords(platform: Platform, slug: string): Promise<ListedGrant[]> {
@@ -101,29 +103,40 @@ async function listGrantRecords(platform: Platform, slug: string): Promise<Liste
           tools: metadata.tools ?? ALL_TOOLS,
         },
         ...(metadata.keyHash ? { keyHash: metadata.keyHash } : {}),
+        pending: awaitsCodeExchange(grant),
       };
     }),
   );
   return listed.sort((a, b) => b.view.created_at.localeCompare(a.view.created_at));
 }
 
-/** Every grant on the endpoint, newest first, with its client's name. */
+/**
+ * Every access on the endpoint, newest first, with its client's name: the grants whose code was
+ * exchanged. An approval the app never came back for gave no app anything; it is not listed, and
+ * the store drops it when its code expires (ten minutes).
+ */
 export async function listGrants(platform: Platform, slug: string): Promise<GrantView[]> {
-  return (await listGrantRecords(platform, slug)).map((grant) => grant.view);
+  return (await listGrantRecords(platform, slug)).filter((grant) => !grant.pending).map((grant) => grant.view);
 }
 
 /**
- * The grants of the endpoint made with these credential values (or given them by a replacement),
- * found by their keyed hash, without decrypting anything. A hash the previous deployment secret
+ * The accesses of the endpoint made with these credential values (or given them by a
+ * replacement; with `pending`, the approvals still waiting for their app too), found by their keyed hash, without decrypting anything. A hash the previous deployment secret
  * made (KEY2OAUTH_SECRET_PREVIOUS, during a rotation) matches too, and is rewritten under the
  * current secret, so the previous one can be dropped once every grant was looked up or replaced.
  */
-export async function grantsOfCredentials(platform: Platform, slug: string, values: string[]): Promise<GrantView[]> {
+export async function grantsOfCredentials(
+  platform: Platform,
+  slug: string,
+  values: string[],
+  { pending = false }: { pending?: boolean } = {},
+): Promise<GrantView[]> {
   const current = await credentialsHash(platform.secret, slug, values);
   const previous = platform.previousSecret ? await credentialsHash(platform.previousSecret, slug, values) : undefined;
   const found: GrantView[] = [];
   for (const grant of await listGrantRecords(platform, slug)) {
-    if (!grant.keyHash) continue;
+    // Pending approvals only when asked (revoking everything a key gave), never as accesses.
+    if (!grant.keyHash || (grant.pending && !pending)) continue;
     if (timingSafeEqual(grant.keyHash, current)) found.push(grant.view);
     else if (previous && timingSafeEqual(grant.keyHash, previous)) {
       found.push(grant.view);

@@ -1,4 +1,4 @@
-import { html } from 'hono/html';
+import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -24,14 +24,28 @@ export function layout(title: string, body: Html): Html {
 <main>
 ${body}
 </main>
-<footer><p>Self-host it in minutes for keys you would rather not trust to anyone: see the README.</p>
+<footer><p ${SELF_HOST_MARK}>Self-host it in minutes for keys you would rather not trust to anyone: see the README.</p>
 <p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>
 </body>
 </html>`;
 }
 
+/**
+ * Marks the "self-host it" notices (the footer's line, the "Who can see your key" box), which
+ * `SELF_HOST_NOTICE=off` removes from every page (http/self-host-notice.ts). Whatever element
+ * carries one holds no element of its own kind, so it ends at its first closing tag.
+ */
+const SELF_HOST_ATTRIBUTE = 'data-self-host-notice';
+const SELF_HOST_MARK = raw(SELF_HOST_ATTRIBUTE);
+const SELF_HOST_BLOCK = new RegExp(`<(aside|p)\\b[^>]*\\b${SELF_HOST_ATTRIBUTE}\\b[^>]*>[\\s\\S]*?</\\1>\\n?`, 'g');
+
+/** A rendered page without its self-host notices. */
+export function withoutSelfHostNotice(page: string): string {
+  return page.replace(SELF_HOST_BLOCK, '');
+}
+
 export function trustNotice(): Html {
-  return html`<aside class="notice">
+  return html`<aside class="notice" ${SELF_HOST_MARK}>
 <strong>Who can see your key.</strong> Your key is stored only encrypted inside the authorization
 it creates, and this server decrypts it on each request to forward it upstream. That means the
 operator of this deployment could technically recover keys while they are in use. For sensitive

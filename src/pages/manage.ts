@@ -1,6 +1,7 @@
 import { html } from 'hono/html';
 import { type AccessRow, accessTable } from './access-table.ts';
 import { type CredentialRow, credentialRows } from './credential-rows.ts';
+import { type FieldLimits, lengthLimit } from './form-limits.ts';
 import { type Html, layout } from './layout.ts';
 import { keyLines, requestPreviewBlock } from './request-preview.ts';
 import { toolPolicySection } from './tool-policy-form.ts';
@@ -56,6 +57,8 @@ export function managePage(options: {
   toolPolicy?: { allow?: string[]; deny?: string[] };
   /** The activity section (activity.ts), rendered by the caller. */
   activity?: Html;
+  /** The server's length limit of each field (endpoints/input.ts). */
+  limits: FieldLimits;
 }): Html {
   const { endpoint, grants } = options;
   return layout(
@@ -91,9 +94,9 @@ see where their key now goes and approve again. Changing only the name keeps the
 <form method="post" class="stack">
 <input type="hidden" name="action" value="save">
 <label>Display name
-<input name="display_name" maxlength="100" value="${endpoint.displayName}"></label>
+<input name="display_name" ${lengthLimit(options.limits.display_name)} value="${endpoint.displayName}"></label>
 <label>Upstream MCP server URL
-<input name="upstream_url" type="url" required maxlength="2048" value="${endpoint.upstreamUrl}"></label>
+<input name="upstream_url" type="url" required ${lengthLimit(options.limits.upstream_url)} value="${endpoint.upstreamUrl}"></label>
 <details>
 <summary>Advanced: where the key goes</summary>
 ${credentialRows(endpoint.rows, 'in the order the authorization page asks for them; set a row to (unused) to remove it')}

@@ -53,6 +53,8 @@ export interface KVStore {
 export interface CounterStore {
   /** Adds one to the counter for `key` in the current window and returns the new count. */
   increment(key: string, windowSeconds: number): Promise<{ count: number; resetAt: number }>;
+  /** The count for `key` in the current window, without adding to it (0 when nothing was counted there). */
+  peek(key: string, windowSeconds: number): Promise<{ count: number; resetAt: number }>;
 }
 
 /** Everything a storage backend provides; `close()` releases files and connections. */

@@ -19,6 +19,11 @@ export function windowEnd(nowMs: number, windowSeconds: number): number {
   return (Math.floor(nowMs / 1000 / windowSeconds) + 1) * windowSeconds;
 }
 
+/** The current window as stored, or an empty one: what a peek sees (the same rule as countOne). */
+export function currentWindow(stored: Window | undefined, resetAt: number): Window {
+  return stored && stored.resetAt >= resetAt ? { count: stored.count, resetAt: stored.resetAt } : { count: 0, resetAt };
+}
+
 /** The window after one more request, given the stored one (if any) and the current window's end. */
 export function countOne(stored: Window | undefined, resetAt: number): Window {
   return stored && stored.resetAt >= resetAt ? { count: stored.count + 1, resetAt: stored.resetAt } : { count: 1, resetAt };

@@ -1,5 +1,5 @@
 import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from './contract.ts';
-import { countOne, type Window, windowEnd } from './fixed-window.ts';
+import { countOne, currentWindow, type Window, windowEnd } from './fixed-window.ts';
 import {
   checkKey,
   compareKeys,
@@ -82,6 +82,9 @@ export function createMemoryStorage(options: { now?: () => number } = {}): Stora
         const next = countOne(windows.get(key), resetAt);
         windows.set(key, next);
         return { ...next };
+      },
+      async peek(key: string, windowSeconds: number) {
+        return currentWindow(windows.get(key), windowEnd(now(), windowSeconds));
       },
     },
 

@@ -52,3 +52,56 @@ export function isUpstreamTimeout(error: unknown): boolean {
   }
   return false;
 }
+
+/** What kind of failure a fetch met, for a person deciding what to do: each is said differently. */
+export type FailureKind = 'refused' | 'timeout' | 'dns' | 'tls' | 'blocked' | 'network';
+
+const KIND_OF_CODE: Record<string, FailureKind> = {
+  ECONNREFUSED: 'refused',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+  ETIMEDOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  CERT_HAS_EXPIRED: 'tls',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'tls',
+  SELF_SIGNED_CERT_IN_CHAIN: 'tls',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'tls',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'tls',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'tls',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'tls',
+};
+
+/**
+ * The kind of a failed upstream fetch, read from the error's causes (undici's codes on Node).
+ * On Workers a fetch failure carries no code: its message is read for the few Cloudflare writes.
+ */
+export function failureKind(error: unknown): FailureKind {
+  if (isUpstreamTimeout(error)) return 'timeout';
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const { name, code, message, cause } = current as { name?: string; code?: string; message?: string; cause?: unknown };
+    if (name === 'UpstreamBlockedError') return 'blocked';
+    if (typeof code === 'string' && KIND_OF_CODE[code]) return KIND_OF_CODE[code];
+    if (typeof message === 'string') {
+      if (/refused/i.test(message)) return 'refused';
+      if (/timed? ?out/i.test(message)) return 'timeout';
+      if (/dns|not resolve|getaddrinfo|no such host/i.test(message)) return 'dns';
+      if (/tls|ssl|certificate/i.test(message)) return 'tls';
+    }
+    current = cause;
+  }
+  return 'network';
+}
+
+/** The failure in words, for pages and API messages: what happened, never the request. */
+export const FAILURE_WORDS: Record<FailureKind, string> = {
+  refused: 'the connection was refused (nothing listens on that port)',
+  timeout: 'it did not answer in time',
+  dns: 'its host name was not found',
+  tls: 'its TLS certificate could not be verified',
+  blocked: 'its address is not allowed here',
+  network: 'the connection failed',
+};

@@ -1,13 +1,14 @@
 import { createParser } from 'eventsource-parser';
 import type { Platform } from '../platform.ts';
 import { upstreamRequest } from './exchange.ts';
-import { describeUpstreamError } from './network-error.ts';
+import { describeUpstreamError, type FailureKind, failureKind } from './network-error.ts';
 import type { UpstreamTarget, UpstreamTransport } from './target.ts';
 
 export type ProbeResult =
   | { ok: true }
   | { ok: false; kind: 'rejected'; status: number }
-  | { ok: false; kind: 'unreachable'; reason: string }
+  /** `failure`: what kind of failure, said to the person (network-error.ts); `reason`: the detail, for the log. */
+  | { ok: false; kind: 'unreachable'; reason: string; failure: FailureKind }
   | { ok: false; kind: 'unexpected'; status: number }
   /** It answered 2xx, but not with an MCP handshake: a website, or the wrong path on the server. */
   | { ok: false; kind: 'not-mcp'; what: string };
@@ -60,7 +61,9 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, value
             signal,
           });
   } catch (error) {
-    return { ok: false, kind: 'unreachable', reason: signal.aborted ? 'no answer within 15 seconds' : describeUpstreamError(error) };
+    return signal.aborted
+      ? { ok: false, kind: 'unreachable', reason: 'no answer within 15 seconds', failure: 'timeout' }
+      : { ok: false, kind: 'unreachable', reason: describeUpstreamError(error), failure: failureKind(error) };
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => {});
@@ -71,7 +74,7 @@ export async function probeKey(platform: Platform, target: UpstreamTarget, value
   const spoke = await readHandshake(response, target.transport).catch(() => false);
   if (!spoke) {
     const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
-    return { ok: false, kind: 'not-mcp', what: type ? `it answered with ${type}` : 'its answer had no content type' };
+    return { ok: false, kind: 'not-mcp', what: type === 'text/html' ? 'a web page' : type || 'an answer with no content type' };
   }
 
   const session = response.headers.get('mcp-session-id');

@@ -95,10 +95,10 @@ describe('the key holder page, in-process', () => {
 
     const id = replaced.root.querySelector('input[name="id"]')!.getAttribute('value')!;
     const one = await b.post({ action: 'revoke', id });
-    assert.match(one.root.querySelector('.ok')?.text ?? '', /one app can no longer use/);
+    assert.match(one.root.querySelector('.ok')?.text ?? '', /Done: revoked In-process Client\. It can no longer use/);
     assert.equal(one.root.querySelectorAll('table.grants tbody tr').length, 1);
     const all = await b.post({ action: 'revoke-all' });
-    assert.match(all.root.querySelector('.ok')?.text ?? '', /one app can no longer use/);
+    assert.match(all.root.querySelector('.ok')?.text ?? '', /Done: revoked In-process Client\. It can no longer use/);
     assert.equal(await tokenWorks(k, a, first.accessToken), false);
     assert.equal(await tokenWorks(k, a, second.accessToken), false);
 
@@ -148,13 +148,16 @@ describe('the key holder page counts against the per-endpoint key limit, in-proc
   test('guesses from many addresses share one endpoint budget with the consent page', async () => {
     const a = (await k.mustCreateEndpoint()).mcp_endpoint!;
     const b = (await k.mustCreateEndpoint()).mcp_endpoint!;
+    // An approval costs nothing; a wrong key on the consent page and two here use the three up.
     await k.authorize(a);
+    const page = await k.openConsent(a, await k.register());
+    assert.equal((await k.submitConsent(page, { api_key: 'sk-wrong-on-the-consent-page', action: 'approve' })).status, 401);
     for (const address of ['203.0.113.1', '203.0.113.2'])
       assert.equal((await find(address, { endpoint: a, credential_0: `sk-guess-${address}` })).status, 403);
     const refused = await find('203.0.113.3', { endpoint: a, credential_0: KEY });
     assert.equal(refused.status, 429);
     assert.ok(Number(refused.headers.get('retry-after')) >= 1);
-    assert.match(parse(await refused.text()).text, /Too many keys were tried on this endpoint/);
+    assert.match(parse(await refused.text()).text, /Too many wrong keys were tried on this endpoint/);
     assert.equal((await find('203.0.113.4', { endpoint: b, credential_0: 'sk-guess' })).status, 403, 'endpoint b has its own budget');
   });
 });

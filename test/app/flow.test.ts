@@ -229,10 +229,19 @@ describe('the authorization flow, in-process', () => {
     const cookies = new Map(page.jar.cookies);
     assert.equal((await k.submitConsent(page, { api_key: KEY, action: 'approve' })).status, 302);
     page.jar.cookies = cookies;
+    // The request was approved: the replayed form is told so (approve-once.ts), before its spent handle is even read.
     const replay = await k.submitConsent(page, { api_key: KEY, action: 'approve' });
-    assert.equal(replay.status, 400);
+    assert.equal(replay.status, 409);
     assert.equal(replay.headers.get('location'), null);
-    assert.match(await replay.text(), /expired or was already used/);
+    assert.match(await replay.text(), /already approved/);
+    // A spent handle of a request not approved (a Deny) is still refused as spent.
+    const denied = await k.openConsent(endpoint, await k.register());
+    const deniedCookies = new Map(denied.jar.cookies);
+    assert.equal((await k.submitConsent(denied, { action: 'deny' })).status, 302);
+    denied.jar.cookies = deniedCookies;
+    const again = await k.submitConsent(denied, { api_key: KEY, action: 'approve' });
+    assert.equal(again.status, 400);
+    assert.match(await again.text(), /expired or was already used/);
   });
 
   test('an authorization request without PKCE S256 gets a 400 page and starts no consent', async () => {

@@ -153,7 +153,10 @@ describe('the key holder API, in-process', () => {
     assert.ok(await tokenWorks(k, a, grant.accessToken), 'remembered with the new key');
     const { keys } = await k.platform.kv.list({ prefix: `token:${grant.accessToken.split(':')[0]}:${grant.accessToken.split(':')[1]}:` });
     const records = await Promise.all(keys.map(async (key) => [key.name, (await k.platform.kv.get(key.name)) as string] as const));
-    assert.deepEqual(await (await api('/api/access/revoke', { endpoint: a, credentials: [NEW_KEY] })).json(), { revoked: 1 });
+    assert.deepEqual(await (await api('/api/access/revoke', { endpoint: a, credentials: [NEW_KEY] })).json(), {
+      revoked: 1,
+      revoked_apps: ['In-process Client'],
+    });
     // The race: the replacement's rewrite of a token record lands after the revocation deleted it.
     for (const [name, value] of records) await k.platform.kv.put(name, value, { expirationTtl: 3600 });
     assert.equal(await tokenWorks(k, a, grant.accessToken), false, 'the grant is gone, so is the token');
@@ -169,10 +172,13 @@ describe('the key holder API, in-process', () => {
     const { accesses } = (await (await api('/api/access', { endpoint: a, credentials: [KEY] })).json()) as { accesses: { id: string }[] };
     const target = accesses.find((access) => one.accessToken.includes(`:${access.id}:`))!;
     const revoked = await api('/api/access/revoke', { endpoint: a, credentials: [KEY], id: target.id });
-    assert.deepEqual(await revoked.json(), { revoked: 1 });
+    assert.deepEqual(await revoked.json(), { revoked: 1, revoked_apps: ['In-process Client'] });
     assert.equal(await tokenWorks(k, a, one.accessToken), false);
     assert.ok(await tokenWorks(k, a, two.accessToken));
-    assert.deepEqual(await (await api('/api/access/revoke', { endpoint: a, credentials: [KEY] })).json(), { revoked: 2 });
+    assert.deepEqual(await (await api('/api/access/revoke', { endpoint: a, credentials: [KEY] })).json(), {
+      revoked: 2,
+      revoked_apps: ['In-process Client', 'In-process Client'],
+    });
     assert.equal(await tokenWorks(k, a, three.accessToken), false);
   });
 });
@@ -180,7 +186,7 @@ describe('the key holder API, in-process', () => {
 describe('the key holder API counts against both key limits, in-process', () => {
   let k: InProcess;
   before(async () => {
-    k = await startApp({ env: { RATE_LIMIT_AUTHORIZE: '3/600', RATE_LIMIT_AUTHORIZE_ENDPOINT: '4/600' } });
+    k = await startApp({ env: { RATE_LIMIT_AUTHORIZE_ADDRESS: '3/600', RATE_LIMIT_AUTHORIZE_ENDPOINT: '4/600' } });
   });
   after(() => k.close());
 

@@ -170,7 +170,7 @@ describe('the credential template on the pages, in-process', () => {
       body: new URLSearchParams({ ...rows, credential_name_1: 'Host', intent: 'preview' }),
     });
     assert.equal(bad.status, 400);
-    assert.match(parse(await bad.text()).querySelector('.error')?.text ?? '', /credentials\[1\]\.name names a header/);
+    assert.match(parse(await bad.text()).querySelector('.error')?.text ?? '', /^Field 2 name names a header/);
 
     const created = await k.fetch('/', { method: 'POST', headers: SAME_ORIGIN, body: new URLSearchParams(rows) });
     assert.equal(created.status, 303);

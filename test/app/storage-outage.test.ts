@@ -25,7 +25,10 @@ function switchableStorage() {
     delete: (key) => when(() => storage.kv.delete(key)),
     list: (options) => when(() => storage.kv.list(options)),
   };
-  const counters: CounterStore = { increment: (key, window) => when(() => storage.counters.increment(key, window)) };
+  const counters: CounterStore = {
+    increment: (key, window) => when(() => storage.counters.increment(key, window)),
+    peek: (key, window) => when(() => storage.counters.peek(key, window)),
+  };
   return { kv, counters, state };
 }
 

@@ -215,6 +215,17 @@ describe('sign-in through a real OpenID provider, in-process', () => {
     assert.equal(page.status, 200, page.text);
     const approved = await k.submitConsent(page, { api_key: KEY, action: 'approve' });
     assert.equal(approved.status, 302);
+    // The app comes for its tokens: only then is the grant an access that lists.
+    const exchanged = await k.token({
+      grant_type: 'authorization_code',
+      code: new URL(approved.headers.get('location')!).searchParams.get('code')!,
+      redirect_uri: client.redirect_uris[0]!,
+      client_id: client.client_id,
+      code_verifier: client.verifier,
+      resource: endpoint,
+      ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+    });
+    assert.equal(exchanged.status, 200);
     const events = await auditEvents(k, `?slug=${created.body.slug}`);
     assert.ok(events.some((event) => event.action === 'access.granted' && event.actor === 'alice@corp.example'));
 

@@ -14,6 +14,8 @@ describe('the tool ceiling, in-process', () => {
   let k: InProcess;
   before(async () => {
     k = await startApp({ env: { RATE_LIMIT_MANAGE: '0' } });
+    // A legacy server as creation meets it without a key: it wants one (upstream/detect.ts).
+    k.upstreams.serve('https://legacy.example.com', () => new Response('key required', { status: 401 }));
   });
   after(() => k.close());
 

@@ -213,7 +213,7 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     assert.ok(!page.url().includes(KEY), 'no key in the URL');
     await page.click('button:has-text("Revoke all")');
     await page.waitForSelector('.ok');
-    assert.match(await page.locator('.ok').innerText(), /one app can no longer use this endpoint/);
+    assert.match(await page.locator('.ok').innerText(), /Done: revoked Test MCP Client\. It can no longer use this endpoint/);
     assert.equal((await mcpPost(endpoint, granted.accessToken, INITIALIZE)).status, 401);
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { createSqliteStorage } from '../../src/adapters/node/sqlite.ts';
 import { INITIALIZE, type InProcess, PUBLIC_URL, startApp, UPSTREAM_URL } from '../support/in-process.ts';
 import { freePort } from '../support/server-process.ts';
+import { startUpstream } from '../support/upstream.ts';
 
 /**
  * `key2oauth endpoints …` and `key2oauth grants …` on a real DATA_DIR: the store is filled by the
@@ -28,6 +29,15 @@ describe('operator commands on the configured store', () => {
   function cli(...args: string[]) {
     const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000, env });
     return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+  /** The same, without blocking this process: for commands that reach an upstream served from here. */
+  function cliAsync(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [BIN, ...args], { env, timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
   }
   async function works(token: string): Promise<boolean> {
     const response = await k.mcp(endpoint, token, INITIALIZE);
@@ -102,18 +112,24 @@ describe('operator commands on the configured store', () => {
     assert.equal(await works(tokens.cursor), false);
   });
 
-  test('endpoints create prints the URL, the manage link and any warning; a refused URL exits 1; delete removes it', async () => {
-    const port = await freePort();
-    const created = cli('endpoints', 'create', '--upstream', `http://127.0.0.1:${port}/mcp`, '--name', 'Down', '--json');
+  test('endpoints create prints the URL and the manage link; a refused URL or an upstream that does not answer exits 1; delete removes it', async (t) => {
+    const upstream = await startUpstream({ key: 'sk-operator-cli-0123456789' });
+    t.after(() => upstream.close());
+    const port = Number(new URL(upstream.url).port);
+    const created = await cliAsync('endpoints', 'create', '--upstream', upstream.url, '--name', 'Mine', '--json');
     assert.equal(created.status, 0, created.stderr);
     const body = JSON.parse(created.stdout) as { slug: string; mcp_endpoint: string; manage_url: string; warnings: string[] };
     assert.equal(body.mcp_endpoint, `${PUBLIC_URL}/${body.slug}/mcp`);
     assert.match(body.manage_url, new RegExp(`^${PUBLIC_URL}/manage/${body.slug}#token=`));
-    assert.match(body.warnings.join(' '), /could not be reached/);
+    assert.deepEqual(body.warnings, []);
+
+    const closed = cli('endpoints', 'create', '--upstream', `http://127.0.0.1:${await freePort()}/mcp`);
+    assert.equal(closed.status, 1);
+    assert.match(closed.stderr, /cannot be reached: the connection was refused/);
     const prm = await k.fetch(`/.well-known/oauth-protected-resource/${body.slug}/mcp`);
     assert.equal(prm.status, 200, 'the server sees the endpoint the CLI made');
 
-    const templated = cli(
+    const templated = await cliAsync(
       'endpoints',
       'create',
       '--upstream',

@@ -40,15 +40,19 @@ for (const target of targets())
     });
     describe('rate limits on creation and registration, per client address', () => {
       let server: Running;
+      // Creation checks that an MCP server answers (upstream/detect.ts): a real one, wanting a key.
+      let upstream: Upstream;
       before(async () => {
+        upstream = await startUpstream({ key: KEY });
         server = await target.start({ TRUST_PROXY: 'true', RATE_LIMIT_CREATE: '2/3600', RATE_LIMIT_REGISTER: '2/3600' });
       });
       after(async () => {
         await server?.stop();
+        await upstream?.close();
       });
 
       test('endpoint creation: the third from one address gets 429 with Retry-After (API and form); another address is unaffected', async () => {
-        const body = { upstream_url: 'http://127.0.0.1:9/mcp' };
+        const body = { upstream_url: upstream.url };
         assert.equal((await createEndpoint(server, body, from('198.51.100.1'))).status, 201);
         assert.equal((await createEndpoint(server, body, from('198.51.100.1'))).status, 201);
         const third = await fetch(`${server.url}/api/slugs`, {
@@ -69,7 +73,7 @@ for (const target of targets())
       });
 
       test('an IPv6 client is counted by its /64: new addresses in the same /64 do not reset the limit', async () => {
-        const body = { upstream_url: 'http://127.0.0.1:9/mcp' };
+        const body = { upstream_url: upstream.url };
         assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1::1'))).status, 201);
         assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1:ffff:1234:5678:9abc'))).status, 201);
         assert.equal((await createEndpoint(server, body, from('2001:db8:aa:1::2'))).status, 429);
@@ -93,7 +97,7 @@ for (const target of targets())
       });
     });
 
-    describe('rate limits on key submissions, per client address and per endpoint', () => {
+    describe('rate limits on wrong keys, per sign-in and address and per endpoint', () => {
       let server: Running;
       let upstream: Upstream;
       before(async () => {
@@ -135,7 +139,7 @@ for (const target of targets())
         return { response, next: body.includes('name="handle"') ? new Page(page.url, response, body) : page };
       }
 
-      test('a third key from one address gets 429 with Retry-After and is not even sent upstream; another address may go on', async () => {
+      test('after two wrong keys in one sign-in from one address, the next gets 429 with Retry-After and is not even sent upstream; another address may go on', async () => {
         const created = await createEndpoint(server, { upstream_url: upstream.url });
         const browser = new Browser();
         let page = await browser.get(await startAuthorization(created.body.mcp_endpoint!));
@@ -150,8 +154,9 @@ for (const target of targets())
         assertRetryAfter(limited.response, 600);
         assert.equal(upstream.requests.length, probes, 'no key check reached the upstream');
 
-        const other = await submit(browser, page, KEY, '192.0.2.2');
-        assert.equal(other.response.status, 302, 'another address is not limited; the handle was not spent by the 429');
+        // The 429 came back as the consent page itself, with a fresh form.
+        const other = await submit(browser, limited.next, KEY, '192.0.2.2');
+        assert.equal(other.response.status, 302, 'another address is not limited');
       });
 
       test('one endpoint takes at most N keys per window from all addresses together; other endpoints are unaffected', async () => {
@@ -167,7 +172,7 @@ for (const target of targets())
         const limited = await submit(browser, page, KEY, '192.0.2.20');
         assert.equal(limited.response.status, 429);
         assertRetryAfter(limited.response, 600);
-        assert.match(limited.next.text(), /Too many keys were tried on this endpoint/);
+        assert.match(limited.next.text(), /Too many wrong keys were tried on this endpoint/);
         assert.equal(upstream.requests.length, probes, 'no key check reached the upstream');
 
         const another = await createEndpoint(server, { upstream_url: upstream.url });

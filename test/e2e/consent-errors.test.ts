@@ -5,7 +5,6 @@ import { Browser, Page } from '../support/browser.ts';
 import { TestOAuthProvider } from '../support/oauth-client.ts';
 import { NO_RATE_LIMITS } from '../support/oauth-raw.ts';
 import { startAuthorization } from '../support/security.ts';
-import { freePort } from '../support/server-process.ts';
 import { type Running, targets } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
@@ -106,12 +105,12 @@ for (const target of targets())
       assert.ok(!again.body.includes(wrong), 'the key is not in the page');
     });
 
-    test('an upstream that cannot be reached at key-check time: 502, no code', async () => {
-      const closedPort = await freePort();
-      const created = await mustCreateEndpoint(server, {
-        upstream_url: `http://127.0.0.1:${closedPort}/mcp`,
-        transport: 'streamable-http',
-      });
+    test('an upstream that cannot be reached at key-check time: 502, no code, and the page says it is not reachable', async (t) => {
+      // Up when the endpoint is created (creation refuses a closed port), gone by the key check.
+      const gone = await startUpstream({ key: KEY });
+      t.after(() => gone.close());
+      const created = await mustCreateEndpoint(server, { upstream_url: gone.url, transport: 'streamable-http' });
+      await gone.close();
       const browser = new Browser();
       const page = await browser.get(await startAuthorization(created.mcp_endpoint!));
       assert.equal(page.status, 200);
@@ -119,7 +118,8 @@ for (const target of targets())
       const again = await pageFrom(page, response);
       assert.equal(response.status, 502, again.text());
       assert.equal(response.headers.get('location'), null);
-      assert.match(again.text(), /The key could not be checked: .* did not complete an MCP handshake/);
+      assert.match(again.text(), /The key could not be checked: .* is not reachable \(/);
+      assert.doesNotMatch(again.text(), /website/);
       assert.match(again.text(), /Nothing was saved/);
     });
 

@@ -65,8 +65,11 @@ describe('the upstream guard checks every address at connect time, so DNS rebind
     dataDir = first.dataDir;
     const place = { dataDir: first.dataDir, port: Number(new URL(first.url).port), nodeArgs };
     try {
-      const created = await mustCreateEndpoint(first, { upstream_url: upstreamUrl, transport: 'streamable-http' });
-      endpoint = created.mcp_endpoint!;
+      // The guard lets the name through (a public address); nothing answers there in this sandbox,
+      // so creation refuses it as unreachable (upstream/detect.ts), not as a guarded address.
+      const refused = await createEndpoint(first, { upstream_url: upstreamUrl, transport: 'streamable-http' });
+      assert.equal(refused.status, 422, JSON.stringify(refused.body));
+      assert.equal(refused.body.error, 'upstream_unreachable');
       assert.match(
         first.output(),
         new RegExp(`dns-stub: ${HOST} -> ${PUBLIC_ADDRESS.replaceAll('.', '\\.')}`),
@@ -79,6 +82,7 @@ describe('the upstream guard checks every address at connect time, so DNS rebind
     resolveHostTo('127.0.0.1');
     const development = await startServer({ ...env, ALLOW_PRIVATE_UPSTREAMS: 'true' }, place);
     try {
+      endpoint = (await mustCreateEndpoint(development, { upstream_url: upstreamUrl, transport: 'streamable-http' })).mcp_endpoint!;
       accessToken = (await authorize(development, endpoint, KEY)).accessToken;
       const allowed = await mcpPost(endpoint, accessToken, INITIALIZE);
       const answer = await allowed.text();
@@ -128,7 +132,7 @@ describe('the upstream guard checks every address at connect time, so DNS rebind
     const again = new Page(page.url, response, await response.text());
     assert.equal(response.status, 502, again.text());
     assert.equal(response.headers.get('location'), null, 'no code');
-    assert.match(again.text(), /The key could not be checked: .* did not complete an MCP handshake/);
+    assert.match(again.text(), /The key could not be checked: .* is not reachable \(its address is not allowed here\)/);
     assert.equal(seen.newConnections(), 0);
   });
 

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 /**
  * WORKERS=2 (Node only: a Worker has no processes to start): two server processes share the port
@@ -43,7 +44,10 @@ function onNewConnection(url: string, path: string, init: { method?: string; bod
 
 describe('WORKERS=2', () => {
   let server: ServerProcess;
+  // Creation checks that an MCP server answers (upstream/detect.ts): a real one, wanting a key.
+  let upstream: Upstream;
   before(async () => {
+    upstream = await startUpstream({ key: 'sk-workers-setting-0123456789' });
     server = await startServer({ WORKERS: '2', RATE_LIMIT_CREATE: '6/3600' });
     // /healthz answers as soon as the first worker listens; the kernel spreads connections only
     // over sockets already open, so wait for the second worker's own "listening" line too.
@@ -53,7 +57,10 @@ describe('WORKERS=2', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   });
-  after(() => server.stop());
+  after(async () => {
+    await server.stop();
+    await upstream.close();
+  });
 
   test('two workers accept connections, share what they store, and count one rate limit together', async () => {
     const workers = children(server.pid);
@@ -64,7 +71,7 @@ describe('WORKERS=2', () => {
     const created = Array.from({ length: 6 }, () =>
       onNewConnection(server.url, '/api/slugs', {
         method: 'POST',
-        body: JSON.stringify({ upstream_url: 'http://127.0.0.1:9/mcp', transport: 'streamable-http' }),
+        body: JSON.stringify({ upstream_url: upstream.url, transport: 'streamable-http' }),
       }),
     );
     const reads = Array.from({ length: 30 }, () => onNewConnection(server.url, '/healthz'));
@@ -94,7 +101,7 @@ describe('WORKERS=2', () => {
     // The seventh creation, on any worker, is refused: one counter in the shared file.
     const seventh = onNewConnection(server.url, '/api/slugs', {
       method: 'POST',
-      body: JSON.stringify({ upstream_url: 'http://127.0.0.1:9/mcp' }),
+      body: JSON.stringify({ upstream_url: upstream.url }),
     });
     assert.equal((await seventh.answer).status, 429);
     for (const held of [...created, ...reads, seventh]) held.release();

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { removeOnExit } from '../support/exit-cleanup.ts';
 import { freePort } from '../support/server-process.ts';
+import { startUpstream } from '../support/upstream.ts';
 
 /**
  * The npm package as a user gets it: `npm pack` (whose prepack step builds dist/), then
@@ -30,6 +31,18 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Rec
     env: { ...process.env, PATH, ...options.env },
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, output: `${result.stdout}${result.stderr}` };
+}
+
+/** `run`, without blocking this process: for a command that reaches an upstream served from here. */
+function runAsync(command: string, args: string[], options: { env?: Record<string, string> } = {}) {
+  const child = spawn(command, args, { timeout: 180_000, env: { ...process.env, PATH, ...options.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  return new Promise<ReturnType<typeof run>>((resolve) =>
+    child.on('close', (status) => resolve({ status, stdout, stderr, output: `${stdout}${stderr}` })),
+  );
 }
 
 describe('the npm package, packed and installed globally into a temporary prefix', () => {
@@ -84,10 +97,12 @@ describe('the npm package, packed and installed globally into a temporary prefix
     const dataDir = join(work, 'data');
     const env = { PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: `http://127.0.0.1:${port}`, ALLOW_PRIVATE_UPSTREAMS: 'true' };
     const server = serveInstalled(env);
+    // Creation checks that an MCP server answers there (upstream/detect.ts).
+    const upstream = await startUpstream({ key: 'sk-npm-package-0123456789' });
     try {
       await server.ready();
       assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
-      const created = run(bin, ['endpoints', 'create', '--upstream', 'http://127.0.0.1:9/mcp', '--json'], { env });
+      const created = await runAsync(bin, ['endpoints', 'create', '--upstream', upstream.url, '--json'], { env });
       assert.equal(created.status, 0, created.output);
       const { slug } = JSON.parse(created.stdout) as { slug: string };
       const listed = run(bin, ['endpoints', 'list'], { env });
@@ -99,6 +114,7 @@ describe('the npm package, packed and installed globally into a temporary prefix
       assert.equal(doctor.status, 0, doctor.output);
     } finally {
       server.stop();
+      await upstream.close();
     }
     assert.equal(await server.exited, 0, `SIGTERM is a clean stop:\n${server.output()}`);
   });

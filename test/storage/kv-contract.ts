@@ -351,6 +351,21 @@ export function storageContract(name: string, target: StorageContractTarget): vo
           assert.ok(next.resetAt > first.resetAt && next.resetAt <= clock.seconds() + 60);
         }));
 
+      test('peek reads the current window without counting; an old window reads as empty', () =>
+        withSession(async ({ clock, open }) => {
+          const { counters } = await open();
+          assert.equal((await counters.peek('rl:peek', 60)).count, 0);
+          const first = await counters.increment('rl:peek', 60);
+          await counters.increment('rl:peek', 60);
+          assert.deepEqual(await counters.peek('rl:peek', 60), { count: 2, resetAt: first.resetAt });
+          assert.deepEqual(await counters.peek('rl:peek', 60), { count: 2, resetAt: first.resetAt }, 'a peek adds nothing');
+          assert.equal((await counters.increment('rl:peek', 60)).count, 3);
+          clock.advance(first.resetAt - clock.seconds());
+          const next = await counters.peek('rl:peek', 60);
+          assert.equal(next.count, 0);
+          assert.ok(next.resetAt > first.resetAt);
+        }));
+
       test('keys count independently, each with its own window', () =>
         withSession(async ({ clock, open }) => {
           const { counters } = await open();

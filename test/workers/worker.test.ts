@@ -151,6 +151,8 @@ describe('the Worker across restarts (wrangler dev, state persisted)', () => {
 describe('Worker configuration', () => {
   test('without PUBLIC_URL each origin the Worker is reached on is its own consistent issuer', async () => {
     const worker = await startWorker({ PUBLIC_URL: '' });
+    // Creation checks that an MCP server answers there (upstream/detect.ts).
+    const upstream = await startUpstream({ key: KEY });
     try {
       const port = new URL(worker.url).port;
       for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
@@ -161,12 +163,13 @@ describe('Worker configuration', () => {
         assert.equal(metadata.issuer, origin);
         assert.equal(metadata.token_endpoint, `${origin}/oauth/token`);
       }
-      const created = (await (await postEndpoint(`http://127.0.0.1:${port}`, 'https://mcp.example.com/mcp')).json()) as {
+      const created = (await (await postEndpoint(`http://127.0.0.1:${port}`, upstream.url)).json()) as {
         mcp_endpoint: string;
       };
       assert.match(created.mcp_endpoint, new RegExp(`^http://127\\.0\\.0\\.1:${port}/[A-Za-z0-9]{12}/mcp$`));
     } finally {
       await worker.stop();
+      await upstream.close();
     }
   });
 

@@ -1,7 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { randomToken } from '../../crypto.ts';
 import type { CounterStore } from '../../storage/contract.ts';
-import { countOne, type Window, windowEnd } from '../../storage/fixed-window.ts';
+import { countOne, currentWindow, type Window, windowEnd } from '../../storage/fixed-window.ts';
 
 /**
  * Rate-limit counters on Workers: one small SQLite-backed Durable Object per bucket
@@ -28,6 +28,10 @@ export class Counters extends DurableObject {
     return next;
   }
 
+  async peek(windowSeconds: number): Promise<{ count: number; resetAt: number }> {
+    return currentWindow(await this.ctx.storage.get<Window>('window'), windowEnd(Date.now(), windowSeconds));
+  }
+
   /**
    * The deployment secret when no `KEY2OAUTH_SECRET` Worker secret is set: generated once, on
    * the one object named for it, so every isolate everywhere gets the same value (a KV
@@ -49,6 +53,7 @@ export class Counters extends DurableObject {
 export function durableCounters(namespace: DurableObjectNamespace<Counters>): CounterStore {
   return {
     increment: (key, windowSeconds) => namespace.get(namespace.idFromName(key)).increment(windowSeconds),
+    peek: (key, windowSeconds) => namespace.get(namespace.idFromName(key)).peek(windowSeconds),
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createClient, ErrorReply, type RedisClientType } from '@redis/client';
 import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from '../../storage/contract.ts';
-import { windowEnd } from '../../storage/fixed-window.ts';
+import { currentWindow, windowEnd } from '../../storage/fixed-window.ts';
 import {
   checkKey,
   compareKeys,
@@ -391,6 +391,14 @@ export async function createRedisStorage(options: RedisStorageOptions): Promise<
         const resetAt = windowEnd(now(), windowSeconds);
         const [count, reset] = await evaluate<[number, number]>(SCRIPTS.increment, [`${prefix}rate:${key}`], [resetAt]);
         return { count: Number(count), resetAt: Number(reset) };
+      },
+      async peek(key: string, windowSeconds: number) {
+        const [count, reset] = (await call(() => client.sendCommand(['HMGET', `${prefix}rate:${key}`, 'c', 'r']))) as [
+          string | null,
+          string | null,
+        ];
+        const stored = count !== null && reset !== null ? { count: Number(count), resetAt: Number(reset) } : undefined;
+        return currentWindow(stored, windowEnd(now(), windowSeconds));
       },
     },
 

@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { KVGetType, KVListKey, KVListOptions, KVListResult, KVPutOptions, Storage } from '../../storage/contract.ts';
-import { windowEnd } from '../../storage/fixed-window.ts';
+import { currentWindow, windowEnd } from '../../storage/fixed-window.ts';
 import {
   checkKey,
   compareKeys,
@@ -106,6 +106,7 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
         count = CASE WHEN counters.reset_at < excluded.reset_at THEN 1 ELSE counters.count + 1 END,
         reset_at = max(counters.reset_at, excluded.reset_at)
       RETURNING count, reset_at`),
+    peek: db.prepare('SELECT count, reset_at FROM counters WHERE key = ?'),
     sweepKv: db.prepare(`DELETE FROM kv WHERE rowid IN (
       SELECT rowid FROM kv WHERE expiration IS NOT NULL AND expiration <= ? LIMIT ${SWEEP_BATCH})`),
     sweepCounters: db.prepare(`DELETE FROM counters WHERE rowid IN (
@@ -204,6 +205,10 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
         const resetAt = windowEnd(now(), windowSeconds);
         const row = statements.increment.get(key, resetAt) as { count: number; reset_at: number };
         return { count: row.count, resetAt: row.reset_at };
+      },
+      async peek(key: string, windowSeconds: number) {
+        const row = statements.peek.get(key) as { count: number; reset_at: number } | undefined;
+        return currentWindow(row && { count: row.count, resetAt: row.reset_at }, windowEnd(now(), windowSeconds));
       },
     },
 
