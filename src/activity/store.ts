@@ -225,7 +225,8 @@ export async function listActivity(platform: Platform, slug: string, filter: Act
       const group = listed.keys.slice(at, at + READ_AHEAD).filter((key) => newestOf(key.name) >= cutoff);
       if (group.length === 0) return kept;
       const pages = await Promise.all(group.map((key) => entriesOf(platform, key.name, key.metadata as PageMeta | undefined)));
-      for (const stored of pages.flat()) {
+      // A page holds its entries oldest first: read backwards, entries of the same millisecond (a batch) stay newest first.
+      for (const stored of pages.flatMap((page) => [...page].reverse())) {
         const entry = fromStored(stored);
         if (filter.accessIds && !filter.accessIds.has(entry.access_id)) continue;
         if (filter.tool && entry.tool !== filter.tool) continue;

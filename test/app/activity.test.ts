@@ -180,6 +180,8 @@ for (const store of STORES)
       const cookie = openedPage.headers.get('set-cookie')!.split(';')[0]!;
       const managed = parse(await (await k.fetch(`/manage/${created.slug}`, { headers: { cookie, accept: 'text/html' } })).text());
       assert.equal(managed.querySelectorAll('table.activity tbody tr').length, 5);
+      assert.match(managed.querySelector('table.activity thead')!.text, /Bytes in \/ out/);
+      assert.match(managed.querySelector('table.activity tbody tr')!.text, /\d+ B \/ \d+ B/);
       const filtered = parse(
         await (
           await k.fetch(`/manage/${created.slug}?outcome=refused&tool=&access_id=`, { headers: { cookie, accept: 'text/html' } })
@@ -323,6 +325,19 @@ describe('the activity record is cheap and complete, in-process', () => {
       assert.equal(initialized?.bytes_in, Buffer.byteLength(JSON.stringify(INITIALIZE)));
       assert.equal(initialized?.bytes_out, Buffer.byteLength(initAnswer));
       assert.ok(!activity.some((row) => row.method === 'unknown'));
+
+      // A batch: one entry per message; the first carries the exchange's bytes, the others none.
+      const batch = [
+        { jsonrpc: '2.0', id: 7, method: 'ping' },
+        { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'echo', arguments: { text: 'b' } } },
+      ];
+      await (await k.mcp(created.mcp_endpoint!, grant.accessToken, batch, session)).text();
+      await k.settle();
+      const [second, first] = (await activityOf(k, created.slug!, created.manage_token!)).slice(0, 2);
+      assert.deepEqual(
+        [first?.method, first?.bytes_in, second?.method, second?.tool, second?.bytes_in, second?.bytes_out],
+        ['ping', Buffer.byteLength(JSON.stringify(batch)), 'tools/call', 'echo', null, null],
+      );
     } finally {
       await k.close();
     }
