@@ -250,6 +250,11 @@ function newestOf(name: string): number {
 
 async function entriesOf(platform: Platform, name: string, metadata: PageMeta | undefined): Promise<Stored[]> {
   if (metadata?.e) return metadata.e;
+  // A key written before pages: one entry, as an object in the metadata.
+  if (metadata && 'at' in metadata) {
+    const old = metadata as unknown as ActivityEntry;
+    return [[Date.parse(old.at), old.access_id, old.method, old.tool, old.status, old.error_code, old.duration_ms, null, null]];
+  }
   const value = (await platform.kv.get(name)) as string | null;
   if (!value) return [];
   try {

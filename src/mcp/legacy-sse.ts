@@ -8,7 +8,7 @@ import type { Platform } from '../platform.ts';
 import { templateOf, withoutCredentialParams } from '../upstream/credentials.ts';
 import type { McpClient } from './admission.ts';
 import { forwardWithKey, guard } from './guard.ts';
-import { readMessageBody } from './message-body.ts';
+import { carryMessageBody } from './message-body.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
 import { stdioLegacy } from './stdio-route.ts';
 
@@ -156,8 +156,9 @@ async function legacyMessage(
   const target = new URL(origin + to);
   // Signed and appended, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
   if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
-  // Read whole for the activity record, as on `/mcp` (message-body.ts).
-  return forwardWithKey(platform, request, props, auth, { url: target.href, body: await readMessageBody(request, record) }, path);
+  // Held for the activity record, as on `/mcp` (message-body.ts).
+  const carried = await carryMessageBody(request, record);
+  return forwardWithKey(platform, carried.request, props, auth, { url: target.href, body: carried.body }, path);
 }
 
 /**

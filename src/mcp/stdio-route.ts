@@ -4,7 +4,7 @@ import { jsonRpcError, sentences } from '../http/errors.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import { grantCredentials } from '../oauth/grant-credentials.ts';
 import type { Platform } from '../platform.ts';
-import { readMessageBody } from './message-body.ts';
+import { carryMessageBody } from './message-body.ts';
 
 /**
  * An admitted MCP request for a stdio endpoint (docs/stdio.md): the grant's own process answers
@@ -26,11 +26,11 @@ export async function stdioExchange(
   });
 }
 
-/** The request with its body read whole for the activity record (message-body.ts), as the process gets it. */
+/** The request with its body held for the activity record (message-body.ts), as the process gets it. */
 async function withBodyRead(request: Request, record: ExchangeRecord): Promise<Request> {
-  const body = await readMessageBody(request, record);
-  if (body === undefined) return request;
-  return new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
+  const carried = await carryMessageBody(request, record);
+  if (carried.body === undefined) return carried.request;
+  return new Request(request.url, { method: request.method, headers: request.headers, body: carried.body, signal: request.signal });
 }
 
 /**

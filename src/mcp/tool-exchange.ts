@@ -13,14 +13,14 @@ import {
   type ToolChoice,
   type ToolFacts,
 } from '../upstream/tool-policy.ts';
-import { readMessageBody } from './message-body.ts';
+import { carryMessageBody, readMessageBody } from './message-body.ts';
 
 /**
  * The exchange of a grant whose tools are restricted (src/upstream/tool-policy.ts decides which),
  * on the web carrier: the app on Node and the Worker. The Node fast path judges one message that
  * needs no answer filtering itself, by the same functions (`judgeOnNodeCarrier`), and hands the
  * rest of a restricted grant's messages to the app. A grant that allows every tool is not judged:
- * `withinTools` sends its request as it is (its body read whole for the activity record).
+ * `withinTools` sends its request as it is (its body held for the activity record: message-body.ts).
  *
  * For a restricted grant, a POST's JSON-RPC body is read (it is bounded by MAX_MCP_BODY_BYTES
  * already) and each message judged:
@@ -59,8 +59,9 @@ export async function withinTools(
 ): Promise<Response> {
   const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug) };
   if (request.method !== 'POST' || !isRestricted(rules.choice, rules.ceiling)) {
-    // Read whole for the activity record (its names are read once the answer has ended), sent as bytes.
-    return send(request, await readMessageBody(request, record));
+    // Held for the activity record (its names are read once the answer has ended).
+    const carried = await carryMessageBody(request, record);
+    return send(carried.request, carried.body);
   }
   return restrictedExchange(request, { ...rules, grantId: auth.grantId }, send, record);
 }

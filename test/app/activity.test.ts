@@ -326,6 +326,27 @@ describe('the activity record is cheap and complete, in-process', () => {
       assert.equal(initialized?.bytes_out, Buffer.byteLength(initAnswer));
       assert.ok(!activity.some((row) => row.method === 'unknown'));
 
+      // A body of undeclared length (streamed as it arrives): named and counted all the same.
+      const streamed = { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'echo', arguments: { text: 'streamed' } } };
+      const chunked = await k.fetch(created.mcp_endpoint!, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${grant.accessToken}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...session,
+        },
+        body: new Blob([JSON.stringify(streamed)]).stream(),
+        duplex: 'half',
+      } as RequestInit);
+      assert.match(await chunked.text(), /echo: streamed/);
+      await k.settle();
+      const [latest] = await activityOf(k, created.slug!, created.manage_token!);
+      assert.deepEqual(
+        [latest?.method, latest?.tool, latest?.bytes_in],
+        ['tools/call', 'echo', Buffer.byteLength(JSON.stringify(streamed))],
+      );
+
       // A batch: one entry per message; the first carries the exchange's bytes, the others none.
       const batch = [
         { jsonrpc: '2.0', id: 7, method: 'ping' },
@@ -413,6 +434,34 @@ describe('the activity record is cheap and complete, in-process', () => {
       const keys = await k.platform.kv.list({ prefix: `k2o:activity:${slug}:` });
       for (const key of keys.keys) stored += (key.metadata as { n: number }).n;
       assert.ok(stored <= MAX_PER_ENDPOINT + 100, `${stored} entries kept`);
+    } finally {
+      await k.close();
+    }
+  });
+});
+
+describe('the activity record written before pages, in-process', () => {
+  test('an entry kept one key per message (its fields as the metadata) is still read, without bytes', async () => {
+    const k = await startApp();
+    try {
+      const at = new Date().toISOString();
+      await k.platform.kv.put(`k2o:activity:oldslug00001:${String(10 ** 15 - Date.parse(at)).padStart(15, '0')}:abcdefgh`, '1', {
+        metadata: { at, access_id: 'g', client_id: 'c', method: 'tools/call', tool: 'echo', status: 200, error_code: null, duration_ms: 2 },
+      });
+      const listed = await listActivity(k.platform, 'oldslug00001');
+      assert.deepEqual(listed, [
+        {
+          at,
+          access_id: 'g',
+          method: 'tools/call',
+          tool: 'echo',
+          status: 200,
+          error_code: null,
+          duration_ms: 2,
+          bytes_in: null,
+          bytes_out: null,
+        },
+      ]);
     } finally {
       await k.close();
     }

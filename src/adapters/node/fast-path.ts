@@ -28,8 +28,8 @@ import { type Answering, sendResponse } from './send-response.ts';
  * admit goes to the app untouched, which answers it as always: another URL or method, no single
  * bearer token, a token that is not valid here (the challenge), and a legacy HTTP+SSE upstream
  * (its endpoint rewriting is the app's); so do a restricted grant's messages whose answer must be
- * filtered (src/mcp/tool-exchange.ts decides which), with the body already read. A store outage is answered here at once (503), not
- * waited for twice. The Worker has no such carrier: workerd's Request and Response are native.
+ * filtered (src/mcp/tool-exchange.ts decides which), with the body already read. A store outage is
+ * answered here at once (503), not waited for twice. The Worker has no such carrier: workerd's Request and Response are native.
  */
 
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
