@@ -45,6 +45,8 @@ type Send = (request: Request, body?: Uint8Array<ArrayBuffer>) => Promise<Respon
 
 type Message = Record<string, unknown>;
 
+const decoder = new TextDecoder();
+
 /**
  * Sends `request` with `send`, judged by the grant's tool rules and the endpoint's ceiling when
  * they restrict anything. The web carrier's one call.
@@ -72,8 +74,8 @@ export async function needsToolRules(platform: Platform, props: GrantProps): Pro
 }
 
 export type CarrierVerdict =
-  /** Nothing to filter: relayed as it is. */
-  | { kind: 'relay' }
+  /** Nothing to filter: relayed as it is (`judged`: the message as the activity record names it, read once). */
+  | { kind: 'relay'; judged: JudgedMessage[] }
   /** A call of a tool the grant does not include: answered with this, never sent upstream. */
   | { kind: 'refuse'; answer: Response; judged: JudgedMessage[] }
   /** Needs the whole restricted exchange (an answer to filter, a batch, annotations to ask for): the app's. */
@@ -96,13 +98,14 @@ export async function judgeOnNodeCarrier(
 ): Promise<CarrierVerdict> {
   let message: unknown;
   try {
-    message = JSON.parse(new TextDecoder().decode(body));
+    message = JSON.parse(decoder.decode(body));
   } catch {
     return { kind: 'app' };
   }
   if (!isObject(message) || message.method === 'tools/list') return { kind: 'app' };
+  const relayed: CarrierVerdict = { kind: 'relay', judged: [{ ...namedMessage(message), errorCode: null }] };
   const call = toolCall(message);
-  if (!call) return { kind: 'relay' };
+  if (!call) return relayed;
   const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug), grantId };
   let unknown = false;
   const allowed = await judged(rules, call.name, async (name) => {
@@ -110,7 +113,7 @@ export async function judgeOnNodeCarrier(
     unknown = facts === undefined;
     return facts;
   });
-  if (allowed) return { kind: 'relay' };
+  if (allowed) return relayed;
   if (unknown) return { kind: 'app' };
   return { kind: 'refuse', answer: jsonAnswer(refusalOf(call)), judged: [refusedEntry(call.name)] };
 }
@@ -119,7 +122,7 @@ async function restrictedExchange(request: Request, rules: ToolRules, send: Send
   const bytes = (await readMessageBody(request, record)) ?? new Uint8Array();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes));
+    parsed = JSON.parse(decoder.decode(bytes));
   } catch {
     // Not JSON: the upstream answers it (a parse error) as it would to anyone.
     return send(rebuilt(request, bytes));

@@ -143,9 +143,9 @@ async function serve(
         (req as IncomingMessage & { rawBody?: Buffer }).rawBody = body;
         return app(req, res);
       }
+      record.judged = verdict.judged;
       if (verdict.kind === 'refuse') {
         admitted.lease.release();
-        record.judged = verdict.judged;
         noteWhenAnswered(platform, slug, admitted.auth, record, req, res);
         return sendResponse(res, verdict.answer, answering, record);
       }
