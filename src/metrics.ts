@@ -43,8 +43,17 @@ export function countRateLimited(bucket: string): void {
   count('key2oauth_rate_limited_total', { bucket });
 }
 
+const outcomeLabels = new Map<string, string>();
+
 export function countMcpMessage(outcome: string): void {
-  count('key2oauth_mcp_messages_total', { outcome });
+  // Once per MCP message: the label string of each outcome (a bounded set) is made once.
+  let key = outcomeLabels.get(outcome);
+  if (key === undefined) {
+    key = formatLabels({ outcome });
+    outcomeLabels.set(outcome, key);
+  }
+  const metric = counterOf('key2oauth_mcp_messages_total');
+  metric.values.set(key, (metric.values.get(key) ?? 0) + 1);
 }
 
 export function countStdioStopped(why: string): void {
@@ -92,13 +101,18 @@ export function renderMetrics(): string {
 }
 
 function count(name: keyof typeof HELP, labels: Labels, n = 1): void {
+  const metric = counterOf(name);
+  const key = formatLabels(labels);
+  metric.values.set(key, (metric.values.get(key) ?? 0) + n);
+}
+
+function counterOf(name: keyof typeof HELP): { help: string; values: Map<string, number> } {
   let metric = counters.get(name);
   if (!metric) {
     metric = { help: HELP[name], values: new Map() };
     counters.set(name, metric);
   }
-  const key = formatLabels(labels);
-  metric.values.set(key, (metric.values.get(key) ?? 0) + n);
+  return metric;
 }
 
 function gauge(name: string): { help: string; value: number } {

@@ -1,13 +1,14 @@
 /**
  * The Node run: Key2OAuth's server beside the upstream reached directly and nginx injecting the
  * same header, every figure of issue #12 (latency, throughput, CPU, SSE, idle streams, a client
- * leaving), then all cores against all cores.
+ * leaving), with a second access on the same process restricted to the called tool
+ * (`key2oauth-tools`), then all cores against all cores.
  */
 import { availableParallelism } from 'node:os';
 import type { BenchRun } from './bench-run.ts';
 import { type Figure, measureRound, measureThroughput, type RoundOptions } from './measure.ts';
 import { NODE_REPORT, report, toJson } from './report.ts';
-import { direct, NGINX, type Started, startKey2OAuth, startNginx, startNodeFloor, startUpstream } from './targets.ts';
+import { direct, NGINX, type Started, startKey2OAuth, startNginx, startNodeFloor, startUpstream, toolFilteredAccess } from './targets.ts';
 
 export async function runNodeBench(run: BenchRun, nodeArgs: string[]): Promise<void> {
   const { rounds, quick, json, log } = run;
@@ -23,7 +24,8 @@ export async function runNodeBench(run: BenchRun, nodeArgs: string[]): Promise<v
     if (nginx) started.push(nginx);
     else notes.push('nginx is not installed (apt-get install -y nginx-light): its column is empty');
     started.push(await startNodeFloor(upstream));
-    started.push(await startKey2OAuth(upstream, {}, { nodeArgs }));
+    const key2oauth = await startKey2OAuth(upstream, {}, { nodeArgs });
+    started.push(key2oauth, await toolFilteredAccess(key2oauth, upstream));
     log(`bench: ${rounds} round(s), ${started.map((t) => t.name).join(', ')}; node ${process.version}${NGINX ? `, ${NGINX}` : ''}`);
 
     const perRound: Figure[][] = [];

@@ -116,6 +116,17 @@ function nodeChecks(get: (key: string, name: string) => number, rows: Row[]): Ch
     const withFloor = Number.isFinite(floor) ? `${label} (node floor: ${format(floor)} ${unit})` : label;
     return [withFloor, value, unit, atLeast ? value >= limit : value <= limit];
   });
+  // Issue 24, item 5: a tool-filtered grant (the same process, its own runs) against an unrestricted one.
+  const filtered = get('c16_cpu_us', 'key2oauth-tools') / get('c16_cpu_us', ours);
+  if (Number.isFinite(filtered)) {
+    const [a, b] = [get('c16_cpu_us', 'key2oauth-tools'), get('c16_cpu_us', ours)];
+    checks.push([
+      `tool-filtered grant's CPU per request ≤ 1.15× an unrestricted one's (${format(a)} against ${format(b)} µs)`,
+      filtered,
+      '×',
+      filtered <= 1.15,
+    ]);
+  }
   const idleKeys = rows.filter((row) => row.key.startsWith('idle_kib_')).map((row) => row.key);
   const largest = idleKeys.at(-1);
   if (largest) {

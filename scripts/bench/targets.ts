@@ -177,7 +177,7 @@ export async function startKey2OAuth(
   upstream: UpstreamProcess,
   env: Record<string, string> = {},
   options: { name?: string; nodeArgs?: string[] } = {},
-): Promise<Started> {
+): Promise<Started & { url: string }> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-'));
   const url = `http://127.0.0.1:${port}`;
@@ -216,6 +216,7 @@ export async function startKey2OAuth(
     const token = await accessToken(url, `http://127.0.0.1:${upstream.port}/mcp`);
     return {
       name: options.name ?? 'key2oauth',
+      url,
       endpoint: { origin: url, path: new URL(token.endpoint).pathname, authorization: `Bearer ${token.accessToken}` },
       proxyPid: child.pid!,
       cpuMicros: () => cpuMicros(child.pid!),
@@ -228,8 +229,29 @@ export async function startKey2OAuth(
   }
 }
 
+/**
+ * A second access on the same Key2OAuth process, restricted to the one tool the load calls
+ * (`tools=chosen`, `tool=echo`: docs/tools-and-activity.md), so the bench reports what a
+ * tool-filtered grant costs per message beside an unrestricted one (issue 24, item 5). Same
+ * process, same CPU counter, measured in its own runs; no memory figures of its own.
+ */
+export async function toolFilteredAccess(key2oauth: Started & { url: string }, upstream: UpstreamProcess): Promise<Started> {
+  const token = await accessToken(key2oauth.url, `http://127.0.0.1:${upstream.port}/mcp`, { tools: 'chosen', tool: 'echo' });
+  const { cpuMicros } = key2oauth;
+  return {
+    name: 'key2oauth-tools',
+    endpoint: { origin: key2oauth.url, path: new URL(token.endpoint).pathname, authorization: `Bearer ${token.accessToken}` },
+    ...(cpuMicros ? { cpuMicros } : {}),
+    stop: async () => {},
+  };
+}
+
 /** Creates an endpoint for `upstreamUrl` on our server at `url` and walks the OAuth flow to a token for it. */
-export async function accessToken(url: string, upstreamUrl: string): Promise<{ endpoint: string; accessToken: string }> {
+export async function accessToken(
+  url: string,
+  upstreamUrl: string,
+  consent: Record<string, string> = {},
+): Promise<{ endpoint: string; accessToken: string }> {
   const created = await fetch(`${url}/api/slugs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -245,7 +267,7 @@ export async function accessToken(url: string, upstreamUrl: string): Promise<{ e
   const approval = await approve(
     fetch,
     authorizationUrl(`${url}/authorize`, { clientId: client.clientId, redirectUri, challenge, resource: body.mcp_endpoint }),
-    { api_key: BENCH_KEY, action: 'approve' },
+    { api_key: BENCH_KEY, action: 'approve', ...consent },
   );
   if (!approval.ok) throw new Error(`the approval gave no code: ${approval.problem}`);
   const answer = await exchangeCode(fetch, `${url}/oauth/token`, {

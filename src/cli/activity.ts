@@ -10,7 +10,8 @@ const HELP = `Usage: key2oauth activity <slug> [options]
 
 What apps did through an endpoint, newest first, from this server's store (DATA_DIR, same
 environment as \`key2oauth serve\`): when, which access and app, the MCP method, the tool, the
-outcome and how long it took. Arguments and results are never recorded.
+outcome, how long it took and the bytes each way (IN: the request body, OUT: the answer).
+Arguments and results are never recorded.
 
 Options:
   --tool NAME        only calls of this tool
@@ -45,7 +46,7 @@ export const command: Command = {
         activity.length === 0
           ? 'No activity recorded.'
           : table(
-              ['AT', 'APP', 'ACCESS', 'METHOD', 'TOOL', 'STATUS', 'ERROR', 'MS'],
+              ['AT', 'APP', 'ACCESS', 'METHOD', 'TOOL', 'STATUS', 'ERROR', 'MS', 'IN', 'OUT'],
               activity.map((row) => [
                 row.at,
                 row.client_name,
@@ -55,6 +56,8 @@ export const command: Command = {
                 String(row.status),
                 row.error_code === null ? '' : String(row.error_code),
                 String(row.duration_ms),
+                row.bytes_in === null ? '' : String(row.bytes_in),
+                row.bytes_out === null ? '' : String(row.bytes_out),
               ]),
             ),
       );

@@ -26,6 +26,8 @@ export async function activityRows(platform: Platform, slug: string, grants: Gra
     status: entry.status,
     error_code: entry.error_code,
     duration_ms: entry.duration_ms,
+    bytes_in: entry.bytes_in,
+    bytes_out: entry.bytes_out,
   }));
 }
 

@@ -1,3 +1,4 @@
+import { ExchangeRecord, noteExchange } from '../activity/note.ts';
 import type { EndpointKind } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { bearerToken } from '../http/bearer.ts';
@@ -13,7 +14,9 @@ import { keepStreamAlive } from './stream-keepalive.ts';
 /**
  * The web carrier's door for every MCP route (`/{slug}/mcp`, and the legacy `/{slug}/sse` and
  * `/{slug}/messages`): admission (admission.ts), then `handler`, whose answer is held open with
- * heartbeats and the idle timeout and releases the stream lease when it ends. The request must be
+ * heartbeats and the idle timeout and releases the stream lease when it ends, and the activity
+ * record notes the exchange then (src/activity/note.ts: its messages, status, duration and bytes
+ * each way, which `handler` fills in as it goes). The request must be
  * on the resource URL `{PUBLIC_URL}/{slug}/{path}` (the legacy message route hands in a copy).
  *
  * Without a token, the endpoint record is read to answer 404 for an unknown slug instead of a
@@ -25,7 +28,7 @@ export async function guard(
   slug: string,
   request: Request,
   client: McpClient,
-  handler: (props: GrantProps, auth: VerifiedToken) => Promise<Response>,
+  handler: (props: GrantProps, auth: VerifiedToken, record: ExchangeRecord) => Promise<Response>,
   path: EndpointKind = 'mcp',
 ): Promise<Response> {
   const authorization = request.headers.get('authorization');
@@ -39,13 +42,22 @@ export async function guard(
   const origin = request.headers.get('origin');
   if (admitted instanceof Response) return answerWithCors(admitted, origin);
   let response: Response;
+  const record = new ExchangeRecord();
   try {
-    response = await handler(admitted.props, admitted.auth);
+    response = await handler(admitted.props, admitted.auth, record);
   } catch (error) {
     admitted.lease.release();
     throw error;
   }
-  return keepStreamAlive(answerWithCors(response, origin), { ...streamKeepalive(platform, slug), onClose: admitted.lease.release });
+  const { status } = response;
+  return keepStreamAlive(answerWithCors(response, origin), {
+    ...streamKeepalive(platform, slug),
+    onClose: (bytesOut) => {
+      admitted.lease.release();
+      record.bytesOut = bytesOut;
+      noteExchange(platform, slug, admitted.auth, record, request.method, (name) => request.headers.get(name), status);
+    },
+  });
 }
 
 /**
@@ -57,7 +69,7 @@ export async function forwardWithKey(
   request: Request,
   props: GrantProps,
   auth: VerifiedToken,
-  to: { url: string; method?: string },
+  to: { url: string; method?: string; body?: Uint8Array<ArrayBuffer> | undefined },
   path: EndpointKind = 'mcp',
 ): Promise<Response> {
   const outcome = await forward(platform, request, props.upstream, grantCredentials(props), to);

@@ -1,3 +1,4 @@
+import type { ExchangeRecord } from '../activity/note.ts';
 import { hmacHex, timingSafeEqual } from '../crypto.ts';
 import { type EndpointKind, endpointUrl, messagesUrl } from '../endpoint-urls.ts';
 import { jsonRpcError } from '../http/errors.ts';
@@ -7,6 +8,7 @@ import type { Platform } from '../platform.ts';
 import { templateOf, withoutCredentialParams } from '../upstream/credentials.ts';
 import type { McpClient } from './admission.ts';
 import { forwardWithKey, guard } from './guard.ts';
+import { carryMessageBody } from './message-body.ts';
 import { endpointRewriter } from './sse-endpoint-rewriter.ts';
 import { stdioLegacy } from './stdio-route.ts';
 
@@ -59,15 +61,17 @@ export async function legacyRoute(
     slug,
     resource,
     client,
-    async (props, auth) => {
-      if (props.upstream.transport === 'stdio') return stdioLegacy(platform, request, props, auth, route);
+    async (props, auth, record) => {
+      if (props.upstream.transport === 'stdio') return stdioLegacy(platform, request, props, auth, route, record);
       if (props.upstream.transport !== 'sse') {
         return jsonRpcError(
           404,
           `This endpoint's server speaks Streamable HTTP; connect to ${endpointUrl(platform.config.publicUrl, slug)}`,
         );
       }
-      return route === 'sse' ? legacyStream(platform, request, props, auth, 'sse') : legacyMessage(platform, request, props, auth, path);
+      return route === 'sse'
+        ? legacyStream(platform, request, props, auth, 'sse')
+        : legacyMessage(platform, request, props, auth, path, record);
     },
     path,
   );
@@ -131,6 +135,7 @@ async function legacyMessage(
   props: GrantProps,
   auth: VerifiedToken,
   path: EndpointKind,
+  record: ExchangeRecord,
 ): Promise<Response> {
   const { slug } = props;
   const params = new URL(request.url).searchParams;
@@ -151,7 +156,9 @@ async function legacyMessage(
   const target = new URL(origin + to);
   // Signed and appended, so this cannot fail unless the secret leaked; checked anyway, since it guards the key.
   if (!to.startsWith('/') || target.origin !== origin) return jsonRpcError(403, 'This message URL does not point at the upstream server');
-  return forwardWithKey(platform, request, props, auth, { url: target.href }, path);
+  // Held for the activity record, as on `/mcp` (message-body.ts).
+  const carried = await carryMessageBody(request, record);
+  return forwardWithKey(platform, carried.request, props, auth, { url: target.href, body: carried.body }, path);
 }
 
 /**

@@ -36,11 +36,11 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
       );
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
-  return guard(platform, slug, request, client, (props, auth) => {
-    if (props.upstream.transport === 'stdio') return stdioExchange(platform, request, props, auth);
+  return guard(platform, slug, request, client, (props, auth, record) => {
+    if (props.upstream.transport === 'stdio') return stdioExchange(platform, request, props, auth, record);
     if (props.upstream.transport !== 'sse')
-      return withinTools(platform, request, props, auth, (sent) =>
-        forwardWithKey(platform, sent, props, auth, { url: props.upstream.url }),
+      return withinTools(platform, request, props, auth, record, (sent, body) =>
+        forwardWithKey(platform, sent, props, auth, { url: props.upstream.url, body }),
       );
     if (request.method === 'GET') return legacyStream(platform, request, props, auth, 'mcp');
     return Promise.resolve(

@@ -11,7 +11,8 @@ import { type StreamTiming, streamTiming } from '../upstream/exchange.ts';
  * - An idle timeout: an upstream that sends nothing for `idleMs` has its request ended and the
  *   client's stream closed normally (MCP clients reopen a GET stream and retry a request).
  * - `onClose`, called once when the body ends, fails, is cancelled (the client left) or is closed
- *   as idle: the guard releases the answer's stream-limit lease there. One wrapper does all three,
+ *   as idle, with the bytes sent: the guard releases the answer's stream-limit lease and notes
+ *   the exchange in the activity record there. One wrapper does all three,
  *   since each JS stream a body passes through costs CPU on every answer (most on Workers).
  * The body is read on demand, so backpressure is kept.
  */
@@ -26,15 +27,17 @@ export interface KeepaliveOptions {
   /** 0 for no idle timeout. */
   idleMs: number;
   onIdle?: () => void;
-  onClose?: () => void;
+  /** Called once with the bytes of the body sent to the client (heartbeats included). */
+  onClose?: (bytes: number) => void;
 }
 
 export function keepStreamAlive(response: Response, options: KeepaliveOptions): Response {
   let closed = false;
+  let bytes = 0;
   const close = () => {
     if (closed) return;
     closed = true;
-    options.onClose?.();
+    options.onClose?.(bytes);
   };
   if (!response.body) {
     close();
@@ -49,7 +52,10 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
     {
       start(controller) {
         watch = new StreamWatch(timing, {
-          heartbeat: (bytes) => controller.enqueue(bytes),
+          heartbeat: (beat) => {
+            controller.enqueue(beat);
+            bytes += beat.byteLength;
+          },
           idle: () => {
             options.onIdle?.();
             close();
@@ -71,6 +77,7 @@ export function keepStreamAlive(response: Response, options: KeepaliveOptions): 
             return;
           }
           watch!.chunk(value);
+          bytes += value.byteLength;
           controller.enqueue(value);
         } catch (error) {
           if (watch!.stopped) return;

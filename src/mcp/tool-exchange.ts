@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { type MessageFacts, namedByHeaders, noteMessage } from '../activity/note.ts';
+import { type ExchangeRecord, type JudgedMessage, namedMessage } from '../activity/note.ts';
 import { toolCeiling } from '../endpoints/tool-ceiling.ts';
 import { isEventStream } from '../http/event-stream.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
@@ -13,11 +13,14 @@ import {
   type ToolChoice,
   type ToolFacts,
 } from '../upstream/tool-policy.ts';
+import { carryMessageBody, readMessageBody } from './message-body.ts';
 
 /**
  * The exchange of a grant whose tools are restricted (src/upstream/tool-policy.ts decides which),
- * on the web carrier: the app on Node (where the Node fast path hands such grants) and the Worker.
- * A grant that allows every tool never comes here: `withinTools` sends its request as it is.
+ * on the web carrier: the app on Node and the Worker. The Node fast path judges one message that
+ * needs no answer filtering itself, by the same functions (`judgeOnNodeCarrier`), and hands the
+ * rest of a restricted grant's messages to the app. A grant that allows every tool is not judged:
+ * `withinTools` sends its request as it is (its body held for the activity record: message-body.ts).
  *
  * For a restricted grant, a POST's JSON-RPC body is read (it is bounded by MAX_MCP_BODY_BYTES
  * already) and each message judged:
@@ -37,9 +40,12 @@ export interface ToolRules {
   grantId?: string;
 }
 
-type Send = (request: Request) => Promise<Response>;
+/** Sends a request upstream; `body`, when given, is its body already read whole. */
+type Send = (request: Request, body?: Uint8Array<ArrayBuffer>) => Promise<Response>;
 
 type Message = Record<string, unknown>;
+
+const decoder = new TextDecoder();
 
 /**
  * Sends `request` with `send`, judged by the grant's tool rules and the endpoint's ceiling when
@@ -50,39 +56,76 @@ export async function withinTools(
   request: Request,
   props: GrantProps,
   auth: VerifiedToken,
+  record: ExchangeRecord,
   send: Send,
 ): Promise<Response> {
-  const started = performance.now();
   const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug) };
-  const note = (facts: Omit<MessageFacts, 'started'>) => noteMessage(platform, props.slug, auth, { ...facts, started });
   if (request.method !== 'POST' || !isRestricted(rules.choice, rules.ceiling)) {
-    const response = await send(request);
-    note({ ...namedByHeaders(request.method, (name) => request.headers.get(name)), status: response.status, errorCode: null });
-    return response;
+    // Held for the activity record (its names are read once the answer has ended).
+    const carried = await carryMessageBody(request, record);
+    return send(carried.request, carried.body);
   }
-  return restrictedExchange(request, { ...rules, grantId: auth.grantId }, send, note);
+  return restrictedExchange(request, { ...rules, grantId: auth.grantId }, send, record);
 }
 
-/** The Node fast path's one call: whether this grant's messages must come through here (the app). */
+/** The Node fast path's first call: whether this grant's messages are judged by the tool rules at all. */
 export async function needsToolRules(platform: Platform, props: GrantProps): Promise<boolean> {
   return isRestricted(props.tools, await toolCeiling(platform, props.slug));
 }
 
-async function restrictedExchange(
-  request: Request,
-  rules: ToolRules,
-  send: Send,
-  note: (facts: Omit<MessageFacts, 'started'>) => void,
-): Promise<Response> {
-  const bytes = new Uint8Array(await request.arrayBuffer());
+export type CarrierVerdict =
+  /** Nothing to filter: relayed as it is (`judged`: the message as the activity record names it, read once). */
+  | { kind: 'relay'; judged: JudgedMessage[] }
+  /** A call of a tool the grant does not include: answered with this, never sent upstream. */
+  | { kind: 'refuse'; answer: Response; judged: JudgedMessage[] }
+  /** Needs the whole restricted exchange (an answer to filter, a batch, annotations to ask for): the app's. */
+  | { kind: 'app' };
+
+/**
+ * The Node fast path's second call, for a restricted grant's POST whose body it holds whole: one
+ * message whose answer needs no filtering (a `tools/call` judged by its name, or by annotations
+ * this grant's session has already listed; `initialize`, notifications, any other method) is
+ * judged here by the same rules as `withinTools`, so it is relayed (or refused) without the app.
+ * A `tools/list`, a batch, a body that is not one JSON-RPC message, and a `read_only` call whose
+ * tool was not listed yet go to the app.
+ */
+export async function judgeOnNodeCarrier(
+  platform: Platform,
+  props: GrantProps,
+  grantId: string,
+  body: Uint8Array,
+  sessionId: string | undefined,
+): Promise<CarrierVerdict> {
+  let message: unknown;
+  try {
+    message = JSON.parse(decoder.decode(body));
+  } catch {
+    return { kind: 'app' };
+  }
+  if (!isObject(message) || message.method === 'tools/list') return { kind: 'app' };
+  const relayed: CarrierVerdict = { kind: 'relay', judged: [{ ...namedMessage(message), errorCode: null }] };
+  const call = toolCall(message);
+  if (!call) return relayed;
+  const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug), grantId };
+  let unknown = false;
+  const allowed = await judged(rules, call.name, async (name) => {
+    const facts = seenFacts(seenKey(sessionId, rules), name);
+    unknown = facts === undefined;
+    return facts;
+  });
+  if (allowed) return relayed;
+  if (unknown) return { kind: 'app' };
+  return { kind: 'refuse', answer: jsonAnswer(refusalOf(call)), judged: [refusedEntry(call.name)] };
+}
+
+async function restrictedExchange(request: Request, rules: ToolRules, send: Send, record: ExchangeRecord): Promise<Response> {
+  const bytes = (await readMessageBody(request, record)) ?? new Uint8Array();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes));
+    parsed = JSON.parse(decoder.decode(bytes));
   } catch {
     // Not JSON: the upstream answers it (a parse error) as it would to anyone.
-    const answer = await send(rebuilt(request, bytes));
-    note({ method: 'unknown', tool: null, status: answer.status, errorCode: null });
-    return answer;
+    return send(rebuilt(request, bytes));
   }
   const batch = Array.isArray(parsed);
   const messages = (batch ? parsed : [parsed]) as unknown[];
@@ -93,33 +136,20 @@ async function restrictedExchange(
   for (const message of messages) {
     const call = toolCall(message);
     if (call && !(await judged(rules, call.name, known))) {
-      refusals.push({
-        jsonrpc: '2.0',
-        id: call.id,
-        error: { code: TOOL_REFUSED_CODE, message: refusalMessage(call.name), data: { tool: call.name } },
-      });
+      refusals.push(refusalOf(call));
       continue;
     }
     if (isObject(message) && message.method === 'tools/list' && 'id' in message) listIds.add(JSON.stringify(message.id));
     kept.push(message);
   }
 
-  // The activity record: each refused call, then each message sent up, with the upstream's status.
-  for (const refusal of refusals)
-    note({
-      method: 'tools/call',
-      tool: (refusal.error as { data: { tool: string } }).data.tool,
-      status: 200,
-      errorCode: TOOL_REFUSED_CODE,
-    });
+  // The activity record: each refused call, then each message sent up, with the answer's status.
+  const refused = refusals.map((refusal) => refusedEntry((refusal.error as { data: { tool: string } }).data.tool));
+  record.judged = [...refused, ...kept.map((message) => ({ ...namedMessage(message), errorCode: null }))];
   if (kept.length === 0) return jsonAnswer(batch ? refusals : refusals[0]!);
   const upstream = await send(
     refusals.length === 0 ? rebuilt(request, bytes) : rebuilt(request, encode(JSON.stringify(batch ? kept : kept[0]))),
   );
-  for (const message of kept) {
-    const method = isObject(message) && typeof message.method === 'string' ? message.method : 'response';
-    note({ method, tool: toolCall(message)?.name ?? null, status: upstream.status, errorCode: null });
-  }
   if (listIds.size === 0 && refusals.length === 0) return upstream;
   if (upstream.status === 202 && refusals.length > 0) {
     await upstream.body?.cancel().catch(() => {});
@@ -150,6 +180,20 @@ async function judged(rules: ToolRules, name: string, known: (name: string) => P
   if (rules.choice?.mode !== 'read_only') return true;
   const facts = await known(name);
   return facts !== undefined && allows(rules.choice, rules.ceiling, facts);
+}
+
+/** The JSON-RPC error that answers a call of a tool the grant does not include. */
+function refusalOf(call: { id: unknown; name: string }): Message {
+  return {
+    jsonrpc: '2.0',
+    id: call.id,
+    error: { code: TOOL_REFUSED_CODE, message: refusalMessage(call.name), data: { tool: call.name } },
+  };
+}
+
+/** A refused call's activity entry: answered here, 200 with the refusal's code. */
+function refusedEntry(tool: string): JudgedMessage {
+  return { method: 'tools/call', tool, status: 200, errorCode: TOOL_REFUSED_CODE };
 }
 
 function toolCall(message: unknown): { id: unknown; name: string } | undefined {
@@ -225,12 +269,12 @@ const SEEN_MS = 30_000;
 const SEEN_KEPT = 1000;
 const seen = new Map<string, { at: number; tools: Map<string, ToolFacts> }>();
 
-function seenKey(request: Request, rules: ToolRules): string {
-  return `${rules.grantId ?? ''} ${request.headers.get('mcp-session-id') ?? ''}`;
+function seenKey(sessionId: string | null | undefined, rules: ToolRules): string {
+  return `${rules.grantId ?? ''} ${sessionId ?? ''}`;
 }
 
 function remember(request: Request, rules: ToolRules, tools: unknown[]): void {
-  const key = seenKey(request, rules);
+  const key = seenKey(request.headers.get('mcp-session-id'), rules);
   let entry = seen.get(key);
   if (!entry || Date.now() - entry.at > SEEN_MS) {
     if (seen.size >= SEEN_KEPT) seen.delete(seen.keys().next().value!);
@@ -240,11 +284,17 @@ function remember(request: Request, rules: ToolRules, tools: unknown[]): void {
   for (const tool of tools) if (isObject(tool) && typeof tool.name === 'string') entry.tools.set(tool.name, tool as unknown as ToolFacts);
 }
 
+/** A tool's annotations as this grant's session listed them lately, if it did. */
+function seenFacts(key: string, name: string): ToolFacts | undefined {
+  const entry = seen.get(key);
+  return entry && Date.now() - entry.at <= SEEN_MS ? entry.tools.get(name) : undefined;
+}
+
 const MAX_LIST_PAGES = 20;
 
 async function lookupFacts(request: Request, rules: ToolRules, send: Send, name: string): Promise<ToolFacts | undefined> {
-  const entry = seen.get(seenKey(request, rules));
-  if (entry && Date.now() - entry.at <= SEEN_MS && entry.tools.has(name)) return entry.tools.get(name);
+  const listed = seenFacts(seenKey(request.headers.get('mcp-session-id'), rules), name);
+  if (listed) return listed;
   // Ask the upstream's own list on the client's session, page by page, until the tool is found.
   let cursor: string | undefined;
   for (let page = 0; page < MAX_LIST_PAGES; page++) {

@@ -4,7 +4,7 @@ import type { Html } from './layout.ts';
 /**
  * The activity record as a section of a page: the creator's manage page (every access, filterable
  * by access, tool and outcome with a GET form) and the key holder's accesses page (their own).
- * Newest first; only what the record holds: when, which app, method, tool, outcome, duration.
+ * Newest first; only what the record holds: when, which app, method, tool, outcome, duration, bytes each way.
  */
 export interface ActivityLine {
   at: string;
@@ -15,6 +15,10 @@ export interface ActivityLine {
   status: number;
   error_code: number | null;
   duration_ms: number;
+  /** The request body's bytes; null when none was sent (a GET stream) or in a batch after its first message. */
+  bytes_in: number | null;
+  /** The answer's bytes (an event stream's until it ended); null in a batch after its first message. */
+  bytes_out: number | null;
 }
 
 export interface ActivityFilterView {
@@ -49,15 +53,24 @@ ${
   lines.length === 0
     ? html`<p class="muted">Nothing recorded yet.</p>`
     : html`<div class="table-wrap"><table class="activity">
-<thead><tr><th>When</th><th>App</th><th>Method</th><th>Tool</th><th>Outcome</th><th>Time</th></tr></thead>
+<thead><tr><th>When</th><th>App</th><th>Method</th><th>Tool</th><th>Outcome</th><th>Time</th><th>Bytes in / out</th></tr></thead>
 <tbody>${lines.map(
         (line) => html`<tr>
 <td><time datetime="${line.at}">${line.at.slice(0, 19).replace('T', ' ')} UTC</time></td><td>${line.client_name}</td>
 <td><code>${line.method}</code></td><td>${line.tool ? html`<code>${line.tool}</code>` : ''}</td>
 <td>${line.status}${line.error_code !== null ? html` <span class="error-code">${line.error_code === -32602 && line.status === 200 ? 'refused' : `error ${line.error_code}`}</span>` : ''}</td>
 <td>${line.duration_ms} ms</td>
+<td>${bytes(line.bytes_in)} / ${bytes(line.bytes_out)}</td>
 </tr>`,
       )}</tbody></table></div>`
 }
 </section>`;
+}
+
+/** A byte count as a person reads it: 812 B, 4.2 KB, 1.3 MB; a dash for none. */
+export function bytes(count: number | null): string {
+  if (count === null) return '–';
+  if (count < 1000) return `${count} B`;
+  if (count < 1_000_000) return `${(count / 1000).toFixed(1)} KB`;
+  return `${(count / 1_000_000).toFixed(1)} MB`;
 }

@@ -13,7 +13,8 @@ export type ForwardOutcome =
 /**
  * The web carrier of a proxied exchange (the app on Node, the Worker): sends one client request to
  * `to` (the target's URL, or a URL on its origin, never with the client's query) with the headers
- * and answer the exchange decides (exchange.ts), and streams the answer back. Bodies are never buffered in either direction: the request body is piped as it arrives and the
+ * and answer the exchange decides (exchange.ts), and streams the answer back. The request body is
+ * piped as it arrives, or sent as the bytes the carrier read (`to.body`: an MCP message, bounded); the
  * response body (JSON or an SSE stream) is handed to the client as the upstream produces it.
  * The client's abort signal is passed on, so a client that leaves ends the upstream request.
  */
@@ -22,11 +23,13 @@ export async function forward(
   request: Request,
   target: UpstreamTarget,
   values: readonly string[],
-  to: { url: string; method?: string },
+  to: { url: string; method?: string; body?: Uint8Array<ArrayBuffer> | undefined },
 ): Promise<ForwardOutcome> {
   const { config } = platform;
   const method = to.method ?? request.method;
-  const hasBody = method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && request.body !== null;
+  // `to.body`: the body the carrier already read whole (src/mcp/message-body.ts), sent as bytes.
+  const read = to.body !== undefined && method !== 'GET' && method !== 'HEAD' && method !== 'DELETE';
+  const hasBody = read || (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && request.body !== null);
   // `url` may carry a query key: only `to.url` (the stored URL or a signed path) is ever logged.
   const { url, headers } = upstreamRequest(
     target,
@@ -34,7 +37,7 @@ export async function forward(
     (visit) => {
       for (const [name, value] of request.headers) visit(name, value);
     },
-    hasBody ? request.headers.get('content-length') : null,
+    read ? String(to.body!.byteLength) : hasBody ? request.headers.get('content-length') : null,
     to.url,
   );
 
@@ -50,10 +53,10 @@ export async function forward(
     upstream = await platform.fetchUpstream(url, {
       method,
       headers,
-      body: hasBody ? request.body : null,
+      body: read ? to.body : hasBody ? request.body : null,
       redirect: 'manual',
       signal,
-      ...(hasBody ? { duplex: 'half' } : {}),
+      ...(hasBody && !read ? { duplex: 'half' } : {}),
     } as RequestInit);
   } catch (error) {
     return {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
 import { parse } from 'node-html-parser';
+import { flushActivity } from '../../src/activity/store.ts';
 import { createApp } from '../../src/app.ts';
 import * as oauth from '../../src/cli/oauth-client.ts';
 import { CookieJar } from '../../src/cli/oauth-client.ts';
@@ -286,9 +287,12 @@ export async function startApp(options: StartOptions = {}): Promise<InProcess> {
         body: typeof message === 'string' ? message : JSON.stringify(message),
       }),
     settle: async () => {
+      // The activity record's gathered pages are written now rather than a second from now.
+      await flushActivity(platform);
       while (pending.size) await Promise.all(pending);
     },
     async close() {
+      await flushActivity(platform);
       while (pending.size) await Promise.all(pending);
       await upstreams.close();
       await storage.close();

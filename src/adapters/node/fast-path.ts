@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { namedByHeaders, noteMessage } from '../../activity/note.ts';
+import { ExchangeRecord, noteExchange } from '../../activity/note.ts';
 import { endpointOfTarget } from '../../endpoint-urls.ts';
 import { requestIdFor } from '../../http/access-log.ts';
 import { bearerToken } from '../../http/bearer.ts';
@@ -7,7 +7,7 @@ import { bodyPlan, mcpTooLarge } from '../../http/body-limits.ts';
 import { answers, storageUnavailable } from '../../http/errors.ts';
 import { admit } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
-import { needsToolRules } from '../../mcp/tool-exchange.ts';
+import { judgeOnNodeCarrier, needsToolRules } from '../../mcp/tool-exchange.ts';
 import type { VerifiedToken } from '../../oauth/engine.ts';
 import type { Platform } from '../../platform.ts';
 import { isStorageUnavailable } from '../../storage/unavailable.ts';
@@ -27,8 +27,9 @@ import { type Answering, sendResponse } from './send-response.ts';
  * test/e2e/one-exchange.test.ts holds the two to one table of cases. What admission does not
  * admit goes to the app untouched, which answers it as always: another URL or method, no single
  * bearer token, a token that is not valid here (the challenge), and a legacy HTTP+SSE upstream
- * (its endpoint rewriting is the app's). A store outage is answered here at once (503), not
- * waited for twice. The Worker has no such carrier: workerd's Request and Response are native.
+ * (its endpoint rewriting is the app's); so do a restricted grant's messages whose answer must be
+ * filtered (src/mcp/tool-exchange.ts decides which), with the body already read. A store outage is
+ * answered here at once (503), not waited for twice. The Worker has no such carrier: workerd's Request and Response are native.
  */
 
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
@@ -86,13 +87,17 @@ async function serve(
   const max = platform.config.maxMcpBodyBytes;
   const address = platform.clientAddress({ headers: nodeHeaders(req), socketAddress: req.socket.remoteAddress });
   let admitted: Awaited<ReturnType<typeof admit>> = null;
-  // A legacy upstream's endpoint rewriting, a stdio server's process and a grant whose tools are
-  // restricted are the app's.
+  // A legacy upstream's endpoint rewriting and a stdio server's process are the app's; so are the
+  // messages of a grant whose tools are restricted that need more than a verdict on their name
+  // (src/mcp/tool-exchange.ts `judgeOnNodeCarrier`).
   let theApps = false;
+  let restricted = false;
   try {
     admitted = await admit(platform, slug, { streams: options.streams, address }, token);
-    if (admitted && !(admitted instanceof Response))
-      theApps = admitted.props.upstream.transport !== 'streamable-http' || (await needsToolRules(platform, admitted.props));
+    if (admitted && !(admitted instanceof Response)) {
+      theApps = admitted.props.upstream.transport !== 'streamable-http';
+      restricted = !theApps && (await needsToolRules(platform, admitted.props));
+    }
   } catch (error) {
     if (admitted && !(admitted instanceof Response)) admitted.lease.release();
     if (!isStorageUnavailable(error)) throw error;
@@ -105,25 +110,73 @@ async function serve(
     admitted.lease.release();
     return app(req, res);
   }
-  if (bodyPlan(req.method!, req.headers['content-length'], max).kind === 'refuse') {
+  const plan = bodyPlan(req.method!, req.headers['content-length'], max);
+  if (plan.kind === 'refuse') {
     admitted.lease.release();
     return sendResponse(res, mcpTooLarge(max), answering);
   }
-  noteWhenAnswered(platform, slug, admitted.auth, req, res);
-  relay({ ...answering, slug, ...admitted, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
+  if (restricted && plan.kind === 'count') {
+    admitted.lease.release();
+    return app(req, res);
+  }
+  const record = new ExchangeRecord();
+  // A declared body is read whole before it goes up (at most MAX_MCP_BODY_BYTES, as Node's parser
+  // delivers no more than declared): undici then writes it with the headers in one go, which costs
+  // less than piping a stream, and the activity record holds the message (its names are read once
+  // the answer has ended). A body of undeclared length is counted and kept as it flows (relay.ts).
+  if (plan.kind === 'declared') {
+    const body = await readWhole(req);
+    if (!body) {
+      // The client left before its message was whole: nothing goes upstream.
+      admitted.lease.release();
+      res.destroy();
+      return;
+    }
+    record.body = body;
+    record.bytesIn = body.byteLength;
+    if (restricted) {
+      const sessionId = nodeHeaders(req).get('mcp-session-id') ?? undefined;
+      const verdict = await judgeOnNodeCarrier(platform, admitted.props, admitted.auth.grantId, body, sessionId);
+      if (verdict.kind === 'app') {
+        admitted.lease.release();
+        // The body is read: @hono/node-server takes it from `rawBody` instead of the spent stream.
+        (req as IncomingMessage & { rawBody?: Buffer }).rawBody = body;
+        return app(req, res);
+      }
+      record.judged = verdict.judged;
+      if (verdict.kind === 'refuse') {
+        admitted.lease.release();
+        noteWhenAnswered(platform, slug, admitted.auth, record, req, res);
+        return sendResponse(res, verdict.answer, answering, record);
+      }
+    }
+  }
+  noteWhenAnswered(platform, slug, admitted.auth, record, req, res);
+  relay({ ...answering, slug, ...admitted, record, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
 }
 
-/** The activity record's entry for a relayed message (src/activity/), once its answer is over. */
-function noteWhenAnswered(platform: Platform, slug: string, auth: VerifiedToken, req: IncomingMessage, res: ServerResponse): void {
-  const started = performance.now();
-  res.once('close', () =>
-    noteMessage(platform, slug, auth, {
-      ...namedByHeaders(req.method!, (name) => nodeHeaders(req).get(name)),
-      status: res.statusCode,
-      errorCode: null,
-      started,
-    }),
-  );
+/** The request's body, once it has all arrived; undefined when the client went away first. */
+function readWhole(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    // After 'end' this changes nothing; before it, the body will never be whole.
+    req.once('close', () => resolve(undefined));
+    req.once('error', () => resolve(undefined));
+  });
+}
+
+/** The activity record's entries for a relayed exchange (src/activity/note.ts), once its answer is over. */
+function noteWhenAnswered(
+  platform: Platform,
+  slug: string,
+  auth: VerifiedToken,
+  record: ExchangeRecord,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  res.once('close', () => noteExchange(platform, slug, auth, record, req.method!, (name) => nodeHeaders(req).get(name), res.statusCode));
 }
 
 /** What the access log needs of a request, taken when it arrives (`started` times it). */

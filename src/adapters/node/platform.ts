@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { flushActivity } from '../../activity/store.ts';
 import { type Env, parseConfig, parseServerConfig, type ServerConfig, secretProblem } from '../../config.ts';
 import { randomToken } from '../../crypto.ts';
 import { createLogger, type Logger } from '../../log.ts';
@@ -16,7 +17,7 @@ export interface NodePlatform {
   server: ServerConfig;
   /** undici's dispatch through the same upstream guard as `platform.fetchUpstream` (the server's fast path). */
   upstreamDispatch: UpstreamDispatch;
-  /** Waits for work handed to waitUntil, then closes the upstream connections and the database. */
+  /** Writes the activity record's gathered pages, waits for work handed to waitUntil, then closes the upstream connections and the database. */
   close(): Promise<void>;
 }
 
@@ -74,6 +75,8 @@ export async function createNodePlatform(env: Env, options: { log?: Logger } = {
     async close() {
       // Every stdio server process is stopped before the store closes.
       await stdio?.stopAll();
+      // The activity record's gathered pages are written now, not lost (src/activity/store.ts).
+      await flushActivity(platform);
       while (pending.size) await Promise.all(pending);
       await guard.close();
       await storage.close();

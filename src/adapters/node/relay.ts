@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { ExchangeRecord } from '../../activity/note.ts';
 import { mcpTooLarge, PayloadTooLargeError } from '../../http/body-limits.ts';
 import { type Admitted, keyRejected, streamKeepalive } from '../../mcp/admission.ts';
 import { StreamWatch } from '../../mcp/stream-keepalive.ts';
@@ -15,6 +16,8 @@ import { type Answering, answerHeaders, logAnswer, sendResponse } from './send-r
 
 export interface Relaying extends Answering, Admitted {
   slug: string;
+  /** The activity record of this exchange: the body when it was read whole (fast-path.ts), the bytes each way. */
+  record: ExchangeRecord;
   countStreams: boolean;
   upstreamDispatch: UpstreamDispatch;
 }
@@ -24,8 +27,10 @@ export interface Relaying extends Answering, Admitted {
  * level: the handler below gets the status, headers and chunks, and no stream object is built for
  * the answer; about an eighth less CPU per message than its `request`). What goes up and what
  * comes down is src/upstream/exchange.ts's decision, as on the web carrier; this moves the bytes:
- * - the body piped as it comes, counted against MAX_MCP_BODY_BYTES when its length was not
- *   declared (a declared length is enforced by Node's parser, and was checked before);
+ * - a body of declared length arrives read whole (fast-path.ts; Node's parser enforces the length,
+ *   checked before) and goes up with the headers; one of undeclared length is piped as it comes,
+ *   counted against MAX_MCP_BODY_BYTES;
+ * - the bytes each way counted for the activity record (src/activity/note.ts);
  * - the first-byte timer answers 504; a client that leaves aborts the upstream request at once;
  * - the answer relayed event by event with backpressure, heartbeats on a quiet event stream and
  *   the idle timeout; an event stream's headers are sent at once, since Node would otherwise hold
@@ -49,17 +54,17 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
   );
   const host = new URL(props.upstream.url).host;
 
-  let body: Readable | null = null;
+  const { record } = relaying;
+  let body: Readable | Uint8Array | null = null;
   let tooLarge = false;
   if (req.method === 'POST') {
     body =
-      declared !== undefined
-        ? req
-        : Readable.from(
-            counted(req, config.maxMcpBodyBytes, () => {
-              tooLarge = true;
-            }),
-          );
+      record.body ??
+      Readable.from(
+        counted(req, config.maxMcpBodyBytes, record, () => {
+          tooLarge = true;
+        }),
+      );
   }
 
   let controller: Dispatcher.DispatchController | undefined;
@@ -73,7 +78,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
     replaced = true;
     controller?.abort(new Error('answered by the proxy'));
     lease.release();
-    void Promise.resolve(response).then((answer) => sendResponse(res, answer, relaying));
+    void Promise.resolve(response).then((answer) => sendResponse(res, answer, relaying, record));
   };
   // The first-byte timer ends the upstream request when no headers came in time: 504.
   const timer = setTimeout(() => {
@@ -133,6 +138,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
       if (verdict.timing)
         watch = new StreamWatch(verdict.timing, {
           heartbeat: (bytes) => {
+            record.bytesOut += bytes.byteLength;
             res.write(bytes);
           },
           idle: () => {
@@ -147,6 +153,7 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
     onResponseData(paused, chunk) {
       if (replaced) return;
       watch?.chunk(chunk);
+      record.bytesOut += chunk.byteLength;
       if (!res.write(chunk)) paused.pause();
     },
     onResponseEnd() {
@@ -177,16 +184,22 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
   }
 }
 
-/** undici's answer headers (a repeated name as an array) as the exchange reads them. */
-/** A body of undeclared length, passed on chunk by chunk until it goes past `max` bytes. */
-async function* counted(req: IncomingMessage, max: number, onTooLarge: () => void): AsyncGenerator<Buffer> {
+/**
+ * A body of undeclared length, passed on chunk by chunk until it goes past `max` bytes; once it
+ * has all passed, the activity record gets it whole (it is bounded by `max`).
+ */
+async function* counted(req: IncomingMessage, max: number, record: ExchangeRecord, onTooLarge: () => void): AsyncGenerator<Buffer> {
   let size = 0;
+  const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.byteLength;
     if (size > max) {
       onTooLarge();
       throw new PayloadTooLargeError(max);
     }
+    chunks.push(chunk);
     yield chunk;
   }
+  record.body = Buffer.concat(chunks);
+  record.bytesIn = size;
 }

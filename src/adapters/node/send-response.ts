@@ -42,10 +42,16 @@ export function logAnswer(answering: Answering, status: number, serverTiming?: s
 /**
  * Writes one of the proxy's own answers (an error, a refusal, a challenge: small JSON bodies built
  * by src/http/errors.ts and friends) to a Node response with the same added headers, and its
- * length declared, as @hono/node-server writes the app's.
+ * length declared, as @hono/node-server writes the app's; `counted` (an exchange's activity record) learns its bytes.
  */
-export async function sendResponse(res: ServerResponse, response: Response, answering: Answering): Promise<void> {
+export async function sendResponse(
+  res: ServerResponse,
+  response: Response,
+  answering: Answering,
+  counted?: { bytesOut: number },
+): Promise<void> {
   const body = response.body ? Buffer.from(await response.arrayBuffer()) : undefined;
+  if (counted && body) counted.bytesOut += body.byteLength;
   const pairs: [string, string][] = [];
   const added = new Set(proxiedSecurityHeaders(response.status).map(([name]) => name));
   response.headers.forEach((value, name) => {
