@@ -24,10 +24,18 @@ export function layout(title: string, body: Html): Html {
 <main>
 ${body}
 </main>
-<footer><p>Self-host it in minutes for keys you would rather not trust to anyone: see the README.</p>
-<p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>
+${footer()}
 </body>
 </html>`;
+}
+
+/** Where the project's README is read (its npm page shows it): how to self-host, every setting. */
+export const README_URL = 'https://www.npmjs.com/package/key2oauth';
+
+/** The foot of every page: running your own, and the key holder's page. */
+export function footer(): Html {
+  return html`<footer><p>Self-host it in minutes for keys you would rather not trust to anyone: <a href="${README_URL}">see the README</a>.</p>
+<p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>`;
 }
 
 export function trustNotice(): Html {
