@@ -8,13 +8,16 @@ import type { UpdateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { forgetToolCeiling } from '../endpoints/tool-ceiling.ts';
 import { engine } from '../oauth/engine.ts';
+import { type GrantView, listGrants } from '../oauth/grants.ts';
 import type { Platform } from '../platform.ts';
 import { type CredentialField, headerTemplate, singleHeader } from '../upstream/credentials.ts';
 import { detectTransport } from '../upstream/detect.ts';
 
 export type ChangeResult =
   | { ok: true; endpoint: Endpoint; revoked: number; warnings: string[] }
-  | { ok: false; error: string; message: string };
+  | { ok: false; error: string; message: string }
+  /** With `unlessItRevokes`: nothing was written, because the change would revoke these accesses. */
+  | { ok: false; error: 'would_revoke'; message: string; wouldRevoke: GrantView[] };
 
 /**
  * Applies a change to an endpoint, for the JSON API and the manage page alike. Changing where or
@@ -27,6 +30,7 @@ export async function changeEndpoint(
   endpoint: Endpoint,
   input: UpdateEndpointInput,
   actor: string = ACTORS.operator,
+  options: { unlessItRevokes?: boolean } = {},
 ): Promise<ChangeResult> {
   const updated: Endpoint = { ...endpoint };
   if (input.upstream_url !== undefined) {
@@ -77,6 +81,11 @@ export async function changeEndpoint(
     updated.upstreamUrl !== endpoint.upstreamUrl ||
     placesOf(template) !== placesOf(endpointTemplate(endpoint)) ||
     updated.transport !== endpoint.transport;
+  // The manage page asks before a change takes every access away (pages/confirm.ts).
+  if (destinationChanged && options.unlessItRevokes) {
+    const grants = await listGrants(platform, endpoint.slug);
+    if (grants.length > 0) return { ok: false, error: 'would_revoke', message: 'This change revokes every access', wouldRevoke: grants };
+  }
   await createEndpointStore(platform.kv).put(updated);
   forgetToolCeiling(platform, endpoint.slug);
   const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;

@@ -18,7 +18,8 @@ select { font: inherit; padding: .5rem .6rem; border: 1px solid #9995; border-ra
 label .muted { font-weight: 400; }
 input { font: inherit; padding: .55rem .7rem; border: 1px solid #9995; border-radius: 8px; background: transparent; color: inherit; width: 100%; }
 button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border: 0; border-radius: 8px; background: var(--accent); color: #fff; cursor: pointer; }
-button.secondary { background: transparent; color: var(--fg); border: 1px solid #9998; }
+button.secondary, a.button { background: transparent; color: var(--fg); border: 1px solid #9998; }
+a.button { display: inline-block; font-weight: 600; padding: .55rem 1.1rem; border-radius: 8px; text-decoration: none; }
 .buttons { display: flex; gap: .75rem; }
 .copy-row { display: flex; gap: .5rem; margin: .5rem 0; }
 .host { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 1.05em; background: #8882; padding: .05em .35em; border-radius: 5px; }
@@ -82,11 +83,31 @@ export const APP_JS = `
   form.elements.token.value = match[1];
   form.submit();
 })();
+// Deleting asks for the endpoint's ID to be typed: the button waits for it (the server checks it too).
+for (const input of document.querySelectorAll('input[data-must-match]')) {
+  const button = input.form.querySelector('button[type=submit]');
+  const sync = () => { button.disabled = input.value.trim() !== input.dataset.mustMatch; };
+  input.addEventListener('input', sync);
+  sync();
+}
+// Show or hide what was typed in a key field (the button is hidden until this script runs).
+for (const button of document.querySelectorAll('button[data-reveal]')) {
+  const input = document.getElementById(button.dataset.reveal);
+  if (!input) continue;
+  button.hidden = false;
+  button.addEventListener('click', () => {
+    const show = input.type === 'password';
+    input.type = show ? 'text' : 'password';
+    button.textContent = show ? 'Hide' : 'Show';
+    button.setAttribute('aria-pressed', String(show));
+  });
+}
 document.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-copy]');
   if (!button) return;
-  const input = document.getElementById(button.dataset.copy);
-  if (!input) return;
+  const source = document.getElementById(button.dataset.copy);
+  if (!source) return;
+  const input = { value: 'value' in source ? source.value : source.textContent, select: () => source.select?.() };
   navigator.clipboard.writeText(input.value).then(() => {
     const label = button.textContent;
     button.textContent = 'Copied';
