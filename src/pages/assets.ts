@@ -16,6 +16,7 @@ label { display: block; font-weight: 600; }
 label input, label select { display: block; margin-top: .3rem; }
 select { font: inherit; padding: .5rem .6rem; border: 1px solid #9995; border-radius: 8px; background: transparent; color: inherit; width: 100%; }
 label .muted { font-weight: 400; }
+label input[type=radio], label input[type=checkbox] { display: inline; width: auto; margin: 0 .4rem 0 0; }
 input { font: inherit; padding: .55rem .7rem; border: 1px solid #9995; border-radius: 8px; background: transparent; color: inherit; width: 100%; }
 button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border: 0; border-radius: 8px; background: var(--accent); color: #fff; cursor: pointer; }
 button.secondary, a.button { background: transparent; color: var(--fg); border: 1px solid #9998; }
@@ -38,6 +39,16 @@ a { color: var(--link); }
 .save-this { border: 2px solid var(--warn); border-radius: 10px; padding: .8rem 1rem; margin: 1rem 0; }
 .save-this h2 { margin-bottom: .4rem; }
 .ways { padding-left: 1.2rem; }
+.consent h1 { font-size: 1.45rem; margin-bottom: .3rem; }
+.consent .part h2 { font-size: 1rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 .3rem; }
+.consent .part p { margin: .2rem 0 .5rem; }
+.key-row { display: flex; gap: .5rem; }
+.key-row input { flex: 1; min-width: 0; }
+fieldset.tool-choice { border: 0; padding: 0; margin: 0; }
+fieldset.tool-choice legend { padding: 0; margin-bottom: .3rem; }
+fieldset.tool-choice label { font-weight: 400; margin: .25rem 0; }
+.consent-details { margin-top: 1rem; }
+.consent-details summary { cursor: pointer; font-weight: 600; }
 .confirm { border: 2px solid var(--err); border-radius: 10px; padding: .8rem 1rem; }
 .lost { margin: .4rem 0 .8rem; }
 dt { font-weight: 700; margin-top: .8rem; } dd { margin-left: 0; }

@@ -38,11 +38,10 @@ export function footer(): Html {
 <p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>`;
 }
 
+/** Who can see a key, honestly and briefly: the operator could, while it is in use. */
 export function trustNotice(): Html {
   return html`<aside class="notice">
-<strong>Who can see your key.</strong> Your key is stored only encrypted inside the authorization
-it creates, and this server decrypts it on each request to forward it upstream. That means the
-operator of this deployment could technically recover keys while they are in use. For sensitive
-keys, self-host Key2OAuth; it takes a few minutes.
+<strong>Who can see your key.</strong> It is stored encrypted and decrypted only to forward each request, so
+whoever runs this server could recover it while it is in use. For sensitive keys, self-host Key2OAuth.
 </aside>`;
 }
