@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
+import type { CounterStore, KVStore } from '../../src/storage/contract.ts';
+import { createMemoryStorage } from '../../src/storage/memory.ts';
+import { StorageUnavailableError } from '../../src/storage/unavailable.ts';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
+import { startApp } from '../support/in-process.ts';
 import { type ListeningProvider, listenProvider } from '../support/oidc-provider.ts';
 import { authorize, mcpPost } from '../support/security.ts';
 import { nodeTarget, type Running } from '../support/targets.ts';
@@ -57,6 +63,7 @@ describe('every page: no sideways scroll, no serious accessibility violation, a 
   let endpoint = '';
   let slug = '';
   let createdUrl = '';
+  let outage: Awaited<ReturnType<typeof outageServer>>;
 
   before(async () => {
     upstream = await startUpstream({ key: KEY });
@@ -66,6 +73,7 @@ describe('every page: no sideways scroll, no serious accessibility violation, a 
       alice: { email: 'alice@corp.example', verified: true },
       bob: { email: 'bob@elsewhere.example', verified: true },
     });
+    outage = await outageServer();
     browser = await launchChromium();
     alice = await browser.newContext({ colorScheme: 'light' });
     stranger = await browser.newContext({ colorScheme: 'light' });
@@ -83,6 +91,7 @@ describe('every page: no sideways scroll, no serious accessibility violation, a 
     await server?.stop();
     await idp?.close();
     await upstream?.close();
+    await outage?.close();
   });
 
   async function signInAtProvider(page: Page, login: string): Promise<void> {
@@ -182,6 +191,23 @@ describe('every page: no sideways scroll, no serious accessibility violation, a 
         await page.waitForSelector('h1:has-text("Revoke")');
       },
     },
+    {
+      name: 'manage: confirm revoking all',
+      open: async (page) => {
+        await page.goto(`${server.url}/manage/${slug}`);
+        await page.click('button:has-text("Revoke all")');
+        await page.waitForSelector('h1:has-text("Revoke all")');
+      },
+    },
+    {
+      name: 'manage: confirm a save that revokes',
+      open: async (page) => {
+        await page.goto(`${server.url}/manage/${slug}`);
+        await page.fill('input[name=upstream_url]', `${upstream.url}?moved=1`);
+        await page.click('button:has-text("Save")');
+        await page.waitForSelector('h1:has-text("Save and revoke")');
+      },
+    },
     { name: 'my endpoints', open: (page) => page.goto(`${server.url}/endpoints`) },
     { name: 'audit trail', open: (page) => page.goto(`${server.url}/audit`) },
     {
@@ -211,6 +237,36 @@ describe('every page: no sideways scroll, no serious accessibility violation, a 
       name: '/revoke (the old address)',
       context: () => stranger,
       open: (page) => page.goto(`${server.url}/revoke?endpoint=${encodeURIComponent(endpoint)}`),
+    },
+    {
+      name: 'your accesses: confirm revoking',
+      context: () => stranger,
+      open: async (page) => {
+        await page.goto(`${server.url}/access`);
+        await page.click('button:has-text("Revoke all")');
+        await page.waitForSelector('h1:has-text("Revoke all")');
+      },
+    },
+    {
+      name: 'manage: deleted',
+      open: async (page) => {
+        await page.goto(`${server.url}/manage/${slug}`);
+        await page.fill('input[name=confirm]', slug);
+        await page.click('button:has-text("Delete endpoint")');
+        await page.waitForSelector('h1:has-text("Endpoint deleted")');
+      },
+    },
+    {
+      name: 'store outage (503)',
+      context: () => stranger,
+      open: async (page) => {
+        outage.down = true;
+        try {
+          await page.goto(`${outage.url}/manage/abcdefghijkl`);
+        } finally {
+          outage.down = false;
+        }
+      },
     },
   ];
 
@@ -269,4 +325,35 @@ async function axeViolations(page: Page): Promise<AxeViolation[]> {
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('axe did not finish in 20 s')), 20_000).unref());
   const violations = await Promise.race([run, timeout]);
   return violations.filter((one) => one.impact === 'serious' || one.impact === 'critical');
+}
+
+/**
+ * The whole app in this process (test/support/in-process.ts) on a loopback port, over a store that
+ * fails as an unreachable Redis does while `down` is set: the store outage page, as a browser gets it.
+ */
+async function outageServer() {
+  const storage = createMemoryStorage();
+  const state = { down: false };
+  const when = <T>(call: () => Promise<T>): Promise<T> =>
+    state.down ? Promise.reject(new StorageUnavailableError('test store is down')) : call();
+  const kv: KVStore = {
+    get: (key, type) => when(() => storage.kv.get(key, type)),
+    put: (key, value, options) => when(() => storage.kv.put(key, value, options)),
+    delete: (key) => when(() => storage.kv.delete(key)),
+    list: (options) => when(() => storage.kv.list(options)),
+  };
+  const counters: CounterStore = { increment: (key, window) => when(() => storage.counters.increment(key, window)) };
+  const k = await startApp({ platform: { kv, counters } });
+  const listening = serve({ fetch: (request) => k.app.fetch(request, { clientAddress: '127.0.0.1' }), port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => listening.once('listening', resolve));
+  return {
+    url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`,
+    set down(value: boolean) {
+      state.down = value;
+    },
+    async close() {
+      await new Promise((resolve) => listening.close(resolve));
+      await k.close();
+    },
+  };
 }
