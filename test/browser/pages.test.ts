@@ -70,10 +70,15 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
   async function shoot(name: string) {
     const replacements: [string, string][] = [
       [server.url, 'https://key2oauth.example'],
+      [new URL(server.url).host, 'key2oauth.example'],
       [new URL(upstream.url).origin, 'https://mcp.example.com'],
+      [new URL(upstream.url).host, 'mcp.example.com'],
     ];
+    // As they appear inside URLs (the key holder's link carries the endpoint URL).
+    for (const [from, to] of [...replacements]) replacements.push([encodeURIComponent(from), encodeURIComponent(to)]);
     if (endpoint) replacements.push([slugOf(endpoint), 'Xq7pL2mN9vR4']);
     const html = await page.evaluate(normalizedPage, replacements);
+    if (process.env.SCREENSHOT_HTML_DIR) writeFileSync(join(process.env.SCREENSHOT_HTML_DIR, `${name}.html`), html);
     const hashes = readHashes();
     for (const [size, viewport] of [
       ['desktop', DESKTOP],
