@@ -302,6 +302,8 @@ function normalizedPage(replacements: [string, string][]): string {
   for (let node = walker.nextNode(); node; node = walker.nextNode()) node.nodeValue = fixed(node.nodeValue ?? '');
   for (const element of root.querySelectorAll('*'))
     for (const attribute of [...element.attributes]) element.setAttribute(attribute.name, fixed(attribute.value));
+  // Values a person does not see: hidden fields (handles, grant ids) and the ids behind a select's options.
   for (const input of root.querySelectorAll('input')) if (input.type === 'hidden') input.setAttribute('value', '');
+  for (const option of root.querySelectorAll('option')) option.setAttribute('value', '');
   return `<!doctype html>\n${root.outerHTML}`;
 }
