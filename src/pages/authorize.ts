@@ -41,7 +41,8 @@ export interface AuthorizePageOptions {
  * 2. which service (the creator's name for the endpoint, labelled as theirs, with its age);
  * 3. what the app may do (the tool choice, tool-choice.ts);
  * 4. where the key goes (the upstream host, in punycode when it is international) and the key;
- * 5. Approve or Deny; then the details, folded: the exact request, taking access back, who can see the key.
+ * 5. Approve or Deny; then the details, folded (the exact request, taking access back), and who can
+ *    see the key, short and never folded.
  * One form, posting back to this URL with the engine's single-use handle.
  */
 export function authorizePage(options: AuthorizePageOptions): Html {
@@ -62,7 +63,8 @@ ${keyPart(options)}
 </div>
 </form>
 ${detailsPart(options)}
-</section>`,
+</section>
+${trustNotice()}`,
   );
 }
 
@@ -148,7 +150,7 @@ function idnNote(hostView: HostView): Html | string {
 /** Folded: the exact request, how to take access back, and who can see the key. */
 function detailsPart(options: AuthorizePageOptions): Html {
   return html`<details class="consent-details">
-<summary>Details: the exact request, taking access back, who can see your key</summary>
+<summary>Details: the exact request, and taking access back</summary>
 ${
   options.stdio
     ? html`<p>Before anything is granted, the program is started with your key and must answer and list its tools; a key it only refuses later, on a tool call, is still accepted.</p>`
@@ -157,7 +159,6 @@ ${
 }
 <p>Changed your mind later, or rotated your key? <a href="/access?endpoint=${encodeURIComponent(options.endpointUrl)}">Revoke this access or replace its key</a>
 with the same key, at any time.</p>
-${trustNotice()}
 </details>`;
 }
 
