@@ -16,11 +16,11 @@ import { createFromApi, createFromForm, showCreated, showHome } from './endpoint
 import { accessLog } from './http/access-log.ts';
 import { bodyLimits } from './http/body-limits.ts';
 import { errorBodies } from './http/error-bodies.ts';
-import { answers, storageUnavailable } from './http/errors.ts';
+import { answers, browserAnswers, storageUnavailable } from './http/errors.ts';
 import { metricsRoute } from './http/metrics-route.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { READINESS_PATH, readiness } from './http/readiness.ts';
-import { onPublicOrigin } from './http/request.ts';
+import { onPublicOrigin, wantsPage } from './http/request.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { selfHostNoticeOff } from './http/self-host-notice.ts';
 import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
@@ -146,27 +146,40 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   const streams = options.streams ?? createStreamLimits(config);
   const client = (c: Context) => ({ streams, address: address(c) });
   app.all(endpointPath(SLUG), (c) =>
-    isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : answers.unknownEndpoint(),
+    isSlug(c.req.param('slug')) ? mcpRoute(platform, c.req.raw, c.req.param('slug'), client(c)) : unknownEndpoint(c),
   );
   const legacy = (route: LegacyRoute) => (c: Context) => {
     const slug = c.req.param('slug')!;
-    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : answers.unknownEndpoint();
+    return isSlug(slug) ? legacyRoute(platform, c.req.raw, slug, route, client(c)) : unknownEndpoint(c);
   };
   app.all(endpointPath(SLUG, 'sse'), legacy('sse'));
   app.all(messagesPath(SLUG), legacy('messages'));
 
-  app.notFound(() => answers.notFound());
-  app.onError((error) => {
+  // A person's browser gets these as pages (http/errors.ts `browserAnswers`); programs keep the JSON.
+  app.notFound((c) => (wantsPage(c.req.raw) ? browserAnswers.notFound() : answers.notFound()));
+  app.onError((error, c) => {
     // A store outage reaches here from any route (the guard rethrows it past the engine): the
     // client waits and retries, and keeps its tokens.
     if (isStorageUnavailable(error)) {
       platform.log.warn('storage unavailable', { error: error.message, cause: String(error.cause ?? '') });
-      return storageUnavailable(error.retryAfter);
+      return wantsPage(c.req.raw)
+        ? browserAnswers.storageUnavailable(error.retryAfter, c.req.method === 'GET' ? sameUrl(c) : '/')
+        : storageUnavailable(error.retryAfter);
     }
     platform.log.error('unhandled error', { error });
     return answers.serverError();
   });
   return app;
+}
+
+/** The path and query of this request, for a "try again" link. */
+function sameUrl(c: Context): string {
+  const url = new URL(c.req.url);
+  return url.pathname + url.search;
+}
+
+function unknownEndpoint(c: Context): Response | Promise<Response> {
+  return wantsPage(c.req.raw) ? browserAnswers.unknownEndpoint() : answers.unknownEndpoint();
 }
 
 function asset(body: string, type: string): Response {

@@ -1,4 +1,4 @@
-import { errorPage, type WayBack } from '../pages/error.ts';
+import { errorPage, type WayOut } from '../pages/error.ts';
 import { htmlResponse } from './responses.ts';
 
 /**
@@ -26,8 +26,8 @@ export function jsonRpcError(status: number, message: string, code = -32000, hea
 
 /**
  * The store cannot be reached (a Redis outage): `503` with `Retry-After`, on every route. Never a
- * `401`, which would make an MCP client throw away tokens that are still good, and never a page:
- * a browser mid-consent gets this short JSON sentence, and the same form works once it reloads.
+ * `401`, which would make an MCP client throw away tokens that are still good. A browser gets the
+ * same as a page (`browserAnswers.storageUnavailable`); the same form works once it reloads.
  */
 export function storageUnavailable(retryAfter: number): Response {
   return jsonError(
@@ -85,7 +85,45 @@ export function pageError(
   message: string,
   hint?: string,
   headers?: Headers,
-  back?: WayBack,
+  ways?: readonly WayOut[],
 ): Promise<Response> {
-  return htmlResponse(errorPage(title, message, hint, back), { status, ...(headers ? { headers } : {}) });
+  return htmlResponse(errorPage(title, message, hint, ways), { status, ...(headers ? { headers } : {}) });
 }
+
+/**
+ * The answers above that a person's browser gets as a page instead (http/request.ts `wantsPage`
+ * decides who is a browser): same status, same headers, the same sentence, and the way out that
+ * fits where the person is. Programs keep the JSON.
+ */
+export const browserAnswers = {
+  notFound: () =>
+    pageError(
+      404,
+      'Page not found',
+      'Nothing lives at this address on this server.',
+      'Check the address for a typing mistake.',
+      undefined,
+      [HOME, KEY_HOLDER],
+    ),
+  unknownEndpoint: () =>
+    pageError(
+      404,
+      'No endpoint at this address',
+      `${sentences.endpointGone}, or the address was mistyped.`,
+      'An endpoint URL looks like https://this-host/xxxxxxxxxxxx/mcp: compare it letter by letter with the one you saved when it was created. If it was deleted, create a new one.',
+      undefined,
+      [{ href: '/', label: 'Create an endpoint' }, KEY_HOLDER],
+    ),
+  storageUnavailable: (retryAfter: number, again: string) =>
+    pageError(
+      503,
+      'Temporarily unavailable',
+      `This service cannot reach its storage right now; try again in ${retryAfter} seconds.`,
+      'Nothing you did caused this and nothing was lost. A form you were filling in can be sent again once this page loads normally.',
+      new Headers({ 'retry-after': String(retryAfter) }),
+      [{ href: again, label: 'Try again' }, HOME],
+    ),
+};
+
+const HOME: WayOut = { href: '/', label: 'Back to the start page' };
+const KEY_HOLDER: WayOut = { href: '/access', label: 'See or revoke the accesses your key gave' };

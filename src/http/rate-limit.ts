@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import type { RateLimit } from '../config.ts';
 import { hmacHex } from '../crypto.ts';
 import { countRateLimited } from '../metrics.ts';
-import type { WayBack } from '../pages/error.ts';
+import type { WayOut } from '../pages/error.ts';
 import type { Platform } from '../platform.ts';
 import { jsonError, jsonRpcError, pageError } from './errors.ts';
 
@@ -94,8 +94,8 @@ export class Refusal {
   }
 
   /** `back`: the page the person was on, to try again from once the wait is over (the start page if none). */
-  page(tooMany: string, back?: WayBack): Promise<Response> {
-    return pageError(429, 'Too many attempts', this.sentence(tooMany), undefined, this.headers(), back);
+  page(tooMany: string, back?: WayOut): Promise<Response> {
+    return pageError(429, 'Too many attempts', this.sentence(tooMany), undefined, this.headers(), back && [back]);
   }
 }
 

@@ -65,3 +65,15 @@ export async function readJsonBody(request: Request): Promise<Read<unknown>> {
     return { ok: false, answer: answers.invalidJson() };
   }
 }
+
+/**
+ * A person's browser rather than a program: the request asks for HTML (as a browser's navigation
+ * and form posts do), not for an event stream, and carries no token. API and MCP clients ask for
+ * JSON or event streams, so they keep their JSON answers; the endpoint URL opened in a browser and
+ * the error pages (http/errors.ts `browserAnswers`) are decided by this one rule.
+ */
+export function wantsPage(request: Request): boolean {
+  if (request.headers.has('authorization')) return false;
+  const accept = request.headers.get('accept') ?? '';
+  return /\btext\/html\b/i.test(accept) && !/\btext\/event-stream\b/i.test(accept);
+}

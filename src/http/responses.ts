@@ -22,6 +22,17 @@ export function pageHeaders(formAction: string[] = []): Headers {
   });
 }
 
+/**
+ * The responses this app rendered as pages. On `/{slug}/…`, where anything else is an upstream's
+ * answer and gets a sandboxing CSP (http/security-headers.ts), one of these keeps its own page CSP:
+ * an object identity only this module hands out, which no upstream header can imitate.
+ */
+const OUR_PAGES = new WeakSet<Response>();
+
+export function isOurPage(response: Response): boolean {
+  return OUR_PAGES.has(response);
+}
+
 export async function htmlResponse(
   page: Html,
   init: { status?: number; headers?: Headers; formAction?: string[] } = {},
@@ -31,7 +42,9 @@ export async function htmlResponse(
     if (name === 'set-cookie') headers.append(name, value);
     else if (name !== 'content-security-policy' && name !== 'x-frame-options') headers.set(name, value);
   }
-  return new Response(String(await page), { status: init.status ?? 200, headers });
+  const response = new Response(String(await page), { status: init.status ?? 200, headers });
+  OUR_PAGES.add(response);
+  return response;
 }
 
 export function redirect(location: string, headers: Headers = new Headers(), status = 302): Response {

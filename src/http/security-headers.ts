@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { isEndpointPath } from '../endpoint-urls.ts';
+import { isOurPage } from './responses.ts';
 
 /** What a response that is not one of our pages gets: nothing may load in it or frame it. */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
@@ -24,7 +25,8 @@ const PROXIED_WITH_CSP = [...BASE_SECURITY_HEADERS, ['content-security-policy', 
  * `Referrer-Policy: no-referrer` and a Content-Security-Policy with `frame-ancestors 'none'`.
  * Our pages set their own, fuller CSP (kept); JSON from the engine gets the locked-down one; and
  * whatever an upstream sends back through the proxy always gets a sandboxing one, replacing the
- * upstream's: a hostile upstream must not be able to serve active content from our origin.
+ * upstream's: a hostile upstream must not be able to serve active content from our origin. Our own
+ * pages there (the endpoint URL opened in a browser, its error pages) keep their page CSP.
  * Redirects (nothing renders them) get no CSP.
  */
 export function securityHeaders(): MiddlewareHandler {
@@ -38,7 +40,7 @@ export function securityHeaders(): MiddlewareHandler {
       c.res = new Response(c.res.body, c.res);
       headers = c.res.headers;
     }
-    if (isEndpointPath(c.req.path)) {
+    if (isEndpointPath(c.req.path) && !isOurPage(c.res)) {
       for (const [name, value] of proxiedSecurityHeaders(c.res.status)) headers.set(name, value);
       return;
     }

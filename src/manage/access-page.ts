@@ -8,6 +8,7 @@ import { htmlResponse, redirect } from '../http/responses.ts';
 import { open, type Sealed, seal } from '../oauth/key-replacement.ts';
 import { ACCESS_PATH, accessFindPage, accessListPage } from '../pages/access.ts';
 import { activitySection } from '../pages/activity.ts';
+import { accessesCount, CONFIRM_FIELD, CONFIRMED, confirmPage } from '../pages/confirm.ts';
 import type { Platform } from '../platform.ts';
 import { accessRow } from './access-rows.ts';
 import { activityRows, OUTCOMES } from './activity-view.ts';
@@ -76,6 +77,27 @@ export async function submitAccess(platform: Platform, c: Context, clientAddress
   };
   if (action === 'revoke' || action === 'revoke-all') {
     const id = action === 'revoke' ? (form.get('id') ?? '') : undefined;
+    // Asked once more, naming the apps (pages/confirm.ts), unless this post is the answer.
+    const losing = found.grants.filter((grant) => id === undefined || grant.id === id);
+    if (form.get(CONFIRM_FIELD) !== CONFIRMED && losing.length > 0) {
+      const one = id !== undefined ? losing[0]! : undefined;
+      return htmlResponse(
+        confirmPage({
+          title: one ? `Revoke ${one.client_name}’s access?` : `Revoke all ${accessesCount(losing.length)} your key gave?`,
+          consequence: `${one ? one.client_name : 'Every app below'} can no longer use this endpoint with your key; to use it again, approve it again from the app.`,
+          lost: losing.map((grant) => `${grant.client_name} (tokens go to ${grant.redirect_host ?? 'an unknown address'})`),
+          action: ACCESS_PATH,
+          fields: one
+            ? [
+                ['action', 'revoke'],
+                ['id', one.id],
+              ]
+            : [['action', 'revoke-all']],
+          confirmLabel: one ? `Revoke ${one.client_name}’s access` : `Revoke all ${accessesCount(losing.length)}`,
+          cancel: { href: ACCESS_PATH, label: 'Cancel: keep access' },
+        }),
+      );
+    }
     const { revoked, apps: names } = await revokeAccess(platform, found, id);
     return back(
       revoked === 0

@@ -8,6 +8,7 @@ import type { UpdateEndpointInput } from '../endpoints/input.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
 import { forgetToolCeiling } from '../endpoints/tool-ceiling.ts';
 import { engine } from '../oauth/engine.ts';
+import { type GrantView, listGrants } from '../oauth/grants.ts';
 import type { Platform } from '../platform.ts';
 import { type CredentialField, headerTemplate, singleHeader } from '../upstream/credentials.ts';
 import { detectTransport } from '../upstream/detect.ts';
@@ -15,7 +16,9 @@ import { detectTransport } from '../upstream/detect.ts';
 export type ChangeResult =
   | { ok: true; endpoint: Endpoint; revoked: number; warnings: string[] }
   /** `status` and `retryAfter` when the new upstream was refused (upstream/detect.ts); 400 otherwise. */
-  | { ok: false; error: string; message: string; status?: 422 | 503; retryAfter?: number };
+  | { ok: false; error: string; message: string; status?: 422 | 503; retryAfter?: number }
+  /** With `unlessItRevokes`: nothing was written, because the change would revoke these accesses. */
+  | { ok: false; error: 'would_revoke'; message: string; wouldRevoke: GrantView[]; status?: undefined; retryAfter?: undefined };
 
 /**
  * Applies a change to an endpoint, for the JSON API and the manage page alike. Changing where or
@@ -28,6 +31,7 @@ export async function changeEndpoint(
   endpoint: Endpoint,
   input: UpdateEndpointInput,
   actor: string = ACTORS.operator,
+  options: { unlessItRevokes?: boolean } = {},
 ): Promise<ChangeResult> {
   const updated: Endpoint = { ...endpoint };
   if (input.upstream_url !== undefined) {
@@ -86,6 +90,11 @@ export async function changeEndpoint(
     updated.upstreamUrl !== endpoint.upstreamUrl ||
     placesOf(template) !== placesOf(endpointTemplate(endpoint)) ||
     updated.transport !== endpoint.transport;
+  // The manage page asks before a change takes every access away (pages/confirm.ts).
+  if (destinationChanged && options.unlessItRevokes) {
+    const grants = await listGrants(platform, endpoint.slug);
+    if (grants.length > 0) return { ok: false, error: 'would_revoke', message: 'This change revokes every access', wouldRevoke: grants };
+  }
   await createEndpointStore(platform.kv).put(updated);
   forgetToolCeiling(platform, endpoint.slug);
   const revoked = destinationChanged ? await engine(platform, endpoint.slug).revokeAllGrants() : 0;

@@ -9,8 +9,9 @@ import { answers } from '../http/errors.ts';
 import { rateLimit } from '../http/rate-limit.ts';
 import { readFormPost } from '../http/request.ts';
 import { htmlResponse, redirect } from '../http/responses.ts';
-import { listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
+import { type GrantView, listGrants, revokeAllGrants, revokeGrant } from '../oauth/grants.ts';
 import { activitySection } from '../pages/activity.ts';
+import { accessesCount, CONFIRM_FIELD, CONFIRMED, confirmPage } from '../pages/confirm.ts';
 import { inFormWords } from '../pages/home.ts';
 import { manageGonePage, managePage, manageTokenPage } from '../pages/manage.ts';
 import { patternsOf } from '../pages/tool-policy-form.ts';
@@ -36,12 +37,26 @@ import { manageActor, mayManage } from './manage-api.ts';
 const COOKIE = 'k2o_manage';
 const COOKIE_SECONDS = 3600;
 
-const NOTICES: Record<string, string> = {
-  saved: 'Saved.',
-  'saved-revoked': 'Saved. Where or how the key is sent changed, so every access was revoked.',
-  revoked: 'Access revoked: that app can no longer use this endpoint.',
-  'revoked-all': 'Every access was revoked.',
-};
+/**
+ * What the page says once after an action (POST/redirect/GET): carried by a short cookie on this
+ * page's path, read and cleared by the GET it redirects to, so a reload does not bring it back.
+ * The value is the kind and a count: `revoked-all.3`.
+ */
+const NOTICE_COOKIE = 'k2o_notice';
+function noticeText(kind: string, count: number): string | undefined {
+  switch (kind) {
+    case 'saved':
+      return 'Saved.';
+    case 'saved-revoked':
+      return `Saved. Where or how the key is sent changed, so ${accessesCount(count)} ${count === 1 ? 'was' : 'were'} revoked: each person approves again with their key.`;
+    case 'revoked':
+      return 'Access revoked: that app can no longer use this endpoint.';
+    case 'revoked-all':
+      return `${count === 1 ? 'The one access was' : `All ${count} accesses were`} revoked: no app can use this endpoint until someone approves one again.`;
+    default:
+      return undefined;
+  }
+}
 
 export async function showManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
   const limited = await rateLimit(platform, 'manage', platform.config.rateLimits.manage, clientAddress);
@@ -49,8 +64,17 @@ export async function showManage(platform: Platform, c: Context, slug: string, c
   const endpoint = isSlug(slug) ? await createEndpointStore(platform.kv).get(slug) : null;
   if (!endpoint) return htmlResponse(manageGonePage(c.req.query('done') === 'deleted'), { status: 404 });
   if (!(await pageActor(platform, c, endpoint))) return htmlResponse(manageTokenPage({ slug }));
-  const notice = NOTICES[c.req.query('done') ?? ''];
-  return page(platform, endpoint, { ...(notice ? { notice } : {}), query: new URL(c.req.url).searchParams });
+  const flash = getCookie(c, NOTICE_COOKIE);
+  const [kind = '', count = '0'] = (flash ?? '').split('.');
+  const notice = noticeText(kind, Number(count) || 0);
+  const response = await page(platform, endpoint, { ...(notice ? { notice } : {}), query: new URL(c.req.url).searchParams });
+  if (flash !== undefined) response.headers.append('set-cookie', noticeCookie(platform, slug, '', 0));
+  return response;
+}
+
+/** Back to the manage page, with what it should say once. */
+function done(platform: Platform, slug: string, kind: string, count = 0): Response {
+  return redirect(managePath(slug), new Headers({ 'set-cookie': noticeCookie(platform, slug, `${kind}.${count}`, 60) }), 303);
 }
 
 export async function submitManage(platform: Platform, c: Context, slug: string, clientAddress: string): Promise<Response> {
@@ -84,6 +108,7 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
     );
   }
 
+  const confirmed = field(CONFIRM_FIELD) === CONFIRMED;
   switch (action) {
     case 'save': {
       // The Advanced rows are the template; a form without them may still name the one header.
@@ -98,9 +123,23 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       };
       const parsed = updateEndpointInput.safeParse(input);
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
-      const changed = await changeEndpoint(platform, endpoint, parsed.data, actor);
+      const changed = await changeEndpoint(platform, endpoint, parsed.data, actor, { unlessItRevokes: !confirmed });
+      if (!changed.ok && 'wouldRevoke' in changed) {
+        const count = changed.wouldRevoke.length;
+        return htmlResponse(
+          confirmPage({
+            title: `Save and revoke ${accessesCount(count)}?`,
+            consequence: `This change moves where or how the key is sent (the upstream URL, the credential fields or the transport). The people who approved saw the old destination, so every access is revoked and each person must approve again with their key.`,
+            lost: changed.wouldRevoke.map(lostLine),
+            action: here,
+            fields: [...read.value].filter(([name]) => name !== CONFIRM_FIELD),
+            confirmLabel: `Save and revoke ${accessesCount(count)}`,
+            cancel: { href: here, label: 'Cancel: save nothing' },
+          }),
+        );
+      }
       if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: changed.status ?? 400 });
-      return redirect(`${here}?done=${changed.revoked > 0 ? 'saved-revoked' : 'saved'}`, new Headers(), 303);
+      return done(platform, slug, changed.revoked > 0 ? 'saved-revoked' : 'saved', changed.revoked);
     }
     case 'tool-policy': {
       const allow = patternsOf(field('tool_allow'));
@@ -109,15 +148,53 @@ export async function submitManage(platform: Platform, c: Context, slug: string,
       if (!parsed.success) return page(platform, endpoint, { error: firstIssue(parsed.error), status: 400 });
       const changed = await changeEndpoint(platform, endpoint, parsed.data);
       if (!changed.ok) return page(platform, endpoint, { error: changed.message, status: changed.status ?? 400 });
-      return redirect(`${here}?done=saved`, new Headers(), 303);
+      return done(platform, slug, 'saved');
     }
-    case 'revoke':
-      await revokeGrant(platform, slug, field('grant'), actor);
-      return redirect(`${here}?done=revoked`, new Headers(), 303);
-    case 'revoke-all':
-      await revokeAllGrants(platform, slug, actor);
-      return redirect(`${here}?done=revoked-all`, new Headers(), 303);
+    case 'revoke': {
+      const grant = (await listGrants(platform, slug)).find((one) => one.id === field('grant'));
+      if (!grant) return done(platform, slug, 'revoked');
+      if (!confirmed)
+        return htmlResponse(
+          confirmPage({
+            title: `Revoke ${grant.client_name}’s access?`,
+            consequence: `${grant.client_name} can no longer use this endpoint: its next request is refused, and only approving again with the key brings it back. Other apps keep their access.`,
+            lost: [lostLine(grant)],
+            action: here,
+            fields: [
+              ['action', 'revoke'],
+              ['grant', grant.id],
+            ],
+            confirmLabel: `Revoke ${grant.client_name}’s access`,
+            cancel: { href: here, label: 'Cancel: keep it' },
+          }),
+        );
+      await revokeGrant(platform, slug, grant.id, actor);
+      return done(platform, slug, 'revoked');
+    }
+    case 'revoke-all': {
+      const grants = await listGrants(platform, slug);
+      if (!confirmed && grants.length > 0)
+        return htmlResponse(
+          confirmPage({
+            title: `Revoke all ${accessesCount(grants.length)}?`,
+            consequence: 'Every app below loses access to this endpoint at once; each person must approve again with their key to use it.',
+            lost: grants.map(lostLine),
+            action: here,
+            fields: [['action', 'revoke-all']],
+            confirmLabel: `Revoke all ${accessesCount(grants.length)}`,
+            cancel: { href: here, label: 'Cancel: keep them' },
+          }),
+        );
+      const revoked = await revokeAllGrants(platform, slug, actor);
+      return done(platform, slug, 'revoked-all', revoked);
+    }
     case 'delete':
+      // Typed, like GitHub's: the endpoint's ID, which the delete section shows (pages/manage.ts).
+      if (field(CONFIRM_FIELD).trim() !== slug)
+        return page(platform, endpoint, {
+          error: `Nothing was deleted: to delete the endpoint, type its ID, ${slug}, in the box next to the Delete button.`,
+          status: 400,
+        });
       await deleteEndpoint(platform, slug, actor);
       return redirect(`${here}?done=deleted`, cookieHeaders(platform, slug, '', 0), 303);
     default:
@@ -170,6 +247,16 @@ async function page(
     }),
     { status: extra.status ?? 200 },
   );
+}
+
+/** One app that loses access, as a confirmation lists it. */
+function lostLine(grant: GrantView): string {
+  return `${grant.client_name} (tokens go to ${grant.redirect_host ?? 'an unknown address'}; authorized ${grant.created_at.slice(0, 10)})`;
+}
+
+function noticeCookie(platform: Platform, slug: string, value: string, maxAge: number): string {
+  const secure = platform.config.publicUrl.startsWith('https:') ? '; Secure' : '';
+  return `${NOTICE_COOKIE}=${value}; Path=${managePath(slug)}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`;
 }
 
 function cookieHeaders(platform: Platform, slug: string, token: string, maxAge: number): Headers {

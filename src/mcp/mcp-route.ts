@@ -1,7 +1,7 @@
 import { endpointUrl } from '../endpoint-urls.ts';
 import { createEndpointStore } from '../endpoints/store.ts';
-import { jsonRpcError } from '../http/errors.ts';
-import { onPublicOrigin } from '../http/request.ts';
+import { browserAnswers, jsonRpcError } from '../http/errors.ts';
+import { onPublicOrigin, wantsPage } from '../http/request.ts';
 import { htmlResponse } from '../http/responses.ts';
 import { endpointInfoPage } from '../pages/endpoint-info.ts';
 import type { Platform } from '../platform.ts';
@@ -28,12 +28,13 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
       allow: [...MCP_METHODS].join(', '),
     });
   }
-  if (isBrowserVisit(incoming)) {
+  // A person who opened the URL in a browser: a plain GET without a token that asks for HTML. MCP
+  // clients send `Accept: text/event-stream` (or a token) on their GET, so they still get the 401
+  // challenge that starts OAuth.
+  if (incoming.method === 'GET' && wantsPage(incoming)) {
     const endpoint = await createEndpointStore(platform.kv).get(slug);
-    if (endpoint)
-      return htmlResponse(
-        endpointInfoPage({ mcpEndpoint: endpointUrl(platform.config.publicUrl, slug), displayName: endpoint.displayName }),
-      );
+    if (!endpoint) return browserAnswers.unknownEndpoint();
+    return htmlResponse(endpointInfoPage({ mcpEndpoint: endpointUrl(platform.config.publicUrl, slug), displayName: endpoint.displayName }));
   }
   const request = onPublicOrigin(incoming, platform.config.publicUrl);
   return guard(platform, slug, request, client, (props, auth, record) => {
@@ -49,15 +50,4 @@ export async function mcpRoute(platform: Platform, incoming: Request, slug: stri
       }),
     );
   });
-}
-
-/**
- * A person who opened the URL in a browser: a plain GET without a token that asks for HTML and not
- * for an event stream. MCP clients send `Accept: text/event-stream` (or a token) on their GET, so
- * they still get the 401 challenge that starts OAuth.
- */
-function isBrowserVisit(request: Request): boolean {
-  if (request.method !== 'GET' || request.headers.has('authorization')) return false;
-  const accept = request.headers.get('accept') ?? '';
-  return /\btext\/html\b/i.test(accept) && !/\btext\/event-stream\b/i.test(accept);
 }

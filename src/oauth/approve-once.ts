@@ -74,8 +74,10 @@ export function alreadyApproved(approval: Approval | null, headers?: Headers): P
     `${app}${where} was already approved from this page, so nothing was approved again.`,
     `Go back to ${approval?.clientName ?? 'the app'}: it received the approval and is connected. If it is not, start connecting again from the app; to see or revoke this access, use the link below with your key.`,
     headers,
-    approval?.appOrigin
-      ? { href: approval.appOrigin, label: `Back to ${approval.redirectHost}` }
-      : { href: accessLink(approval?.endpointUrl), label: 'See or revoke this access' },
+    [
+      approval?.appOrigin
+        ? { href: approval.appOrigin, label: `Back to ${approval.redirectHost}` }
+        : { href: accessLink(approval?.endpointUrl), label: 'See or revoke this access' },
+    ],
   );
 }

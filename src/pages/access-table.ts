@@ -12,16 +12,19 @@ export interface AccessRow {
   lastUsedAt: string | null;
 }
 
-/** The accesses as a table; each row ends with `revoke(id)`, the page's own form for it. */
+/**
+ * The accesses as a table; each row ends with `revoke(id)`, the page's own form for it. On a phone
+ * the table becomes one block per access, each cell under its column's name (`data-label`, style.css).
+ */
 export function accessTable(rows: AccessRow[], revoke: (id: string) => Html): Html {
-  return html`<div class="table-wrap"><table class="grants">
-<thead><tr><th>App</th><th>Tokens go to</th><th>Authorized</th><th>Last used</th><th></th></tr></thead>
+  return html`<div class="table-wrap"><table class="grants rows">
+<thead><tr><th>App</th><th>Tokens go to</th><th>Authorized</th><th>Last used</th><th><span class="visually-hidden">Action</span></th></tr></thead>
 <tbody>
 ${rows.map(
   (row) => html`<tr>
-<td>${row.clientName}${row.tools ? html`<br><span class="muted tools">${row.tools}</span>` : ''}</td><td><span class="host">${row.redirectHost ?? 'unknown'}</span></td>
-<td>${when(row.createdAt)}</td><td>${row.lastUsedAt ? when(row.lastUsedAt) : 'never'}</td>
-<td>${revoke(row.id)}</td>
+<td class="row-title">${row.clientName}${row.tools ? html`<br><span class="muted tools">${row.tools}</span>` : ''}</td><td data-label="Tokens go to"><span class="host">${row.redirectHost ?? 'unknown'}</span></td>
+<td data-label="Authorized">${when(row.createdAt)}</td><td data-label="Last used">${row.lastUsedAt ? when(row.lastUsedAt) : 'never'}</td>
+<td class="row-action">${revoke(row.id)}</td>
 </tr>`,
 )}
 </tbody></table></div>`;

@@ -52,15 +52,15 @@ ${
 ${
   lines.length === 0
     ? html`<p class="muted">Nothing recorded yet.</p>`
-    : html`<div class="table-wrap"><table class="activity">
+    : html`<div class="table-wrap"><table class="activity rows">
 <thead><tr><th>When</th><th>App</th><th>Method</th><th>Tool</th><th>Outcome</th><th>Time</th><th>Bytes in / out</th></tr></thead>
 <tbody>${lines.map(
         (line) => html`<tr>
-<td><time datetime="${line.at}">${line.at.slice(0, 19).replace('T', ' ')} UTC</time></td><td>${line.client_name}</td>
-<td><code>${line.method}</code></td><td>${line.tool ? html`<code>${line.tool}</code>` : ''}</td>
-<td>${line.status}${line.error_code !== null ? html` <span class="error-code">${line.error_code === -32602 && line.status === 200 ? 'refused' : `error ${line.error_code}`}</span>` : ''}</td>
-<td>${line.duration_ms} ms</td>
-<td>${bytes(line.bytes_in)} / ${bytes(line.bytes_out)}</td>
+<td class="row-title"><time datetime="${line.at}">${line.at.slice(0, 19).replace('T', ' ')} UTC</time></td><td data-label="App">${line.client_name}</td>
+<td data-label="Method"><code>${line.method}</code></td><td data-label="Tool">${line.tool ? html`<code>${line.tool}</code>` : '—'}</td>
+<td data-label="Outcome">${line.status}${line.error_code !== null ? html` <span class="error-code">${line.error_code === -32602 && line.status === 200 ? 'refused' : `error ${line.error_code}`}</span>` : ''}</td>
+<td data-label="Time">${line.duration_ms} ms</td>
+<td data-label="Bytes in / out">${bytes(line.bytes_in)} / ${bytes(line.bytes_out)}</td>
 </tr>`,
       )}</tbody></table></div>`
 }

@@ -36,82 +36,130 @@ export interface AuthorizePageOptions {
 }
 
 /**
- * The consent page: where the key goes (the upstream host is the heading, in punycode when it is
- * international), who asks for access (the client's self-asserted name, or its verified domain),
- * where the tokens go (the redirect host), and what the endpoint's creator chose to call it,
- * labelled as theirs, with its age. One form, posting back to this URL with the engine's
- * single-use handle.
+ * The consent page, read top-down in a few seconds, one function per part:
+ * 1. which app asks (its name once, whether anything vouches for it, where approving sends you);
+ * 2. which service (the creator's name for the endpoint, labelled as theirs, with its age);
+ * 3. what the app may do (the tool choice, tool-choice.ts);
+ * 4. where the key goes (the upstream host, in punycode when it is international) and the key;
+ * 5. Approve or Deny; then the details, folded (the exact request, taking access back), and who can
+ *    see the key, short and never folded.
+ * One form, posting back to this URL with the engine's single-use handle.
  */
 export function authorizePage(options: AuthorizePageOptions): Html {
-  const { consent } = options;
   return layout(
-    `Authorize ${consent.clientName}`,
-    html`<section class="card">
-${
-  options.stdio
-    ? html`<h1 class="destination">Your key will be given to <strong class="host">${options.endpointName}</strong>, a program this server runs for you alone</h1>
-<p>in its ${options.stdio.variables.map((name, index) => html`${index > 0 ? ' and ' : ''}<code>${name}</code>`)} environment variable${options.stdio.variables.length > 1 ? 's' : ''}, in a sandbox of its own that no other person’s program can see into.
-The operator of this server declared it. Before anything is granted, the program is started with your key and must answer and list its tools;
-a key it only refuses later, on a tool call, is still accepted.</p>`
-    : html`<h1 class="destination">Your key will be sent to <strong class="host">${options.upstreamHost}</strong></h1>
-<p>${
-        options.fields.length === 1
-          ? html`${options.fields[0]!.where}`
-          : html`${options.fields.map((field, index) => html`${index > 0 ? (index === options.fields.length - 1 ? ' and ' : ', ') : ''}${field.label} ${field.where}`)}`
-      }, by this endpoint, named “${options.endpointName}” by whoever created it
-(that name is theirs, not checked by anyone), created ${options.createdAgo}${
-        keyLines(options.preview) ? html`, as <code class="header-line">${keyLines(options.preview)}</code>` : ''
-      }. Each request it sends looks like this:</p>
-<pre class="request-preview">${options.preview.join('\n')}</pre>`
-}
-${
-  options.hostView.unicode
-    ? html`<p class="${options.hostView.mixedScripts ? 'warning idn' : 'notice'}">${
-        options.hostView.mixedScripts
-          ? html`Careful: this address mixes ${options.hostView.mixedScripts.join(' and ')} letters, a common trick to imitate another site. `
-          : ''
-      }It is shown above as it is sent (punycode); written in its own letters it reads <strong>${options.hostView.unicode}</strong>.</p>`
-    : ''
-}
-<p><strong>${consent.clientName}</strong> asks to use it.</p>
-<p>${
-      consent.clientDomain
-        ? html`<strong>${consent.clientName}</strong> is published by <strong>${consent.clientDomain}</strong>.`
-        : html`The app calls itself <strong>${consent.clientName}</strong>; it registered itself, so that name is not verified.`
-    }
-${
-  options.appScheme
-    ? html`After you approve, access goes to <strong class="app-scheme">the app on your computer that handles <code>${options.appScheme}</code> links</strong>.</p>
-<p class="warning">Continue only if you just started connecting from that app.</p>`
-    : html`After you approve, access goes to <strong class="host">${consent.redirectHost}</strong>.</p>`
-}
-${
-  consent.redirectIsLoopback
-    ? html`<p class="warning">This sends access to an app on your own computer. Continue only if you just started connecting from it.</p>`
-    : ''
-}
+    `Authorize ${options.consent.clientName}`,
+    html`<section class="card consent">
+${appPart(options)}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" class="stack">
 <input type="hidden" name="handle" value="${options.handle}">
 <input type="hidden" name="destination" value="${options.destination}">
-${options.fields.map(
-  (
-    field,
-    index,
-  ) => html`<label>${options.stdio ? field.label : options.fields.length === 1 && field.label === 'API key' ? html`API key for ${options.upstreamHost}` : field.label}
-<input name="${field.input}" type="${field.secret ? 'password' : 'text'}" autocomplete="off" spellcheck="false" required maxlength="8192"${index === 0 ? html` autofocus` : ''}></label>`,
-)}
-${options.tools === false ? '' : toolChoiceSection(options.tools)}
+${servicePart(options)}
+${options.tools === false ? '' : html`<div class="part"><h2>What it may do</h2>${toolChoiceSection(options.tools)}</div>`}
+${keyPart(options)}
 <div class="buttons">
 <button type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny" class="secondary" formnovalidate>Deny</button>
 </div>
 </form>
-<p class="muted">Changed your mind later, or rotated your key? <a href="/access?endpoint=${encodeURIComponent(options.endpointUrl)}">Revoke this access or replace its key</a>
-with the same key, at any time.</p>
+${detailsPart(options)}
 </section>
 ${trustNotice()}`,
   );
+}
+
+/** Which app, named once: what vouches for its name, and where approving sends you. */
+function appPart(options: AuthorizePageOptions): Html {
+  const { consent } = options;
+  return html`<h1><span class="app-name">${consent.clientName}</span> wants to use your key</h1>
+<p class="app-line">${
+    consent.clientDomain
+      ? html`Published by <strong>${consent.clientDomain}</strong>, which vouches for that name.`
+      : html`That is the name the app gave itself; nobody has checked it.`
+  } ${
+    options.appScheme
+      ? html`After you approve, you go back to <strong class="app-scheme">the app on your computer that handles <code>${options.appScheme}</code> links</strong>.`
+      : html`After you approve, you go back to <strong class="host">${consent.redirectHost}</strong>.`
+  }</p>
+${
+  options.appScheme || consent.redirectIsLoopback
+    ? html`<p class="warning">${
+        options.appScheme
+          ? 'Continue only if you just started connecting from that app.'
+          : 'That is an app on your own computer: continue only if you just started connecting from it.'
+      }</p>`
+    : ''
+}`;
+}
+
+/** Which service: the creator's name for it, theirs and unchecked, and its age. */
+function servicePart(options: AuthorizePageOptions): Html {
+  return html`<div class="part"><h2>Which service</h2>
+<p>${
+    options.stdio
+      ? html`<strong>${options.endpointName}</strong>, a program this server runs for you alone, declared by its operator.`
+      : html`<strong class="service-name">${options.endpointName}</strong> <span class="muted">· a name chosen by whoever created this endpoint, not checked by anyone · created ${options.createdAgo}</span>`
+  }</p></div>`;
+}
+
+/** Where the key goes, then the field(s) for it, each with a Show button (app.js unhides it). */
+function keyPart(options: AuthorizePageOptions): Html {
+  const { fields } = options;
+  return html`<div class="part"><h2>Where your key goes</h2>
+${
+  options.stdio
+    ? html`<p class="destination">Into <strong class="host">${options.endpointName}</strong>’s ${options.stdio.variables.map(
+        (name, index) => html`${index > 0 ? ' and ' : ''}<code>${name}</code>`,
+      )} environment variable${options.stdio.variables.length > 1 ? 's' : ''}, in a sandbox no other person’s program can see into.</p>`
+    : html`<p class="destination">To <strong class="host">${options.upstreamHost}</strong>, ${
+        fields.length === 1
+          ? fields[0]!.where
+          : fields.map(
+              (field, index) => html`${index > 0 ? (index === fields.length - 1 ? ' and ' : ', ') : ''}${field.label} ${field.where}`,
+            )
+      }${keyLines(options.preview) ? html` (<code class="header-line">${keyLines(options.preview)}</code>)` : ''}.</p>`
+}
+${idnNote(options.hostView)}
+${fields.map((field, index) => {
+  const id = `key-${index}`;
+  const label = options.stdio
+    ? field.label
+    : fields.length === 1 && field.label === 'API key'
+      ? html`Your API key for ${options.upstreamHost}`
+      : field.label;
+  return html`<label for="${id}">${label}</label>
+<div class="key-row"><input id="${id}" name="${field.input}" type="${field.secret ? 'password' : 'text'}" autocomplete="off" spellcheck="false" required maxlength="8192"${index === 0 ? html` autofocus` : ''}>${
+    field.secret
+      ? html`<button type="button" class="secondary" data-reveal="${id}" aria-pressed="false" aria-label="Show ${field.label}" hidden>Show</button>`
+      : ''
+  }</div>`;
+})}
+</div>`;
+}
+
+/** An international host name: how it reads in its own letters, and a warning when it mixes scripts. */
+function idnNote(hostView: HostView): Html | string {
+  if (!hostView.unicode) return '';
+  return html`<p class="${hostView.mixedScripts ? 'warning idn' : 'muted'}">${
+    hostView.mixedScripts
+      ? html`Careful: this address mixes ${hostView.mixedScripts.join(' and ')} letters, a common trick to imitate another site. `
+      : ''
+  }It is shown as it is sent (punycode); written in its own letters it reads <strong>${hostView.unicode}</strong>.</p>`;
+}
+
+/** Folded: the exact request, how to take access back, and who can see the key. */
+function detailsPart(options: AuthorizePageOptions): Html {
+  return html`<details class="consent-details">
+<summary>Details: the exact request, and taking access back</summary>
+${
+  options.stdio
+    ? html`<p>Before anything is granted, the program is started with your key and must answer and list its tools; a key it only refuses later, on a tool call, is still accepted.</p>`
+    : html`<p>Each request this endpoint sends to ${options.upstreamHost} looks like this:</p>
+<pre class="request-preview">${options.preview.join('\n')}</pre>`
+}
+<p>Changed your mind later, or rotated your key? <a href="/access?endpoint=${encodeURIComponent(options.endpointUrl)}">Revoke this access or replace its key</a>
+with the same key, at any time.</p>
+</details>`;
 }
 
 /**

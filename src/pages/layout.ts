@@ -24,8 +24,7 @@ export function layout(title: string, body: Html): Html {
 <main>
 ${body}
 </main>
-<footer><p ${SELF_HOST_MARK}>Self-host it in minutes for keys you would rather not trust to anyone: see the README.</p>
-<p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>
+${footer()}
 </body>
 </html>`;
 }
@@ -44,11 +43,19 @@ export function withoutSelfHostNotice(page: string): string {
   return page.replace(SELF_HOST_BLOCK, '');
 }
 
+/** Where the project's README is read (its npm page shows it): how to self-host, every setting. */
+export const README_URL = 'https://www.npmjs.com/package/key2oauth';
+
+/** The foot of every page: running your own, and the key holder's page. */
+export function footer(): Html {
+  return html`<footer><p ${SELF_HOST_MARK}>Self-host it in minutes for keys you would rather not trust to anyone: <a href="${README_URL}">see the README</a>.</p>
+<p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>`;
+}
+
+/** Who can see a key, honestly and briefly: the operator could, while it is in use. */
 export function trustNotice(): Html {
   return html`<aside class="notice" ${SELF_HOST_MARK}>
-<strong>Who can see your key.</strong> Your key is stored only encrypted inside the authorization
-it creates, and this server decrypts it on each request to forward it upstream. That means the
-operator of this deployment could technically recover keys while they are in use. For sensitive
-keys, self-host Key2OAuth; it takes a few minutes.
+<strong>Who can see your key.</strong> It is stored encrypted and decrypted only to forward each request, so
+whoever runs this server could recover it while it is in use. For sensitive keys, self-host Key2OAuth.
 </aside>`;
 }

@@ -45,9 +45,11 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 }
 
 /**
- * The creator's page: the endpoint and how the key travels, a form to change it, who has access
- * (with a button each to take it back), and deletion. Every button is a same-origin form post
- * answered by a redirect back here, so reload and Back are harmless.
+ * The creator's page: the endpoint and how the key travels, who has access (with a button each to
+ * take it back), a form to change it, activity, the tool ceiling, and deletion; one function per
+ * section. Every button is a same-origin form post answered by a redirect back here, so reload and
+ * Back are harmless; the destructive ones are confirmed first (pages/confirm.ts, and the typed ID
+ * for deletion), naming what will be lost.
  */
 export function managePage(options: {
   endpoint: ManagedEndpoint;
@@ -63,40 +65,58 @@ export function managePage(options: {
   const { endpoint, grants } = options;
   return layout(
     `Manage ${endpoint.displayName}`,
-    html`<section class="card">
+    html`${endpointSection(endpoint, options)}
+${accessSection(grants)}
+${changeSection(endpoint, grants.length, options.limits)}
+${options.activity ?? ''}
+${toolPolicySection(options.toolPolicy)}
+${deleteSection(endpoint, grants.length)}
+<form method="post"><input type="hidden" name="action" value="sign-out"><button type="submit" class="secondary">Close (forget the token in this browser)</button></form>`,
+  );
+}
+
+function endpointSection(endpoint: ManagedEndpoint, messages: { notice?: string; error?: string }): Html {
+  return html`<section class="card">
 <h1>Manage ${endpoint.displayName}</h1>
-${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
-${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+${messages.notice ? html`<p class="ok" role="status">${messages.notice}</p>` : ''}
+${messages.error ? html`<p class="error" role="alert">${messages.error}</p>` : ''}
 <div class="copy-row"><input id="endpoint" readonly value="${endpoint.mcpEndpoint}" aria-label="MCP endpoint URL">
 <button type="button" data-copy="endpoint">Copy</button></div>
 <p>Requests are forwarded to <strong class="host">${new URL(endpoint.upstreamUrl).host}</strong> with each user's key${
-      keyLines(endpoint.preview) ? html`, as <code class="header-line">${keyLines(endpoint.preview)}</code>` : ''
-    }. Each looks like this:</p>
+    keyLines(endpoint.preview) ? html`, as <code class="header-line">${keyLines(endpoint.preview)}</code>` : ''
+  }. Each looks like this:</p>
 ${requestPreviewBlock(endpoint.preview)}
-</section>
-<section class="card">
+</section>`;
+}
+
+function accessSection(grants: AccessRow[]): Html {
+  return html`<section class="card">
 <h2>Who has access</h2>
 ${
   grants.length === 0
-    ? html`<p class="muted">Nobody has authorized an app on this endpoint yet.</p>`
+    ? html`<p class="muted">No app has access to this endpoint now. When someone connects an app and approves with their key, it is listed here.</p>`
     : html`${accessTable(
         grants,
         (id) => html`<form method="post"><input type="hidden" name="action" value="revoke"><input type="hidden" name="grant" value="${id}">
-<button type="submit" class="secondary">Revoke</button></form>`,
+<button type="submit" class="secondary">Revoke<span class="visually-hidden"> ${grants.find((grant) => grant.id === id)?.clientName ?? ''}</span></button></form>`,
       )}
-<form method="post"><input type="hidden" name="action" value="revoke-all"><button type="submit" class="secondary">Revoke all</button></form>`
+<form method="post"><input type="hidden" name="action" value="revoke-all"><button type="submit" class="secondary">Revoke all (${grants.length})…</button></form>`
 }
-</section>
-<section class="card">
+</section>`;
+}
+
+function changeSection(endpoint: ManagedEndpoint, accesses: number, limits: FieldLimits): Html {
+  return html`<section class="card">
 <h2>Change the endpoint</h2>
-<p class="muted">Changing the upstream URL, where the key goes (the credential fields) or the transport revokes every access above: each user must
-see where their key now goes and approve again. Changing only the name keeps them.</p>
+<p class="muted">Changing the upstream URL, where the key goes (the credential fields) or the transport revokes every access above${
+    accesses > 0 ? ` (${accesses} now; you are asked first)` : ''
+  }: each user must see where their key now goes and approve again. Changing only the name keeps them.</p>
 <form method="post" class="stack">
 <input type="hidden" name="action" value="save">
 <label>Display name
-<input name="display_name" ${lengthLimit(options.limits.display_name)} value="${endpoint.displayName}"></label>
+<input name="display_name" ${lengthLimit(limits.display_name)} value="${endpoint.displayName}"></label>
 <label>Upstream MCP server URL
-<input name="upstream_url" type="url" required ${lengthLimit(options.limits.upstream_url)} value="${endpoint.upstreamUrl}"></label>
+<input name="upstream_url" type="url" required ${lengthLimit(limits.upstream_url)} value="${endpoint.upstreamUrl}"></label>
 <details>
 <summary>Advanced: where the key goes</summary>
 ${credentialRows(endpoint.rows, 'in the order the authorization page asks for them; set a row to (unused) to remove it')}
@@ -107,16 +127,21 @@ ${TRANSPORTS.map(([value, label]) => html`<option value="${value}"${endpoint.tra
 </select></label>
 <button type="submit">Save</button>
 </form>
-</section>
-${options.activity ?? ''}
-${toolPolicySection(options.toolPolicy)}
-<section class="card">
+</section>`;
+}
+
+/** Deletion asks for the endpoint's ID to be typed, as GitHub asks for a repository's name. */
+function deleteSection(endpoint: ManagedEndpoint, accesses: number): Html {
+  return html`<section class="card">
 <h2>Delete the endpoint</h2>
-<p>Its URL stops working at once and every access above is revoked. This cannot be undone.</p>
-<form method="post"><input type="hidden" name="action" value="delete"><button type="submit" class="danger">Delete endpoint</button></form>
-</section>
-<form method="post"><input type="hidden" name="action" value="sign-out"><button type="submit" class="secondary">Close (forget the token in this browser)</button></form>`,
-  );
+<p>Its URL stops working at once${accesses > 0 ? html` and <strong>${accesses === 1 ? 'the one app' : `all ${accesses} apps`} with access lose${accesses === 1 ? 's' : ''} it</strong>` : ''}. This cannot be undone.</p>
+<form method="post" class="stack" data-confirm-delete>
+<input type="hidden" name="action" value="delete">
+<label>To confirm, type the endpoint’s ID, <code>${endpoint.slug}</code>
+<input name="confirm" required autocomplete="off" spellcheck="false" maxlength="64" data-must-match="${endpoint.slug}"></label>
+<button type="submit" class="danger">Delete endpoint</button>
+</form>
+</section>`;
 }
 
 /** After deletion, or for a slug that never existed. */

@@ -26,16 +26,16 @@ ${signedInAs(options.email, options.admin)}
 ${
   options.endpoints.length === 0
     ? html`<p>No endpoints yet. <a href="/">Create one</a>.</p>`
-    : html`<table class="grants">
-<thead><tr><th>Name</th><th>MCP URL</th><th>Upstream</th>${options.admin ? html`<th>Owner</th>` : ''}<th>Created</th><th></th></tr></thead>
+    : html`<div class="table-wrap"><table class="grants rows">
+<thead><tr><th>Name</th><th>MCP URL</th><th>Upstream</th>${options.admin ? html`<th>Owner</th>` : ''}<th>Created</th><th><span class="visually-hidden">Action</span></th></tr></thead>
 <tbody>
 ${options.endpoints.map(
   (row) =>
-    html`<tr><td>${row.displayName}</td><td><code>${row.mcpEndpoint}</code></td><td>${row.upstreamHost}</td>${
-      options.admin ? html`<td>${row.owner ?? '(no owner)'}</td>` : ''
-    }<td>${row.createdAt}</td><td><a href="${row.manageUrl}">Manage</a></td></tr>`,
+    html`<tr><td class="row-title">${row.displayName}</td><td data-label="MCP URL"><code>${row.mcpEndpoint}</code></td><td data-label="Upstream">${row.upstreamHost}</td>${
+      options.admin ? html`<td data-label="Owner">${row.owner ?? '(no owner)'}</td>` : ''
+    }<td data-label="Created">${row.createdAt}</td><td class="row-action"><a href="${row.manageUrl}">Manage<span class="visually-hidden"> ${row.displayName}</span></a></td></tr>`,
 )}
-</tbody></table>`
+</tbody></table></div>`
 }
 </section>`,
   );
@@ -65,14 +65,14 @@ ${signedInAs(options.email, true)}
 ${
   options.events.length === 0
     ? html`<p>No events match.</p>`
-    : html`<table class="grants">
+    : html`<div class="table-wrap"><table class="grants rows">
 <thead><tr><th>When</th><th>Who</th><th>What</th><th>Endpoint</th><th>Detail</th></tr></thead>
 <tbody>
 ${options.events.map(
   (event) =>
-    html`<tr><td>${event.at}</td><td>${event.actor}</td><td>${event.action}</td><td>${event.slug ?? ''}</td><td>${event.detail}</td></tr>`,
+    html`<tr><td class="row-title">${event.at}</td><td data-label="Who">${event.actor}</td><td data-label="What">${event.action}</td><td data-label="Endpoint">${event.slug ?? ''}</td><td data-label="Detail">${event.detail}</td></tr>`,
 )}
-</tbody></table>`
+</tbody></table></div>`
 }
 </section>`,
   );

@@ -94,10 +94,17 @@ describe('the key holder page, in-process', () => {
     assert.equal(k.upstreams.requests.at(sent)!.headers.authorization, `Bearer ${NEW_KEY}`);
 
     const id = replaced.root.querySelector('input[name="id"]')!.getAttribute('value')!;
-    const one = await b.post({ action: 'revoke', id });
+    // Each revocation is asked once more, naming the app (pages/confirm.ts); only the answer acts.
+    const asked = await b.post({ action: 'revoke', id });
+    assert.match(asked.root.querySelector('h1')?.text ?? '', /^Revoke .+’s access\?$/);
+    assert.equal(asked.root.querySelectorAll('table.grants tbody tr').length, 0, 'nothing revoked yet');
+    assert.ok(await tokenWorks(k, a, first.accessToken), 'nothing revoked before the confirmation');
+    const one = await b.post({ action: 'revoke', id, confirm: 'yes' });
     assert.match(one.root.querySelector('.ok')?.text ?? '', /Done: revoked In-process Client\. It can no longer use/);
     assert.equal(one.root.querySelectorAll('table.grants tbody tr').length, 1);
-    const all = await b.post({ action: 'revoke-all' });
+    const askedAll = await b.post({ action: 'revoke-all' });
+    assert.match(askedAll.root.querySelector('h1')?.text ?? '', /^Revoke all one access your key gave\?$/);
+    const all = await b.post({ action: 'revoke-all', confirm: 'yes' });
     assert.match(all.root.querySelector('.ok')?.text ?? '', /Done: revoked In-process Client\. It can no longer use/);
     assert.equal(await tokenWorks(k, a, first.accessToken), false);
     assert.equal(await tokenWorks(k, a, second.accessToken), false);

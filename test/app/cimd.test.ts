@@ -109,7 +109,7 @@ describe('Client ID Metadata Documents, in-process', () => {
     const client = cimdClient(CLAUDE_ID, CLAUDE_CALLBACK);
     const page = await k.openConsent(endpoint, client);
     assert.equal(page.status, 200, page.text);
-    assert.match(page.text, /Claude is published by claude\.ai/);
+    assert.match(page.text, /Claude wants to use your key Published by claude\.ai, which vouches for that name/);
     const approved = await k.submitConsent(page, { api_key: KEY, action: 'approve' });
     assert.equal(approved.status, 302);
     const location = new URL(approved.headers.get('location')!);

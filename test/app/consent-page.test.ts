@@ -44,7 +44,7 @@ describe('a consent page that cannot lie, in-process', () => {
     assert.match(((await patched.json()) as { message: string }).message, /looks like a web address/);
   });
 
-  test('the heading is where the key goes; the display name is labelled as the creator’s choice; the age is shown', async () => {
+  test('the heading names the app; where the key goes stands out; the display name is labelled as the creator’s choice; the age is shown', async () => {
     const { mcp_endpoint } = await k.mustCreateEndpoint({
       upstream_url: 'https://echo.example.com/mcp',
       display_name: 'Totally Official Tools',
@@ -53,10 +53,10 @@ describe('a consent page that cannot lie, in-process', () => {
     assert.equal(page.status, 200);
     const root = parse(page.html);
     const heading = root.querySelector('h1')!.text.replace(/\s+/g, ' ');
-    assert.match(heading, /echo\.example\.com/);
+    assert.equal(heading, 'In-process Client wants to use your key');
     assert.doesNotMatch(heading, /Totally Official/, 'the creator-chosen name is not the heading');
     assert.equal(root.querySelector('.destination .host')?.text, 'echo.example.com');
-    assert.match(page.text, /named “Totally Official Tools” by whoever created it/);
+    assert.match(page.text, /Totally Official Tools · a name chosen by whoever created this endpoint, not checked by anyone/);
     assert.match(page.text, /created less than a minute ago/);
   });
 

@@ -37,8 +37,8 @@ describe('the authorization flow, in-process', () => {
     assert.equal(page.status, 200);
     assert.match(page.response.headers.get('content-type') ?? '', /^text\/html/);
     assert.equal(parse(page.html).querySelector('.destination .host')?.text, 'echo.example.com', 'the page names where the key goes');
-    assert.match(page.text, /named “Echo server” by whoever created it/);
-    assert.match(page.text, /In-process Client asks to use it/);
+    assert.match(page.text, /Echo server · a name chosen by whoever created this endpoint/);
+    assert.match(page.text, /In-process Client wants to use your key/);
     assert.match(page.text, /in the Authorization header/);
     assert.ok(page.hidden.handle && page.hidden.destination, 'the form carries its handle and destination');
     const cookies = page.response.headers.getSetCookie();

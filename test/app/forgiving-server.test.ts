@@ -234,7 +234,7 @@ describe('revoking names the apps, in-process', () => {
     const revoked = await k.fetch('/access', {
       method: 'POST',
       headers: { ...SAME_ORIGIN, cookie },
-      body: new URLSearchParams({ action: 'revoke-all' }),
+      body: new URLSearchParams({ action: 'revoke-all', confirm: 'yes' }),
     });
     assert.equal(revoked.status, 303);
     const shown = parse(await (await k.fetch('/access', { headers: { cookie } })).text());

@@ -34,7 +34,7 @@ describe('pages that forgive mistakes, in-process', () => {
     const first = parse(await (await k.fetch(location)).text());
     const manageLink = first.querySelector('input#manage-link')?.getAttribute('value') ?? '';
     assert.match(manageLink, new RegExp(`^${PUBLIC_URL}/manage/[A-Za-z0-9]{12}#token=[A-Za-z0-9_-]{40,}$`));
-    assert.match(first.querySelector('main')?.text ?? '', /Save this link now/);
+    assert.match(first.querySelector('main')?.text ?? '', /Save your manage link now/);
 
     const reload = await k.fetch(location);
     assert.equal(reload.status, 200);

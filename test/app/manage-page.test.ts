@@ -77,6 +77,7 @@ describe('the manage page, in-process', () => {
       transport: 'streamable-http',
     });
     assert.equal(renamed.status, 303);
+    jar.keep(renamed);
     const afterRename = await get(renamed.headers.get('location')!, jar);
     assert.match(afterRename.root.querySelector('h1')?.text ?? '', /Manage Echo renamed/);
     assert.match(afterRename.root.querySelector('.ok')?.text ?? '', /^Saved\.$/);
@@ -84,8 +85,16 @@ describe('the manage page, in-process', () => {
 
     const claudeRow = afterRename.root.querySelectorAll('table.grants tbody tr').find((row) => row.querySelector('td')?.text === 'Claude')!;
     const grantId = claudeRow.querySelector('input[name="grant"]')!.getAttribute('value')!;
-    const revoked = await post(path, jar, { action: 'revoke', grant: grantId });
+    // Asked once more, naming the app; only the confirming post revokes.
+    const askedRevoke = await post(path, jar, { action: 'revoke', grant: grantId });
+    assert.equal(askedRevoke.status, 200);
+    const question = parse(await askedRevoke.text());
+    assert.equal(question.querySelector('h1')?.text, 'Revoke Claude’s access?');
+    assert.equal(question.querySelector('form input[name="confirm"]')?.getAttribute('value'), 'yes');
+    assert.ok(await tokenWorks(k, created.mcp_endpoint!, claude.accessToken), 'nothing revoked before the confirmation');
+    const revoked = await post(path, jar, { action: 'revoke', grant: grantId, confirm: 'yes' });
     assert.equal(revoked.status, 303);
+    jar.keep(revoked);
     assert.equal(await tokenWorks(k, created.mcp_endpoint!, claude.accessToken), false, 'the revoked app is refused');
     assert.ok(await tokenWorks(k, created.mcp_endpoint!, other.accessToken), 'the other app goes on');
     const afterRevoke = await get(revoked.headers.get('location')!, jar);
@@ -97,7 +106,14 @@ describe('the manage page, in-process', () => {
     const crossSite = await post(path, jar, { action: 'delete' }, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' });
     assert.equal(crossSite.status, 403);
 
-    const deleted = await post(path, jar, { action: 'delete' });
+    // Deleting takes the endpoint's ID, typed.
+    for (const typed of [{}, { confirm: 'not-the-id' }] as Record<string, string>[]) {
+      const refused = await post(path, jar, { action: 'delete', ...typed });
+      assert.equal(refused.status, 400);
+      assert.match(parse(await refused.text()).querySelector('.error')?.text ?? '', /Nothing was deleted: .*type its ID/);
+    }
+    assert.ok(await tokenWorks(k, created.mcp_endpoint!, other.accessToken), 'not deleted');
+    const deleted = await post(path, jar, { action: 'delete', confirm: created.slug! });
     assert.equal(deleted.status, 303);
     assert.match(deleted.headers.get('set-cookie') ?? '', /Max-Age=0/);
     const gone = await get(deleted.headers.get('location')!, jar);

@@ -28,9 +28,9 @@ describe('a stdio endpoint where no processes run', () => {
     const endpoint = `${PUBLIC_URL}/github/mcp`;
     const page = await k.openConsent(endpoint, await k.register());
     assert.equal(page.status, 200);
-    assert.match(page.text, /Your key will be given to GitHub, a program this server runs for you alone/);
-    assert.match(page.text, /GITHUB_PERSONAL_ACCESS_TOKEN/);
-    assert.match(page.html, /<label>GitHub personal access token/);
+    assert.match(page.text, /GitHub, a program this server runs for you alone/);
+    assert.match(page.text, /Into GitHub’s GITHUB_PERSONAL_ACCESS_TOKEN environment variable/);
+    assert.match(page.html, /<label for="key-0">GitHub personal access token/);
     const refused = await k.submitConsent(page, { api_key: 'ghp_example', action: 'approve' });
     assert.equal(refused.status, 501);
     assert.match(await refused.text(), /stdio server, and this deployment runs none/);

@@ -175,7 +175,7 @@ describe('sign-in through a real OpenID provider, in-process', () => {
     assert.match(all, /All endpoints/);
     assert.match(all, /Alice renamed/);
     assert.match(all, /alice@corp\.example/);
-    const deleted = await postForm(app, `${PUBLIC_URL}/manage/${slug}`, root, { action: 'delete' });
+    const deleted = await postForm(app, `${PUBLIC_URL}/manage/${slug}`, root, { action: 'delete', confirm: slug });
     assert.equal(deleted.status, 303);
 
     // ADMIN_TOKEN keeps working for scripts.

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { APP_JS, STYLE_CSS } from '../../src/pages/assets.ts';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
 import { authorize, mcpPost } from '../support/security.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
@@ -21,6 +23,8 @@ const KEY = 'sk-browser-pages-4242';
 const havePngquant = spawnSync('pngquant', ['--version']).status === 0;
 const CALLBACK = 'https://claude.ai/api/mcp/auth_callback';
 const SHOTS = join(import.meta.dirname, '..', '..', 'docs', 'screenshots');
+/** Which page each picture shows, by the hash `shoot` computes. */
+const HASHES = join(SHOTS, 'pages.json');
 const DESKTOP = { width: 1100, height: 760 };
 const PHONE = { width: 390, height: 760 };
 const INITIALIZE = JSON.stringify({
@@ -55,19 +59,47 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     await upstream?.close();
   });
 
-  /** The page at both widths, whole, as docs/screenshots/{name}-{desktop,phone}.png. */
+  /**
+   * The page at both widths, whole, as docs/screenshots/{name}-{desktop,phone}.png, rewritten only
+   * when the page changed, so a test run leaves the tree clean. What changes from run to run (ports,
+   * the slug, tokens, times, hidden form values) is first replaced in the page itself by fixed
+   * stand-ins, so the picture is the same for the same page; then the page's HTML, the stylesheet,
+   * the script and the width are hashed, and the picture is taken only when that hash is not the
+   * one docs/screenshots/pages.json holds for it.
+   */
   async function shoot(name: string) {
+    const replacements: [string, string][] = [
+      [server.url, 'https://key2oauth.example'],
+      [new URL(server.url).host, 'key2oauth.example'],
+      [new URL(upstream.url).origin, 'https://mcp.example.com'],
+      [new URL(upstream.url).host, 'mcp.example.com'],
+    ];
+    // As they appear inside URLs (the key holder's link carries the endpoint URL).
+    for (const [from, to] of [...replacements]) replacements.push([encodeURIComponent(from), encodeURIComponent(to)]);
+    if (endpoint) replacements.push([slugOf(endpoint), 'Xq7pL2mN9vR4']);
+    const html = await page.evaluate(normalizedPage, replacements);
+    if (process.env.SCREENSHOT_HTML_DIR) writeFileSync(join(process.env.SCREENSHOT_HTML_DIR, `${name}.html`), html);
+    const hashes = readHashes();
     for (const [size, viewport] of [
       ['desktop', DESKTOP],
       ['phone', PHONE],
     ] as const) {
-      await page.setViewportSize(viewport);
       const file = join(SHOTS, `${name}-${size}.png`);
-      await page.screenshot({ path: file, fullPage: true });
+      const hash = createHash('sha256')
+        .update(JSON.stringify([viewport, STYLE_CSS, APP_JS, html]))
+        .digest('hex');
+      if (hashes[`${name}-${size}`] === hash && existsSync(file)) continue;
+      // The stand-in page, served at our origin so its stylesheet and script load as the real one's do.
+      const copy = await browser.newPage({ viewport, colorScheme: 'light' });
+      await copy.route(`${server.url}/screenshot`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: html }));
+      await copy.goto(`${server.url}/screenshot`);
+      await copy.screenshot({ path: file, fullPage: true });
+      await copy.close();
       // The README carries these: 64 colours keep them a quarter of the size and look the same.
       if (havePngquant) execFileSync('pngquant', ['--force', '--skip-if-larger', '--strip', '--output', file, '64', file]);
+      hashes[`${name}-${size}`] = hash;
+      writeHashes(hashes);
     }
-    await page.setViewportSize(DESKTOP);
   }
 
   function endpointCount(): number {
@@ -177,6 +209,9 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     assert.equal(await page.locator('h1').innerText(), 'Manage Echo renamed');
 
     await page.locator('table.grants tbody tr', { hasText: 'Claude' }).locator('button:has-text("Revoke")').click();
+    await page.waitForSelector('h1:has-text("Revoke Claude’s access?")');
+    await shoot('manage-confirm');
+    await page.click('button.danger');
     await page.waitForSelector('.ok:has-text("Access revoked")');
     assert.equal(await page.locator('table.grants tbody tr').count(), 1);
     assert.equal((await mcpPost(endpoint, claudeToken, INITIALIZE)).status, 401, 'the revoked app is refused');
@@ -184,6 +219,7 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     assert.equal(still.status, 200, 'the other app goes on');
     await still.body?.cancel();
 
+    await page.fill('input[name=confirm]', slugOf(endpoint));
     await page.click('button:has-text("Delete endpoint")');
     await page.waitForSelector('h1:has-text("Endpoint deleted")');
     await shoot('manage-deleted');
@@ -203,6 +239,7 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     const granted = await authorize(server, endpoint, KEY);
 
     await page.goto(await authorizationUrl('Claude'));
+    await page.click('summary:has-text("Details")');
     await page.click('a:has-text("Revoke this access or replace its key")');
     await page.waitForURL(/\/access\?/);
     assert.equal(await page.inputValue('input[name=endpoint]'), endpoint);
@@ -212,6 +249,7 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     await page.waitForSelector('table.grants');
     assert.ok(!page.url().includes(KEY), 'no key in the URL');
     await page.click('button:has-text("Revoke all")');
+    await page.click('button.danger:has-text("Revoke all")');
     await page.waitForSelector('.ok');
     assert.match(await page.locator('.ok').innerText(), /Done: revoked Test MCP Client\. It can no longer use this endpoint/);
     assert.equal((await mcpPost(endpoint, granted.accessToken, INITIALIZE)).status, 401);
@@ -230,3 +268,42 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     assert.equal(icon.headers()['content-type'], 'image/svg+xml');
   });
 });
+
+function slugOf(endpoint: string): string {
+  return new URL(endpoint).pathname.split('/')[1]!;
+}
+
+function readHashes(): Record<string, string> {
+  return existsSync(HASHES) ? (JSON.parse(readFileSync(HASHES, 'utf8')) as Record<string, string>) : {};
+}
+
+function writeHashes(hashes: Record<string, string>): void {
+  const sorted = Object.fromEntries(Object.entries(hashes).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(HASHES, `${JSON.stringify(sorted, null, 2)}\n`);
+}
+
+/**
+ * Runs in the page: a copy of it, with the run's own origins and slug replaced by fixed ones in every
+ * text, attribute and input value, times and durations by fixed ones, tokens and hidden form values
+ * emptied. The page itself is left as it is.
+ */
+function normalizedPage(replacements: [string, string][]): string {
+  const fixed = (text: string) => {
+    let out = text;
+    for (const [from, to] of replacements) out = out.split(from).join(to);
+    return out
+      .replace(/token=[A-Za-z0-9_-]+/g, 'token=•••')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z?/g, '2026-01-01T12:00:00Z')
+      .replace(/\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?/g, '2026-01-01 12:00')
+      .replace(/\b\d+ ms\b/g, '12 ms');
+  };
+  const root = document.documentElement.cloneNode(true) as HTMLElement;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) node.nodeValue = fixed(node.nodeValue ?? '');
+  for (const element of root.querySelectorAll('*'))
+    for (const attribute of [...element.attributes]) element.setAttribute(attribute.name, fixed(attribute.value));
+  // Values a person does not see: hidden fields (handles, grant ids) and the ids behind a select's options.
+  for (const input of root.querySelectorAll('input')) if (input.type === 'hidden') input.setAttribute('value', '');
+  for (const option of root.querySelectorAll('option')) option.setAttribute('value', '');
+  return `<!doctype html>\n${root.outerHTML}`;
+}

@@ -81,7 +81,7 @@ for (const target of targets())
       const url = authorizationUrl(server, endpoint, client, { challenge });
       const page = await browser.get(url);
       assert.equal(page.status, 200, page.text());
-      assert.match(page.text(), new RegExp(`Claude is published by ${new URL(documentUrl).host}`));
+      assert.match(page.text(), new RegExp(`Published by ${new URL(documentUrl).host}, which vouches for that name`));
       const fetchesBefore = documentFetches;
       const code = await approveInBrowser(browser, url, KEY);
       const tokens = await exchangeCode(server, endpoint, client, { code, verifier, redirectUri: client.redirectUris[0]! });

@@ -81,7 +81,7 @@ for (const target of targets())
       const revoked = await fetch(new URL(manageLink.pathname, server.url), {
         method: 'POST',
         headers: { ...FORM, cookie },
-        body: new URLSearchParams({ action: 'revoke', grant: claudeGrant }),
+        body: new URLSearchParams({ action: 'revoke', grant: claudeGrant, confirm: 'yes' }),
         redirect: 'manual',
       });
       assert.equal(revoked.status, 303);
