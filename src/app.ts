@@ -21,6 +21,7 @@ import { metricsRoute } from './http/metrics-route.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { READINESS_PATH, readiness } from './http/readiness.ts';
 import { onPublicOrigin, wantsPage } from './http/request.ts';
+import { htmlResponse } from './http/responses.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { selfHostNoticeOff } from './http/self-host-notice.ts';
 import { STREAM_CHECK_PATH, streamCheck } from './http/stream-check.ts';
@@ -38,6 +39,8 @@ import { registerClient } from './oauth/register-route.ts';
 import { tokenEndpoint } from './oauth/token.ts';
 import { ACCESS_PATH } from './pages/access.ts';
 import { APP_JS, FAVICON_SVG, STYLE_CSS } from './pages/assets.ts';
+import { SELF_HOST_PATH } from './pages/layout.ts';
+import { selfHostPage } from './pages/self-host.ts';
 import type { Platform } from './platform.ts';
 import { CALLBACK_PATH, finishLogin, LOGIN_PATH, LOGOUT_PATH, logout, startLogin } from './signin/routes.ts';
 import { isStorageUnavailable } from './storage/unavailable.ts';
@@ -86,6 +89,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   app.post('/', (c) => createFromForm(platform, c, address(c)));
   app.post('/api/slugs', (c) => createFromApi(platform, c, address(c)));
   app.get('/created/:id', (c) => showCreated(platform, c.req.param('id')));
+  app.get(SELF_HOST_PATH, () => htmlResponse(selfHostPage()));
 
   // Teams (docs/teams.md): sign-in through the company's OpenID provider, my endpoints, the audit
   // trail. Each answers 404 when sign-in and ADMIN_TOKEN leave it nothing to do.

@@ -1,8 +1,8 @@
 /**
  * Every setting, from environment variables (Node) or Worker vars and secrets (Cloudflare): the
  * same names on both, each parsed once by the same strict rules (a typo such as `TRUST_PROXY=ture`
- * is refused, never read as false), with defaults from `DEFAULTS`, which the README's
- * Configuration table must match (a test compares them). A bad value stops start-up with a
+ * is refused, never read as false), with defaults from `DEFAULTS`, which the settings table of
+ * docs/configuration.md must match (a test compares them). A bad value stops start-up with a
  * message that names the variable, never a stack trace.
  */
 export interface Config {
@@ -129,7 +129,7 @@ export class ConfigError extends Error {
 }
 
 /**
- * Each setting's default, as the README's Configuration table writes it. A name missing here is
+ * Each setting's default, as docs/configuration.md's settings table writes it. A name missing here is
  * unset by default (or, PUBLIC_URL, derived: from PORT on Node, from the request on Workers).
  */
 export const DEFAULTS: Readonly<Record<string, string>> = {

@@ -36,6 +36,7 @@ export const RESERVED_SLUGS = [
   'oauth',
   'readyz',
   'revoke',
+  'self-host',
   'sse',
 ];
 /** Operator-chosen: 3 to 40 of [a-z0-9-], none of the reserved words. */

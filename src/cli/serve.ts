@@ -6,7 +6,7 @@ export const command: Command = {
 
 Runs the self-hosted server on its embedded SQLite store, or on Redis when REDIS_URL is set (several
 replicas). Every setting comes from the environment (PORT, HOST, PUBLIC_URL, DATA_DIR, REDIS_URL, …;
-see the README's Configuration table).`,
+docs/configuration.md lists every one).`,
   async run(args) {
     if (args.length > 0) {
       process.stderr.write(`key2oauth serve takes no arguments (got ${args.join(' ')}); settings come from the environment\n`);

@@ -43,12 +43,12 @@ export function withoutSelfHostNotice(page: string): string {
   return page.replace(SELF_HOST_BLOCK, '');
 }
 
-/** Where the project's README is read (its npm page shows it): how to self-host, every setting. */
-export const README_URL = 'https://www.npmjs.com/package/key2oauth';
+/** The page on running one's own Key2OAuth (pages/self-host.ts), which the footer links to: served by every deployment, so the link never dies. */
+export const SELF_HOST_PATH = '/self-host';
 
 /** The foot of every page: running your own, and the key holder's page. */
 export function footer(): Html {
-  return html`<footer><p ${SELF_HOST_MARK}>Self-host it in minutes for keys you would rather not trust to anyone: <a href="${README_URL}">see the README</a>.</p>
+  return html`<footer><p ${SELF_HOST_MARK}>Self-host it in minutes for keys you would rather not trust to anyone: <a href="${SELF_HOST_PATH}">here is how</a>.</p>
 <p><a href="/access">Gave an app your key? See, revoke or replace its access</a></p></footer>`;
 }
 

@@ -180,6 +180,16 @@ describe('every page: no sideways scroll, no serious accessibility violation, a 
       open: (page) => page.goto(`${server.url}/${'x'.repeat(12)}/mcp`),
     },
     { name: 'unknown path', context: () => stranger, open: (page) => page.goto(`${server.url}/no/such/page`) },
+    {
+      name: 'self-host (the footer’s link)',
+      context: () => stranger,
+      open: async (page) => {
+        // Reached as a person reaches it, from the footer of a page: the link leads to a page of its own.
+        await page.goto(`${server.url}/access`);
+        await Promise.all([page.waitForURL(`${server.url}/self-host`), page.click('footer a[href="/self-host"]')]);
+        assert.equal(await page.locator('h1').textContent(), 'Run your own Key2OAuth');
+      },
+    },
     { name: 'created page, unknown', context: () => stranger, open: (page) => page.goto(`${server.url}/created/${'x'.repeat(43)}`) },
     { name: 'manage: token asked', context: () => stranger, open: (page) => page.goto(`${server.url}/manage/${slug}`) },
     { name: 'manage, with accesses and activity', open: (page) => page.goto(`${server.url}/manage/${slug}`) },

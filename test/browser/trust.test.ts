@@ -263,7 +263,7 @@ describe('pages a person trusts, in real Chromium', { skip: !haveChromium && 'Ch
     assert.equal(await box.locator('#manage-link').count(), 1);
     assert.match(await box.locator('h2').innerText(), /Save your manage link/);
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
-    assert.ok(await page.locator('footer a:has-text("see the README")').getAttribute('href'));
+    assert.equal(await page.locator('footer a:has-text("here is how")').getAttribute('href'), '/self-host');
     await page.close();
   });
 });
