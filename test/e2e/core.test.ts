@@ -158,7 +158,7 @@ for (const target of targets())
       const page = await browser.get(provider.authorizationUrl!);
       assert.equal(page.status, 200);
       assert.match(page.text(), /127\.0\.0\.1/, 'the upstream host is shown');
-      assert.match(page.text(), /operator of this deployment could technically recover keys/);
+      assert.match(page.text(), /whoever runs this server could recover it while it is in use/, 'the trust notice');
 
       const refused = await browser.submit(page, { api_key: 'wrong-key' }, { name: 'action', value: 'approve' });
       assert.equal(refused.status, 401);
