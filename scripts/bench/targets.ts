@@ -44,7 +44,7 @@ export interface UpstreamProcess {
 }
 
 /** Raises the open-file limit to the hard limit in the child: 5,000 streams need 10,000 sockets. */
-function withFileLimit(command: string, args: string[]): [string, string[]] {
+export function withFileLimit(command: string, args: string[]): [string, string[]] {
   return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', command, ...args]];
 }
 
@@ -274,7 +274,7 @@ export async function waitForPort(port: number, child: ChildProcess, timeoutMs =
   }
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   child.kill(signal);
