@@ -60,8 +60,8 @@ function gcm(direction: 'encrypt' | 'decrypt', algorithm: Algorithm, k: FastKey,
   return arrayBuffer(Buffer.concat([decipher.update(input.subarray(0, input.length - 16)), decipher.final()]));
 }
 
-/** Installs the fast operations on `globalThis.crypto.subtle`, for this process only. */
-export function installFastSubtle(): void {
+/** Installs the fast operations on `globalThis.crypto.subtle`, for this process only; returns the undo. */
+export function installFastSubtle(): () => void {
   const real = globalThis.crypto.subtle;
   const refuseMixed = (...keys: unknown[]) => {
     if (keys.some(isFast)) throw new Error('fast-subtle: a fast key handed to an operation it does not do');
@@ -140,6 +140,7 @@ export function installFastSubtle(): void {
     },
   };
   const webCrypto = globalThis.crypto;
+  const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'crypto')!;
   Object.defineProperty(globalThis, 'crypto', {
     configurable: true,
     value: {
@@ -148,4 +149,5 @@ export function installFastSubtle(): void {
       randomUUID: webCrypto.randomUUID.bind(webCrypto),
     },
   });
+  return () => Object.defineProperty(globalThis, 'crypto', descriptor);
 }
