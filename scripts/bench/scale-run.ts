@@ -123,7 +123,7 @@ export async function runScaleBench(run: BenchRun, nodeArgs: string[]): Promise<
     for (let round = 0; round < rounds; round++) {
       for (const streams of streamCounts) {
         const order = serving.map((_, i) => serving[(i + round) % serving.length]!);
-        for (const target of order) figures.push(...(await measure(target, streams, run.seconds)));
+        for (const target of order) figures.push(...(await measure(target, upstream, streams, run.seconds)));
         log(`  round ${round + 1}: ${streams.toLocaleString('en')} open streams`);
       }
     }
@@ -263,7 +263,7 @@ async function serve(filled: Filled, nodeArgs: string[]): Promise<Serving> {
   return { ...filled, name, pid: child.pid!, endpoints, child };
 }
 
-async function measure(target: Serving, streams: number, seconds: number): Promise<ScaleFigure[]> {
+async function measure(target: Serving, upstream: UpstreamProcess, streams: number, seconds: number): Promise<ScaleFigure[]> {
   const figure = (key: ScaleFigure['key'], value: number): ScaleFigure => ({ target: target.name, streams, key, value });
   const opened = await openIdleStreams(target.endpoints, streams);
   try {
@@ -281,8 +281,12 @@ async function measure(target: Serving, streams: number, seconds: number): Promi
     ];
   } finally {
     for (const stream of opened.streams) stream.close();
-    // Let the server and the upstream see every stream go before the next measurement.
-    await new Promise((wait) => setTimeout(wait, Math.min(3000, 200 + streams / 5)));
+    // The next process's streams need the upstream's sockets (and its open files) these held: wait
+    // until the upstream has seen every one go (a fixed pause was too short under load, and the
+    // next 9,800 streams then failed), and a moment for the server to finish with them too.
+    const deadline = Date.now() + 60_000;
+    while ((await upstream.openStreams()) > 0 && Date.now() < deadline) await new Promise((wait) => setTimeout(wait, 100));
+    await new Promise((wait) => setTimeout(wait, 200));
   }
 }
 
