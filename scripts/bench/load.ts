@@ -36,10 +36,20 @@ export interface LoadResult {
   latencies: number[];
 }
 
-/** Closed-loop load for `seconds` after `warmupSeconds` of the same load that is not counted. */
-export async function closedLoop(target: Endpoint, concurrency: number, seconds: number, warmupSeconds = 0.3): Promise<LoadResult> {
-  const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
-  const headers = { ...JSON_HEADERS, authorization: target.authorization };
+/**
+ * Closed-loop load for `seconds` after `warmupSeconds` of the same load that is not counted. Given
+ * several endpoints (on one origin: the growth bench's sampled grants), requests take them in turn.
+ */
+export async function closedLoop(
+  target: Endpoint | Endpoint[],
+  concurrency: number,
+  seconds: number,
+  warmupSeconds = 0.3,
+): Promise<LoadResult> {
+  const targets = Array.isArray(target) ? target : [target];
+  const pool = new Pool(targets[0]!.origin, { connections: concurrency, pipelining: 1 });
+  const requests = targets.map(({ path, authorization }) => ({ path, headers: { ...JSON_HEADERS, authorization } }));
+  let turn = 0;
   const latencies: number[] = [];
   let errors = 0;
   let total = 0;
@@ -50,8 +60,9 @@ export async function closedLoop(target: Endpoint, concurrency: number, seconds:
       const started = performance.now();
       if (started >= end) return;
       let ok = false;
+      const { path, headers } = requests[turn++ % requests.length]!;
       try {
-        const answer = await pool.request({ path: target.path, method: 'POST', headers, body: CALL_BODY });
+        const answer = await pool.request({ path, method: 'POST', headers, body: CALL_BODY });
         await answer.body.dump();
         ok = answer.statusCode === 200;
       } catch {
@@ -166,15 +177,22 @@ export function openIdleStream(target: Endpoint, watch?: string): IdleStream {
   return { ready, close: () => req.destroy() };
 }
 
-/** Opens `count` idle streams, at most `parallel` being opened at a time; returns them and the failures. */
-export async function openIdleStreams(target: Endpoint, count: number, parallel = 100): Promise<{ streams: IdleStream[]; errors: number }> {
+/**
+ * Opens `count` idle streams, at most `parallel` being opened at a time; returns them and the
+ * failures. Given several endpoints, the streams take them in turn.
+ */
+export async function openIdleStreams(
+  target: Endpoint | Endpoint[],
+  count: number,
+  parallel = 100,
+): Promise<{ streams: IdleStream[]; errors: number }> {
+  const targets = Array.isArray(target) ? target : [target];
   const streams: IdleStream[] = [];
   let errors = 0;
   let next = 0;
   const opener = async () => {
     while (next < count) {
-      next++;
-      const stream = openIdleStream(target);
+      const stream = openIdleStream(targets[next++ % targets.length]!);
       streams.push(stream);
       try {
         await stream.ready;

@@ -15,6 +15,9 @@
  *                                 Worker on the same workerd: latency, throughput and workerd CPU
  *                                 per request (worker-run.ts); with --cpu-prof DIR, a V8 profile
  *                                 of each Worker's isolate after the rounds (worker-profile.ts)
+ *   npm run bench -- --scale      how cost grows: 10, 1,000 and 100,000 endpoints and grants on SQLite
+ *                                 and Redis, 10, 1,000 and 10,000 open streams; p50, CPU per message,
+ *                                 memory and store bytes per grant at each size (scale-run.ts)
  *
  * Figures are absolute and as ratios to the others; with several rounds each is the median, with
  * the spread (min–max) across rounds. Not a test: it prints, it never fails on a number.
@@ -22,11 +25,12 @@
 import { resolve } from 'node:path';
 import type { BenchRun } from './bench-run.ts';
 import { runNodeBench } from './node-run.ts';
+import { runScaleBench } from './scale-run.ts';
 import { seedCheckoutProblem } from './seed-target.ts';
 import { runWorkerBench } from './worker-run.ts';
 
 /** What every run shares: how long, how many rounds, where the figures go. */
-const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR]]';
+const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR] | --scale]';
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
@@ -42,7 +46,7 @@ for (let i = 0; i < args.length; i++) {
     const value = args[++i];
     if (value === undefined || value.startsWith('--')) fail(`${arg} needs a value`);
     valued.set(arg, value);
-  } else if (arg === '--quick' || arg === '--json' || arg === '--worker') flags.add(arg);
+  } else if (arg === '--quick' || arg === '--json' || arg === '--worker' || arg === '--scale') flags.add(arg);
   else fail(`unknown argument ${JSON.stringify(arg)}`);
 }
 const quick = flags.has('--quick');
@@ -50,6 +54,8 @@ const worker = flags.has('--worker');
 const rounds = valued.has('--rounds') ? Number(valued.get('--rounds')) : quick ? 1 : 3;
 if (!Number.isInteger(rounds) || rounds < 1) fail(`--rounds must be a whole number of at least 1 (got ${valued.get('--rounds')})`);
 if (valued.has('--seed') && !worker) fail('--seed compares Workers: give it with --worker');
+const scale = flags.has('--scale');
+if (scale && worker) fail('--scale measures the Node server: give it without --worker');
 
 // npm runs scripts in the package's folder; a relative path means the folder the user typed it in.
 const fromUser = (flag: string) => (valued.has(flag) ? resolve(process.env.INIT_CWD ?? process.cwd(), valued.get(flag)!) : undefined);
@@ -78,5 +84,7 @@ const run: BenchRun = {
   json,
   log: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
 };
+const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
 if (worker) await runWorkerBench(run, seedDir, profileDir);
-else await runNodeBench(run, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
+else if (scale) await runScaleBench(run, nodeArgs);
+else await runNodeBench(run, nodeArgs);

@@ -2,13 +2,13 @@
 import { describe, type Figure } from './measure.ts';
 import type { Started } from './targets.ts';
 
-interface Summary {
+export interface Summary {
   median: number;
   min: number;
   max: number;
 }
 
-function summarize(values: number[]): Summary | undefined {
+export function summarize(values: number[]): Summary | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
@@ -35,7 +35,7 @@ function collect(perRound: Figure[][], targets: Started[]) {
   }));
 }
 
-const format = (value: number): string =>
+export const format = (value: number): string =>
   !Number.isFinite(value) ? '—' : Math.abs(value) >= 100 ? Math.round(value).toLocaleString('en') : value.toFixed(value < 1 ? 3 : 2);
 
 type Row = ReturnType<typeof collect>[number];

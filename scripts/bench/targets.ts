@@ -40,22 +40,26 @@ export interface UpstreamProcess {
   port: number;
   /** Resolves with the monotonic time (ns) at which the upstream saw the watched stream close. */
   closedAt(watch: string): Promise<bigint>;
+  /** How many GET streams the upstream holds open now. */
+  openStreams(): Promise<number>;
   stop(): Promise<void>;
 }
 
 /** Raises the open-file limit to the hard limit in the child: 5,000 streams need 10,000 sockets. */
-function withFileLimit(command: string, args: string[]): [string, string[]] {
+export function withFileLimit(command: string, args: string[]): [string, string[]] {
   return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', command, ...args]];
 }
 
 export async function startUpstream(): Promise<UpstreamProcess> {
   const child = fork(resolve(import.meta.dirname, 'upstream.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiters = new Map<string, (at: bigint) => void>();
+  const counts: ((open: number) => void)[] = [];
   const seen = new Map<string, bigint>();
   const port = await new Promise<number>((resolvePort, reject) => {
     child.once('exit', () => reject(new Error('the bench upstream exited')));
-    child.on('message', (message: { port?: number; closed?: string; at?: string }) => {
+    child.on('message', (message: { port?: number; closed?: string; at?: string; open?: number }) => {
       if (message.port) resolvePort(message.port);
+      if (message.open !== undefined) counts.shift()?.(message.open);
       if (message.closed && message.at) {
         const at = BigInt(message.at);
         const waiter = waiters.get(message.closed);
@@ -71,6 +75,11 @@ export async function startUpstream(): Promise<UpstreamProcess> {
       if (already !== undefined) return Promise.resolve(already);
       return new Promise((resolveAt) => waiters.set(watch, resolveAt));
     },
+    openStreams: () =>
+      new Promise((resolveCount) => {
+        counts.push(resolveCount);
+        child.send({ ask: 'open' });
+      }),
     stop: () => stopChild(child),
   };
 }
@@ -296,7 +305,7 @@ export async function waitForPort(port: number, child: ChildProcess, timeoutMs =
   }
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   child.kill(signal);

@@ -8,6 +8,7 @@
  *   (process.hrtime is CLOCK_MONOTONIC, shared by every process on the machine).
  * - GET: an idle server stream (one comment, then nothing) that stays open until the client leaves;
  *   with `Mcp-Session-Id: ID` (a header every proxy passes) the close is reported to the parent with its time.
+ * Asked `{ ask: 'open' }`, it answers how many GET streams are open.
  * Every request must carry the key; anything else is a 401, so a target that forgot to inject it fails.
  */
 import { createServer } from 'node:http';
@@ -19,6 +20,9 @@ const RESULT = JSON.stringify({
   result: { content: [{ type: 'text', text: 'echo: the quick brown fox jumps over the lazy dog' }], isError: false },
 });
 
+/** GET streams open now: the growth bench waits for a process's streams to be gone before the next opens its own. */
+let openStreams = 0;
+
 const server = createServer((req, res) => {
   if (req.headers.authorization !== `Bearer ${BENCH_KEY}`) {
     res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid api key"}');
@@ -29,6 +33,8 @@ const server = createServer((req, res) => {
     const watch = req.headers['mcp-session-id'];
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.write(': open\n\n');
+    openStreams++;
+    res.once('close', () => openStreams--);
     if (typeof watch === 'string') res.on('close', () => process.send?.({ closed: watch, at: String(process.hrtime.bigint()) }));
     return;
   }
@@ -60,5 +66,8 @@ server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+});
+process.on('message', (message: { ask?: string }) => {
+  if (message.ask === 'open') process.send?.({ open: openStreams });
 });
 process.on('disconnect', () => process.exit(0));

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { NGINX } from '../../scripts/bench/targets.ts';
 import { killOnExit } from '../support/exit-cleanup.ts';
 import { processes } from '../support/proc.ts';
+import { redisAvailable } from '../support/redis-server.ts';
 
 /**
  * `npm run bench` cannot rot: its quickest mode runs end to end (upstream, nginx when installed,
@@ -105,6 +106,42 @@ test('npm run bench -- --worker --quick --json measures our Worker beside direct
   );
 });
 
+/**
+ * The growth bench cannot rot: its quick mode fills SQLite (and Redis, when redis-server is
+ * installed) through the server's modules, serves each fill with the real server, and reports
+ * every figure for every store, size and stream count, with no failed request. It refuses to run
+ * at all when a sampled token of a fill is not accepted, so finishing is the check that the fills
+ * are real grants.
+ */
+test('npm run bench -- --scale --quick --json reports the growth table for every store and size', { timeout: 120_000 }, async () => {
+  const { code, stdout, stderr } = await bench(['--scale', '--quick', '--json']);
+  assert.equal(code, 0, stderr);
+  type Summary = { median: number; max: number } | undefined;
+  const result = JSON.parse(stdout) as {
+    run: { sizes: number[]; streamCounts: number[] };
+    fills: { store: string; grants: number; bytesPerGrant: number }[];
+    figures: { store: string; grants: number; streams: number; figures: Record<string, Summary> }[];
+  };
+  const stores = redisAvailable() ? ['sqlite', 'redis'] : ['sqlite'];
+  for (const store of stores) {
+    for (const grants of result.run.sizes) {
+      const fill = result.fills.find((f) => f.store === store && f.grants === grants);
+      assert.ok(fill && fill.bytesPerGrant > 0, `store bytes per grant for ${store} at ${grants}: ${JSON.stringify(fill)}`);
+      for (const streams of result.run.streamCounts) {
+        const row = result.figures.find((f) => f.store === store && f.grants === grants && f.streams === streams);
+        for (const key of ['p50_ms', 'cpu_us', 'rss_mib'])
+          assert.ok((row?.figures[key]?.median ?? 0) > 0, `${key} for ${store}, ${grants} grants, ${streams} streams`);
+        assert.equal(row?.figures.errors?.max, 0, `failed requests for ${store}, ${grants} grants, ${streams} streams`);
+      }
+    }
+  }
+  // Each store's three flatness targets, and Redis beside SQLite when both ran.
+  const targets = (JSON.parse(stdout) as { targets: { kind: string; value: number }[] }).targets;
+  assert.equal(targets.filter((t) => t.kind === 'flat').length, 3 * stores.length);
+  assert.equal(targets.filter((t) => t.kind === 'redis').length, stores.length === 2 ? 2 : 0);
+  for (const target of targets) assert.ok(Number.isFinite(target.value), JSON.stringify(target));
+});
+
 test('the bench refuses arguments it cannot honour, saying why, before starting anything', async () => {
   const cases: [string[], RegExp][] = [
     [['--worker', '--seed', '/nonexistent-seed-checkout'], /--seed \/nonexistent-seed-checkout has no package\.json/],
@@ -112,6 +149,7 @@ test('the bench refuses arguments it cannot honour, saying why, before starting 
     [['--rounds', '0'], /--rounds must be a whole number/],
     [['--rounds'], /--rounds needs a value/],
     [['--fast'], /unknown argument "--fast"/],
+    [['--scale', '--worker'], /--scale measures the Node server: give it without --worker/],
   ];
   for (const [args, message] of cases) {
     const { code, stdout, stderr } = await bench(args);
