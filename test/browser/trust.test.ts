@@ -244,7 +244,7 @@ describe('pages a person trusts, in real Chromium', { skip: !haveChromium && 'Ch
     await page.close();
   });
 
-  test('the created page on a phone: snippets keep their lines whole and copy; the manage link stands out; the footer links the README', async () => {
+  test('the created page on a phone: snippets keep their lines whole and copy; the manage link stands out; the footer links the self-host page', async () => {
     const page = await withJs.newPage();
     await page.setViewportSize(PHONE);
     await create(page, 'Echo phone');

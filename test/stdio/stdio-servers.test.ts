@@ -442,7 +442,7 @@ describe('stdio servers: the memory limit, and every way a grant ends', () => {
     const revoked = await fetch(`${server.url}/access`, {
       method: 'POST',
       headers: { ...form, cookie },
-      body: new URLSearchParams({ action: 'revoke-all' }),
+      body: new URLSearchParams({ action: 'revoke-all', confirm: 'yes' }),
       redirect: 'manual',
     });
     assert.equal(revoked.status, 303);
