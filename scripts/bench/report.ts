@@ -135,7 +135,39 @@ function nodeChecks(get: (key: string, name: string) => number, rows: Row[]): Ch
     const failed = get(`idle_errors_${count}`, ours);
     checks.push([`memory per idle stream ≤ 32 KiB with ${count} open, no error`, kib, 'KiB', kib <= 32 && failed === 0]);
   }
-  return checks;
+  return [...checks, ...floorChecks(get, largest)];
+}
+
+/**
+ * Issue 24's bar: against the least a Node proxy does (node-floor.ts), in the same interleaved
+ * run, since no Node process beats it. Each line names the floor's own figure beside ours.
+ */
+function floorChecks(get: (key: string, name: string) => number, largestIdle: string | undefined): Check[] {
+  const ours = (key: string) => get(key, 'key2oauth');
+  const floor = (key: string) => get(key, 'node-floor');
+  if (!Number.isFinite(floor('c16_rps'))) return [];
+  const rps = ours('c16_rps') / floor('c16_rps');
+  const cpu = ours('c16_cpu_us') / floor('c16_cpu_us');
+  const p50 = ours('c1_p50') - floor('c1_p50');
+  const sse = ours('sse_delay_p99') - floor('sse_delay_p99');
+  const first = ours('first_event_p50') - floor('first_event_p50');
+  const lines: Check[] = [
+    ['vs the node floor: requests/s at c16 ≥ 0.9×', rps, '×', rps >= 0.9],
+    ['vs the node floor: CPU per request ≤ 1.3×', cpu, '×', cpu <= 1.3],
+    ['vs the node floor: p50 at c1 ≤ the floor’s + 0.05 ms', p50, 'ms more', p50 <= 0.05],
+    ['vs the node floor: SSE event p99 ≤ the floor’s', sse, 'ms more', sse <= 0],
+    ['vs the node floor: first SSE event ≤ the floor’s + 0.2 ms', first, 'ms more', first <= 0.2],
+  ];
+  if (largestIdle) {
+    const extra = ours(largestIdle) - floor(largestIdle);
+    lines.push([
+      `vs the node floor: memory per idle stream (${largestIdle.slice('idle_kib_'.length)} open) ≤ the floor’s + 1 KiB`,
+      extra,
+      'KiB more',
+      extra <= 1,
+    ]);
+  }
+  return lines;
 }
 
 /** The issue's bar on Workers: ours costs no more CPU per request than the seed's design did. */
