@@ -43,7 +43,7 @@ test('a bad file is refused with its line and the reason', () => {
   assert.match(refusal('{"servers": [\n{"slug": "x",}]}'), /^stdio\.json: not valid JSON: .*line 2/);
   assert.equal(
     refusal(GOOD.replace('"slug": "github"', '"slug": "GitHub"')),
-    'stdio.json:4: servers[0].slug must be 3 to 40 characters of a-z, 0-9 and -, and none of access, api, assets, audit, authorize, created, endpoints, healthz, login, logout, manage, mcp, messages, metrics, oauth, readyz, revoke, sse (got "GitHub")',
+    'stdio.json:4: servers[0].slug must be 3 to 40 characters of a-z, 0-9 and -, and none of access, api, assets, audit, authorize, created, endpoints, healthz, login, logout, manage, mcp, messages, metrics, oauth, readyz, revoke, self-host, sse (got "GitHub")',
   );
   assert.match(refusal(GOOD.replace('"brave-search"', '"github"')), /^stdio\.json:12: servers\[1\]\.slug repeats the slug "github"$/);
   assert.match(
