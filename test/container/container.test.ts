@@ -95,13 +95,16 @@ async function upstreamReachable(container: string, upstream: Upstream): Promise
   // Asynchronously: the upstream answers on this process's event loop, which spawnSync would block.
   const reaches = () =>
     new Promise<boolean>((resolve) =>
-      execFile(PODMAN[0]!, [...PODMAN.slice(1), 'exec', container, 'node', '-e', probe], { timeout: 10_000 }, (error, _out, err) => {
-        if (error) lastError = `${error.message} ${err}`;
+      execFile(PODMAN[0]!, [...PODMAN.slice(1), 'exec', container, 'node', '-e', probe], { timeout: 20_000 }, (error, _out, err) => {
+        // A probe cut by the timeout (Node starting slowly in the container while the whole suite
+        // runs) reads apart from one whose fetch failed.
+        if (error)
+          lastError = `${error.killed ? `no answer within 20 s (${error.signal})` : `exit ${error.code}`}: ${error.message} ${err}`;
         resolve(!error);
       }),
     );
   let lastError = '';
-  await waitFor(`${container} reaches the test upstream`, reaches, 30_000).catch((error: Error) => {
+  await waitFor(`${container} reaches the test upstream`, reaches, 90_000).catch((error: Error) => {
     throw new Error(`${error.message}; last attempt: ${lastError}`);
   });
 }
