@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { CounterStore, KVStore } from '../../src/storage/contract.ts';
-import { createMemoryStorage } from '../../src/storage/memory.ts';
-import { StorageUnavailableError } from '../../src/storage/unavailable.ts';
 import { type InProcess, startApp } from '../support/in-process.ts';
+import { switchableStorage } from '../support/switchable-storage.ts';
 
 /**
  * One family of error pages for people, the JSON kept for programs: the same URL answers a browser
@@ -15,21 +13,8 @@ const BROWSER = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9
 
 describe('error pages for browsers, JSON for programs', () => {
   let k: InProcess;
-  const state = { down: false };
+  const { kv, counters, state } = switchableStorage();
   before(async () => {
-    const storage = createMemoryStorage();
-    const when = <T>(call: () => Promise<T>): Promise<T> =>
-      state.down ? Promise.reject(new StorageUnavailableError('test store is down')) : call();
-    const kv: KVStore = {
-      get: (key, type) => when(() => storage.kv.get(key, type)),
-      put: (key, value, options) => when(() => storage.kv.put(key, value, options)),
-      delete: (key) => when(() => storage.kv.delete(key)),
-      list: (options) => when(() => storage.kv.list(options)),
-    };
-    const counters: CounterStore = {
-      increment: (key, window) => when(() => storage.counters.increment(key, window)),
-      peek: (key, window) => when(() => storage.counters.peek(key, window)),
-    };
     k = await startApp({ platform: { kv, counters } });
   });
   after(() => k.close());

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { CounterStore, KVStore } from '../../src/storage/contract.ts';
-import { createMemoryStorage } from '../../src/storage/memory.ts';
-import { StorageUnavailableError } from '../../src/storage/unavailable.ts';
 import { INITIALIZE, type InProcess, startApp } from '../support/in-process.ts';
+import { switchableStorage } from '../support/switchable-storage.ts';
 
 /**
  * A store outage (Redis down, restarting, loading its file) seen from the client: every route
@@ -11,26 +9,6 @@ import { INITIALIZE, type InProcess, startApp } from '../support/in-process.ts';
  * comes back by itself. The store here fails as the Redis store fails (StorageUnavailableError);
  * test/e2e/replicas.test.ts stops a real Redis under three real processes.
  */
-
-/** The memory store behind a switch: while `down`, every call fails as an unreachable store does. */
-function switchableStorage() {
-  const storage = createMemoryStorage();
-  const state = { down: false };
-  /** Runs `call` unless the store is down, when it fails as an unreachable store does. */
-  const when = <T>(call: () => Promise<T>): Promise<T> =>
-    state.down ? Promise.reject(new StorageUnavailableError('test store is down')) : call();
-  const kv: KVStore = {
-    get: (key, type) => when(() => storage.kv.get(key, type)),
-    put: (key, value, options) => when(() => storage.kv.put(key, value, options)),
-    delete: (key) => when(() => storage.kv.delete(key)),
-    list: (options) => when(() => storage.kv.list(options)),
-  };
-  const counters: CounterStore = {
-    increment: (key, window) => when(() => storage.counters.increment(key, window)),
-    peek: (key, window) => when(() => storage.counters.peek(key, window)),
-  };
-  return { kv, counters, state };
-}
 
 describe('a storage outage, in-process', () => {
   let k: InProcess;

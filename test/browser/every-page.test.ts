@@ -5,13 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
-import type { CounterStore, KVStore } from '../../src/storage/contract.ts';
-import { createMemoryStorage } from '../../src/storage/memory.ts';
-import { StorageUnavailableError } from '../../src/storage/unavailable.ts';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
 import { startApp } from '../support/in-process.ts';
 import { type ListeningProvider, listenProvider } from '../support/oidc-provider.ts';
 import { authorize, mcpPost } from '../support/security.ts';
+import { switchableStorage } from '../support/switchable-storage.ts';
 import { nodeTarget, type Running } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
@@ -342,20 +340,7 @@ async function axeViolations(page: Page): Promise<AxeViolation[]> {
  * fails as an unreachable Redis does while `down` is set: the store outage page, as a browser gets it.
  */
 async function outageServer() {
-  const storage = createMemoryStorage();
-  const state = { down: false };
-  const when = <T>(call: () => Promise<T>): Promise<T> =>
-    state.down ? Promise.reject(new StorageUnavailableError('test store is down')) : call();
-  const kv: KVStore = {
-    get: (key, type) => when(() => storage.kv.get(key, type)),
-    put: (key, value, options) => when(() => storage.kv.put(key, value, options)),
-    delete: (key) => when(() => storage.kv.delete(key)),
-    list: (options) => when(() => storage.kv.list(options)),
-  };
-  const counters: CounterStore = {
-    increment: (key, window) => when(() => storage.counters.increment(key, window)),
-    peek: (key, window) => when(() => storage.counters.peek(key, window)),
-  };
+  const { kv, counters, state } = switchableStorage();
   const k = await startApp({ platform: { kv, counters } });
   const listening = serve({ fetch: (request) => k.app.fetch(request, { clientAddress: '127.0.0.1' }), port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => listening.once('listening', resolve));
