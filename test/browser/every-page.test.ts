@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
 import { startApp } from '../support/in-process.ts';
+import { consentPageUrl } from '../support/oauth-client.ts';
 import { type ListeningProvider, listenProvider } from '../support/oidc-provider.ts';
 import { authorize, mcpPost } from '../support/security.ts';
 import { switchableStorage } from '../support/switchable-storage.ts';
@@ -102,26 +103,13 @@ describe('every page: no sideways scroll, no serious accessibility violation, a 
     await page.waitForURL((url) => url.href.startsWith(server.url));
   }
 
-  async function consentUrl(clientName: string, withResource = true): Promise<string> {
-    const registration = (await (
-      await fetch(`${server.url}/oauth/register`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_name: clientName, redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' }),
-      })
-    ).json()) as { client_id: string };
-    const url = new URL('/authorize', server.url);
-    url.search = new URLSearchParams({
-      response_type: 'code',
-      client_id: registration.client_id,
-      redirect_uri: CALLBACK,
+  function consentUrl(clientName: string, withResource = true): Promise<string> {
+    return consentPageUrl(server.url, {
+      clientName,
+      redirectUri: CALLBACK,
       state: 'every-page',
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-      code_challenge_method: 'S256',
-      scope: 'mcp offline_access',
       ...(withResource ? { resource: endpoint } : {}),
-    }).toString();
-    return url.href;
+    });
   }
 
   /** Each page, in the order a person meets them; `open` leaves the page showing it. */

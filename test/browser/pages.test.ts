@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { APP_JS, STYLE_CSS } from '../../src/pages/assets.ts';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
+import { consentPageUrl } from '../support/oauth-client.ts';
 import { authorize, mcpPost } from '../support/security.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
@@ -111,26 +112,8 @@ describe('every page in real Chromium', { skip: !haveChromium && 'Chromium not i
     }
   }
 
-  async function authorizationUrl(clientName: string): Promise<string> {
-    const registration = (await (
-      await fetch(`${server.url}/oauth/register`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_name: clientName, redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' }),
-      })
-    ).json()) as { client_id: string };
-    const url = new URL('/authorize', server.url);
-    url.search = new URLSearchParams({
-      response_type: 'code',
-      client_id: registration.client_id,
-      redirect_uri: CALLBACK,
-      state: 'pages',
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-      code_challenge_method: 'S256',
-      scope: 'mcp offline_access',
-      resource: endpoint,
-    }).toString();
-    return url.href;
+  function authorizationUrl(clientName: string): Promise<string> {
+    return consentPageUrl(server.url, { clientName, redirectUri: CALLBACK, state: 'pages', resource: endpoint });
   }
 
   test('create: the form lands on a page shown by GET; reloading it creates no second endpoint and hides the manage link', async () => {

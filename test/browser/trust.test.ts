@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { haveChromium, launchChromium } from '../support/chromium.ts';
+import { consentPageUrl } from '../support/oauth-client.ts';
 import { authorize, mcpPost } from '../support/security.ts';
 import { nodeTarget, type Running } from '../support/targets.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
@@ -58,26 +59,8 @@ describe('pages a person trusts, in real Chromium', { skip: !haveChromium && 'Ch
     return { endpoint, slug: new URL(endpoint).pathname.split('/')[1]!, manageLink: await page.inputValue('#manage-link') };
   }
 
-  async function consentUrl(endpoint: string, clientName: string): Promise<string> {
-    const registration = (await (
-      await fetch(`${server.url}/oauth/register`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_name: clientName, redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' }),
-      })
-    ).json()) as { client_id: string };
-    const url = new URL('/authorize', server.url);
-    url.search = new URLSearchParams({
-      response_type: 'code',
-      client_id: registration.client_id,
-      redirect_uri: CALLBACK,
-      state: 'trust',
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-      code_challenge_method: 'S256',
-      scope: 'mcp offline_access',
-      resource: endpoint,
-    }).toString();
-    return url.href;
+  function consentUrl(endpoint: string, clientName: string): Promise<string> {
+    return consentPageUrl(server.url, { clientName, redirectUri: CALLBACK, state: 'trust', resource: endpoint });
   }
 
   /** How many of these apps' tokens the endpoint still accepts. */

@@ -3,6 +3,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { authorizationUrl, register } from '../../src/cli/oauth-client.ts';
 import { Browser } from './browser.ts';
 
 /**
@@ -99,4 +100,28 @@ export async function approveInBrowser(
   const code = location.searchParams.get('code');
   if (!code) throw new Error(`no code in redirect ${location}`);
   return code;
+}
+
+/**
+ * The consent page's URL for a freshly registered public client named `clientName` (RFC 7591, then
+ * the authorization request of RFC 6749 §4.1.1 with PKCE), for tests that open the page in a browser
+ * and never exchange the code: the PKCE challenge is a fixed one, the state the test's own name.
+ */
+export async function consentPageUrl(
+  origin: string,
+  request: { clientName: string; redirectUri: string; state: string; resource?: string },
+): Promise<string> {
+  const client = await register(fetch, `${origin}/oauth/register`, {
+    client_name: request.clientName,
+    redirect_uris: [request.redirectUri],
+  });
+  if (!client.clientId) throw new Error(`registration answered ${client.status}: ${JSON.stringify(client.body)}`);
+  return authorizationUrl(`${origin}/authorize`, {
+    clientId: client.clientId,
+    redirectUri: request.redirectUri,
+    challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    state: request.state,
+    scope: 'mcp offline_access',
+    ...(request.resource ? { resource: request.resource } : {}),
+  }).href;
 }
