@@ -4,12 +4,15 @@
  */
 export type HeaderRecord = Record<string, string | string[] | undefined>;
 
-export function* headerPairs(headers: HeaderRecord): Iterable<[string, string]> {
+/** An array, not a generator: it is built once per relayed answer, and a generator's steps cost more. */
+export function headerPairs(headers: HeaderRecord): [string, string][] {
+  const pairs: [string, string][] = [];
   for (const name in headers) {
     const value = headers[name];
-    if (Array.isArray(value)) for (const item of value) yield [name, item];
-    else if (value !== undefined) yield [name, value];
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
+    else if (value !== undefined) pairs.push([name, value]);
   }
+  return pairs;
 }
 
 export function headerValue(value: string | string[] | undefined): string | undefined {
