@@ -99,7 +99,7 @@ const entry = {
 };
 const rounds = 5000;
 const started = performance.now();
-for (let i = 0; i < rounds; i++) recordActivity(onSqlite.platform, slug, { ...entry, at: new Date().toISOString() });
+for (let i = 0; i < rounds; i++) recordActivity(onSqlite.platform, slug, { ...entry, at: Date.now() });
 await flushActivity(onSqlite.platform);
 await onSqlite.settle();
 console.log(

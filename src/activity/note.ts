@@ -51,9 +51,8 @@ export function noteExchange(
   header: (name: string) => string | null | undefined,
   status: number,
 ): void {
-  const messages: JudgedMessage[] =
-    record.judged ?? messagesOf(httpMethod, record.body, header).map((named) => ({ ...named, errorCode: null }));
-  const at = new Date().toISOString();
+  const messages: (Named & Partial<JudgedMessage>)[] = record.judged ?? messagesOf(httpMethod, record.body, header);
+  const at = Date.now();
   const duration = Math.round(performance.now() - record.started);
   for (let i = 0; i < messages.length && i < MAX_MESSAGES; i++) {
     const message = messages[i]!;
@@ -63,7 +62,7 @@ export function noteExchange(
       method: message.method.slice(0, MAX_NAME),
       tool: message.tool?.slice(0, MAX_NAME) ?? null,
       status: message.status ?? status,
-      error_code: message.errorCode,
+      error_code: message.errorCode ?? null,
       duration_ms: duration,
       bytes_in: i === 0 ? record.bytesIn : null,
       bytes_out: i === 0 ? record.bytesOut : null,

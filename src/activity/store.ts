@@ -38,6 +38,9 @@ export interface ActivityEntry {
   bytes_out: number | null;
 }
 
+/** A new entry as a carrier notes it: `at` in milliseconds since the epoch (readers get the ISO time). */
+export type NewEntry = Omit<ActivityEntry, 'at'> & { at: number };
+
 const PREFIX = 'k2o:activity:';
 export const MAX_PER_ENDPOINT = 1000;
 /** Entries per page at most; a full page is written at once. */
@@ -103,7 +106,7 @@ function recorderOf(platform: Platform): Recorder {
 }
 
 /** Notes one message; returns at once. */
-export function recordActivity(platform: Platform, slug: string, entry: ActivityEntry): void {
+export function recordActivity(platform: Platform, slug: string, entry: NewEntry): void {
   countMcpMessage(outcomeOf(entry));
   // ACTIVITY_RETENTION_DAYS=0: no record, and no store write (docs/tools-and-activity.md).
   if (platform.config.activityRetentionDays === 0) return;
@@ -128,7 +131,7 @@ export function recordActivity(platform: Platform, slug: string, entry: Activity
     );
   }
   page.entries.push([
-    Date.parse(entry.at),
+    entry.at,
     entry.access_id,
     entry.method,
     entry.tool,

@@ -413,7 +413,7 @@ describe('the activity record is cheap and complete, in-process', () => {
       const base = Date.now() - 10_000;
       for (let i = 0; i < MAX_PER_ENDPOINT + 250; i++) {
         recordActivity(k.platform, slug, {
-          at: new Date(base + i).toISOString(),
+          at: base + i,
           access_id: 'g',
           method: 'tools/call',
           tool: `t${i}`,
