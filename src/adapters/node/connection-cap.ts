@@ -45,7 +45,7 @@ export function capConnections(server: Server, max: number, log: Logger): void {
   server.on('request', (request, response) => {
     const socket = request.socket;
     waiting.delete(socket);
-    response.once('close', () => {
+    response.on('close', () => {
       // Between keep-alive requests it waits again, as the newest.
       if (!socket.destroyed) waiting.add(socket);
     });

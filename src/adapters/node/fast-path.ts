@@ -146,29 +146,33 @@ async function serve(
       record.judged = verdict.judged;
       if (verdict.kind === 'refuse') {
         admitted.lease.release();
-        noteWhenAnswered(platform, slug, admitted.auth, record, req, res);
+        const { auth } = admitted;
+        res.on('close', () => noteAnswered(platform, slug, auth, record, req, res));
         return sendResponse(res, verdict.answer, answering, record);
       }
     }
   }
-  noteWhenAnswered(platform, slug, admitted.auth, record, req, res);
-  relay({ ...answering, slug, ...admitted, record, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
+  const { auth } = admitted;
+  const onClose = () => noteAnswered(platform, slug, auth, record, req, res);
+  relay({ ...answering, slug, ...admitted, record, countStreams, upstreamDispatch: options.upstreamDispatch, onClose }, req, res);
 }
 
 /** The request's body, once it has all arrived; undefined when the client went away first. */
 function readWhole(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
+    // `on`, not `once` (each fires at most once here, and once's wrapper costs per message); a
+    // promise settles once, so whichever comes first decides.
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     // After 'end' this changes nothing; before it, the body will never be whole.
-    req.once('close', () => resolve(undefined));
-    req.once('error', () => resolve(undefined));
+    req.on('close', () => resolve(undefined));
+    req.on('error', () => resolve(undefined));
   });
 }
 
-/** The activity record's entries for a relayed exchange (src/activity/note.ts), once its answer is over. */
-function noteWhenAnswered(
+/** The activity record's entries for an exchange (src/activity/note.ts): called once its answer is over. */
+function noteAnswered(
   platform: Platform,
   slug: string,
   auth: VerifiedToken,
@@ -176,7 +180,7 @@ function noteWhenAnswered(
   req: IncomingMessage,
   res: ServerResponse,
 ): void {
-  res.once('close', () => noteExchange(platform, slug, auth, record, req.method!, (name) => nodeHeaders(req).get(name), res.statusCode));
+  noteExchange(platform, slug, auth, record, req.method!, (name) => nodeHeaders(req).get(name), res.statusCode);
 }
 
 /** What the access log needs of a request, taken when it arrives (`started` times it). */

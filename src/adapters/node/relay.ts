@@ -20,6 +20,8 @@ export interface Relaying extends Answering, Admitted {
   record: ExchangeRecord;
   countStreams: boolean;
   upstreamDispatch: UpstreamDispatch;
+  /** Called once the answer is over, however it ended (the activity note), from the relay's own 'close' listener. */
+  onClose?: () => void;
 }
 
 /**
@@ -87,10 +89,12 @@ export function relay(relaying: Relaying, req: IncomingMessage, res: ServerRespo
     if (controller) controller.abort(new Error('first byte timeout'));
     else answerInstead(upstreamFailure(platform, host(), undefined, true, false));
   }, config.upstreamFirstByteTimeoutMs);
-  res.once('close', () => {
+  // `on`, not `once`: a response closes once, and once's wrapper is a cost per message.
+  res.on('close', () => {
     watch?.stop();
     lease.release();
     if (countedStream) streamClosed();
+    relaying.onClose?.();
     if (res.writableFinished) return;
     // The client left: the upstream request ends at once.
     clientLeft = true;
