@@ -11,7 +11,7 @@ import { judgeAnswer, upstreamRequest } from '../../upstream/exchange.ts';
 import { redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
 import { describeUpstreamError } from '../../upstream/network-error.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
-import { headerPairs, headerValue } from './header-record.ts';
+import { type HeaderRecord, headerPairs, headerValue } from './header-record.ts';
 import { type Answering, answerHeaders, logAnswer, sendResponse } from './send-response.ts';
 
 export interface Relaying extends Answering, Admitted {
@@ -39,154 +39,218 @@ export interface Relaying extends Answering, Admitted {
  *   them until the first byte of the body (a quiet stream's first heartbeat).
  */
 export function relay(relaying: Relaying, req: IncomingMessage, res: ServerResponse): void {
-  const { platform, props, lease } = relaying;
-  const { config } = platform;
-  const declared = req.method === 'POST' ? req.headers['content-length'] : undefined;
-  const { url, headers } = upstreamRequest(
-    props.upstream,
-    grantCredentials(props),
-    (visit) => {
-      for (const name in req.headers) {
-        const value = req.headers[name];
-        if (typeof value === 'string') visit(name, value);
-      }
-    },
-    declared,
-  );
-  // `url` may carry a query key: failures name only the stored URL's host, parsed only when one is
-  // reported (a URL parse per message is a measurable share of the relay's own work).
-  const host = () => new URL(props.upstream.url).host;
+  new Relay(relaying, req, res).start();
+}
 
-  const { record } = relaying;
-  let body: Readable | Uint8Array | null = null;
-  let tooLarge = false;
-  if (req.method === 'POST') {
-    body =
-      record.body ??
-      Readable.from(
-        counted(req, config.maxMcpBodyBytes, record, () => {
-          tooLarge = true;
-        }),
-      );
-  }
-
-  let controller: Dispatcher.DispatchController | undefined;
-  let firstByteTimedOut = false;
-  let clientLeft = false;
+/**
+ * One exchange's state and its handler for undici, as one object: its methods live on the
+ * prototype, so an exchange (and an idle stream, which may stay open for hours) holds this object
+ * and two closures (the 'close' listener, and 'drain' once the answer started) instead of a closure
+ * per handler method and a context for all of them.
+ */
+class Relay implements Dispatcher.DispatchHandler {
+  readonly #relaying: Relaying;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** The first-byte timer: ends the upstream request when no headers came in time (504); dropped once they come. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #firstByteTimedOut = false;
+  #clientLeft = false;
   /** Set once the upstream's answer is not relayed (a 401/403, a redirect, a body over the limit). */
-  let replaced = false;
-  let watch: StreamWatch | undefined;
-  let countedStream = false;
-  const answerInstead = (response: Response | Promise<Response>) => {
-    replaced = true;
-    controller?.abort(new Error('answered by the proxy'));
-    lease.release();
-    void Promise.resolve(response).then((answer) => sendResponse(res, answer, relaying, record));
-  };
-  // The first-byte timer ends the upstream request when no headers came in time: 504.
-  const timer = setTimeout(() => {
-    firstByteTimedOut = true;
-    if (controller) controller.abort(new Error('first byte timeout'));
-    else answerInstead(upstreamFailure(platform, host(), undefined, true, false));
-  }, config.upstreamFirstByteTimeoutMs);
-  // `on`, not `once`: a response closes once, and once's wrapper is a cost per message.
-  res.on('close', () => {
-    watch?.stop();
-    lease.release();
-    if (countedStream) streamClosed();
-    relaying.onClose?.();
-    if (res.writableFinished) return;
-    // The client left: the upstream request ends at once.
-    clientLeft = true;
-    controller?.abort(new Error('client left'));
-  });
+  #replaced = false;
+  #tooLarge = false;
+  #watch: StreamWatch | undefined;
+  #countedStream = false;
+  #sent = 0;
 
-  const sent = performance.now();
-  const handler: Dispatcher.DispatchHandler = {
-    onRequestStart(started) {
-      controller = started;
-      if (clientLeft || replaced) started.abort(new Error('client left'));
-    },
-    onResponseStart(_controller, status, upstreamHeaders) {
-      if (status < 200 || replaced) return;
-      clearTimeout(timer);
-      const upstreamMs = performance.now() - sent;
-      observeUpstreamLatency(upstreamMs / 1000);
-      if (tooLarge) return answerInstead(mcpTooLarge(config.maxMcpBodyBytes));
-      const keepalive = streamKeepalive(platform, relaying.slug);
-      const verdict = judgeAnswer(
-        status,
-        headerPairs(upstreamHeaders),
-        (name) => headerValue(upstreamHeaders[name]),
-        upstreamMs,
-        keepalive,
-      );
-      if (verdict.kind === 'redirect-refused') return answerInstead(redirectRefused(verdict.status));
-      if (verdict.kind === 'key-rejected') return answerInstead(keyRejected(platform, props, relaying.auth, verdict.status));
-      try {
-        res.writeHead(status, answerHeaders(status, relaying, verdict.headers));
-      } catch (error) {
-        // A header value Node refuses to send (it would not be valid HTTP): the answer cannot be relayed.
-        platform.log.warn('upstream answer not relayed', { reason: (error as Error).message });
-        return answerInstead(upstreamFailure(platform, host(), error, false, false));
-      }
-      logAnswer(relaying, status, verdict.headers.find(([name]) => name === 'server-timing')?.[1]);
-      if (verdict.nullBody) {
-        replaced = true;
-        controller?.abort(new Error('no body'));
-        res.end();
-        return;
-      }
-      if (verdict.eventStream) res.flushHeaders();
-      countedStream = relaying.countStreams && verdict.eventStream;
-      if (countedStream) streamOpened();
-      if (verdict.timing)
-        watch = new StreamWatch(verdict.timing, {
-          heartbeat: (bytes) => {
-            record.bytesOut += bytes.byteLength;
-            res.write(bytes);
-          },
-          idle: () => {
-            keepalive.onIdle?.();
-            replaced = true;
-            controller?.abort(new Error('upstream idle'));
-            res.end();
-          },
-        });
-      res.on('drain', () => controller?.resume());
-    },
-    onResponseData(paused, chunk) {
-      if (replaced) return;
-      watch?.chunk(chunk);
-      record.bytesOut += chunk.byteLength;
-      if (!res.write(chunk)) paused.pause();
-    },
-    onResponseEnd() {
-      if (replaced) return;
-      watch?.stop();
-      res.end();
-    },
-    onResponseError(_controller, error) {
-      clearTimeout(timer);
-      watch?.stop();
-      if (replaced || clientLeft) return;
-      if (res.headersSent) {
-        // The upstream broke off mid-answer: logged, and the client sees its connection end, as with the app.
-        platform.log.error('relaying the answer failed', { slug: relaying.slug, reason: describeUpstreamError(error) });
-        res.destroy();
-        return;
-      }
-      if (tooLarge) return answerInstead(mcpTooLarge(config.maxMcpBodyBytes));
-      answerInstead(upstreamFailure(platform, host(), error, firstByteTimedOut, false));
-    },
-  };
-  try {
-    relaying.upstreamDispatch(url, { method: req.method as Dispatcher.HttpMethod, headers, body }, handler);
-  } catch (error) {
-    // The URL policy refused it before any connection.
-    clearTimeout(timer);
-    answerInstead(upstreamFailure(platform, host(), error, false, false));
+  constructor(relaying: Relaying, req: IncomingMessage, res: ServerResponse) {
+    this.#relaying = relaying;
+    this.#res = res;
+    this.#req = req;
   }
+
+  start(): void {
+    const relaying = this.#relaying;
+    const req = this.#req;
+    const res = this.#res;
+    const { platform, props, record } = relaying;
+    const { config } = platform;
+    const declared = req.method === 'POST' ? req.headers['content-length'] : undefined;
+    // `url` may carry a query key: failures name only the stored URL's host (#host).
+    const { url, headers } = upstreamRequest(
+      props.upstream,
+      grantCredentials(props),
+      (visit) => {
+        for (const name in req.headers) {
+          const value = req.headers[name];
+          if (typeof value === 'string') visit(name, value);
+        }
+      },
+      declared,
+    );
+    let body: Readable | Uint8Array | null = null;
+    if (req.method === 'POST') {
+      body =
+        record.body ??
+        Readable.from(
+          counted(req, config.maxMcpBodyBytes, record, () => {
+            this.#tooLarge = true;
+          }),
+        );
+    }
+    this.#timer = setTimeout(firstByteTimeout, config.upstreamFirstByteTimeoutMs, this);
+    // `on`, not `once`: a response closes once, and once's wrapper is a cost per message.
+    res.on('close', () => this.#closed());
+    this.#sent = performance.now();
+    try {
+      relaying.upstreamDispatch(url, { method: req.method as Dispatcher.HttpMethod, headers, body }, this);
+    } catch (error) {
+      // The URL policy refused it before any connection.
+      this.#clearTimer();
+      this.#answerInstead(upstreamFailure(platform, this.#host(), error, false, false));
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#clientLeft || this.#replaced) controller.abort(new Error('client left'));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, upstreamHeaders: HeaderRecord): void {
+    if (status < 200 || this.#replaced) return;
+    this.#clearTimer();
+    const relaying = this.#relaying;
+    const res = this.#res;
+    const { platform, props } = relaying;
+    const upstreamMs = performance.now() - this.#sent;
+    observeUpstreamLatency(upstreamMs / 1000);
+    if (this.#tooLarge) {
+      this.#answerInstead(mcpTooLarge(platform.config.maxMcpBodyBytes));
+      return;
+    }
+    const verdict = judgeAnswer(
+      status,
+      headerPairs(upstreamHeaders),
+      (name) => headerValue(upstreamHeaders[name]),
+      upstreamMs,
+      streamKeepalive(platform, relaying.slug),
+    );
+    if (verdict.kind === 'redirect-refused') {
+      this.#answerInstead(redirectRefused(verdict.status));
+      return;
+    }
+    if (verdict.kind === 'key-rejected') {
+      this.#answerInstead(keyRejected(platform, props, relaying.auth, verdict.status));
+      return;
+    }
+    try {
+      res.writeHead(status, answerHeaders(status, relaying, verdict.headers));
+    } catch (error) {
+      // A header value Node refuses to send (it would not be valid HTTP): the answer cannot be relayed.
+      platform.log.warn('upstream answer not relayed', { reason: (error as Error).message });
+      this.#answerInstead(upstreamFailure(platform, this.#host(), error, false, false));
+      return;
+    }
+    logAnswer(relaying, status, verdict.headers.find(([name]) => name === 'server-timing')?.[1]);
+    if (verdict.nullBody) {
+      this.#replaced = true;
+      this.#controller?.abort(new Error('no body'));
+      res.end();
+      return;
+    }
+    if (verdict.eventStream) res.flushHeaders();
+    this.#countedStream = relaying.countStreams && verdict.eventStream;
+    if (this.#countedStream) streamOpened();
+    if (verdict.timing) this.#watch = new StreamWatch(verdict.timing, this);
+    res.on('drain', () => this.#controller?.resume());
+  }
+
+  onResponseData(paused: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#replaced) return;
+    this.#watch?.chunk(chunk);
+    this.#relaying.record.bytesOut += chunk.byteLength;
+    if (!this.#res.write(chunk)) paused.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.#replaced) return;
+    this.#watch?.stop();
+    this.#res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#clearTimer();
+    this.#watch?.stop();
+    if (this.#replaced || this.#clientLeft) return;
+    const { platform, slug } = this.#relaying;
+    if (this.#res.headersSent) {
+      // The upstream broke off mid-answer: logged, and the client sees its connection end, as with the app.
+      platform.log.error('relaying the answer failed', { slug, reason: describeUpstreamError(error) });
+      this.#res.destroy();
+      return;
+    }
+    if (this.#tooLarge) {
+      this.#answerInstead(mcpTooLarge(platform.config.maxMcpBodyBytes));
+      return;
+    }
+    this.#answerInstead(upstreamFailure(platform, this.#host(), error, this.#firstByteTimedOut, false));
+  }
+
+  /** StreamWatch's hook: a heartbeat on a quiet event stream. */
+  heartbeat(bytes: Uint8Array): void {
+    this.#relaying.record.bytesOut += bytes.byteLength;
+    this.#res.write(bytes);
+  }
+
+  /** StreamWatch's hook: no byte from the upstream for the idle timeout. */
+  idle(): void {
+    streamKeepalive(this.#relaying.platform, this.#relaying.slug).onIdle?.();
+    this.#replaced = true;
+    this.#controller?.abort(new Error('upstream idle'));
+    this.#res.end();
+  }
+
+  firstByteTimedOut(): void {
+    this.#timer = undefined;
+    this.#firstByteTimedOut = true;
+    if (this.#controller) this.#controller.abort(new Error('first byte timeout'));
+    else this.#answerInstead(upstreamFailure(this.#relaying.platform, this.#host(), undefined, true, false));
+  }
+
+  #closed(): void {
+    this.#watch?.stop();
+    this.#relaying.lease.release();
+    if (this.#countedStream) streamClosed();
+    this.#relaying.onClose?.();
+    if (this.#res.writableFinished) return;
+    // The client left: the upstream request ends at once.
+    this.#clientLeft = true;
+    this.#controller?.abort(new Error('client left'));
+  }
+
+  #answerInstead(response: Response | Promise<Response>): void {
+    this.#replaced = true;
+    this.#controller?.abort(new Error('answered by the proxy'));
+    this.#relaying.lease.release();
+    void Promise.resolve(response).then((answer) => sendResponse(this.#res, answer, this.#relaying, this.#relaying.record));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The stored upstream URL's host, for failures: parsed only when one is reported (a parse per message would cost). */
+  #host(): string {
+    return new URL(this.#relaying.props.upstream.url).host;
+  }
+}
+
+/** The first-byte timer's callback: one function for every exchange (the exchange rides as its argument). */
+function firstByteTimeout(relay: Relay): void {
+  relay.firstByteTimedOut();
 }
 
 /**
