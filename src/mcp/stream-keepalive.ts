@@ -115,24 +115,19 @@ export class StreamWatch {
   readonly #timing: StreamTiming;
   readonly #hooks: { heartbeat(bytes: Uint8Array): void; idle(): void };
   #lastByteAt = Date.now();
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #idle: ReturnType<typeof setTimeout> | undefined;
+  /** When the next heartbeat check is due (every `heartbeatMs` from the start, as an interval would). */
+  #nextBeatAt: number;
+  /**
+   * One timer for both duties, set for whichever is due first: an open stream holds one timer, not
+   * two, and a chunk only notes its time (the timer is moved when it fires, not on every chunk).
+   */
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(timing: StreamTiming, hooks: { heartbeat(bytes: Uint8Array): void; idle(): void }) {
     this.#timing = timing;
     this.#hooks = hooks;
-    if (timing.heartbeatMs > 0) {
-      this.#heartbeat = setInterval(() => {
-        if (this.stopped || Date.now() - this.#lastByteAt < timing.heartbeatMs || !this.#boundary.between) return;
-        try {
-          hooks.heartbeat(KEEPALIVE);
-        } catch {
-          this.stop();
-        }
-      }, timing.heartbeatMs);
-      unref(this.#heartbeat);
-    }
-    this.#armIdle();
+    this.#nextBeatAt = this.#lastByteAt + timing.heartbeatMs;
+    this.#arm(this.#lastByteAt);
   }
 
   chunk(bytes: Uint8Array): void {
@@ -142,26 +137,47 @@ export class StreamWatch {
 
   stop(): void {
     this.stopped = true;
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
-    if (this.#idle) clearTimeout(this.#idle);
+    if (this.#timer) clearTimeout(this.#timer);
   }
 
-  #armIdle(): void {
-    const { idleMs } = this.#timing;
-    if (idleMs === 0 || this.stopped) return;
-    const wait = this.#lastByteAt + idleMs - Date.now();
-    this.#idle = setTimeout(
-      () => {
-        if (this.stopped) return;
-        // Re-armed rather than reset on every chunk: one timer per stream, moved only when it fires.
-        if (Date.now() - this.#lastByteAt < idleMs) return this.#armIdle();
-        this.stop();
-        this.#hooks.idle();
-      },
-      Math.max(0, wait),
-    );
-    unref(this.#idle);
+  #arm(now: number): void {
+    const { heartbeatMs, idleMs } = this.#timing;
+    if (this.stopped || (heartbeatMs === 0 && idleMs === 0)) return;
+    const idleAt = idleMs > 0 ? this.#lastByteAt + idleMs : Number.POSITIVE_INFINITY;
+    const dueAt = heartbeatMs > 0 ? Math.min(idleAt, this.#nextBeatAt) : idleAt;
+    this.#timer = setTimeout(fire, Math.max(0, dueAt - now), this);
+    unref(this.#timer);
   }
+
+  /** The timer fired: the idle timeout if no byte came for `idleMs`, else a heartbeat if one is due; then the next. */
+  fired(): void {
+    if (this.stopped) return;
+    const { heartbeatMs, idleMs } = this.#timing;
+    const now = Date.now();
+    if (idleMs > 0 && now - this.#lastByteAt >= idleMs) {
+      this.stop();
+      this.#hooks.idle();
+      return;
+    }
+    if (heartbeatMs > 0 && now >= this.#nextBeatAt) {
+      this.#nextBeatAt = now + heartbeatMs;
+      // Only after `heartbeatMs` of silence, and never inside an event.
+      if (now - this.#lastByteAt >= heartbeatMs && this.#boundary.between) {
+        try {
+          this.#hooks.heartbeat(KEEPALIVE);
+        } catch {
+          this.stop();
+          return;
+        }
+      }
+    }
+    this.#arm(now);
+  }
+}
+
+/** Every watch's timer callback: one function, the watch rides as its argument. */
+function fire(watch: StreamWatch): void {
+  watch.fired();
 }
 
 /** A stream's timers never keep a Node process alive by themselves (Workers have no unref). */
