@@ -111,7 +111,8 @@ const NO_TIMERS: StreamTiming = { heartbeatMs: 0, idleMs: 0 };
  */
 export class StreamWatch {
   stopped = false;
-  readonly #boundary = new EventBoundary();
+  /** Only an event stream (heartbeats) needs to know where its events end. */
+  readonly #boundary: EventBoundary | undefined;
   readonly #timing: StreamTiming;
   readonly #hooks: { heartbeat(bytes: Uint8Array): void; idle(): void };
   #lastByteAt = Date.now();
@@ -126,13 +127,14 @@ export class StreamWatch {
   constructor(timing: StreamTiming, hooks: { heartbeat(bytes: Uint8Array): void; idle(): void }) {
     this.#timing = timing;
     this.#hooks = hooks;
+    this.#boundary = timing.heartbeatMs > 0 ? new EventBoundary() : undefined;
     this.#nextBeatAt = this.#lastByteAt + timing.heartbeatMs;
     this.#arm(this.#lastByteAt);
   }
 
   chunk(bytes: Uint8Array): void {
     this.#lastByteAt = Date.now();
-    if (this.#timing.heartbeatMs > 0) this.#boundary.feed(bytes);
+    this.#boundary?.feed(bytes);
   }
 
   stop(): void {
@@ -162,7 +164,7 @@ export class StreamWatch {
     if (heartbeatMs > 0 && now >= this.#nextBeatAt) {
       this.#nextBeatAt = now + heartbeatMs;
       // Only after `heartbeatMs` of silence, and never inside an event.
-      if (now - this.#lastByteAt >= heartbeatMs && this.#boundary.between) {
+      if (now - this.#lastByteAt >= heartbeatMs && this.#boundary!.between) {
         try {
           this.#hooks.heartbeat(KEEPALIVE);
         } catch {

@@ -23,7 +23,7 @@ export function capConnections(server: Server, max: number, log: Logger): void {
   server.on('connection', (socket: Socket) => {
     open++;
     waiting.add(socket);
-    socket.once('close', () => {
+    socket.on('close', () => {
       open--;
       waiting.delete(socket);
     });

@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { ExchangeRecord, noteExchange } from '../../activity/note.ts';
+import { ExchangeRecord } from '../../activity/note.ts';
 import { endpointOfTarget } from '../../endpoint-urls.ts';
 import { requestIdFor } from '../../http/access-log.ts';
 import { bearerToken } from '../../http/bearer.ts';
@@ -8,11 +8,11 @@ import { answers, storageUnavailable } from '../../http/errors.ts';
 import { admit } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
 import { judgeOnNodeCarrier, needsToolRules } from '../../mcp/tool-exchange.ts';
-import type { VerifiedToken } from '../../oauth/engine.ts';
 import type { Platform } from '../../platform.ts';
 import { isStorageUnavailable } from '../../storage/unavailable.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
-import { relay } from './relay.ts';
+import { nodeHeaders } from './header-record.ts';
+import { noteAnswered, relay } from './relay.ts';
 import { type Answering, sendResponse } from './send-response.ts';
 
 /**
@@ -152,9 +152,7 @@ async function serve(
       }
     }
   }
-  const { auth } = admitted;
-  const onClose = () => noteAnswered(platform, slug, auth, record, req, res);
-  relay({ ...answering, slug, ...admitted, record, countStreams, upstreamDispatch: options.upstreamDispatch, onClose }, req, res);
+  relay({ ...answering, slug, ...admitted, record, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
 }
 
 /** The request's body, once it has all arrived; undefined when the client went away first. */
@@ -171,18 +169,6 @@ function readWhole(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-/** The activity record's entries for an exchange (src/activity/note.ts): called once its answer is over. */
-function noteAnswered(
-  platform: Platform,
-  slug: string,
-  auth: VerifiedToken,
-  record: ExchangeRecord,
-  req: IncomingMessage,
-  res: ServerResponse,
-): void {
-  noteExchange(platform, slug, auth, record, req.method!, (name) => nodeHeaders(req).get(name), res.statusCode);
-}
-
 /** What the access log needs of a request, taken when it arrives (`started` times it). */
 function answeringFor(platform: Platform, req: IncomingMessage): Answering {
   const logging = platform.log.enabled('info');
@@ -194,15 +180,5 @@ function answeringFor(platform: Platform, req: IncomingMessage): Answering {
     method: req.method!,
     path: req.url!.split('?', 1)[0]!,
     origin: req.headers.origin,
-  };
-}
-
-/** Node's parsed headers read as the platform reads a request's (one value, or null). */
-function nodeHeaders(req: IncomingMessage): { get(name: string): string | null } {
-  return {
-    get(name) {
-      const value = req.headers[name];
-      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-    },
   };
 }

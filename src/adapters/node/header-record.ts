@@ -2,6 +2,8 @@
  * Node's and undici's parsed headers (`{name: value | value[]}`, names lower-cased) read as the
  * exchange and the Fetch standard read headers: one pair per line, or one joined value.
  */
+import type { IncomingMessage } from 'node:http';
+
 export type HeaderRecord = Record<string, string | string[] | undefined>;
 
 /** An array, not a generator: it is built once per relayed answer, and a generator's steps cost more. */
@@ -17,4 +19,14 @@ export function headerPairs(headers: HeaderRecord): [string, string][] {
 
 export function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** A request's headers read as the platform reads a request's (one value, or null). */
+export function nodeHeaders(req: IncomingMessage): { get(name: string): string | null } {
+  return {
+    get(name) {
+      const value = req.headers[name];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
 }

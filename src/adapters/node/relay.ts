@@ -1,17 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { ExchangeRecord } from '../../activity/note.ts';
+import { type ExchangeRecord, noteExchange } from '../../activity/note.ts';
 import { mcpTooLarge, PayloadTooLargeError } from '../../http/body-limits.ts';
 import { type Admitted, keyRejected, streamKeepalive } from '../../mcp/admission.ts';
 import { StreamWatch } from '../../mcp/stream-keepalive.ts';
 import { observeUpstreamLatency, streamClosed, streamOpened } from '../../metrics.ts';
+import type { VerifiedToken } from '../../oauth/engine.ts';
 import { grantCredentials } from '../../oauth/grant-credentials.ts';
+import type { Platform } from '../../platform.ts';
 import { judgeAnswer, upstreamRequest } from '../../upstream/exchange.ts';
 import { redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
 import { describeUpstreamError } from '../../upstream/network-error.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
-import { type HeaderRecord, headerPairs, headerValue } from './header-record.ts';
+import { type HeaderRecord, headerPairs, headerValue, nodeHeaders } from './header-record.ts';
 import { type Answering, answerHeaders, logAnswer, sendResponse } from './send-response.ts';
 
 export interface Relaying extends Answering, Admitted {
@@ -20,8 +22,6 @@ export interface Relaying extends Answering, Admitted {
   record: ExchangeRecord;
   countStreams: boolean;
   upstreamDispatch: UpstreamDispatch;
-  /** Called once the answer is over, however it ended (the activity note), from the relay's own 'close' listener. */
-  onClose?: () => void;
 }
 
 /**
@@ -222,7 +222,8 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#watch?.stop();
     this.#relaying.lease.release();
     if (this.#countedStream) streamClosed();
-    this.#relaying.onClose?.();
+    const { platform, slug, auth, record } = this.#relaying;
+    noteAnswered(platform, slug, auth, record, this.#req, this.#res);
     if (this.#res.writableFinished) return;
     // The client left: the upstream request ends at once.
     this.#clientLeft = true;
@@ -246,6 +247,18 @@ class Relay implements Dispatcher.DispatchHandler {
   #host(): string {
     return new URL(this.#relaying.props.upstream.url).host;
   }
+}
+
+/** The activity record's entries for an exchange (src/activity/note.ts): called once its answer is over. */
+export function noteAnswered(
+  platform: Platform,
+  slug: string,
+  auth: VerifiedToken,
+  record: ExchangeRecord,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  noteExchange(platform, slug, auth, record, req.method!, (name) => nodeHeaders(req).get(name), res.statusCode);
 }
 
 /** The first-byte timer's callback: one function for every exchange (the exchange rides as its argument). */
