@@ -16,18 +16,23 @@ const KEPT = 5000;
 const memo = new WeakMap<Platform['kv'], Map<string, { at: number; ceiling: ToolCeiling | undefined }>>();
 
 export async function toolCeiling(platform: Platform, slug: string): Promise<ToolCeiling | undefined> {
-  let kept = memo.get(platform.kv);
-  if (!kept) {
-    kept = new Map();
-    memo.set(platform.kv, kept);
-  }
-  const entry = kept.get(slug);
-  const now = Date.now();
-  if (entry && now - entry.at < CEILING_KEPT_MS) return entry.ceiling;
+  const kept = keptToolCeiling(platform, slug);
+  if (kept) return kept.ceiling;
   const ceiling = (await createEndpointStore(platform.kv).get(slug))?.toolPolicy;
-  if (kept.size >= KEPT) kept.delete(kept.keys().next().value!);
-  kept.set(slug, { at: now, ceiling });
+  const byKv = memo.get(platform.kv) ?? new Map();
+  memo.set(platform.kv, byKv);
+  if (byKv.size >= KEPT) byKv.delete(byKv.keys().next().value!);
+  byKv.set(slug, { at: Date.now(), ceiling });
   return ceiling;
+}
+
+/**
+ * The ceiling this process holds for `slug` while it is fresh, without a promise (the Node fast
+ * path asks on every message); undefined when it must be read (`toolCeiling`).
+ */
+export function keptToolCeiling(platform: Platform, slug: string): { ceiling: ToolCeiling | undefined } | undefined {
+  const entry = memo.get(platform.kv)?.get(slug);
+  return entry && Date.now() - entry.at < CEILING_KEPT_MS ? entry : undefined;
 }
 
 /** After a change of the ceiling: the next message on this process reads it again. */

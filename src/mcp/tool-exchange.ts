@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { type ExchangeRecord, type JudgedMessage, namedMessage } from '../activity/note.ts';
-import { toolCeiling } from '../endpoints/tool-ceiling.ts';
+import { keptToolCeiling, toolCeiling } from '../endpoints/tool-ceiling.ts';
 import { isEventStream } from '../http/event-stream.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
@@ -69,8 +69,11 @@ export async function withinTools(
 }
 
 /** The Node fast path's first call: whether this grant's messages are judged by the tool rules at all. */
-export async function needsToolRules(platform: Platform, props: GrantProps): Promise<boolean> {
-  return isRestricted(props.tools, await toolCeiling(platform, props.slug));
+export function needsToolRules(platform: Platform, props: GrantProps): boolean | Promise<boolean> {
+  // Answered at once while the ceiling is kept (nearly every message): no promise on the hot path.
+  const kept = keptToolCeiling(platform, props.slug);
+  if (kept) return isRestricted(props.tools, kept.ceiling);
+  return toolCeiling(platform, props.slug).then((ceiling) => isRestricted(props.tools, ceiling));
 }
 
 export type CarrierVerdict =

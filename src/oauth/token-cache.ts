@@ -49,6 +49,8 @@ export class TokenCheckCache<V extends Validation> {
   readonly #max: number;
   readonly #now: () => number;
   readonly #hash: (text: string) => string | Promise<string>;
+  /** No entry expires before this (ms): the sweep's next work. */
+  #sweepAt = Number.POSITIVE_INFINITY;
 
   constructor(kv: Platform['kv'], options: TokenCacheOptions = {}) {
     this.#kv = kv;
@@ -119,12 +121,22 @@ export class TokenCheckCache<V extends Validation> {
     const timer = setTimeout(() => this.#drop(key), ttl);
     (timer as { unref?: () => void }).unref?.();
     this.#entries.set(key, { audience, validation, version, expiresAtMs, timer });
+    if (expiresAtMs < this.#sweepAt) this.#sweepAt = expiresAtMs;
   }
 
-  /** Tokens of one endpoint share a lifetime, so insertion order is expiry order: stop at the first live one. */
+  /**
+   * Tokens of one endpoint share a lifetime, so insertion order is expiry order: stop at the first
+   * live one. Until that one's expiry (`#sweepAt`) there is nothing to sweep, so a check does not
+   * walk the map at all.
+   */
   #sweep(now: number): void {
+    if (now < this.#sweepAt) return;
+    this.#sweepAt = Number.POSITIVE_INFINITY;
     for (const [key, entry] of this.#entries) {
-      if (entry.expiresAtMs > now) return;
+      if (entry.expiresAtMs > now) {
+        this.#sweepAt = entry.expiresAtMs;
+        return;
+      }
       this.#drop(key);
     }
   }

@@ -71,13 +71,17 @@ export const EXPOSED_RESPONSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, W
  * the upstream's own Connection header, whose listed fields belong to that connection only.
  */
 export function relayedResponseHeader(connection: string | null | undefined): (name: string) => boolean {
-  const named = connection
-    ? new Set(
-        connection
-          .split(',')
-          .map((name) => name.trim().toLowerCase())
-          .filter(Boolean),
-      )
-    : undefined;
-  return (name) => !HOP_BY_HOP.has(name) && !named?.has(name) && (RELAYED_RESPONSE_HEADERS.has(name) || isMcpHeader(name));
+  if (!connection) return relayedWithoutConnection;
+  const named = new Set(
+    connection
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  return (name) => !named.has(name) && relayedWithoutConnection(name);
+}
+
+/** The rule when the upstream's Connection header names nothing: one function, not one per answer. */
+function relayedWithoutConnection(name: string): boolean {
+  return !HOP_BY_HOP.has(name) && (RELAYED_RESPONSE_HEADERS.has(name) || isMcpHeader(name));
 }

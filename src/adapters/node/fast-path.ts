@@ -96,7 +96,10 @@ async function serve(
     admitted = await admit(platform, slug, { streams: options.streams, address }, token);
     if (admitted && !(admitted instanceof Response)) {
       theApps = admitted.props.upstream.transport !== 'streamable-http';
-      restricted = !theApps && (await needsToolRules(platform, admitted.props));
+      if (!theApps) {
+        const needs = needsToolRules(platform, admitted.props);
+        restricted = typeof needs === 'boolean' ? needs : await needs;
+      }
     }
   } catch (error) {
     if (admitted && !(admitted instanceof Response)) admitted.lease.release();
@@ -178,7 +181,13 @@ function answeringFor(platform: Platform, req: IncomingMessage): Answering {
     started: logging ? performance.now() : 0,
     requestId: logging ? requestIdFor(req.headers['x-request-id'] as string | undefined) : '',
     method: req.method!,
-    path: req.url!.split('?', 1)[0]!,
+    path: pathOf(req.url!),
     origin: req.headers.origin,
   };
+}
+
+/** The request target without its query (no array made for it, as `split` would). */
+function pathOf(target: string): string {
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
 }
