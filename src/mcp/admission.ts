@@ -51,7 +51,7 @@ export async function admit(
     platform.log.info('stream limit reached', { slug });
     return lease.jsonRpc('requests are open on this authorization or from your network');
   }
-  return { ...verified, lease };
+  return { props: verified.props, auth: verified.auth, lease };
 }
 
 /** Heartbeats and the idle timeout for an answer's body (stream-keepalive.ts), from the settings. */

@@ -79,7 +79,9 @@ export class TokenCheckCache<V extends Validation> {
     check: () => Promise<V | null>,
     update?: Update<V>,
   ): Promise<V | null> {
-    const recordKey = `token:${parts.slug}:${parts.grantId}:${await this.#hash(token)}`;
+    // Node hashes synchronously: no await (a microtask turn) when there is nothing to wait for.
+    const hashed = this.#hash(token);
+    const recordKey = `token:${parts.slug}:${parts.grantId}:${typeof hashed === 'string' ? hashed : await hashed}`;
     const now = this.#now();
     this.#sweep(now);
     const hit = this.#entries.get(recordKey);

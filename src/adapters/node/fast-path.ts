@@ -155,7 +155,8 @@ async function serve(
       }
     }
   }
-  relay({ ...answering, slug, ...admitted, record, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
+  const { props, auth, lease } = admitted;
+  relay({ ...answering, slug, props, auth, lease, record, countStreams, upstreamDispatch: options.upstreamDispatch }, req, res);
 }
 
 /** The request's body, once it has all arrived; undefined when the client went away first. */
