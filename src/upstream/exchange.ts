@@ -91,9 +91,12 @@ export type Verdict =
       timing: StreamTiming | null;
     };
 
+/** Visits every header line of an answer (lower-case names; a repeated name is visited per line). */
+export type EachHeader = (visit: (name: string, value: string) => void) => void;
+
 export function judgeAnswer(
   status: number,
-  upstreamHeaders: Iterable<[string, string]>,
+  each: EachHeader,
   get: (name: string) => string | null | undefined,
   upstreamMs: number,
   rules: AnswerRules,
@@ -108,10 +111,9 @@ export function judgeAnswer(
   const dropLength = timing !== null && timing.heartbeatMs > 0;
   const relayed = relayedResponseHeader(get('connection'));
   const headers: [string, string][] = [];
-  for (const [name, value] of upstreamHeaders) {
-    if (!relayed(name) || (dropLength && name === 'content-length')) continue;
-    headers.push([name, value]);
-  }
+  each((name, value) => {
+    if (relayed(name) && !(dropLength && name === 'content-length')) headers.push([name, value]);
+  });
   headers.push(['access-control-expose-headers', EXPOSED_RESPONSE_HEADERS], ['server-timing', serverTiming(upstreamMs)]);
   return { kind: 'relay', status, headers, nullBody, eventStream, timing };
 }

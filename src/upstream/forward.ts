@@ -69,7 +69,13 @@ export async function forward(
   const upstreamMs = performance.now() - sent;
   observeUpstreamLatency(upstreamMs / 1000);
 
-  const verdict = judgeAnswer(upstream.status, upstream.headers, (name) => upstream.headers.get(name), upstreamMs, NO_TIMERS);
+  const verdict = judgeAnswer(
+    upstream.status,
+    (visit) => upstream.headers.forEach((value, name) => visit(name, value)),
+    (name) => upstream.headers.get(name),
+    upstreamMs,
+    NO_TIMERS,
+  );
   if (verdict.kind !== 'relay' || verdict.nullBody) await upstream.body?.cancel().catch(() => {});
   if (verdict.kind === 'key-rejected') return { kind: 'key-rejected', status: verdict.status };
   if (verdict.kind === 'redirect-refused') return { kind: 'response', response: redirectRefused(verdict.status) };

@@ -23,7 +23,13 @@ function upstreamRequestHeaders(incoming: Headers): Headers {
 
 /** The answer's headers for an upstream answer with these headers (no timers: lengths stand). */
 function clientResponseHeaders(upstream: Headers, rules = { heartbeatMs: 0, idleMs: 0 }): Headers {
-  const verdict = judgeAnswer(200, upstream, (name) => upstream.get(name), 12.4, rules);
+  const verdict = judgeAnswer(
+    200,
+    (visit) => upstream.forEach((value, name) => visit(name, value)),
+    (name) => upstream.get(name),
+    12.4,
+    rules,
+  );
   assert.equal(verdict.kind, 'relay');
   const out = new Headers();
   if (verdict.kind === 'relay') for (const [name, value] of verdict.headers) out.append(name, value);
@@ -103,7 +109,14 @@ test('an event stream gets heartbeats and so loses its declared length, whatever
 });
 
 test('statuses: 401 and 403 mean the key was refused, 3xx is refused, 204 has no body, anything else is relayed', () => {
-  const judge = (status: number) => judgeAnswer(status, [], () => null, 1, { heartbeatMs: 0, idleMs: 0 });
+  const judge = (status: number) =>
+    judgeAnswer(
+      status,
+      () => {},
+      () => null,
+      1,
+      { heartbeatMs: 0, idleMs: 0 },
+    );
   assert.equal(judge(401).kind, 'key-rejected');
   assert.equal(judge(403).kind, 'key-rejected');
   assert.equal(judge(302).kind, 'redirect-refused');

@@ -6,6 +6,15 @@ import type { IncomingMessage } from 'node:http';
 
 export type HeaderRecord = Record<string, string | string[] | undefined>;
 
+/** Visits every line of a parsed header record (src/upstream/exchange.ts `EachHeader`), without building pairs. */
+export function eachHeader(headers: HeaderRecord, visit: (name: string, value: string) => void): void {
+  for (const name in headers) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const item of value) visit(name, item);
+    else if (value !== undefined) visit(name, value);
+  }
+}
+
 /** An array, not a generator: it is built once per relayed answer, and a generator's steps cost more. */
 export function headerPairs(headers: HeaderRecord): [string, string][] {
   const pairs: [string, string][] = [];

@@ -13,7 +13,7 @@ import { judgeAnswer, upstreamRequest } from '../../upstream/exchange.ts';
 import { redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
 import { describeUpstreamError } from '../../upstream/network-error.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
-import { type HeaderRecord, headerPairs, headerValue, nodeHeaders } from './header-record.ts';
+import { eachHeader, type HeaderRecord, headerValue, nodeHeaders } from './header-record.ts';
 import { type Answering, answerHeaders, logAnswer, sendResponse } from './send-response.ts';
 
 export interface Relaying extends Answering, Admitted {
@@ -131,7 +131,7 @@ class Relay implements Dispatcher.DispatchHandler {
     }
     const verdict = judgeAnswer(
       status,
-      headerPairs(upstreamHeaders),
+      (visit) => eachHeader(upstreamHeaders, visit),
       (name) => headerValue(upstreamHeaders[name]),
       upstreamMs,
       streamKeepalive(platform, relaying.slug),
