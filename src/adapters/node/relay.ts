@@ -35,8 +35,9 @@ export interface Relaying extends Answering, Admitted {
  * - the bytes each way counted for the activity record (src/activity/note.ts);
  * - the first-byte timer answers 504; a client that leaves aborts the upstream request at once;
  * - the answer relayed event by event with backpressure, heartbeats on a quiet event stream and
- *   the idle timeout; an event stream's headers are sent at once, since Node would otherwise hold
- *   them until the first byte of the body (a quiet stream's first heartbeat).
+ *   the idle timeout; an event stream's headers are sent by the end of the turn they came in
+ *   (with its first event when that came with them), since Node would otherwise hold them until
+ *   the first byte of the body (a quiet stream's first heartbeat).
  */
 export function relay(relaying: Relaying, req: IncomingMessage, res: ServerResponse): void {
   new Relay(relaying, req, res).start();
@@ -159,7 +160,10 @@ class Relay implements Dispatcher.DispatchHandler {
       res.end();
       return;
     }
-    if (verdict.eventStream) res.flushHeaders();
+    // An event stream's headers go out without waiting for its first byte (a quiet stream's could
+    // be a heartbeat away), but not before this turn's bytes: an upstream that sent headers and
+    // its first event together has them relayed together, in one write.
+    if (verdict.eventStream) setImmediate(flushQuietHeaders, this);
     this.#countedStream = relaying.countStreams && verdict.eventStream;
     if (this.#countedStream) streamOpened();
     if (verdict.timing) this.#watch = new StreamWatch(verdict.timing, this);
@@ -211,6 +215,13 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#res.end();
   }
 
+  flushIfQuiet(): void {
+    // `headersSent` is already true once writeHead has run, before anything reached the socket:
+    // what tells is whether a byte of the body was written (it carries the headers with it).
+    const res = this.#res;
+    if (this.#relaying.record.bytesOut === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
+  }
+
   firstByteTimedOut(): void {
     this.#timer = undefined;
     this.#firstByteTimedOut = true;
@@ -259,6 +270,11 @@ export function noteAnswered(
   res: ServerResponse,
 ): void {
   noteExchange(platform, slug, auth, record, req.method!, (name) => nodeHeaders(req).get(name), res.statusCode);
+}
+
+/** The turn after an event stream's headers came: sends them if no byte of its body went with them. */
+function flushQuietHeaders(relay: Relay): void {
+  relay.flushIfQuiet();
 }
 
 /** The first-byte timer's callback: one function for every exchange (the exchange rides as its argument). */
