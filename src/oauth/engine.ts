@@ -264,7 +264,10 @@ function buildEngine(platform: Platform, slug?: string): Engine {
 }
 
 function verifiedToken(token: string, valid: TokenValidation): VerifiedToken {
-  return { grantId: tokenParts(token)?.grantId ?? '', ...(valid.clientId ? { clientId: valid.clientId } : {}), scope: valid.scope ?? [] };
+  // `verified` has already checked the token's shape (tokenParts): its grant id is between the first two colons.
+  const afterSlug = token.indexOf(':') + 1;
+  const grantId = token.slice(afterSlug, token.indexOf(':', afterSlug));
+  return { grantId, ...(valid.clientId ? { clientId: valid.clientId } : {}), scope: valid.scope ?? [] };
 }
 
 /** A client known by its metadata document (client-metadata.ts), as the engine reads registered clients. */
