@@ -5,10 +5,11 @@
  * bench drives its routes as a client would.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { approve, authorizationUrl, exchangeCode, pkce, register } from '../../src/cli/oauth-client.ts';
+import { removeOnExit } from '../../test/support/exit-cleanup.ts';
 import { BENCH_KEY } from './key.ts';
 import type { Started, UpstreamProcess } from './targets.ts';
 import { workerStarted } from './worker-target.ts';
@@ -27,9 +28,19 @@ export function seedCheckoutProblem(dir: string): string | undefined {
   return undefined;
 }
 
-export async function startSeed(upstream: UpstreamProcess, dir: string, log: (line: string) => void): Promise<Started> {
+/**
+ * The seed's Worker as published (`seed-worker`) or, with `memoized`, the same code with its
+ * endpoint-record reads kept in isolate memory (`seed-memoized-worker`, seed-memo-worker.ts).
+ */
+export async function startSeed(
+  upstream: UpstreamProcess,
+  dir: string,
+  log: (line: string) => void,
+  options: { memoized?: boolean } = {},
+): Promise<Started> {
   const config = join(dir, 'wrangler.jsonc');
   installDependencies(dir, log);
+  const main = options.memoized ? memoizedSeedEntry(dir) : undefined;
 
   const persistDir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-seed-'));
   const slug = randomSlug();
@@ -39,11 +50,11 @@ export async function startSeed(upstream: UpstreamProcess, dir: string, log: (li
     rmSync(persistDir, { recursive: true, force: true });
     throw error;
   }
-  const wrangler = await startWranglerDev(config, { persistDir });
+  const wrangler = await startWranglerDev(config, { persistDir, ...(main ? { main } : {}) });
   try {
     const url = `http://127.0.0.1:${wrangler.port}`;
     const accessToken = await seedAccessToken(url, `${url}/${slug}/mcp`);
-    return workerStarted('seed-worker', wrangler, {
+    return workerStarted(options.memoized ? 'seed-memoized-worker' : 'seed-worker', wrangler, {
       origin: url,
       path: `/${slug}/mcp`,
       authorization: `Bearer ${accessToken}`,
@@ -52,6 +63,22 @@ export async function startSeed(upstream: UpstreamProcess, dir: string, log: (li
     await wrangler.stop();
     throw new Error(`the seed did not start for the bench: ${(error as Error).message}\n${wrangler.output().slice(-4000)}`);
   }
+}
+
+/**
+ * An entry module, in a temp dir, that exports the seed's own Worker (its src/index.ts, from the
+ * checkout, unchanged) wrapped by memoizeConfigReads. wrangler bundles it with the seed's code and
+ * node_modules, and runs it with the seed's wrangler.jsonc (its bindings and compatibility date).
+ */
+function memoizedSeedEntry(dir: string): string {
+  const entryDir = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-bench-seed-memo-')));
+  const entry = join(entryDir, 'index.ts');
+  const wrapper = resolve(import.meta.dirname, 'seed-memo-worker.ts');
+  writeFileSync(
+    entry,
+    `import seed from ${JSON.stringify(join(dir, 'src/index.ts'))};\nimport { memoizeConfigReads } from ${JSON.stringify(wrapper)};\nexport default memoizeConfigReads(seed);\n`,
+  );
+  return entry;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The Worker run (`npm run bench -- --worker [--seed DIR]`): our Worker under `wrangler dev` beside
  * the upstream reached directly, a passthrough Worker (the runtime's own floor) and, given a
- * checkout of the seed, the seed's Worker, all on the same workerd, in interleaved rounds.
+ * checkout of the seed, the seed's Worker as published and with its endpoint-record reads
+ * memoized (seed-memo-worker.ts), all on the same workerd, in interleaved rounds.
  * Request/response figures only: latency at concurrency 1, throughput and p99 at 16 and 64, and
  * CPU per request of the workerd processes (CPU time is what Cloudflare bills and the free plan caps). Streams are left to the Node run: under `wrangler dev`, workerd's
  * local listener does not notice a silent client leave (test/support/targets.ts), so idle-stream
@@ -28,8 +29,11 @@ export async function runWorkerBench(run: BenchRun, seedDir: string | undefined,
   try {
     started.push(await startPassthrough(upstream));
     started.push(await startOurWorker(upstream));
-    if (seedDir) started.push(await startSeed(upstream, seedDir, log));
-    else notes.push(SEED_HINT);
+    if (seedDir) {
+      started.push(await startSeed(upstream, seedDir, log));
+      // Issue 24's bar: the seed's design with its endpoint-record reads kept in memory.
+      started.push(await startSeed(upstream, seedDir, log, { memoized: true }));
+    } else notes.push(SEED_HINT);
     const loadBefore = loadAverage();
     log(
       `bench --worker: ${rounds} round(s), ${started.map((t) => t.name).join(', ')}; wrangler ${version('wrangler')}, workerd ${version('workerd')}; load average ${loadBefore}`,

@@ -40,11 +40,12 @@ export function wranglerEnv(persistDir: string): NodeJS.ProcessEnv {
 
 /**
  * Starts `config` and resolves once it answers HTTP (any status). `persistDir` (made when not
- * given) is removed on stop; `vars` become Worker vars.
+ * given) is removed on stop; `vars` become Worker vars; `main` (an absolute path) replaces the
+ * config's entry module, its bindings kept.
  */
 export async function startWranglerDev(
   config: string,
-  options: { persistDir?: string; vars?: Record<string, string> } = {},
+  options: { persistDir?: string; vars?: Record<string, string>; main?: string } = {},
 ): Promise<WranglerDev> {
   const port = await freePort();
   const inspectorPort = await freePort();
@@ -52,6 +53,7 @@ export async function startWranglerDev(
   const args = [
     WRANGLER,
     'dev',
+    ...(options.main ? [options.main] : []),
     '--config',
     config,
     '--local',

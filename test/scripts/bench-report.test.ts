@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Figure } from '../../scripts/bench/measure.ts';
-import { NODE_REPORT, report } from '../../scripts/bench/report.ts';
+import { NODE_REPORT, report, WORKER_REPORT } from '../../scripts/bench/report.ts';
 import type { Started } from '../../scripts/bench/targets.ts';
 
 /**
@@ -59,4 +59,33 @@ test('bench: each target against the node floor is judged from the same run', ()
     assert.equal(verdict(within, label), 'met', `${label} within the bar`);
     assert.equal(verdict(beyond, label), 'NOT MET', `${label} beyond the bar`);
   }
+});
+
+/**
+ * Issue 24, item 4: the Worker against the seed's design with its endpoint-record reads memoized
+ * (scripts/bench/seed-memo-worker.ts), on both CPU figures, from the same run. Fixed figures one
+ * just inside and one just outside the bar.
+ */
+test('bench: the Worker is judged against the memoized seed from the same run', () => {
+  const workers = ['direct', 'passthrough-worker', 'key2oauth-worker', 'seed-worker', 'seed-memoized-worker'].map(
+    (name) => ({ name }) as Started,
+  );
+  const run = (ours: number) => {
+    const cpu: Record<string, number> = { 'passthrough-worker': 3_000, 'seed-worker': 6_000, 'seed-memoized-worker': 4_000 };
+    const round: Figure[] = [];
+    for (const [target, value] of Object.entries({ ...cpu, 'key2oauth-worker': ours })) {
+      round.push({ key: 'c16_cpu_us', target, value }, { key: 'c16_worker_cpu_us', target, value: value / 2 });
+    }
+    return report([round], workers, [], WORKER_REPORT);
+  };
+  const within = run(3_990);
+  const beyond = run(4_010);
+  for (const label of [/≤ the memoized seed's \(/, /≤ the memoized seed's, the Worker's own workerd/]) {
+    assert.equal(verdict(within, label), 'met', `${label} within the bar`);
+    assert.equal(verdict(beyond, label), 'NOT MET', `${label} beyond the bar`);
+  }
+  assert.match(within, /Worker CPU per request ≤ the memoized seed's \(3,990 against 4,000 µs\): 0\.998 ×/);
+  assert.match(beyond, /Worker CPU per request ≤ the memoized seed's \(4,010 against 4,000 µs\): 1\.00 ×/);
+  // The published seed's lines are judged on the same figures: both runs are well under it.
+  assert.equal(verdict(beyond, /≤ the seed's \(both workerd/), 'met');
 });
