@@ -6,9 +6,11 @@ import { answers } from './errors.ts';
  * server was reached by (a reverse proxy, 127.0.0.1 instead of localhost, …).
  */
 export function onPublicOrigin(request: Request, publicUrl: string, body?: BodyInit | null): Request {
+  // Already on the public origin (the usual case, and the MCP hot path): nothing to copy, and no
+  // URL parsed on the way.
+  if (body === undefined && startsWithOrigin(request.url, publicOrigin(publicUrl))) return request;
   const incoming = new URL(request.url);
-  // Already on the public origin (the usual case, and the MCP hot path): nothing to copy.
-  if (body === undefined && incoming.origin === new URL(publicUrl).origin) return request;
+  if (body === undefined && incoming.origin === publicOrigin(publicUrl)) return request;
   const url = new URL(incoming.pathname + incoming.search, publicUrl);
   const headers = new Headers(request.headers);
   const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal: request.signal };
@@ -20,6 +22,27 @@ export function onPublicOrigin(request: Request, publicUrl: string, body?: BodyI
     init.duplex = 'half';
   }
   return new Request(url, init);
+}
+
+const origins = new Map<string, string>();
+
+/** The origin of PUBLIC_URL, parsed once per value (a process has one, a Worker one per hostname). */
+function publicOrigin(publicUrl: string): string {
+  let origin = origins.get(publicUrl);
+  if (origin === undefined) {
+    origin = new URL(publicUrl).origin;
+    if (origins.size < 64) origins.set(publicUrl, origin);
+  }
+  return origin;
+}
+
+/**
+ * Whether a request's URL, as the runtime serializes it (scheme and host in lower case, no
+ * default port, a path that starts with `/`), is on `origin`: its text starts with the origin and
+ * the path follows. Anything else (user info, an odd form) is left to the full parse.
+ */
+function startsWithOrigin(url: string, origin: string): boolean {
+  return url.startsWith(origin) && url.charCodeAt(origin.length) === 0x2f;
 }
 
 /**

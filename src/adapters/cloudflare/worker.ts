@@ -56,8 +56,9 @@ const apps = new WeakMap<object, Map<string, Hono>>();
 const MAX_CACHED_ORIGINS = 16;
 
 async function appFor(request: Request, env: WorkerEnv): Promise<Hono> {
-  const origin = new URL(request.url).origin;
-  const key = typeof env.PUBLIC_URL === 'string' && env.PUBLIC_URL !== '' ? '' : origin;
+  // With PUBLIC_URL set, one app serves every origin: the request's URL is parsed only to build it.
+  const fixed = typeof env.PUBLIC_URL === 'string' && env.PUBLIC_URL !== '';
+  const key = fixed ? '' : new URL(request.url).origin;
   let byOrigin = apps.get(env);
   if (!byOrigin) {
     byOrigin = new Map();
@@ -65,7 +66,7 @@ async function appFor(request: Request, env: WorkerEnv): Promise<Hono> {
   }
   let app = byOrigin.get(key);
   if (!app) {
-    app = createApp(await workerPlatform(origin, env));
+    app = createApp(await workerPlatform(fixed ? new URL(request.url).origin : key, env));
     if (byOrigin.size < MAX_CACHED_ORIGINS) byOrigin.set(key, app);
   }
   return app;
