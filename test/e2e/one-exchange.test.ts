@@ -51,6 +51,8 @@ interface Send {
   body?: string | Buffer;
   /** Sends the body in chunks of undeclared length. */
   chunked?: boolean;
+  /** Sends the declared body's second half this many milliseconds after its first (a slow client). */
+  lateMs?: number;
   /** Stop reading after the headers (an open stream) and close the connection. */
   headersOnly?: boolean;
   /** Read at most this long, then close. */
@@ -86,6 +88,13 @@ function send(base: string, options: Send): Promise<Answer> {
       if (options.readMs) setTimeout(done, options.readMs);
     });
     req.on('error', reject);
+    if (options.body !== undefined && options.lateMs !== undefined) {
+      const bytes = Buffer.from(options.body);
+      const half = Math.floor(bytes.length / 2);
+      req.write(bytes.subarray(0, half));
+      setTimeout(() => req.end(bytes.subarray(half)), options.lateMs);
+      return;
+    }
     if (options.body !== undefined) {
       if (options.chunked) {
         const bytes = Buffer.from(options.body);
@@ -309,6 +318,17 @@ for (const carrier of carriers()) {
       );
       assert.equal(chunked.status, 413);
       assert.ok((upstream.last('too-large-chunked')?.bodyBytes ?? 0) <= MAX_BODY);
+    });
+
+    test('a body that arrives after its headers, in parts: the upstream gets it whole', async () => {
+      const got = await answer('late-body', {
+        path: `/${slug}/mcp`,
+        headers: mcpHeaders(main.accessToken, 'late-body'),
+        body: MESSAGE,
+        lateMs: 150,
+      });
+      assert.equal(got.status, 200);
+      assert.equal(upstream.last('late-body')?.bodyBytes, Buffer.byteLength(MESSAGE));
     });
 
     test('two Authorization headers: refused, whichever token they carry', async () => {
