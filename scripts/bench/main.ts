@@ -15,6 +15,9 @@
  *                                 Worker on the same workerd: latency, throughput and workerd CPU
  *                                 per request (worker-run.ts); with --cpu-prof DIR, a V8 profile
  *                                 of each Worker's isolate after the rounds (worker-profile.ts)
+ *   npm run bench -- --alloc      bytes allocated per message, the node floor beside Key2OAuth, and
+ *                                 where Key2OAuth allocates them (alloc-run.ts): steadier than CPU
+ *                                 time on a shared machine, so the figure to judge a small change by
  *   npm run bench -- --scale      how cost grows: 10, 1,000 and 100,000 endpoints and grants on SQLite
  *                                 and Redis, 10, 1,000 and 10,000 open streams; p50, CPU per message,
  *                                 memory and store bytes per grant at each size (scale-run.ts)
@@ -23,6 +26,7 @@
  * the spread (min–max) across rounds. Not a test: it prints, it never fails on a number.
  */
 import { resolve } from 'node:path';
+import { runAllocBench } from './alloc-run.ts';
 import type { BenchRun } from './bench-run.ts';
 import { runNodeBench } from './node-run.ts';
 import { runScaleBench } from './scale-run.ts';
@@ -30,7 +34,7 @@ import { seedCheckoutProblem } from './seed-target.ts';
 import { runWorkerBench } from './worker-run.ts';
 
 /** What every run shares: how long, how many rounds, where the figures go. */
-const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR] | --scale]';
+const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR] | --scale | --alloc]';
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
@@ -46,7 +50,7 @@ for (let i = 0; i < args.length; i++) {
     const value = args[++i];
     if (value === undefined || value.startsWith('--')) fail(`${arg} needs a value`);
     valued.set(arg, value);
-  } else if (arg === '--quick' || arg === '--json' || arg === '--worker' || arg === '--scale') flags.add(arg);
+  } else if (arg === '--quick' || arg === '--json' || arg === '--worker' || arg === '--scale' || arg === '--alloc') flags.add(arg);
   else fail(`unknown argument ${JSON.stringify(arg)}`);
 }
 const quick = flags.has('--quick');
@@ -56,6 +60,9 @@ if (!Number.isInteger(rounds) || rounds < 1) fail(`--rounds must be a whole numb
 if (valued.has('--seed') && !worker) fail('--seed compares Workers: give it with --worker');
 const scale = flags.has('--scale');
 if (scale && worker) fail('--scale measures the Node server: give it without --worker');
+const alloc = flags.has('--alloc');
+if (alloc && (worker || scale)) fail('--alloc measures the Node server alone: give it without --worker or --scale');
+if (alloc && flags.has('--json')) fail('--alloc prints a table and the allocating functions; it has no --json form');
 
 // npm runs scripts in the package's folder; a relative path means the folder the user typed it in.
 const fromUser = (flag: string) => (valued.has(flag) ? resolve(process.env.INIT_CWD ?? process.cwd(), valued.get(flag)!) : undefined);
@@ -86,5 +93,6 @@ const run: BenchRun = {
 };
 const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
 if (worker) await runWorkerBench(run, seedDir, profileDir);
+else if (alloc) await runAllocBench(run);
 else if (scale) await runScaleBench(run, nodeArgs);
 else await runNodeBench(run, nodeArgs);

@@ -156,14 +156,18 @@ http {
 }
 
 /** The least a Node proxy does (node-floor.ts): what Node itself costs, beside nginx and Key2OAuth. */
-export async function startNodeFloor(upstream: UpstreamProcess): Promise<Started> {
+export async function startNodeFloor(
+  upstream: UpstreamProcess,
+  options: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+): Promise<Started> {
   const port = await freePort();
   const [command, args] = withFileLimit(process.execPath, [
+    ...(options.nodeArgs ?? []),
     resolve(import.meta.dirname, 'node-floor.ts'),
     `http://127.0.0.1:${upstream.port}`,
     String(port),
   ]);
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...options.env } });
   await new Promise<void>((ready, failed) => {
     child.stdout!.once('data', () => ready());
     child.once('exit', () => failed(new Error('the node floor proxy exited before listening')));
@@ -173,7 +177,7 @@ export async function startNodeFloor(upstream: UpstreamProcess): Promise<Started
     endpoint: { origin: `http://127.0.0.1:${port}`, path: '/mcp', authorization: 'Bearer not-checked-by-the-floor' },
     proxyPid: child.pid!,
     cpuMicros: () => cpuMicros(child.pid!),
-    fresh: () => startNodeFloor(upstream),
+    fresh: () => startNodeFloor(upstream, options),
     stop: () => stopChild(child),
   };
 }

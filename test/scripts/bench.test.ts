@@ -212,3 +212,21 @@ function descendants(root: number): number[] {
   }
   return found;
 }
+
+/**
+ * The allocation run cannot rot: the sampler is preloaded into the node floor and into Key2OAuth,
+ * each reports bytes per message, and the list of where Key2OAuth allocates names our own code.
+ */
+test('npm run bench -- --alloc --quick reports bytes allocated per message and where they are allocated', {
+  timeout: 120_000,
+}, async () => {
+  const { code, stdout, stderr } = await bench(['--alloc', '--quick']);
+  assert.equal(code, 0, stderr);
+  const row = /\| bytes allocated per message \(c16\) \| ([\d,]+) B [^|]*\| ([\d,]+) B [^|]*\|/.exec(stdout);
+  assert.ok(row, stdout);
+  for (const figure of [row[1]!, row[2]!]) assert.ok(Number(figure.replaceAll(',', '')) > 1000, `${figure} bytes per message`);
+  assert.match(stdout, /where key2oauth allocates[\s\S]*src\/adapters\/node\//);
+  const refused = await bench(['--alloc', '--worker']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--alloc measures the Node server alone/);
+});
