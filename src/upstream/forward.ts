@@ -71,7 +71,10 @@ export async function forward(
 
   const verdict = judgeAnswer(
     upstream.status,
-    (visit) => upstream.headers.forEach((value, name) => visit(name, value)),
+    (visit) =>
+      upstream.headers.forEach((value, name) => {
+        visit(name, value);
+      }),
     (name) => upstream.headers.get(name),
     upstreamMs,
     NO_TIMERS,

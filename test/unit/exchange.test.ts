@@ -25,7 +25,10 @@ function upstreamRequestHeaders(incoming: Headers): Headers {
 function clientResponseHeaders(upstream: Headers, rules = { heartbeatMs: 0, idleMs: 0 }): Headers {
   const verdict = judgeAnswer(
     200,
-    (visit) => upstream.forEach((value, name) => visit(name, value)),
+    (visit) =>
+      upstream.forEach((value, name) => {
+        visit(name, value);
+      }),
     (name) => upstream.get(name),
     12.4,
     rules,
