@@ -354,6 +354,14 @@ describe('the container image and the compose example, on podman', { timeout: 25
       assert.match(down.headers.get('retry-after') ?? '', /^\d+$/);
 
       mustPodman(['start', `${run}-redis`]);
+      // Each replica reconnects on its own: until both have, nginx may send the flow to one that
+      // still answers 503 with Retry-After (rightly). Ready means both, as at the start.
+      for (const replica of ['key2oauth-a', 'key2oauth-b'])
+        await waitFor(
+          `${replica} is ready again once Redis is back`,
+          () => podman(['healthcheck', 'run', `${run}-${replica}`]).status === 0,
+          30_000,
+        );
       await waitFor('ready again through nginx once Redis is back', async () => (await answers(`${origin}/readyz`)) === 200, 30_000);
       assert.equal(await signInAndCall(origin, upstream), 'echo: from a container');
     } finally {
