@@ -6,7 +6,7 @@ import type { HostCheck, UpstreamFetch } from '../../platform.ts';
 import { checkAddress } from '../../upstream/address-policy.ts';
 import { isNullBodyStatus } from '../../upstream/exchange.ts';
 import { rememberedUrlCheck, UpstreamBlockedError } from '../../upstream/url-policy.ts';
-import { headerPairs } from './header-record.ts';
+import { eachHeader } from './header-record.ts';
 
 /**
  * The Node side of the upstream guard: a fetch whose every new connection goes only to addresses
@@ -143,7 +143,7 @@ async function requestAsFetch(agent: Agent, url: URL, init: RequestInit & { sign
   // reader gets it from the iterator, and it must never become an uncaught 'error' event.
   answer.body.on('error', () => {});
   const responseHeaders = new Headers();
-  for (const [name, value] of headerPairs(answer.headers)) responseHeaders.append(name, value);
+  eachHeader(answer.headers, (name, value) => responseHeaders.append(name, value));
   const status = answer.statusCode;
   if (method === 'HEAD' || isNullBodyStatus(status)) {
     answer.body.destroy();

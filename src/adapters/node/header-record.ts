@@ -15,17 +15,6 @@ export function eachHeader(headers: HeaderRecord, visit: (name: string, value: s
   }
 }
 
-/** An array, not a generator: it is built once per relayed answer, and a generator's steps cost more. */
-export function headerPairs(headers: HeaderRecord): [string, string][] {
-  const pairs: [string, string][] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
-    else if (value !== undefined) pairs.push([name, value]);
-  }
-  return pairs;
-}
-
 export function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
@@ -34,8 +23,7 @@ export function headerValue(value: string | string[] | undefined): string | unde
 export function nodeHeaders(req: IncomingMessage): { get(name: string): string | null } {
   return {
     get(name) {
-      const value = req.headers[name];
-      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+      return headerValue(req.headers[name]) ?? null;
     },
   };
 }
