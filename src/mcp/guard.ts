@@ -9,12 +9,13 @@ import type { Platform } from '../platform.ts';
 import { answerWithCors } from '../upstream/exchange.ts';
 import { forward } from '../upstream/forward.ts';
 import { admit, keyRejected, type McpClient, streamKeepalive } from './admission.ts';
-import { keepStreamAlive } from './stream-keepalive.ts';
+import { keepAnswer } from './stream-keepalive.ts';
 
 /**
  * The web carrier's door for every MCP route (`/{slug}/mcp`, and the legacy `/{slug}/sse` and
- * `/{slug}/messages`): admission (admission.ts), then `handler`, whose answer is held open with
- * heartbeats and the idle timeout and releases the stream lease when it ends, and the activity
+ * `/{slug}/messages`): admission (admission.ts), then `handler`, whose answer (stream-keepalive.ts
+ * `keepAnswer`: a small JSON answer read whole, a stream held open with heartbeats) keeps the idle
+ * timeout and releases the stream lease when it ends, and the activity
  * record notes the exchange then (src/activity/note.ts: its messages, status, duration and bytes
  * each way, which `handler` fills in as it goes). The request must be
  * on the resource URL `{PUBLIC_URL}/{slug}/{path}` (the legacy message route hands in a copy).
@@ -50,12 +51,12 @@ export async function guard(
     throw error;
   }
   const { status } = response;
-  return keepStreamAlive(answerWithCors(response, origin), {
+  return keepAnswer(answerWithCors(response, origin), {
     ...streamKeepalive(platform, slug),
-    onClose: (bytesOut) => {
+    onClose: (bytesOut, sent = status) => {
       admitted.lease.release();
       record.bytesOut = bytesOut;
-      noteExchange(platform, slug, admitted.auth, record, request.method, (name) => request.headers.get(name), status);
+      noteExchange(platform, slug, admitted.auth, record, request.method, (name) => request.headers.get(name), sent);
     },
   });
 }

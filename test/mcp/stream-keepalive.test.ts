@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventBoundary, keepStreamAlive } from '../../src/mcp/stream-keepalive.ts';
+import { EventBoundary, keepAnswer, keepStreamAlive, WHOLE_ANSWER_MAX_BYTES } from '../../src/mcp/stream-keepalive.ts';
 
 /** SSE heartbeats go only between events; an upstream that goes quiet for too long is ended. */
 
@@ -112,4 +112,95 @@ test('an SSE answer that declared its length loses the header, since heartbeats 
   upstream.write('data: 1\n\n');
   upstream.end();
   assert.equal(await readAll(response), 'data: 1\n\n');
+});
+
+/**
+ * keepAnswer: a small JSON answer of declared length is read whole before it is handed on (no
+ * stream of ours pumps it), with the same idle timeout and the same onClose; anything else is
+ * streamed as before.
+ */
+const json = (length: number | undefined, extra: Record<string, string> = {}) => ({
+  'content-type': 'application/json',
+  ...(length === undefined ? {} : { 'content-length': String(length) }),
+  ...extra,
+});
+
+test('a small JSON answer of declared length is read whole, closed before the client reads it, headers and status kept', async () => {
+  const upstream = upstreamBody();
+  const closed: [number, number | undefined][] = [];
+  const answer = keepAnswer(new Response(upstream.body, { status: 201, headers: json(17, { 'mcp-session-id': 's1' }) }), {
+    heartbeatMs: 20,
+    idleMs: 1000,
+    onClose: (bytes, status) => closed.push([bytes, status]),
+  });
+  upstream.write('{"jsonrpc":');
+  await sleep(50);
+  upstream.write('"2.0"}');
+  upstream.end();
+  const response = await answer;
+  assert.deepEqual(closed, [[17, undefined]], 'onClose once, with the bytes, as soon as the body is read');
+  assert.equal(response.status, 201);
+  assert.equal(response.headers.get('mcp-session-id'), 's1');
+  assert.equal(response.headers.get('content-length'), '17');
+  assert.equal(await readAll(response), '{"jsonrpc":"2.0"}', 'no heartbeat in a JSON body');
+});
+
+test('a JSON answer that stalls past the idle timeout: 504 saying so, the upstream cancelled, the record told', async () => {
+  const upstream = upstreamBody();
+  const closed: [number, number | undefined][] = [];
+  let idled = false;
+  const answer = keepAnswer(new Response(upstream.body, { headers: json(40) }), {
+    heartbeatMs: 0,
+    idleMs: 100,
+    onIdle: () => {
+      idled = true;
+    },
+    onClose: (bytes, status) => closed.push([bytes, status]),
+  });
+  upstream.write('{"jsonrpc":');
+  await sleep(60);
+  upstream.write('"2.0",'); // activity pushes the deadline out
+  const response = await answer;
+  assert.equal(response.status, 504);
+  assert.match(((await response.json()) as { error: { message: string } }).error.message, /stopped sending its answer/);
+  assert.ok(idled);
+  assert.ok(upstream.cancelled(), 'the upstream request was ended');
+  assert.deepEqual(closed, [[0, 504]]);
+});
+
+test('a JSON answer that breaks off before its declared length: 502, the record told', async () => {
+  const upstream = upstreamBody();
+  const closed: [number, number | undefined][] = [];
+  const answer = keepAnswer(new Response(upstream.body, { headers: json(40) }), {
+    heartbeatMs: 0,
+    idleMs: 0,
+    onClose: (bytes, status) => closed.push([bytes, status]),
+  });
+  upstream.write('{"jsonrpc":');
+  upstream.end();
+  assert.equal((await answer).status, 502);
+  assert.deepEqual(closed, [[0, 502]]);
+});
+
+test('an event stream, a JSON answer of undeclared length and a large one are streamed as they come', async () => {
+  for (const headers of [
+    { 'content-type': 'text/event-stream', 'content-length': '9' },
+    json(undefined),
+    json(WHOLE_ANSWER_MAX_BYTES + 1),
+  ]) {
+    const upstream = upstreamBody();
+    let closed = false;
+    const response = await keepAnswer(new Response(upstream.body, { headers }), {
+      heartbeatMs: 0,
+      idleMs: 0,
+      onClose: () => {
+        closed = true;
+      },
+    });
+    assert.equal(closed, false, `${JSON.stringify(headers)}: handed on before the upstream has ended`);
+    upstream.write('data: 1\n\n');
+    upstream.end();
+    assert.equal(await readAll(response), 'data: 1\n\n');
+    assert.equal(closed, true);
+  }
 });
