@@ -43,7 +43,7 @@ export const WHOLE_ANSWER_MAX_BYTES = 1024 * 1024;
 
 /**
  * The answer to an MCP request as the client gets it. An event stream, or a body of undeclared or
- * large length, goes through keepStreamAlive. A JSON answer with a declared length of at most
+ * large length, or a coded one, goes through keepStreamAlive. A JSON answer with a declared length of at most
  * WHOLE_ANSWER_MAX_BYTES (the common tool call answer) is read whole first, under the same idle
  * timeout, and sent as bytes: a stream the proxy's own code must pump, chunk by chunk, costs
  * CPU on every answer (about a tenth of the Worker's per message), and bytes the runtime sends on
@@ -59,6 +59,9 @@ export function keepAnswer(response: Response, options: KeepaliveOptions): Respo
 
 function wholeLength(response: Response): number | undefined {
   if (!response.body || isEventStream(response.headers.get('content-type'))) return undefined;
+  // A coded body (an upstream that encodes although we ask for identity) is decoded by the
+  // runtime's fetch, so its declared length is not what is read: it is streamed as before.
+  if (response.headers.has('content-encoding')) return undefined;
   const declared = response.headers.get('content-length');
   if (declared === null || !/^\d{1,8}$/.test(declared)) return undefined;
   const length = Number(declared);
