@@ -3,7 +3,8 @@ import { countGrantsRevoked } from '../metrics.ts';
 import { engine, type GrantProps, invalidTokenChallenge, REQUIRED_SCOPES, type VerifiedToken } from '../oauth/engine.ts';
 import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { Platform } from '../platform.ts';
-import type { KeepaliveOptions } from './stream-keepalive.ts';
+import { answerCutShort } from '../upstream/forward.ts';
+import type { AnswerOptions } from './stream-keepalive.ts';
 import type { StreamLimits } from './stream-limits.ts';
 
 /**
@@ -54,12 +55,13 @@ export async function admit(
   return { props: verified.props, auth: verified.auth, lease };
 }
 
-/** Heartbeats and the idle timeout for an answer's body (stream-keepalive.ts), from the settings. */
-export function streamKeepalive(platform: Platform, slug: string): KeepaliveOptions {
+/** Heartbeats, the idle timeout and the answer to a body cut short, for an answer's body (stream-keepalive.ts), from the settings. */
+export function streamKeepalive(platform: Platform, slug: string): AnswerOptions {
   return {
     heartbeatMs: platform.config.sseHeartbeatMs,
     idleMs: platform.config.upstreamIdleTimeoutMs,
     onIdle: () => platform.log.info('upstream stream idle; closed', { slug }),
+    cutShort: (stalled, error) => answerCutShort(platform, slug, stalled, error),
   };
 }
 

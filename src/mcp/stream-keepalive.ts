@@ -1,6 +1,5 @@
-import { jsonRpcError } from '../http/errors.ts';
 import { isEventStream } from '../http/event-stream.ts';
-import { type StreamTiming, streamTiming } from '../upstream/exchange.ts';
+import { type StreamTiming, streamTiming, wholeAnswerLength } from '../upstream/exchange.ts';
 
 /**
  * What the proxy does to a response body while it is open:
@@ -30,84 +29,64 @@ export interface KeepaliveOptions {
   onIdle?: () => void;
   /**
    * Called once with the bytes of the body sent to the client (heartbeats included), and the
-   * status sent when it is not the answer's own (keepAnswer's 502 and 504).
+   * status sent when it is not the answer's own (keepAnswer's answer to a body cut short).
    */
   onClose?: (bytes: number, status?: number) => void;
 }
 
-/**
- * A JSON answer of a declared length up to this many bytes is read whole before it is sent (see
- * keepAnswer); a larger one, or one of undeclared length, is streamed through keepStreamAlive.
- */
-export const WHOLE_ANSWER_MAX_BYTES = 1024 * 1024;
-
-/**
- * The answer to an MCP request as the client gets it. An event stream, or a body of undeclared or
- * large length, or a coded one, goes through keepStreamAlive. A JSON answer with a declared length of at most
- * WHOLE_ANSWER_MAX_BYTES (the common tool call answer) is read whole first, under the same idle
- * timeout, and sent as bytes: a stream the proxy's own code must pump, chunk by chunk, costs
- * CPU on every answer (about a tenth of the Worker's per message), and bytes the runtime sends on
- * its own do not. A JSON answer has nothing to do before its end (no heartbeat, no event), and the
- * client parses it only whole, so nothing is later for it. `onClose` is called once the body is
- * read (or failed), with its bytes. An upstream that stops mid-answer for the idle timeout gets
- * 504, and one whose answer breaks off 502, each saying so, instead of a cut JSON body.
- */
-export function keepAnswer(response: Response, options: KeepaliveOptions): Response | Promise<Response> {
-  const length = wholeLength(response);
-  return length === undefined ? keepStreamAlive(response, options) : readWhole(response, length, options);
+export interface AnswerOptions extends KeepaliveOptions {
+  /** The answer when a body read whole stalled (`stalled`) or broke off (forward.ts `answerCutShort`). */
+  cutShort: (stalled: boolean, error?: unknown) => Response;
 }
 
-function wholeLength(response: Response): number | undefined {
-  if (!response.body || isEventStream(response.headers.get('content-type'))) return undefined;
-  // A coded body (an upstream that encodes although we ask for identity) is decoded by the
-  // runtime's fetch, so its declared length is not what is read: it is streamed as before.
-  if (response.headers.has('content-encoding')) return undefined;
-  const declared = response.headers.get('content-length');
-  if (declared === null || !/^\d{1,8}$/.test(declared)) return undefined;
-  const length = Number(declared);
-  return length <= WHOLE_ANSWER_MAX_BYTES ? length : undefined;
+/**
+ * The web carrier's answer to an MCP request as the client gets it. A body exchange.ts says is
+ * read whole (`wholeAnswerLength`: the common JSON answer) is read here under the idle timeout and
+ * handed on as bytes, or replaced by `cutShort`'s error when it does not come whole; anything else
+ * (an event stream, a large or undeclared body) goes through keepStreamAlive. The Node carrier
+ * (src/adapters/node/relay.ts) does the same with the same rule.
+ */
+export function keepAnswer(response: Response, options: AnswerOptions): Response | Promise<Response> {
+  const length = response.body ? wholeAnswerLength(response.status, (name) => response.headers.get(name)) : null;
+  return length === null ? keepStreamAlive(response, options) : readWhole(response, length, options);
 }
 
-async function readWhole(response: Response, length: number, options: KeepaliveOptions): Promise<Response> {
+async function readWhole(response: Response, length: number, options: AnswerOptions): Promise<Response> {
   const reader = response.body!.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let idle = false;
+  let stalled = false;
+  let failure: unknown;
   const watch = new StreamWatch(
     { heartbeatMs: 0, idleMs: options.idleMs },
     {
       heartbeat: () => {},
       idle: () => {
-        idle = true;
+        stalled = true;
         reader.cancel(new Error('upstream idle')).catch(() => {});
       },
     },
   );
-  let failed = false;
   try {
     for (;;) {
       const { value, done } = await reader.read();
-      if (done || idle) break;
+      if (done || stalled) break;
       watch.chunk(value);
       chunks.push(value);
       size += value.byteLength;
       // The runtime holds an upstream to its declared length; this only bounds what is kept.
       if (size > length) throw new Error('the answer is longer than its declared length');
     }
-  } catch {
-    failed = true;
+  } catch (error) {
+    failure = error;
     reader.cancel().catch(() => {});
   } finally {
     watch.stop();
   }
-  if (idle) {
-    options.onIdle?.();
-    options.onClose?.(0, 504);
-    return jsonRpcError(504, `The upstream MCP server stopped sending its answer for ${Math.round(options.idleMs / 1000)} s`);
-  }
-  if (failed || size !== length) {
-    options.onClose?.(0, 502);
-    return jsonRpcError(502, 'The upstream MCP server broke off its answer');
+  if (stalled || failure !== undefined || size !== length) {
+    const answer = options.cutShort(stalled, failure);
+    options.onClose?.(0, answer.status);
+    return answer;
   }
   options.onClose?.(size);
   return new Response((chunks.length === 1 ? chunks[0]! : concat(chunks, size)) as Uint8Array<ArrayBuffer>, {

@@ -89,6 +89,8 @@ export type Verdict =
       eventStream: boolean;
       /** The body's timers, or null for none. */
       timing: StreamTiming | null;
+      /** The declared length when the body is read whole before it is sent (`wholeAnswerLength`), else null. */
+      wholeLength: number | null;
     };
 
 /** Visits every header line of an answer (lower-case names; a repeated name is visited per line). */
@@ -115,7 +117,30 @@ export function judgeAnswer(
     if (relayed(name) && !(dropLength && name === 'content-length')) headers.push([name, value]);
   });
   headers.push(['access-control-expose-headers', EXPOSED_RESPONSE_HEADERS], ['server-timing', serverTiming(upstreamMs)]);
-  return { kind: 'relay', status, headers, nullBody, eventStream, timing };
+  return { kind: 'relay', status, headers, nullBody, eventStream, timing, wholeLength: wholeAnswerLength(status, get) };
+}
+
+/** The largest answer read whole before it is sent (`wholeAnswerLength`); a larger one is streamed. */
+export const WHOLE_ANSWER_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Whether an answer is read whole before the client gets any of it, and its length if so: a body
+ * of declared length up to WHOLE_ANSWER_MAX_BYTES that is not an event stream and not coded (the
+ * common answer to a tool call, a JSON-RPC message). Such a body has nothing for the client before
+ * its end (no event, no heartbeat: the client parses it whole), so holding it costs no time, and:
+ * - it leaves in one piece with its headers: on the Worker no stream of ours pumps it chunk by
+ *   chunk (about a tenth of the Worker's CPU per message), on Node it is one write;
+ * - one that stops halfway for the idle timeout, or breaks off, becomes a JSON-RPC error the client
+ *   can read (forward.ts `answerCutShort`) instead of a cut body with a 200 it cannot parse.
+ * A coded body is streamed: the web carrier's fetch decodes it, so its declared length is not what
+ * is read there. Both carriers read whole exactly what this says, and answer a cut one alike.
+ */
+export function wholeAnswerLength(status: number, get: (name: string) => string | null | undefined): number | null {
+  if (isNullBodyStatus(status) || isEventStream(get('content-type')) || get('content-encoding') != null) return null;
+  const declared = get('content-length');
+  if (declared == null || !/^\d{1,8}$/.test(declared)) return null;
+  const length = Number(declared);
+  return length <= WHOLE_ANSWER_MAX_BYTES ? length : null;
 }
 
 /** What a body gets: heartbeats only on an event stream; null when neither timer runs. */

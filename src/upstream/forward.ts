@@ -122,6 +122,24 @@ export function upstreamFailure(
 }
 
 /**
+ * The answer when a body read whole (exchange.ts `wholeAnswerLength`) did not come whole: 504 when
+ * the upstream sent nothing for the idle timeout (UPSTREAM_IDLE_TIMEOUT_SECONDS), 502 when it broke
+ * off, each saying so. Every carrier answers a cut-short body here; the log names the endpoint.
+ */
+export function answerCutShort(platform: Platform, slug: string, stalled: boolean, error?: unknown): Response {
+  if (stalled) {
+    const seconds = Math.round(platform.config.upstreamIdleTimeoutMs / 1000);
+    platform.log.warn('upstream answer cut short', { slug, reason: `nothing for ${seconds} s` });
+    return jsonRpcError(504, `The upstream MCP server stopped sending its answer for ${seconds} s`);
+  }
+  platform.log.warn('upstream answer cut short', {
+    slug,
+    reason: error === undefined ? 'shorter than declared' : describeUpstreamError(error),
+  });
+  return jsonRpcError(502, 'The upstream MCP server broke off its answer');
+}
+
+/**
  * Redirects are never followed (the key must not travel to a host nobody checked) and never
  * passed on (the client would carry its OAuth token there).
  */

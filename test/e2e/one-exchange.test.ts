@@ -25,6 +25,7 @@ const ENV = {
   MAX_STREAMS_PER_GRANT: '3',
   SSE_HEARTBEAT_SECONDS: '1',
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '1500',
+  UPSTREAM_IDLE_TIMEOUT_SECONDS: '2',
 };
 const MESSAGE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
 
@@ -304,6 +305,20 @@ for (const carrier of carriers()) {
       const got = await answer('slow', { path: `/${slug}/mcp`, headers: mcpHeaders(main.accessToken, 'slow'), body: MESSAGE });
       assert.equal(got.status, 504);
       assert.match(got.body, /did not answer within 1500 ms/);
+    });
+
+    test('an answer of declared length that stops halfway: 504 after the idle timeout, saying so, not a cut body', async () => {
+      const got = await answer('json-stall', { path: `/${slug}/mcp`, headers: mcpHeaders(main.accessToken, 'json-stall'), body: MESSAGE });
+      assert.equal(got.status, 504);
+      assert.match(got.body, /"jsonrpc":"2.0"/);
+      assert.match(got.body, /stopped sending its answer for 2 s/);
+    });
+
+    test('an answer of declared length whose connection drops halfway: 502, saying so, not a cut body', async () => {
+      const got = await answer('json-cut', { path: `/${slug}/mcp`, headers: mcpHeaders(main.accessToken, 'json-cut'), body: MESSAGE });
+      assert.equal(got.status, 502);
+      assert.match(got.body, /"jsonrpc":"2.0"/);
+      assert.match(got.body, /broke off its answer/);
     });
 
     test('a body over MAX_MCP_BODY_BYTES: 413, declared or not, and the upstream never gets it whole', async () => {

@@ -103,6 +103,18 @@ const CASES: Record<string, Answer> = {
     res.writeHead(500, { 'content-type': 'application/json' });
     res.end('{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"upstream failed"}}');
   },
+  // A declared answer that stops halfway and stays quiet past the idle timeout.
+  'json-stall': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_RESULT) });
+    res.write(JSON_RESULT.slice(0, 10));
+    setTimeout(() => res.destroy(), 5000).unref();
+  },
+  // A declared answer whose connection drops halfway.
+  'json-cut': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_RESULT) });
+    res.write(JSON_RESULT.slice(0, 10));
+    setTimeout(() => res.destroy(), 50);
+  },
   slow: (_req, res) => {
     setTimeout(() => {
       if (!res.destroyed) CASES.json!(_req, res);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { judgeAnswer, upstreamRequest, withCors } from '../../src/upstream/exchange.ts';
+import { judgeAnswer, upstreamRequest, WHOLE_ANSWER_MAX_BYTES, wholeAnswerLength, withCors } from '../../src/upstream/exchange.ts';
 
 /**
  * The exchange's header rules (src/upstream/exchange.ts, with the allowlists in headers.ts), as
@@ -128,6 +128,19 @@ test('statuses: 401 and 403 mean the key was refused, 3xx is refused, 204 has no
   assert.ok(none.kind === 'relay' && none.nullBody);
   const error = judge(500);
   assert.ok(error.kind === 'relay' && !error.nullBody);
+});
+
+test('read whole before it is sent: a declared, uncoded body up to 1 MiB that is not an event stream; anything else streams', () => {
+  const whole = (status: number, headers: Record<string, string>) => wholeAnswerLength(status, (name) => new Headers(headers).get(name));
+  assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': '37' }), 37);
+  assert.equal(whole(500, { 'content-type': 'text/plain', 'content-length': '0' }), 0);
+  assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': String(WHOLE_ANSWER_MAX_BYTES) }), WHOLE_ANSWER_MAX_BYTES);
+  assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': String(WHOLE_ANSWER_MAX_BYTES + 1) }), null);
+  assert.equal(whole(200, { 'content-type': 'application/json' }), null, 'undeclared');
+  assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': '37, 37' }), null, 'not one length');
+  assert.equal(whole(200, { 'content-type': 'Text/Event-Stream', 'content-length': '9' }), null, 'an event stream');
+  assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': '9', 'content-encoding': 'gzip' }), null, 'coded');
+  assert.equal(whole(204, { 'content-length': '0' }), null, 'no body may follow');
 });
 
 test('the upstream URL is the one stored, whatever the client asked for', () => {

@@ -10,7 +10,7 @@ import type { VerifiedToken } from '../../oauth/engine.ts';
 import { grantCredentials } from '../../oauth/grant-credentials.ts';
 import type { Platform } from '../../platform.ts';
 import { judgeAnswer, upstreamRequest } from '../../upstream/exchange.ts';
-import { redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
+import { answerCutShort, redirectRefused, upstreamFailure } from '../../upstream/forward.ts';
 import { describeUpstreamError } from '../../upstream/network-error.ts';
 import type { UpstreamDispatch } from './guarded-fetch.ts';
 import { eachHeader, type HeaderRecord, headerValue, nodeHeaders } from './header-record.ts';
@@ -34,7 +34,9 @@ export interface Relaying extends Answering, Admitted {
  *   counted against MAX_MCP_BODY_BYTES;
  * - the bytes each way counted for the activity record (src/activity/note.ts);
  * - the first-byte timer answers 504; a client that leaves aborts the upstream request at once;
- * - the answer relayed event by event with backpressure, heartbeats on a quiet event stream and
+ * - a body exchange.ts says is read whole (`wholeAnswerLength`) held until it is all here and sent
+ *   with its headers in one write, or answered by `answerCutShort` when it stalls or breaks off;
+ * - any other answer relayed event by event with backpressure, heartbeats on a quiet event stream and
  *   the idle timeout; an event stream's headers are sent by the end of the turn they came in
  *   (with its first event when that came with them), since Node would otherwise hold them until
  *   the first byte of the body (a quiet stream's first heartbeat).
@@ -62,6 +64,8 @@ class Relay implements Dispatcher.DispatchHandler {
   #replaced = false;
   #tooLarge = false;
   #watch: StreamWatch | undefined;
+  /** A body read whole before it is sent (exchange.ts `wholeAnswerLength`): its status, headers and chunks so far. */
+  #whole: WholeAnswer | undefined;
   #countedStream = false;
   #sent = 0;
 
@@ -145,15 +149,13 @@ class Relay implements Dispatcher.DispatchHandler {
       this.#answerInstead(keyRejected(platform, props, relaying.auth, verdict.status));
       return;
     }
-    try {
-      res.writeHead(status, answerHeaders(status, relaying, verdict.headers));
-    } catch (error) {
-      // A header value Node refuses to send (it would not be valid HTTP): the answer cannot be relayed.
-      platform.log.warn('upstream answer not relayed', { reason: (error as Error).message });
-      this.#answerInstead(upstreamFailure(platform, this.#host(), error, false, false));
+    if (verdict.wholeLength !== null) {
+      // Held until it is all here, then sent with its headers in one write (exchange.ts says why).
+      this.#whole = { status, headers: verdict.headers, length: verdict.wholeLength, chunks: [], size: 0 };
+      if (verdict.timing) this.#watch = new StreamWatch(verdict.timing, this);
       return;
     }
-    logAnswer(relaying, status, verdict.headers.find(([name]) => name === 'server-timing')?.[1]);
+    if (!this.#head(status, verdict.headers)) return;
     if (verdict.nullBody) {
       this.#replaced = true;
       this.#controller?.abort(new Error('no body'));
@@ -173,6 +175,13 @@ class Relay implements Dispatcher.DispatchHandler {
   onResponseData(paused: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#replaced) return;
     this.#watch?.chunk(chunk);
+    const whole = this.#whole;
+    if (whole) {
+      // undici holds the upstream to its declared length (a longer body is an error), so this stays bounded.
+      whole.chunks.push(chunk);
+      whole.size += chunk.byteLength;
+      return;
+    }
     this.#relaying.record.bytesOut += chunk.byteLength;
     if (!this.#res.write(chunk)) paused.pause();
   }
@@ -180,7 +189,18 @@ class Relay implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.#replaced) return;
     this.#watch?.stop();
-    this.#res.end();
+    const whole = this.#whole;
+    if (!whole) {
+      this.#res.end();
+      return;
+    }
+    if (whole.size !== whole.length) {
+      this.#answerInstead(answerCutShort(this.#relaying.platform, this.#relaying.slug, false));
+      return;
+    }
+    if (!this.#head(whole.status, whole.headers)) return;
+    this.#relaying.record.bytesOut += whole.size;
+    this.#res.end(whole.chunks.length === 1 ? whole.chunks[0] : Buffer.concat(whole.chunks, whole.size));
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -198,6 +218,10 @@ class Relay implements Dispatcher.DispatchHandler {
       this.#answerInstead(mcpTooLarge(platform.config.maxMcpBodyBytes));
       return;
     }
+    if (this.#whole) {
+      this.#answerInstead(answerCutShort(platform, slug, false, error));
+      return;
+    }
     this.#answerInstead(upstreamFailure(platform, this.#host(), error, this.#firstByteTimedOut, false));
   }
 
@@ -209,7 +233,12 @@ class Relay implements Dispatcher.DispatchHandler {
 
   /** StreamWatch's hook: no byte from the upstream for the idle timeout. */
   idle(): void {
-    streamKeepalive(this.#relaying.platform, this.#relaying.slug).onIdle?.();
+    const { platform, slug } = this.#relaying;
+    if (this.#whole) {
+      this.#answerInstead(answerCutShort(platform, slug, true));
+      return;
+    }
+    streamKeepalive(platform, slug).onIdle?.();
     this.#replaced = true;
     this.#controller?.abort(new Error('upstream idle'));
     this.#res.end();
@@ -241,6 +270,21 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#controller?.abort(new Error('client left'));
   }
 
+  /** Sends the relayed answer's status and headers (with the access log line); false when Node refused them and an error went instead. */
+  #head(status: number, headers: [string, string][]): boolean {
+    const relaying = this.#relaying;
+    try {
+      this.#res.writeHead(status, answerHeaders(status, relaying, headers));
+    } catch (error) {
+      // A header value Node refuses to send (it would not be valid HTTP): the answer cannot be relayed.
+      relaying.platform.log.warn('upstream answer not relayed', { reason: (error as Error).message });
+      this.#answerInstead(upstreamFailure(relaying.platform, this.#host(), error, false, false));
+      return false;
+    }
+    logAnswer(relaying, status, headers.find(([name]) => name === 'server-timing')?.[1]);
+    return true;
+  }
+
   #answerInstead(response: Response | Promise<Response>): void {
     this.#replaced = true;
     this.#controller?.abort(new Error('answered by the proxy'));
@@ -258,6 +302,14 @@ class Relay implements Dispatcher.DispatchHandler {
   #host(): string {
     return new URL(this.#relaying.props.upstream.url).host;
   }
+}
+
+interface WholeAnswer {
+  status: number;
+  headers: [string, string][];
+  length: number;
+  chunks: Buffer[];
+  size: number;
 }
 
 /** The activity record's entries for an exchange (src/activity/note.ts): called once its answer is over. */
