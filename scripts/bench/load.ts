@@ -31,9 +31,24 @@ export interface LoadResult {
   /** Requests completed including the warm-up (what CPU time over the whole run is divided by). */
   total: number;
   errors: number;
+  /** The errors by kind (`status 503`, `ECONNRESET`, ...), so a run that failed says how. */
+  failures: Failures;
   seconds: number;
   /** Latencies in milliseconds, sorted. */
   latencies: number[];
+}
+
+/** Failed requests or streams by kind: an answer's status, or the error's code. */
+export type Failures = Record<string, number>;
+
+function countFailure(failures: Failures, kind: string): void {
+  failures[kind] = (failures[kind] ?? 0) + 1;
+}
+
+/** An error's kind for Failures: its code (ECONNRESET, UND_ERR_SOCKET, ...), else its message. */
+function failureKind(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  return code ?? message ?? String(error);
 }
 
 /**
@@ -52,6 +67,7 @@ export async function closedLoop(
   let turn = 0;
   const latencies: number[] = [];
   let errors = 0;
+  const failures: Failures = {};
   let total = 0;
   const warmEnd = performance.now() + warmupSeconds * 1000;
   const end = warmEnd + seconds * 1000;
@@ -59,19 +75,22 @@ export async function closedLoop(
     for (;;) {
       const started = performance.now();
       if (started >= end) return;
-      let ok = false;
+      let failure: string | undefined;
       const { path, headers } = requests[turn++ % requests.length]!;
       try {
         const answer = await pool.request({ path, method: 'POST', headers, body: CALL_BODY });
         await answer.body.dump();
-        ok = answer.statusCode === 200;
-      } catch {
-        ok = false;
+        if (answer.statusCode !== 200) failure = `status ${answer.statusCode}`;
+      } catch (error) {
+        failure = failureKind(error);
       }
-      if (ok) total++;
+      if (failure === undefined) total++;
       if (started >= warmEnd) {
-        if (ok) latencies.push(performance.now() - started);
-        else errors++;
+        if (failure === undefined) latencies.push(performance.now() - started);
+        else {
+          errors++;
+          countFailure(failures, failure);
+        }
       }
     }
   };
@@ -81,7 +100,7 @@ export async function closedLoop(
     await pool.close();
   }
   latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, total, errors, seconds, latencies };
+  return { requests: latencies.length, total, errors, failures, seconds, latencies };
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -163,7 +182,7 @@ export function openIdleStream(target: Endpoint, watch?: string): IdleStream {
   const ready = new Promise<void>((resolve, reject) => {
     req.on('response', (res) => {
       if (res.statusCode !== 200) {
-        reject(new Error(`idle stream answered ${res.statusCode}`));
+        reject(Object.assign(new Error(`idle stream answered ${res.statusCode}`), { code: `status ${res.statusCode}` }));
         res.resume();
         return;
       }
@@ -185,10 +204,11 @@ export async function openIdleStreams(
   target: Endpoint | Endpoint[],
   count: number,
   parallel = 100,
-): Promise<{ streams: IdleStream[]; errors: number }> {
+): Promise<{ streams: IdleStream[]; errors: number; failures: Failures }> {
   const targets = Array.isArray(target) ? target : [target];
   const streams: IdleStream[] = [];
   let errors = 0;
+  const failures: Failures = {};
   let next = 0;
   const opener = async () => {
     while (next < count) {
@@ -196,11 +216,12 @@ export async function openIdleStreams(
       streams.push(stream);
       try {
         await stream.ready;
-      } catch {
+      } catch (error) {
         errors++;
+        countFailure(failures, failureKind(error));
       }
     }
   };
   await Promise.all(Array.from({ length: parallel }, opener));
-  return { streams, errors };
+  return { streams, errors, failures };
 }

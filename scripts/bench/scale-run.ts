@@ -123,7 +123,7 @@ export async function runScaleBench(run: BenchRun, nodeArgs: string[]): Promise<
     for (let round = 0; round < rounds; round++) {
       for (const streams of streamCounts) {
         const order = serving.map((_, i) => serving[(i + round) % serving.length]!);
-        for (const target of order) figures.push(...(await measure(target, upstream, streams, run.seconds)));
+        for (const target of order) figures.push(...(await measure(target, upstream, streams, run.seconds, log)));
         log(`  round ${round + 1}: ${streams.toLocaleString('en')} open streams`);
       }
     }
@@ -263,7 +263,13 @@ async function serve(filled: Filled, nodeArgs: string[]): Promise<Serving> {
   return { ...filled, name, pid: child.pid!, endpoints, child };
 }
 
-async function measure(target: Serving, upstream: UpstreamProcess, streams: number, seconds: number): Promise<ScaleFigure[]> {
+async function measure(
+  target: Serving,
+  upstream: UpstreamProcess,
+  streams: number,
+  seconds: number,
+  log: (line: string) => void,
+): Promise<ScaleFigure[]> {
   const figure = (key: ScaleFigure['key'], value: number): ScaleFigure => ({ target: target.name, streams, key, value });
   const opened = await openIdleStreams(target.endpoints, streams);
   try {
@@ -273,6 +279,21 @@ async function measure(target: Serving, upstream: UpstreamProcess, streams: numb
     const c16 = await closedLoop(target.endpoints, 16, seconds);
     // Over every message completed, the warm-up's included: the CPU was sampled around them all.
     const cpuPerMessage = (cpuMicros(target.pid) - cpuBefore) / Math.max(1, c16.total);
+    // A row with failures says how they failed, so its figures can be read (or set aside) knowingly.
+    const how = [
+      ['opening the streams', opened.failures],
+      ['c1', c1.failures],
+      ['c16', c16.failures],
+    ] as const;
+    const said = how
+      .filter(([, failures]) => Object.keys(failures).length > 0)
+      .map(
+        ([phase, failures]) =>
+          `${phase}: ${Object.entries(failures)
+            .map(([kind, count]) => `${kind} ×${count}`)
+            .join(', ')}`,
+      );
+    if (said.length > 0) log(`  ${target.name} with ${streams.toLocaleString('en')} streams open failed: ${said.join('; ')}`);
     return [
       figure('p50_ms', percentile(c1.latencies, 50)),
       figure('cpu_us', cpuPerMessage),

@@ -230,3 +230,42 @@ test('npm run bench -- --alloc --quick reports bytes allocated per message and w
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /--alloc measures the Node server alone/);
 });
+
+test('the load says how its requests and streams failed: by status, or by the error’s code', async () => {
+  const { closedLoop, openIdleStreams } = await import('../../scripts/bench/load.ts');
+  const { createServer } = await import('node:http');
+  let served = 0;
+  // Every third request has its connection cut; the others are refused with 503.
+  const server = createServer((req, res) => {
+    req.resume();
+    if (++served % 3 === 0) {
+      req.socket.destroy();
+      return;
+    }
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.end('{}');
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    const load = await closedLoop({ origin, path: '/mcp', authorization: 'Bearer x' }, 2, 0.3, 0);
+    assert.equal(load.requests, 0);
+    assert.ok((load.failures['status 503'] ?? 0) > 0, JSON.stringify(load.failures));
+    assert.equal(
+      Object.values(load.failures).reduce((sum, count) => sum + count, 0),
+      load.errors,
+      'every error is counted under a kind',
+    );
+    assert.ok(
+      Object.keys(load.failures).some((kind) => kind !== 'status 503'),
+      `a cut connection has a kind of its own: ${JSON.stringify(load.failures)}`,
+    );
+    const opened = await openIdleStreams({ origin, path: '/mcp', authorization: 'Bearer x' }, 6, 2);
+    for (const stream of opened.streams) stream.close();
+    assert.equal(opened.errors, 6);
+    assert.ok((opened.failures['status 503'] ?? 0) > 0, JSON.stringify(opened.failures));
+  } finally {
+    server.closeAllConnections();
+    await new Promise((closed) => server.close(closed));
+  }
+});
