@@ -134,7 +134,10 @@ test('read whole before it is sent: a declared, uncoded body up to 1 MiB that is
   const whole = (status: number, headers: Record<string, string>) => wholeAnswerLength(status, (name) => new Headers(headers).get(name));
   assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': '37' }), 37);
   assert.equal(whole(500, { 'content-type': 'text/plain', 'content-length': '0' }), 0);
-  assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': String(WHOLE_ANSWER_MAX_BYTES) }), WHOLE_ANSWER_MAX_BYTES);
+  assert.equal(
+    whole(200, { 'content-type': 'application/json', 'content-length': String(WHOLE_ANSWER_MAX_BYTES) }),
+    WHOLE_ANSWER_MAX_BYTES,
+  );
   assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': String(WHOLE_ANSWER_MAX_BYTES + 1) }), null);
   assert.equal(whole(200, { 'content-type': 'application/json' }), null, 'undeclared');
   assert.equal(whole(200, { 'content-type': 'application/json', 'content-length': '37, 37' }), null, 'not one length');
