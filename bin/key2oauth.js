@@ -2,7 +2,7 @@
 // The `key2oauth` command. Plain JavaScript, so that any Node can start it and say what it needs.
 // The npm package carries the CLI as JavaScript in dist/ (built by `npm pack`: Node strips types
 // only outside node_modules); a git clone runs the TypeScript in src/ by Node's type stripping.
-// Both need Node 22.18 or newer; on an older Node a clone re-runs itself on the Node 24 that
+// Both need Node 22.19 or newer; on an older Node a clone re-runs itself on the Node 24 that
 // `npm ci` installs beside the project.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,13 +14,13 @@ const source = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const built = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const entry = existsSync(source) ? source : built;
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major > 22 || (major === 22 && minor >= 18)) {
+if (major > 22 || (major === 22 && minor >= 19)) {
   await import(entry);
 } else {
   const pinned = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
   if (!existsSync(pinned)) {
-    const remedy = entry === built ? 'install Node 22.18 or newer (nodejs.org, or your package manager)' : `run npm ci in ${root} first`;
-    console.error(`key2oauth needs Node 22.18 or newer (this is ${process.version}); ${remedy}`);
+    const remedy = entry === built ? 'install Node 22.19 or newer (nodejs.org, or your package manager)' : `run npm ci in ${root} first`;
+    console.error(`key2oauth needs Node 22.19 or newer (this is ${process.version}); ${remedy}`);
     process.exit(1);
   }
   const child = spawn(pinned, [entry, ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -12,7 +12,7 @@ export function selfHostPage(): Html {
     html`<section class="card">
 <h1>Run your own Key2OAuth</h1>
 <p>Whoever runs a Key2OAuth server could recover the keys it forwards while they are in use. On a
-server of your own, that person is you. Key2OAuth is open source (MIT) and runs anywhere Node 22.18
+server of your own, that person is you. Key2OAuth is open source (MIT) and runs anywhere Node 22.19
 or newer runs, with its own embedded store: no database to set up.</p>
 <h2>In a copy of its source</h2>
 <pre tabindex="0"><code>npm ci &amp;&amp; npm start</code></pre>

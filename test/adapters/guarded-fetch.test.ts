@@ -3,7 +3,7 @@ import type { LookupAddress } from 'node:dns';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { request } from 'undici';
+import { request, fetch as undiciFetch } from 'undici';
 import {
   checkHostResolves,
   createGuardedAgent,
@@ -136,9 +136,10 @@ test('IP-literal hosts are checked in the connector, where no resolver is consul
 
   // undici's own API: the refusal arrives as itself.
   await assert.rejects(request(`http://127.0.0.1:${server.port}/`, { dispatcher: agent }), UpstreamBlockedError);
-  // fetch wraps connection errors as `TypeError: fetch failed`; the refusal must survive as the cause.
+  // fetch wraps connection errors as `TypeError: fetch failed`; the refusal must survive as the
+  // cause. undici's own fetch: Node's global one bundles another undici than this agent's.
   await assert.rejects(
-    fetch(`http://127.0.0.1:${server.port}/`, { dispatcher: agent } as RequestInit),
+    undiciFetch(`http://127.0.0.1:${server.port}/`, { dispatcher: agent }),
     (error: unknown) => error instanceof TypeError && error.cause instanceof UpstreamBlockedError,
   );
   assert.equal(lookup.calls, 0);

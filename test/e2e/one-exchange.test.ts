@@ -261,6 +261,22 @@ for (const carrier of carriers()) {
       assert.ok(got.headersMs < 1000, `headers came after ${Math.round(got.headersMs)} ms`);
     });
 
+    test('a client that leaves an event stream: the upstream request ends, and no connection to the upstream opens after it', async () => {
+      await answer('sse-idle-left', {
+        method: 'GET',
+        path: `/${slug}/mcp`,
+        headers: [bearer(main.accessToken), ['accept', 'text/event-stream'], ['mcp-case', 'sse-idle']],
+        headersOnly: true,
+      });
+      const deadline = Date.now() + 5000;
+      while (upstream.answering() > 0 && Date.now() < deadline) await new Promise((wait) => setTimeout(wait, 20));
+      assert.equal(upstream.answering(), 0, 'the upstream request ended when the client left');
+      // A connection opened for no request would stay open (it never served an answer, so no
+      // keep-alive timer closes it): one per stream a client leaves, until the files run out.
+      await new Promise((wait) => setTimeout(wait, 300));
+      assert.equal(upstream.unusedConnections(), 0, 'a connection to the upstream was opened for no request');
+    });
+
     test('a streaming answer: events relayed in order, no length promised', async () => {
       const got = await answer('sse-events', { path: `/${slug}/mcp`, headers: mcpHeaders(main.accessToken, 'sse-events'), body: MESSAGE });
       assert.equal(got.status, 200);

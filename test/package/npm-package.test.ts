@@ -11,7 +11,7 @@ import { startUpstream } from '../support/upstream.ts';
 /**
  * The npm package as a user gets it: `npm pack` (whose prepack step builds dist/), then
  * `npm i -g --prefix DIR` of that tarball, then the installed `key2oauth` on the Node 24 that
- * npm test runs on (the package asks for 22.18 or newer). Installing fetches the runtime
+ * npm test runs on (the package asks for 22.19 or newer). Installing fetches the runtime
  * dependencies from the npm registry (or npm's cache), as any `npm i -g` does.
  */
 
@@ -20,7 +20,7 @@ const work = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-package-')));
 const prefix = join(work, 'prefix');
 const installed = join(prefix, 'lib', 'node_modules', 'key2oauth');
 const bin = join(prefix, 'bin', 'key2oauth');
-/** This Node first on PATH, as for a user whose `node` is 22.18 or newer. */
+/** This Node first on PATH, as for a user whose `node` is 22.19 or newer. */
 const PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
 
 function run(command: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 /**
  * An upstream that takes an API key and answers each request as its `mcp-case` header says (an
@@ -23,6 +23,10 @@ export interface ScriptedUpstream {
   seen: Seen[];
   /** The last request that carried this case. */
   last(kase: string): Seen | undefined;
+  /** Connections open now that have not carried a request (one a client opened for nothing). */
+  unusedConnections(): number;
+  /** Answers under way (their response not yet closed). */
+  answering(): number;
   close(): Promise<void>;
 }
 
@@ -135,6 +139,9 @@ export async function startScriptedUpstream(key: string): Promise<ScriptedUpstre
     }
     const record: Seen = { method: req.method!, url: req.url!, headers, bodyBytes: 0 };
     seen.push(record);
+    answering++;
+    res.once('close', () => answering--);
+    unused.delete(req.socket);
     const kase = req.headers['mcp-case'];
     req.on('data', (chunk: Buffer) => {
       record.bodyBytes += chunk.byteLength;
@@ -152,12 +159,20 @@ export async function startScriptedUpstream(key: string): Promise<ScriptedUpstre
       res.end(result);
     });
   });
+  const unused = new Set<Socket>();
+  let answering = 0;
+  server.on('connection', (socket: Socket) => {
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     seen,
     last: (kase) => seen.findLast((record) => record.headers.some(([name, value]) => name === 'mcp-case' && value === kase)),
+    unusedConnections: () => unused.size,
+    answering: () => answering,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
