@@ -85,8 +85,13 @@ async function readWhole(response: Response, length: number, options: AnswerOpti
   }
   if (stalled || failure !== undefined || size !== length) {
     const answer = options.cutShort(stalled, failure);
-    options.onClose?.(0, answer.status);
-    return answer;
+    // Its own bytes are counted as they go, as for any answer the proxy builds (the Node carrier does the same).
+    const { onClose } = options;
+    return keepStreamAlive(answer, {
+      heartbeatMs: 0,
+      idleMs: 0,
+      ...(onClose ? { onClose: (bytes) => onClose(bytes, answer.status) } : {}),
+    });
   }
   options.onClose?.(size);
   return new Response((chunks.length === 1 ? chunks[0]! : concat(chunks, size)) as Uint8Array<ArrayBuffer>, {

@@ -176,7 +176,8 @@ test('a JSON answer that stalls past the idle timeout: the cut-short answer for 
   assert.equal(response.status, 504);
   assert.deepEqual(spy.calls, [true]);
   assert.ok(upstream.cancelled(), 'the upstream request was ended');
-  assert.deepEqual(closed, [[0, 504]]);
+  assert.equal(await readAll(response), 'stalled');
+  assert.deepEqual(closed, [[7, 504]], 'the record gets the status sent and the bytes of the answer sent instead');
 });
 
 test('a JSON answer that breaks off before its declared length: the cut-short answer for a break, the record told', async () => {
@@ -191,9 +192,11 @@ test('a JSON answer that breaks off before its declared length: the cut-short an
   });
   upstream.write('{"jsonrpc":');
   upstream.end();
-  assert.equal((await answer).status, 502);
+  const response = await answer;
+  assert.equal(response.status, 502);
   assert.deepEqual(spy.calls, [false]);
-  assert.deepEqual(closed, [[0, 502]]);
+  assert.equal(await readAll(response), 'broken');
+  assert.deepEqual(closed, [[6, 502]]);
 });
 
 test('an event stream, a JSON answer of undeclared length, a large one and a coded one are streamed as they come', async () => {
