@@ -53,6 +53,7 @@ export async function guard(
   const { status } = response;
   return keepAnswer(answerWithCors(response, origin), {
     ...streamKeepalive(platform, slug),
+    clientLeft: () => request.signal.aborted,
     onClose: (bytesOut, sent = status) => {
       admitted.lease.release();
       record.bytesOut = bytesOut;

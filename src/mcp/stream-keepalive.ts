@@ -37,6 +37,8 @@ export interface KeepaliveOptions {
 export interface AnswerOptions extends KeepaliveOptions {
   /** The answer when a body read whole stalled (`stalled`) or broke off (forward.ts `answerCutShort`). */
   cutShort: (stalled: boolean, error?: unknown) => Response;
+  /** Whether the client has left (its request's signal): a read it ended is nobody's failure. */
+  clientLeft?: () => boolean;
 }
 
 /**
@@ -82,6 +84,12 @@ async function readWhole(response: Response, length: number, options: AnswerOpti
     reader.cancel().catch(() => {});
   } finally {
     watch.stop();
+  }
+  if (!stalled && failure !== undefined && options.clientLeft?.()) {
+    // The client left and so ended the upstream request: nothing to answer, nothing to report
+    // (the Node carrier is as quiet). The record keeps the answer's status, as for a stream.
+    options.onClose?.(0);
+    return new Response(null, { status: 499 });
   }
   if (stalled || failure !== undefined || size !== length) {
     const answer = options.cutShort(stalled, failure);

@@ -337,6 +337,30 @@ for (const carrier of carriers()) {
       assert.match(got.body, /broke off its answer/);
     });
 
+    test('a client that leaves while a whole answer is still coming: the upstream request ends, and nothing is logged as the upstream being at fault', async () => {
+      const logged = server.output().length;
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest(`${base}/${slug}/mcp`, {
+          method: 'POST',
+          headers: Object.fromEntries(mcpHeaders(main.accessToken, 'json-late')),
+          agent: false,
+        });
+        req.on('error', () => resolve());
+        req.on('response', () => reject(new Error('an answer came before its body was whole')));
+        req.end(MESSAGE);
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 300);
+      });
+      // workerd notices a client that left only when it writes to it (test/support/targets.ts): here, once the body is whole.
+      const deadline = Date.now() + 3000;
+      while (upstream.answering() > 0 && Date.now() < deadline) await new Promise((wait) => setTimeout(wait, 20));
+      if (carrier.node) assert.equal(upstream.answering(), 0, 'the upstream request ended when the client left');
+      await new Promise((wait) => setTimeout(wait, 300));
+      assert.doesNotMatch(server.output().slice(logged), /upstream answer cut short/);
+    });
+
     test('a body over MAX_MCP_BODY_BYTES: 413, declared or not, and the upstream never gets it whole', async () => {
       const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { pad: 'x'.repeat(MAX_BODY * 2) } });
       const declared = await answer('too-large', { path: `/${slug}/mcp`, headers: mcpHeaders(main.accessToken, 'too-large'), body: big });

@@ -113,6 +113,13 @@ const CASES: Record<string, Answer> = {
     res.write(JSON_RESULT.slice(0, 10));
     setTimeout(() => res.destroy(), 5000).unref();
   },
+  // A declared answer whose second half comes 1.5 s after its first.
+  'json-late': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_RESULT) });
+    res.write(JSON_RESULT.slice(0, 10));
+    const rest = setTimeout(() => res.end(JSON_RESULT.slice(10)), 1500);
+    res.on('close', () => clearTimeout(rest));
+  },
   // A declared answer whose connection drops halfway.
   'json-cut': (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_RESULT) });
