@@ -117,7 +117,8 @@ export function judgeAnswer(
     if (relayed(name) && !(dropLength && name === 'content-length')) headers.push([name, value]);
   });
   headers.push(['access-control-expose-headers', EXPOSED_RESPONSE_HEADERS], ['server-timing', serverTiming(upstreamMs)]);
-  return { kind: 'relay', status, headers, nullBody, eventStream, timing, wholeLength: wholeAnswerLength(status, get) };
+  const wholeLength = nullBody || eventStream ? null : declaredWholeLength(get);
+  return { kind: 'relay', status, headers, nullBody, eventStream, timing, wholeLength };
 }
 
 /** The largest answer read whole before it is sent (`wholeAnswerLength`); a larger one is streamed. */
@@ -136,7 +137,13 @@ export const WHOLE_ANSWER_MAX_BYTES = 1024 * 1024;
  * is read there. Both carriers read whole exactly what this says, and answer a cut one alike.
  */
 export function wholeAnswerLength(status: number, get: (name: string) => string | null | undefined): number | null {
-  if (isNullBodyStatus(status) || isEventStream(get('content-type')) || get('content-encoding') != null) return null;
+  if (isNullBodyStatus(status) || isEventStream(get('content-type'))) return null;
+  return declaredWholeLength(get);
+}
+
+/** The rest of that rule, for a body that may follow and is not an event stream (judgeAnswer knows both already). */
+function declaredWholeLength(get: (name: string) => string | null | undefined): number | null {
+  if (get('content-encoding') != null) return null;
   const declared = get('content-length');
   if (declared == null || !/^\d{1,8}$/.test(declared)) return null;
   const length = Number(declared);
