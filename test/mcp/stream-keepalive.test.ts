@@ -159,42 +159,40 @@ test('a small JSON answer of declared length is read whole, closed before the cl
   assert.equal(await readAll(response), '{"jsonrpc":"2.0"}', 'no heartbeat in a JSON body');
 });
 
-test('a JSON answer that stalls past the idle timeout: the cut-short answer for a stall, the upstream cancelled, the record told', async () => {
+/** A JSON answer of declared length 40 under keepAnswer, with what it told `cutShort` and `onClose`. */
+function wholeRead(idleMs: number) {
   const upstream = upstreamBody();
   const closed: [number, number | undefined][] = [];
   const spy = cutShortSpy();
   const answer = keepAnswer(new Response(upstream.body, { headers: json(40) }), {
     cutShort: spy.cutShort,
     heartbeatMs: 0,
-    idleMs: 100,
+    idleMs,
     onClose: (bytes, status) => closed.push([bytes, status]),
   });
+  return { upstream, closed, calls: spy.calls, answer };
+}
+
+test('a JSON answer that stalls past the idle timeout: the cut-short answer for a stall, the upstream cancelled, the record told', async () => {
+  const { upstream, closed, calls, answer } = wholeRead(100);
   upstream.write('{"jsonrpc":');
   await sleep(60);
   upstream.write('"2.0",'); // activity pushes the deadline out
   const response = await answer;
   assert.equal(response.status, 504);
-  assert.deepEqual(spy.calls, [true]);
+  assert.deepEqual(calls, [true]);
   assert.ok(upstream.cancelled(), 'the upstream request was ended');
   assert.equal(await readAll(response), 'stalled');
   assert.deepEqual(closed, [[7, 504]], 'the record gets the status sent and the bytes of the answer sent instead');
 });
 
 test('a JSON answer that breaks off before its declared length: the cut-short answer for a break, the record told', async () => {
-  const upstream = upstreamBody();
-  const closed: [number, number | undefined][] = [];
-  const spy = cutShortSpy();
-  const answer = keepAnswer(new Response(upstream.body, { headers: json(40) }), {
-    cutShort: spy.cutShort,
-    heartbeatMs: 0,
-    idleMs: 0,
-    onClose: (bytes, status) => closed.push([bytes, status]),
-  });
+  const { upstream, closed, calls, answer } = wholeRead(0);
   upstream.write('{"jsonrpc":');
   upstream.end();
   const response = await answer;
   assert.equal(response.status, 502);
-  assert.deepEqual(spy.calls, [false]);
+  assert.deepEqual(calls, [false]);
   assert.equal(await readAll(response), 'broken');
   assert.deepEqual(closed, [[6, 502]]);
 });
