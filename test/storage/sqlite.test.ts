@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,3 +157,66 @@ const WORKER_SOURCE = `
     parentPort.postMessage('ready');
   });
 `;
+
+describe('sqlite: reads remembered between commits', () => {
+  // What another process does to the file: a child node with its own connection, as the CLI is.
+  function inAnotherProcess(path: string, sql: string): void {
+    const script = `const { DatabaseSync } = require('node:sqlite');
+      const db = new DatabaseSync(process.argv[1], { timeout: 5000 });
+      db.exec(process.argv[2]);
+      db.close();`;
+    const run = spawnSync(process.execPath, ['-e', script, path, sql], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+  }
+
+  test('an unchanged row is read from the file once; another process deleting or changing it is seen on the next read', async () => {
+    const database = tempDatabase();
+    const clock = manualClock();
+    const storage = createSqliteStorage(database.path, { now: clock.now, sweepIntervalMs: 0 });
+    try {
+      await storage.kv.put('token:a', 'first', { expirationTtl: 60 });
+      await storage.kv.put('token:b', 'other');
+      assert.equal(await storage.kv.get('token:a'), 'first');
+      const reads = storage.fileReads();
+      for (let i = 0; i < 5; i++) assert.equal(await storage.kv.get('token:a'), 'first');
+      assert.equal(storage.fileReads(), reads, 'no commit in between: no read of the file');
+
+      inAnotherProcess(database.path, "DELETE FROM kv WHERE key = 'token:a'");
+      assert.equal(await storage.kv.get('token:a'), null, 'a delete by another process is seen at once');
+      inAnotherProcess(database.path, "INSERT INTO kv (key, value) VALUES ('token:a', 'second')");
+      assert.equal(await storage.kv.get('token:a'), 'second');
+      inAnotherProcess(database.path, "UPDATE kv SET value = 'third' WHERE key = 'token:a'");
+      assert.equal(await storage.kv.get('token:a'), 'third');
+
+      // A checkpoint moves the WAL into the database and restarts it: nothing a reader sees changes.
+      inAnotherProcess(database.path, 'PRAGMA wal_checkpoint(TRUNCATE)');
+      assert.equal(await storage.kv.get('token:a'), 'third');
+      inAnotherProcess(database.path, "UPDATE kv SET value = 'fourth' WHERE key = 'token:a'");
+      assert.equal(await storage.kv.get('token:a'), 'fourth', 'a commit into the restarted WAL is seen');
+
+      // This connection's own writes count as commits too.
+      assert.equal(await storage.kv.get('token:b'), 'other');
+      await storage.kv.delete('token:b');
+      assert.equal(await storage.kv.get('token:b'), null);
+    } finally {
+      await storage.close();
+      database.dispose();
+    }
+  });
+
+  test('a remembered row still expires on time', async () => {
+    const database = tempDatabase();
+    const clock = manualClock();
+    const storage = createSqliteStorage(database.path, { now: clock.now, sweepIntervalMs: 0 });
+    try {
+      await storage.kv.put('token:a', 'v', { expirationTtl: 60 });
+      assert.equal(await storage.kv.get('token:a'), 'v');
+      assert.equal(await storage.kv.get('token:a'), 'v');
+      clock.advance(60);
+      assert.equal(await storage.kv.get('token:a'), null);
+    } finally {
+      await storage.close();
+      database.dispose();
+    }
+  });
+});

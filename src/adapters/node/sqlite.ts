@@ -16,6 +16,7 @@ import {
   readsJson,
   toSeconds,
 } from '../../storage/rules.ts';
+import { type RememberedRow, SqliteReadCache } from './sqlite-read-cache.ts';
 
 /**
  * The embedded default store: one SQLite file, through Node's built-in `node:sqlite` (no native
@@ -29,14 +30,20 @@ export interface SqliteStorageOptions {
   busyTimeoutMs?: number;
   /** How often expired rows are deleted from the file; 0 turns the timer off. */
   sweepIntervalMs?: number;
+  /** Characters of values remembered between commits (sqlite-read-cache.ts); 0 turns it off. */
+  readCacheChars?: number;
 }
 
 export interface SqliteStorage extends Storage {
   /** Deletes expired entries and finished counter windows now; returns how many rows went. */
   sweep(): number;
+  /** Reads that went to the file rather than to the rows remembered since the last commit: for tests and the benchmark. */
+  fileReads(): number;
 }
 
 const SCHEMA_VERSION = 1;
+/** 4 Mi characters: a few thousand token records, the rows every MCP message reads. */
+const READ_CACHE_CHARS = 4 * 1024 * 1024;
 const SWEEP_BATCH = 500;
 /** Caps one sweep, so a backlog is worked off over several ticks instead of blocking the event loop. */
 const SWEEP_MAX_BATCHES = 20;
@@ -71,11 +78,17 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
   // The constructor's `timeout` sets SQLite's busy timeout before anything else runs, so even
   // switching to WAL waits for a process that is busy with the file instead of failing.
   const db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
+  let cache: SqliteReadCache | null;
   try {
     // WAL lets readers proceed while a writer commits; NORMAL sync is safe with WAL (no corruption,
     // only the last commits can be lost on power failure) and saves an fsync per write.
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    const { journal_mode: journal } = db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string };
+    db.exec('PRAGMA synchronous = NORMAL;');
     migrate(db, path);
+    // After the first statements, so the -shm file exists; only in WAL mode (a filesystem without
+    // shared memory keeps another journal mode, and an in-memory database has no file to share).
+    const chars = options.readCacheChars ?? READ_CACHE_CHARS;
+    cache = journal === 'wal' && chars > 0 ? SqliteReadCache.open(path, chars) : null;
   } catch (error) {
     db.close();
     throw error;
@@ -141,6 +154,12 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
     }
   }
 
+  let fileReads = 0;
+  function readRow(key: string): RememberedRow | undefined {
+    fileReads++;
+    return statements.get.get(key) as RememberedRow | undefined;
+  }
+
   let closed = false;
 
   return {
@@ -148,7 +167,7 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
       async get(key: string, type?: KVGetType) {
         const json = readsJson(type);
         checkKey('GET', key);
-        const row = statements.get.get(key) as { value: string; expiration: number | null } | undefined;
+        const row = cache ? cache.get(key, () => readRow(key)) : readRow(key);
         if (!row) return null;
         const nowSeconds = toSeconds(now());
         if (isExpired(row.expiration, nowSeconds)) {
@@ -214,10 +233,13 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
 
     sweep,
 
+    fileReads: () => fileReads,
+
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(timer);
+      cache?.close();
       db.close();
     },
   };
