@@ -28,6 +28,9 @@ export function checkKey(operation: 'GET' | 'PUT' | 'DELETE', key: string): void
   if (typeof key !== 'string') throw new TypeError('KV keys must be strings');
   if (key === '') throw new KVError(operation, 400, 'Key names must not be empty');
   if (key === '.' || key === '..') throw new KVError(operation, 400, `Illegal key name "${key}". Please use a different name.`);
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: a key this short fits without being encoded to
+  // be measured (every token record's key, read on every MCP message, is one).
+  if (key.length * 3 <= MAX_KEY_BYTES) return;
   const bytes = utf8Length(key);
   if (bytes > MAX_KEY_BYTES)
     throw new KVError(operation, 414, `UTF-8 encoded length of ${bytes} exceeds key length limit of ${MAX_KEY_BYTES}.`);

@@ -128,7 +128,8 @@ async function serve(
   // less than piping a stream, and the activity record holds the message (its names are read once
   // the answer has ended). A body of undeclared length is counted and kept as it flows (relay.ts).
   if (plan.kind === 'declared') {
-    const body = await readWhole(req);
+    const whole = readWhole(req);
+    const body = whole instanceof Promise ? await whole : whole;
     if (!body) {
       // The client left before its message was whole: nothing goes upstream.
       admitted.lease.release();
@@ -160,7 +161,13 @@ async function serve(
 }
 
 /** The request's body, once it has all arrived; undefined when the client went away first. */
-function readWhole(req: IncomingMessage): Promise<Buffer | undefined> {
+function readWhole(req: IncomingMessage): Buffer | undefined | Promise<Buffer | undefined> {
+  // Usually the whole body came with the headers, and Node's parser has buffered it while admission
+  // ran: taken at once, with no flowing stream (its listeners and two turns of the event loop).
+  if (req.complete && !req.readableDidRead) {
+    const body = req.read() as Buffer | null;
+    return body ?? Buffer.alloc(0);
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     // `on`, not `once` (each fires at most once here, and once's wrapper costs per message); a
