@@ -39,8 +39,9 @@ const HEADER_BYTES = 48;
 export class SqliteReadCache {
   readonly #fd: number;
   readonly #header = Buffer.alloc(2 * HEADER_BYTES);
-  /** The header the remembered rows were read under (copy one); empty: nothing remembered. */
+  /** The header (its first copy) the remembered rows were read under, when `#valid`. */
   readonly #under = Buffer.alloc(HEADER_BYTES);
+  /** False until a whole header has been read, and after a header that was not whole: nothing is remembered then. */
   #valid = false;
   readonly #rows = new Map<string, RememberedRow>();
   readonly #maxChars: number;
@@ -87,10 +88,14 @@ export class SqliteReadCache {
    */
   #unchanged(): boolean {
     const header = this.#header;
+    let length = 0;
+    try {
+      length = readSync(this.#fd, header, 0, header.length, 0);
+    } catch {
+      // Unreadable counts as changed: the row is read from the file, whose own errors then speak.
+    }
     const whole =
-      readSync(this.#fd, header, 0, header.length, 0) === header.length &&
-      header[12] === 1 &&
-      header.compare(header, HEADER_BYTES, 2 * HEADER_BYTES, 0, HEADER_BYTES) === 0;
+      length === header.length && header[12] === 1 && header.compare(header, HEADER_BYTES, 2 * HEADER_BYTES, 0, HEADER_BYTES) === 0;
     if (whole && this.#valid && header.compare(this.#under, 0, HEADER_BYTES, 0, HEADER_BYTES) === 0) return true;
     this.#rows.clear();
     this.#chars = 0;
