@@ -2,9 +2,12 @@
  * `npm run bench -- --scale`: how Key2OAuth's cost grows with the work it holds. For each store
  * (SQLite, and Redis when redis-server is installed) and each size (10, 1,000 and 100,000
  * endpoints, each with one grant and its tokens: scale-fill.ts, the server's own modules on the
- * server's own store), one server process serves the filled store; then, in interleaved rounds
- * (each round visits every server in turn, the order rotating), with 10, 1,000 and 10,000 idle SSE
- * GET streams held open through it to the upstream, each server is measured:
+ * server's own store), a server process serves the filled store; then, in interleaved rounds
+ * (each round visits every store and size in turn, the order rotating), with 10, 1,000 and 10,000
+ * idle SSE GET streams held open through it to the upstream, each is measured on a freshly started
+ * process (a process keeps the heap pages of the load it served before, so one measured after
+ * 10,000 streams read as a bigger and slower server than one measured first: the growth ratios
+ * then said more about the order of the rounds than about the size of the store):
  *
  * - latency p50 at concurrency 1 and the server's CPU per message at concurrency 16, over a few
  *   grants sampled across the fill (the first, the last and evenly between, not only the newest);
@@ -64,6 +67,8 @@ interface Serving extends Filled {
 
 interface ScaleFigure {
   target: string;
+  /** The server process measured: a fresh one for every measurement. */
+  pid: number;
   streams: number;
   key: 'p50_ms' | 'cpu_us' | 'rss_mib' | 'errors';
   value: number;
@@ -122,8 +127,12 @@ export async function runScaleBench(run: BenchRun, nodeArgs: string[]): Promise<
     const figures: ScaleFigure[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const streams of streamCounts) {
-        const order = serving.map((_, i) => serving[(i + round) % serving.length]!);
-        for (const target of order) figures.push(...(await measure(target, upstream, streams, run.seconds, log)));
+        for (let step = 0; step < serving.length; step++) {
+          const at = (step + round) % serving.length;
+          await stopChild(serving[at]!.child);
+          serving[at] = await serve(serving[at]!, nodeArgs);
+          figures.push(...(await measure(serving[at]!, upstream, streams, run.seconds, log)));
+        }
         log(`  round ${round + 1}: ${streams.toLocaleString('en')} open streams`);
       }
     }
@@ -270,7 +279,7 @@ async function measure(
   seconds: number,
   log: (line: string) => void,
 ): Promise<ScaleFigure[]> {
-  const figure = (key: ScaleFigure['key'], value: number): ScaleFigure => ({ target: target.name, streams, key, value });
+  const figure = (key: ScaleFigure['key'], value: number): ScaleFigure => ({ target: target.name, pid: target.pid, streams, key, value });
   const opened = await openIdleStreams(target.endpoints, streams);
   try {
     await new Promise((wait) => setTimeout(wait, 300));
@@ -356,7 +365,7 @@ function scaleReport(
   const largest = sizes.at(-1)!;
   const lines = [
     '',
-    'growth: one server process per store and size; every figure the median of the rounds (min–max), ratios to the smallest size at the same stream count',
+    'growth: a freshly started server process for every store, size and stream count in every round; every figure the median of the rounds (min–max), ratios to the smallest size at the same stream count',
     `| store | open streams | endpoints and grants | latency p50, c1 | CPU per message, c16 | server RSS | p50 ÷ ${smallest} | CPU ÷ ${smallest} | RSS ÷ ${smallest} | failed |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];

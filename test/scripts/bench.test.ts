@@ -135,6 +135,11 @@ test('npm run bench -- --scale --quick --json reports the growth table for every
       }
     }
   }
+  // Every measurement on a freshly started server: one inherits nothing of the load another served.
+  const rounds = (JSON.parse(stdout) as { rounds: { pid: number; target: string; streams: number }[] }).rounds;
+  const measurements = new Set(rounds.map((figure) => `${figure.pid} ${figure.target} ${figure.streams}`));
+  assert.equal(new Set(rounds.map((figure) => figure.pid)).size, measurements.size, 'one process per measurement');
+  assert.equal(measurements.size, stores.length * result.run.sizes.length * result.run.streamCounts.length);
   // Each store's three flatness targets, and Redis beside SQLite when both ran.
   const targets = (JSON.parse(stdout) as { targets: { kind: string; value: number }[] }).targets;
   assert.equal(targets.filter((t) => t.kind === 'flat').length, 3 * stores.length);
