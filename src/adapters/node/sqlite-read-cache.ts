@@ -69,12 +69,12 @@ export class SqliteReadCache {
    * The row for `key`: remembered when nothing has committed since it was read, else from `read`
    * (which then is remembered under the header read just before it).
    */
-  get(key: string, read: () => RememberedRow | undefined): RememberedRow | undefined {
+  get(key: string, read: (key: string) => RememberedRow | undefined): RememberedRow | undefined {
     if (this.#unchanged()) {
       const row = this.#rows.get(key);
       if (row !== undefined) return row;
     }
-    const row = read();
+    const row = read(key);
     if (row !== undefined && this.#valid) this.#remember(key, row);
     return row;
   }

@@ -167,7 +167,8 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
       async get(key: string, type?: KVGetType) {
         const json = readsJson(type);
         checkKey('GET', key);
-        const row = cache ? cache.get(key, () => readRow(key)) : readRow(key);
+        // `readRow` itself, not a closure over the key: no allocation per read on the hot path.
+        const row = cache ? cache.get(key, readRow) : readRow(key);
         if (!row) return null;
         const nowSeconds = toSeconds(now());
         if (isExpired(row.expiration, nowSeconds)) {
