@@ -169,11 +169,23 @@ describe('sqlite: reads remembered between commits', () => {
     assert.equal(run.status, 0, run.stderr);
   }
 
-  test('an unchanged row is read from the file once; another process deleting or changing it is seen on the next read', async () => {
+  // A store on a fresh file with a clock the test moves, closed and removed afterwards.
+  async function withStorage(
+    run: (storage: ReturnType<typeof createSqliteStorage>, clock: ReturnType<typeof manualClock>, path: string) => Promise<void>,
+  ): Promise<void> {
     const database = tempDatabase();
     const clock = manualClock();
     const storage = createSqliteStorage(database.path, { now: clock.now, sweepIntervalMs: 0 });
     try {
+      await run(storage, clock, database.path);
+    } finally {
+      await storage.close();
+      database.dispose();
+    }
+  }
+
+  test('an unchanged row is read from the file once; another process deleting or changing it is seen on the next read', () =>
+    withStorage(async (storage, _clock, path) => {
       await storage.kv.put('token:a', 'first', { expirationTtl: 60 });
       await storage.kv.put('token:b', 'other');
       assert.equal(await storage.kv.get('token:a'), 'first');
@@ -181,42 +193,31 @@ describe('sqlite: reads remembered between commits', () => {
       for (let i = 0; i < 5; i++) assert.equal(await storage.kv.get('token:a'), 'first');
       assert.equal(storage.fileReads(), reads, 'no commit in between: no read of the file');
 
-      inAnotherProcess(database.path, "DELETE FROM kv WHERE key = 'token:a'");
+      inAnotherProcess(path, "DELETE FROM kv WHERE key = 'token:a'");
       assert.equal(await storage.kv.get('token:a'), null, 'a delete by another process is seen at once');
-      inAnotherProcess(database.path, "INSERT INTO kv (key, value) VALUES ('token:a', 'second')");
+      inAnotherProcess(path, "INSERT INTO kv (key, value) VALUES ('token:a', 'second')");
       assert.equal(await storage.kv.get('token:a'), 'second');
-      inAnotherProcess(database.path, "UPDATE kv SET value = 'third' WHERE key = 'token:a'");
+      inAnotherProcess(path, "UPDATE kv SET value = 'third' WHERE key = 'token:a'");
       assert.equal(await storage.kv.get('token:a'), 'third');
 
       // A checkpoint moves the WAL into the database and restarts it: nothing a reader sees changes.
-      inAnotherProcess(database.path, 'PRAGMA wal_checkpoint(TRUNCATE)');
+      inAnotherProcess(path, 'PRAGMA wal_checkpoint(TRUNCATE)');
       assert.equal(await storage.kv.get('token:a'), 'third');
-      inAnotherProcess(database.path, "UPDATE kv SET value = 'fourth' WHERE key = 'token:a'");
+      inAnotherProcess(path, "UPDATE kv SET value = 'fourth' WHERE key = 'token:a'");
       assert.equal(await storage.kv.get('token:a'), 'fourth', 'a commit into the restarted WAL is seen');
 
       // This connection's own writes count as commits too.
       assert.equal(await storage.kv.get('token:b'), 'other');
       await storage.kv.delete('token:b');
       assert.equal(await storage.kv.get('token:b'), null);
-    } finally {
-      await storage.close();
-      database.dispose();
-    }
-  });
+    }));
 
-  test('a remembered row still expires on time', async () => {
-    const database = tempDatabase();
-    const clock = manualClock();
-    const storage = createSqliteStorage(database.path, { now: clock.now, sweepIntervalMs: 0 });
-    try {
+  test('a remembered row still expires on time', () =>
+    withStorage(async (storage, clock) => {
       await storage.kv.put('token:a', 'v', { expirationTtl: 60 });
       assert.equal(await storage.kv.get('token:a'), 'v');
       assert.equal(await storage.kv.get('token:a'), 'v');
       clock.advance(60);
       assert.equal(await storage.kv.get('token:a'), null);
-    } finally {
-      await storage.close();
-      database.dispose();
-    }
-  });
+    }));
 });
