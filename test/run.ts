@@ -8,10 +8,10 @@
  *
  * Nothing may hang the run:
  * - every test and every hook fails after TEST_TIMEOUT_MS, 2 minutes (`--test-timeout`);
- * - a test file's process exits a second after its last test ended, even if a leaked handle (a
- *   socket, a timer) would keep it alive (test/support/file-exit.ts; not node's
- *   `--test-force-exit`, which can lose the file's last verdicts; that flag stays only for
- *   `--test-isolation=none`, where one process runs every file); on that exit, servers and other
+ * - a test file's process exits a second after it has reported its last test and run its last
+ *   hook, even if a leaked handle (a socket, a timer) would keep it alive (test/support/file-exit.ts;
+ *   not node's `--test-force-exit`, which can lose a file's last verdicts; that flag stays only
+ *   for `--test-isolation=none`, where one process runs every file); on that exit, servers and other
  *   processes the tests started and never stopped are killed (test/support/exit-cleanup.ts);
  * - the whole run is bounded by RUN_TIMEOUT_MS (env TEST_RUN_TIMEOUT_MS overrides it): past it,
  *   the runner and every process below it are killed, and the closing line counts the tests that

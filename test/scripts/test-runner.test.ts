@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,11 +12,11 @@ import { removeOnExit } from '../support/exit-cleanup.ts';
  */
 const fixtures = join(import.meta.dirname, 'runner-fixtures');
 
-function runTests(files: string[]) {
+function runTests(files: string[], extraEnv: Record<string, string> = {}) {
   const started = Date.now();
   // Without this file's own test-runner context, which would make the nested run refuse to start.
   const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const run = spawnSync(process.execPath, ['test/run.ts', ...files], { encoding: 'utf8', env, timeout: 90_000 });
+  const run = spawnSync(process.execPath, ['test/run.ts', ...files], { encoding: 'utf8', env: { ...env, ...extraEnv }, timeout: 90_000 });
   const lines = run.stdout.trimEnd().split('\n');
   return { closing: lines.at(-1), status: run.status, ms: Date.now() - started, output: run.stdout + run.stderr };
 }
@@ -38,10 +38,13 @@ test('every verdict of files run side by side reaches the closing line, in every
   }
 });
 
-test('a file that leaves a server or a timer behind still ends, its verdicts counted', () => {
-  const run = runTests([join(fixtures, 'leaks.ts')]);
+test('a file that leaves a server or a timer behind still ends, its verdicts counted and its slow last hook run to its end', () => {
+  const mark = join(removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-runner-'))), 'after-hook');
+  const run = runTests([join(fixtures, 'leaks.ts')], { K2O_FIXTURE_AFTER_MARK: mark });
   assert.equal(run.closing, '2 passed, 0 failed', run.output.slice(-2_000));
   assert.equal(run.status, 0);
-  // Held up by its handles, the file would end only with the whole run's 25-minute timeout.
+  assert.equal(readFileSync(mark, 'utf8'), 'ran to its end');
+  // Held up by its handles, the file would end only with the whole run's 25-minute timeout (or
+  // file-exit.ts's one-minute backstop, were the file's closing report not recognised).
   assert.ok(run.ms < 30_000, `took ${run.ms} ms`);
 });
