@@ -30,15 +30,27 @@ if (process.env.NODE_TEST_CONTEXT === 'child-v8') {
   let running = 0;
   // `after` and `test.after` are one property of the module (the `test` function); the files'
   // `import { after } from 'node:test'` sees the counted one once the ESM exports are synced.
-  const counted = ((fn: (...args: unknown[]) => unknown, options?: unknown) =>
-    original(async (...args: unknown[]) => {
-      running++;
-      try {
-        return await fn(...args);
-      } finally {
-        running--;
-      }
-    }, options as never)) as typeof original;
+  const counted = ((fn: (...args: unknown[]) => unknown, options?: unknown) => {
+    // A hook that takes node:test's `done` callback (two parameters) keeps that form.
+    const hook =
+      fn.length >= 2
+        ? (context: unknown, done: (error?: unknown) => void) => {
+            running++;
+            fn(context, (error?: unknown) => {
+              running--;
+              done(error);
+            });
+          }
+        : async (...args: unknown[]) => {
+            running++;
+            try {
+              return await fn(...args);
+            } finally {
+              running--;
+            }
+          };
+    return original(hook as never, options as never);
+  }) as typeof original;
   nodeTest.after = counted;
   syncBuiltinESMExports();
 
