@@ -44,7 +44,6 @@ test('a file that leaves a server or a timer behind still ends, its verdicts cou
   assert.equal(run.closing, '2 passed, 0 failed', run.output.slice(-2_000));
   assert.equal(run.status, 0);
   assert.equal(readFileSync(mark, 'utf8'), 'ran to its end');
-  // Held up by its handles, the file would end only with the whole run's 25-minute timeout (or
-  // file-exit.ts's one-minute backstop, were the file's closing report not recognised).
+  // Held up by its handles, the file would end only with the whole run's 25-minute timeout.
   assert.ok(run.ms < 30_000, `took ${run.ms} ms`);
 });

@@ -18,8 +18,12 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
  * that stops a server or a container may take seconds), up to the hook timeout.
  */
 const LINGER_MS = 1_000;
-/** A hook still running after this long has outlived node:test's own hook timeout (test/run.ts). */
-const HOOKS_AT_MOST_MS = (Number(process.env.TEST_TIMEOUT_MS) || 120_000) + 10_000;
+/**
+ * A hook still running after this long has outlived node:test's own hook timeout: the
+ * `--test-timeout` test/run.ts sets, which this process inherits (node's default is none).
+ */
+const testTimeout = process.execArgv.findLast((arg) => arg.startsWith('--test-timeout='));
+const HOOKS_AT_MOST_MS = (testTimeout ? Number(testTimeout.slice('--test-timeout='.length)) : Number.POSITIVE_INFINITY) + 10_000;
 
 // Only in a file's own process (node:test runs each file in a child that reports to the runner as
 // `child-v8`), not in the runner's parent process. (`--test-isolation=none` runs every file in one
@@ -36,10 +40,21 @@ if (process.env.NODE_TEST_CONTEXT === 'child-v8') {
       fn.length >= 2
         ? (context: unknown, done: (error?: unknown) => void) => {
             running++;
-            fn(context, (error?: unknown) => {
-              running--;
-              done(error);
-            });
+            let ended = false;
+            const end = () => {
+              if (!ended) running--;
+              ended = true;
+            };
+            try {
+              fn(context, (error?: unknown) => {
+                end();
+                done(error);
+              });
+            } catch (error) {
+              // Thrown before it called back: node:test reports it, and the hook is no longer running.
+              end();
+              throw error;
+            }
           }
         : async (...args: unknown[]) => {
             running++;
