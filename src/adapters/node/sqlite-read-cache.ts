@@ -13,8 +13,8 @@ import { closeSync, openSync, readSync, realpathSync } from 'node:fs';
  *   counter of changes (`iChange`), the last valid frame (`mxFrame`), the WAL's salts and a checksum
  *   over them (https://www.sqlite.org/walformat.html §2.1, "The WAL-Index Header"). Every commit
  *   changes them; a passive checkpoint (SQLite's automatic one), which moves no data that readers
- *   see, does not; one that restarts the WAL does, which costs only a read from the file. Every SQLite that
- *   opens the same file relies on this layout, so it is stable across versions.
+ *   see, does not; one that restarts the WAL does, which costs only a read from the file. Every
+ *   SQLite that opens the same file relies on this layout, so it is stable across versions.
  * - Every read reads the header first. When it is byte for byte the one the remembered rows were
  *   read under, nothing has committed since, and a remembered row is what a read would return.
  *   Otherwise everything remembered is forgotten and the row is read from the file.
