@@ -1,4 +1,5 @@
 import { startFromEnvironment } from '../adapters/node/server.ts';
+import { runWithYoungGenerationCap } from '../adapters/node/young-generation.ts';
 import type { Command } from './command.ts';
 
 export const command: Command = {
@@ -12,6 +13,7 @@ docs/configuration.md lists every one).`,
       process.stderr.write(`key2oauth serve takes no arguments (got ${args.join(' ')}); settings come from the environment\n`);
       return 2;
     }
+    runWithYoungGenerationCap();
     await startFromEnvironment(process.env);
     return 0;
   },
