@@ -5,12 +5,12 @@ import inspector from 'node:inspector';
  * was started (`npm start`, `key2oauth serve`, the container, a cluster worker).
  *
  * Why: the V8 of Node 24 sizes the young generation from the heap limit; on our 24 GB test machine
- * each semi-space may grow to 64 MiB (Node 20's stopped at 16). A burst of requests that stay open (5,000 idle
- * event streams) survives every scavenge, so V8 grows it to that size and the process keeps the
- * memory: in `npm run bench` this cost 40 KiB of RSS per idle stream against 26 KiB with the cap.
- * 16 MiB is what Node 20 and earlier used on 64-bit machines; CPU per message measured the same
- * with it in paired runs, where caps of 8 and 4 MiB cost 10% and 16% more (scavenges then promote
- * requests still in flight).
+ * each semi-space may grow to 64 MiB (Node 20's stopped at 16). A burst of requests that stay
+ * open (5,000 idle event streams) survives every scavenge, so V8 grows it to that size and the
+ * process keeps the memory: in `npm run bench` this cost 38–40 KiB of RSS per idle stream against
+ * 25–26 KiB with the cap. 16 MiB is what Node 20 used on 64-bit machines; CPU per message measured
+ * the same with it in paired runs, where caps of 8 and 4 MiB cost 10% and 16% more (scavenges then
+ * promote requests still in flight).
  *
  * How: V8 reads the size only when the process starts, so a server started without it replaces its
  * own process image with one started with it (`process.execve`: same PID, same arguments,
@@ -21,6 +21,7 @@ import inspector from 'node:inspector';
  */
 export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=16';
 
+/** The flag itself (`=N`, or its value as the next word), not a longer name that starts like it. */
 const SIZED = /(^|\s)--max-semi-space-size(=|\s|$)/;
 
 /** Restarts this process under YOUNG_GENERATION_FLAG when it needs to (above); returns when it does not. */
@@ -38,6 +39,6 @@ export function runWithYoungGenerationCap(): void {
 /** Whether a process started with these flags lacks a young-generation size and can take one. */
 export function needsRestart(execArgv: readonly string[], nodeOptions: string | undefined, debugging: boolean): boolean {
   if (debugging) return false;
-  if (execArgv.some((flag) => flag.startsWith('--max-semi-space-size'))) return false;
+  if (execArgv.some((flag) => SIZED.test(flag))) return false;
   return !SIZED.test(nodeOptions ?? '');
 }
