@@ -22,10 +22,6 @@ function nodeFlagsOf(pid: number): string[] {
   return argv.slice(1).filter((arg) => arg.startsWith('--'));
 }
 
-function childrenOf(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
 test("npm start's entry serves from the process it was started as, with the young generation capped", async () => {
   const server = await startServer();
   try {
@@ -36,11 +32,11 @@ test("npm start's entry serves from the process it was started as, with the youn
   }
 });
 
-test('key2oauth serve caps it too, and every cluster worker runs with the cap', async () => {
+test('key2oauth serve caps it too (each cluster worker: test/e2e/workers-setting.test.ts)', async () => {
   const port = await freePort();
   const dataDir = removeOnExit(mkdtempSync(join(tmpdir(), 'key2oauth-young-')));
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir, WORKERS: '2' },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   killOnExit(child);
@@ -49,19 +45,16 @@ test('key2oauth serve caps it too, and every cluster worker runs with the cap', 
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
-    let workers: number[] = [];
-    for (let i = 0; i < 400; i++) {
-      const healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+    let healthy = false;
+    for (let i = 0; i < 400 && !healthy; i++) {
+      healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
         (r) => r.ok,
         () => false,
       );
-      workers = childrenOf(child.pid!);
-      if (healthy && workers.length === 2) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (!healthy) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    assert.equal(workers.length, 2, `two workers started:\n${output}`);
-    assert.ok(nodeFlagsOf(child.pid!).includes(YOUNG_GENERATION_FLAG), 'the primary, the process that was started');
-    for (const worker of workers) assert.ok(nodeFlagsOf(worker).includes(YOUNG_GENERATION_FLAG), `worker ${worker}`);
+    assert.ok(healthy, `the server answered /healthz:\n${output}`);
+    assert.ok(nodeFlagsOf(child.pid!).includes(YOUNG_GENERATION_FLAG), `flags: ${nodeFlagsOf(child.pid!).join(' ')}`);
   } finally {
     child.kill('SIGTERM');
     await exited;

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { childPids } from '../../scripts/bench/proc.ts';
+import { YOUNG_GENERATION_FLAG } from '../../src/adapters/node/young-generation.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
@@ -10,7 +12,6 @@ import { startUpstream, type Upstream } from '../support/upstream.ts';
  * and the SQLite file. Both accept connections, state written through one is read through the
  * other, and a rate limit counts across both exactly.
  */
-const children = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 const sockets = (pid: number) =>
   readdirSync(`/proc/${pid}/fd`).filter((fd) => {
     try {
@@ -62,8 +63,16 @@ describe('WORKERS=2', () => {
     await upstream.close();
   });
 
+  test('each worker runs with the young generation capped, as the primary does (src/adapters/node/young-generation.ts)', () => {
+    const workers = childPids(server.pid);
+    assert.equal(workers.length, 2, server.output());
+    for (const pid of [server.pid, ...workers]) {
+      assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(YOUNG_GENERATION_FLAG), `pid ${pid}`);
+    }
+  });
+
   test('two workers accept connections, share what they store, and count one rate limit together', async () => {
-    const workers = children(server.pid);
+    const workers = childPids(server.pid);
     assert.equal(workers.length, 2, server.output());
     const before = workers.map(sockets);
 
