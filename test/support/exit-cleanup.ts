@@ -6,8 +6,8 @@ import { rmSync } from 'node:fs';
  * they start (after hooks, `t.after`, `finally`); but a test that times out is abandoned where it
  * hangs, so a server still starting when the timeout struck, or a `finally` that is never reached,
  * would outlive the run. When this test process exits (by itself, or ended by file-exit.ts a
- * second after its tests and `after` hooks are done), every child still registered is killed with SIGKILL,
- * its whole process group where it has one, and every registered temp dir is removed.
+ * second after its tests and `after` hooks are done), every child still registered is killed with
+ * SIGKILL, its whole process group where it has one, and every registered temp dir is removed.
  *
  * SIGKILL of the test process itself runs no handler: test/run.ts then kills the process tree.
  */
