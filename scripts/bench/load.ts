@@ -103,6 +103,28 @@ export async function closedLoop(
   return { requests: latencies.length, total, errors, failures, seconds, latencies };
 }
 
+/**
+ * Exactly `count` requests, `concurrency` at a time (no clock: a process run under valgrind is many
+ * times slower, and the instruction counts are divided by the requests made). Throws on a failed one.
+ */
+export async function fixedLoad(target: Endpoint, concurrency: number, count: number): Promise<void> {
+  const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
+  const headers = { ...JSON_HEADERS, authorization: target.authorization };
+  let left = count;
+  const worker = async () => {
+    while (left-- > 0) {
+      const answer = await pool.request({ path: target.path, method: 'POST', headers, body: CALL_BODY });
+      await answer.body.dump();
+      if (answer.statusCode !== 200) throw new Error(`${target.origin}${target.path} answered ${answer.statusCode}`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    await pool.close();
+  }
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

@@ -18,6 +18,10 @@
  *   npm run bench -- --alloc      bytes allocated per message, the node floor beside Key2OAuth, and
  *                                 where Key2OAuth allocates them (alloc-run.ts): steadier than CPU
  *                                 time on a shared machine, so the figure to judge a small change by
+ *   npm run bench -- --instructions   instructions, cache misses and mispredicted branches per message,
+ *                                 counted by valgrind's callgrind, the node floor beside Key2OAuth,
+ *                                 and where Key2OAuth executes more (instructions-run.ts): barely
+ *                                 moved by the machine's load, so the figure to judge a CPU change by
  *   npm run bench -- --scale      how cost grows: 10, 1,000 and 100,000 endpoints and grants on SQLite
  *                                 and Redis, 10, 1,000 and 10,000 open streams; p50, CPU per message,
  *                                 memory and store bytes per grant at each size (scale-run.ts)
@@ -28,13 +32,15 @@
 import { resolve } from 'node:path';
 import { runAllocBench } from './alloc-run.ts';
 import type { BenchRun } from './bench-run.ts';
+import { runInstructionsBench, valgrindProblem } from './instructions-run.ts';
 import { runNodeBench } from './node-run.ts';
 import { runScaleBench } from './scale-run.ts';
 import { seedCheckoutProblem } from './seed-target.ts';
 import { runWorkerBench } from './worker-run.ts';
 
 /** What every run shares: how long, how many rounds, where the figures go. */
-const USAGE = 'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR] | --scale | --alloc]';
+const USAGE =
+  'usage: npm run bench -- [--quick] [--json] [--rounds N] [--cpu-prof DIR] [--worker [--seed DIR] | --scale | --alloc | --instructions]';
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
@@ -50,7 +56,15 @@ for (let i = 0; i < args.length; i++) {
     const value = args[++i];
     if (value === undefined || value.startsWith('--')) fail(`${arg} needs a value`);
     valued.set(arg, value);
-  } else if (arg === '--quick' || arg === '--json' || arg === '--worker' || arg === '--scale' || arg === '--alloc') flags.add(arg);
+  } else if (
+    arg === '--quick' ||
+    arg === '--json' ||
+    arg === '--worker' ||
+    arg === '--scale' ||
+    arg === '--alloc' ||
+    arg === '--instructions'
+  )
+    flags.add(arg);
   else fail(`unknown argument ${JSON.stringify(arg)}`);
 }
 const quick = flags.has('--quick');
@@ -63,6 +77,12 @@ if (scale && worker) fail('--scale measures the Node server: give it without --w
 const alloc = flags.has('--alloc');
 if (alloc && (worker || scale)) fail('--alloc measures the Node server alone: give it without --worker or --scale');
 if (alloc && flags.has('--json')) fail('--alloc prints a table and the allocating functions; it has no --json form');
+const instructions = flags.has('--instructions');
+if (instructions && (worker || scale || alloc))
+  fail('--instructions measures the Node server alone: give it without --worker, --scale or --alloc');
+if (instructions && flags.has('--json')) fail('--instructions prints a table and the functions; it has no --json form');
+const noValgrind = instructions ? valgrindProblem() : undefined;
+if (noValgrind) fail(noValgrind);
 
 // npm runs scripts in the package's folder; a relative path means the folder the user typed it in.
 const fromUser = (flag: string) => (valued.has(flag) ? resolve(process.env.INIT_CWD ?? process.cwd(), valued.get(flag)!) : undefined);
@@ -94,5 +114,6 @@ const run: BenchRun = {
 const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
 if (worker) await runWorkerBench(run, seedDir, profileDir);
 else if (alloc) await runAllocBench(run);
+else if (instructions) await runInstructionsBench(run);
 else if (scale) await runScaleBench(run, nodeArgs);
 else await runNodeBench(run, nodeArgs);

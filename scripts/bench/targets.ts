@@ -50,6 +50,12 @@ export function withFileLimit(command: string, args: string[]): [string, string[
   return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', command, ...args]];
 }
 
+/** Node with `nodeArgs`, or under a launcher (`valgrind --tool=callgrind …`) that runs Node: the command and its arguments. */
+function launched(launcher: string[] | undefined, nodeArgs: string[]): [string, string[]] {
+  if (!launcher?.length) return [process.execPath, nodeArgs];
+  return [launcher[0]!, [...launcher.slice(1), process.execPath, ...nodeArgs]];
+}
+
 export async function startUpstream(): Promise<UpstreamProcess> {
   const child = fork(resolve(import.meta.dirname, 'upstream.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiters = new Map<string, (at: bigint) => void>();
@@ -158,15 +164,17 @@ http {
 /** The least a Node proxy does (node-floor.ts): what Node itself costs, beside nginx and Key2OAuth. */
 export async function startNodeFloor(
   upstream: UpstreamProcess,
-  options: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+  options: { nodeArgs?: string[]; env?: Record<string, string>; launcher?: string[] } = {},
 ): Promise<Started> {
   const port = await freePort();
-  const [command, args] = withFileLimit(process.execPath, [
-    ...(options.nodeArgs ?? []),
-    resolve(import.meta.dirname, 'node-floor.ts'),
-    `http://127.0.0.1:${upstream.port}`,
-    String(port),
-  ]);
+  const [command, args] = withFileLimit(
+    ...launched(options.launcher, [
+      ...(options.nodeArgs ?? []),
+      resolve(import.meta.dirname, 'node-floor.ts'),
+      `http://127.0.0.1:${upstream.port}`,
+      String(port),
+    ]),
+  );
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...options.env } });
   await new Promise<void>((ready, failed) => {
     child.stdout!.once('data', () => ready());
@@ -189,12 +197,12 @@ export async function startNodeFloor(
 export async function startKey2OAuth(
   upstream: UpstreamProcess,
   env: Record<string, string> = {},
-  options: { name?: string; nodeArgs?: string[] } = {},
+  options: { name?: string; nodeArgs?: string[]; launcher?: string[] } = {},
 ): Promise<Started & { url: string }> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-'));
   const url = `http://127.0.0.1:${port}`;
-  const [command, args] = withFileLimit(process.execPath, [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts']);
+  const [command, args] = withFileLimit(...launched(options.launcher, [...(options.nodeArgs ?? []), 'src/adapters/node/main.ts']));
   const child = spawn(command, args, {
     cwd: resolve(import.meta.dirname, '../..'),
     env: {
@@ -225,7 +233,8 @@ export async function startKey2OAuth(
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await waitForPort(port, child);
+    // A launcher (valgrind) runs the server many times slower than Node alone.
+    await waitForPort(port, child, options.launcher ? 300_000 : 30_000);
     const token = await accessToken(url, `http://127.0.0.1:${upstream.port}/mcp`);
     return {
       name: options.name ?? 'key2oauth',

@@ -236,6 +236,26 @@ test('npm run bench -- --alloc --quick reports bytes allocated per message and w
   assert.match(refused.stderr, /--alloc measures the Node server alone/);
 });
 
+/**
+ * The instruction count cannot rot: both proxies run under valgrind's callgrind, each reports
+ * instructions per message, and the list of where Key2OAuth executes more names our own code.
+ */
+test('npm run bench -- --instructions --quick counts instructions per message and says where Key2OAuth executes more', {
+  timeout: 300_000,
+}, async () => {
+  const { code, stdout, stderr } = await bench(['--instructions', '--quick']);
+  assert.equal(code, 0, stderr);
+  const row = /\| instructions \| ([\d,]+) [^|]*\| ([\d,]+) [^|]*\| ([\d.]+)× \|/.exec(stdout);
+  assert.ok(row, stdout);
+  // A message through either proxy is hundreds of thousands of instructions (Node's parser, undici, the JIT's code).
+  for (const figure of [row[1]!, row[2]!]) assert.ok(Number(figure.replaceAll(',', '')) > 50_000, `${figure} instructions per message`);
+  assert.match(stdout, /\| conditional branches mispredicted \| [\d,]+/);
+  assert.match(stdout, /where key2oauth executes more instructions than the floor[\s\S]*src\//);
+  const refused = await bench(['--instructions', '--scale']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--instructions measures the Node server alone/);
+});
+
 test('the load says how its requests and streams failed: by status, or by the error’s code', async () => {
   const { closedLoop, openIdleStreams } = await import('../../scripts/bench/load.ts');
   const { createServer } = await import('node:http');
