@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { BenchRun } from './bench-run.ts';
 import { fixedLoad } from './load.ts';
 import { format, summarize } from './report.ts';
-import { type Started, startKey2OAuth, startNodeFloor, startUpstream } from './targets.ts';
+import { startKey2OAuth, startNodeFloor, startUpstream } from './targets.ts';
 
 /** The events counted, as callgrind names them, and how the table labels them. */
 const EVENTS = [
@@ -40,13 +40,20 @@ export async function runInstructionsBench(run: BenchRun): Promise<void> {
   const counted = quick ? 500 : 5_000;
   const dir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-instructions-'));
   const upstream = await startUpstream();
-  const started: { target: Started; pid: number }[] = [];
+  const perMessage = new Map<string, Map<Event, number[]>>();
+  const byFunction = new Map<string, Map<string, number>>();
+  log(
+    `bench --instructions: ${rounds} round(s) of ${format(counted)} messages at c16 after ${format(warmup)} uncounted; node ${process.version}`,
+  );
   try {
+    // One target at a time, its rounds back to back: counts do not drift with the machine's load,
+    // so nothing is gained by interleaving, and a process left idle while another is measured has
+    // its memory reducer collect and age the compiled code, which it then compiles again, counted.
     for (const name of ['node-floor', 'key2oauth']) {
       const launcher = [
         'valgrind',
         '--tool=callgrind',
-        // Uninstrumented until the warm-up is over (callgrind_control -i on): several times faster.
+        // Uninstrumented until the warm-up is over (callgrind_control --instr=on): several times faster.
         '--instr-atstart=no',
         '--cache-sim=yes',
         '--branch-sim=yes',
@@ -54,34 +61,35 @@ export async function runInstructionsBench(run: BenchRun): Promise<void> {
         `--log-file=${join(dir, `${name}.%p.log`)}`,
       ];
       // The young-generation size as the server sets it for itself (young-generation.ts), given here
-      // so it does not restart itself out from under valgrind; the floor gets the same.
-      const nodeArgs = ['--max-semi-space-size=16', '--perf-basic-prof'];
+      // so it does not restart itself out from under valgrind; the floor gets the same. No memory
+      // reducer: it collects when a process looks idle by the clock, which under valgrind's slowdown
+      // it often does, so full collections that a busy process never runs (none in 150,000
+      // messages with --trace-gc, for either) came into some rounds and not others (±10%).
+      const nodeArgs = ['--max-semi-space-size=16', '--perf-basic-prof', '--no-memory-reducer'];
       const target =
         name === 'node-floor'
           ? await startNodeFloor(upstream, { nodeArgs, launcher })
           : await startKey2OAuth(upstream, {}, { nodeArgs, launcher });
-      started.push({ target, pid: target.proxyPid! });
-      await fixedLoad(target.endpoint, 16, warmup);
-      execFileSync('callgrind_control', ['--instr=on', String(target.proxyPid)], { stdio: 'ignore' });
-    }
-    log(
-      `bench --instructions: ${rounds} round(s) of ${format(counted)} messages at c16 after ${format(warmup)} uncounted, ${started.map(({ target }) => target.name).join(', ')}; node ${process.version}`,
-    );
-    const perMessage = new Map<string, Map<Event, number[]>>();
-    const lastDump = new Map<string, string>();
-    for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < started.length; i++) {
-        const { target, pid } = started[(i + round) % started.length]!;
-        execFileSync('callgrind_control', ['--zero', String(pid)], { stdio: 'ignore' });
-        await fixedLoad(target.endpoint, 16, counted);
-        execFileSync('callgrind_control', ['--dump', String(pid)], { stdio: 'ignore' });
-        const file = newestDump(dir, target.name, pid);
-        const totals = dumpTotals(file);
-        const figures = perMessage.get(target.name) ?? perMessage.set(target.name, new Map()).get(target.name)!;
-        for (const [event] of EVENTS) (figures.get(event) ?? figures.set(event, []).get(event)!).push((totals.get(event) ?? 0) / counted);
-        lastDump.set(target.name, file);
+      const pid = target.proxyPid!;
+      try {
+        await fixedLoad(target.endpoint, 16, warmup);
+        execFileSync('callgrind_control', ['--instr=on', String(pid)], { stdio: 'ignore' });
+        const figures = new Map<Event, number[]>();
+        perMessage.set(name, figures);
+        for (let round = 0; round < rounds; round++) {
+          execFileSync('callgrind_control', ['--zero', String(pid)], { stdio: 'ignore' });
+          await fixedLoad(target.endpoint, 16, counted);
+          execFileSync('callgrind_control', ['--dump', String(pid)], { stdio: 'ignore' });
+          const file = newestDump(dir, name, pid);
+          const totals = dumpTotals(file);
+          for (const [event] of EVENTS) (figures.get(event) ?? figures.set(event, []).get(event)!).push((totals.get(event) ?? 0) / counted);
+          if (round === rounds - 1) byFunction.set(name, instructionsByFunction(file, perfMap(pid), counted));
+          log(`  ${name}, round ${round + 1}: ${format(Math.round((totals.get('Ir') ?? 0) / counted))} instructions per message`);
+        }
+      } finally {
+        await target.stop();
+        rmSync(`/tmp/perf-${pid}.map`, { force: true });
       }
-      log(`  round ${round + 1}: counted`);
     }
     log('');
     log('| per message (c16) | node-floor | key2oauth | key2oauth ÷ node-floor |');
@@ -89,14 +97,13 @@ export async function runInstructionsBench(run: BenchRun): Promise<void> {
     for (const [event, label] of EVENTS) {
       const floor = summarize(perMessage.get('node-floor')?.get(event) ?? []);
       const ours = summarize(perMessage.get('key2oauth')?.get(event) ?? []);
-      const cell = (s: typeof ours) => (s ? `${format(s.median)} (${format(s.min)}–${format(s.max)})` : '—');
+      const cell = (s: typeof ours) =>
+        s ? `${format(Math.round(s.median))} (${format(Math.round(s.min))}–${format(Math.round(s.max))})` : '—';
       log(`| ${label} | ${cell(floor)} | ${cell(ours)} | ${ours && floor?.median ? `${(ours.median / floor.median).toFixed(2)}×` : '—'} |`);
     }
-    const floorFile = lastDump.get('node-floor');
-    const oursFile = lastDump.get('key2oauth');
-    if (floorFile && oursFile) {
-      const floor = instructionsByFunction(floorFile, perfMap(started[0]!.pid), counted);
-      const ours = instructionsByFunction(oursFile, perfMap(started[1]!.pid), counted);
+    const floor = byFunction.get('node-floor');
+    const ours = byFunction.get('key2oauth');
+    if (floor && ours) {
       const more = [...new Set([...floor.keys(), ...ours.keys()])]
         .map((where) => ({ where, ours: ours.get(where) ?? 0, floor: floor.get(where) ?? 0 }))
         .sort((a, b) => b.ours - b.floor - (a.ours - a.floor))
@@ -109,9 +116,7 @@ export async function runInstructionsBench(run: BenchRun): Promise<void> {
         );
     }
   } finally {
-    for (const { target } of started) await target.stop();
     await upstream.stop();
-    for (const { pid } of started) rmSync(`/tmp/perf-${pid}.map`, { force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { valgrindProblem } from '../../scripts/bench/instructions-run.ts';
 import { NGINX } from '../../scripts/bench/targets.ts';
 import { killOnExit } from '../support/exit-cleanup.ts';
 import { processes } from '../support/proc.ts';
@@ -242,6 +243,7 @@ test('npm run bench -- --alloc --quick reports bytes allocated per message and w
  */
 test('npm run bench -- --instructions --quick counts instructions per message and says where Key2OAuth executes more', {
   timeout: 300_000,
+  skip: valgrindProblem() && 'valgrind not installed (apt-get install valgrind)',
 }, async () => {
   const { code, stdout, stderr } = await bench(['--instructions', '--quick']);
   assert.equal(code, 0, stderr);
