@@ -26,30 +26,31 @@ export interface StreamLimits {
 const RETRY_AFTER_SECONDS = 5;
 
 export function createStreamLimits(config: Pick<Config, 'maxStreamsPerGrant' | 'maxStreamsPerAddress'>): StreamLimits {
-  const counts = new Map<string, number>();
+  // One map per kind, keyed by the grant id and the address themselves: no key string built per request.
+  const byGrant = new Map<string, number>();
+  const byAddress = new Map<string, number>();
   let total = 0;
-  const bump = (key: string, by: number) => {
+  const bump = (counts: Map<string, number>, key: string, by: number) => {
     const next = (counts.get(key) ?? 0) + by;
     if (next <= 0) counts.delete(key);
     else counts.set(key, next);
   };
   return {
     open(grantId, address) {
-      const grantKey = `grant:${grantId}`;
-      const addressKey = `address:${clientIdentity(address)}`;
-      const overGrant = config.maxStreamsPerGrant > 0 && (counts.get(grantKey) ?? 0) >= config.maxStreamsPerGrant;
-      const overAddress = config.maxStreamsPerAddress > 0 && (counts.get(addressKey) ?? 0) >= config.maxStreamsPerAddress;
+      const identity = clientIdentity(address);
+      const overGrant = config.maxStreamsPerGrant > 0 && (byGrant.get(grantId) ?? 0) >= config.maxStreamsPerGrant;
+      const overAddress = config.maxStreamsPerAddress > 0 && (byAddress.get(identity) ?? 0) >= config.maxStreamsPerAddress;
       if (overGrant || overAddress) return new Refusal(RETRY_AFTER_SECONDS);
-      bump(grantKey, 1);
-      bump(addressKey, 1);
+      bump(byGrant, grantId, 1);
+      bump(byAddress, identity, 1);
       total++;
       let released = false;
       return {
         release() {
           if (released) return;
           released = true;
-          bump(grantKey, -1);
-          bump(addressKey, -1);
+          bump(byGrant, grantId, -1);
+          bump(byAddress, identity, -1);
           total--;
         },
       };

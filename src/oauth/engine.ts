@@ -325,9 +325,18 @@ export const TOKEN_MAX = 512;
  */
 export function tokenParts(token: string | null | undefined): { slug: string; grantId: string } | undefined {
   if (!token || token.length > TOKEN_MAX) return undefined;
-  const parts = token.split(':');
-  if (parts.length !== 3 || !parts.every((part) => part.length > 0 && part.length <= 128) || !isSlug(parts[0]!)) return undefined;
-  return { slug: parts[0]!, grantId: parts[1]! };
+  // Three parts between two colons, each 1 to 128 characters (read with indexOf: this runs on every
+  // MCP message, and `split` builds an array of three new strings).
+  const first = token.indexOf(':');
+  const second = first === -1 ? -1 : token.indexOf(':', first + 1);
+  if (second === -1 || token.indexOf(':', second + 1) !== -1) return undefined;
+  if (!partLength(first) || !partLength(second - first - 1) || !partLength(token.length - second - 1)) return undefined;
+  const slug = token.slice(0, first);
+  return isSlug(slug) ? { slug, grantId: token.slice(first + 1, second) } : undefined;
+}
+
+function partLength(length: number): boolean {
+  return length > 0 && length <= 128;
 }
 
 /**

@@ -63,6 +63,9 @@ const RELAYED_RESPONSE_HEADERS = new Set([
 /** Hop-by-hop by definition (RFC 9110 §7.6.1), whatever the allowlist says. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
 
+/** `Connection` values that name no header the rule below would relay: `keep-alive` is hop-by-hop, `close` names no header. */
+const CONNECTION_OPTIONS_ONLY = new Set(['keep-alive', 'close']);
+
 /** Browser clients (MCP Inspector) must be able to read the session id and protocol version. */
 export const EXPOSED_RESPONSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate';
 
@@ -71,7 +74,8 @@ export const EXPOSED_RESPONSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, W
  * the upstream's own Connection header, whose listed fields belong to that connection only.
  */
 export function relayedResponseHeader(connection: string | null | undefined): (name: string) => boolean {
-  if (!connection) return relayedWithoutConnection;
+  // The usual values name only options that are hop-by-hop anyway: no list to build per answer.
+  if (!connection || CONNECTION_OPTIONS_ONLY.has(connection.toLowerCase())) return relayedWithoutConnection;
   const named = new Set(
     connection
       .split(',')

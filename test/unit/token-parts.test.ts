@@ -9,3 +9,20 @@ test('an engine token names its slug in its first segment', () => {
   assert.equal(tokenParts('Not_a_slug:grant:secret'), undefined);
   assert.equal(tokenParts(undefined), undefined);
 });
+
+test('a token is three non-empty segments of at most 128 characters each, or no token of ours', () => {
+  const long = 'x'.repeat(128);
+  assert.deepEqual(tokenParts(`${SLUG}:${long}:${long}`), { slug: SLUG, grantId: long });
+  for (const refused of [
+    `${SLUG}:grant`,
+    `${SLUG}:grant:secret:more`,
+    `${SLUG}::secret`,
+    `${SLUG}:grant:`,
+    `:grant:secret`,
+    `${SLUG}`,
+    `${SLUG}:${'x'.repeat(129)}:secret`,
+    `${SLUG}:grant:${'x'.repeat(129)}`,
+    '',
+  ])
+    assert.equal(tokenParts(refused), undefined, refused);
+});
