@@ -31,8 +31,7 @@ import { type CredentialProps, grantCredentials, withCredentials } from './grant
 const PREFIX = 'k2o:rekey:';
 /** The field replacement writes into the engine's token records: the version of the steps. */
 export const MARKER = 'k2oRekey';
-const MARKER_TEXT = `"${MARKER}":`;
-const MARKER_PATTERN = new RegExp(`${MARKER_TEXT}(\\d+)`);
+const MARKER_PATTERN = new RegExp(`"${MARKER}":(\\d+)`);
 
 export interface Sealed {
   /** HKDF salt, AES-GCM IV, ciphertext of the JSON list of values: base64url. */
@@ -57,8 +56,6 @@ function recordKey(slug: string, grantId: string): string {
 
 /** The replacement version a token record carries, 0 when none: read from its text, no parse. */
 export function replacementMarker(tokenRecord: string): number {
-  // Most records carry no mark: a plain search says so without running the pattern over the record.
-  if (!tokenRecord.includes(MARKER_TEXT)) return 0;
   const found = MARKER_PATTERN.exec(tokenRecord);
   return found ? Number(found[1]) : 0;
 }
