@@ -33,9 +33,8 @@ type Event = (typeof EVENTS)[number][0];
 const TOP = 20;
 
 export async function runInstructionsBench(run: BenchRun): Promise<void> {
+  // main.ts has checked that valgrind is here (valgrindProblem) before anything starts.
   const { rounds, quick, log } = run;
-  const problem = valgrindProblem();
-  if (problem) throw new Error(problem);
   const warmup = quick ? 2_000 : 35_000;
   const counted = quick ? 500 : 5_000;
   const dir = mkdtempSync(join(tmpdir(), 'key2oauth-bench-instructions-'));

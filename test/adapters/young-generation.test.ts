@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { needsRestart, YOUNG_GENERATION_FLAG } from '../../src/adapters/node/young-generation.ts';
 import { killOnExit, removeOnExit } from '../support/exit-cleanup.ts';
-import { freePort, startServer } from '../support/server-process.ts';
+import { becameHealthy, freePort, startServer } from '../support/server-process.ts';
 
 /**
  * The server caps V8's young generation however it is started (src/adapters/node/young-generation.ts):
@@ -45,15 +45,7 @@ test('key2oauth serve caps it too (each cluster worker: test/e2e/workers-setting
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
-    let healthy = false;
-    for (let i = 0; i < 400 && !healthy; i++) {
-      healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (!healthy) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.ok(healthy, `the server answered /healthz:\n${output}`);
+    assert.ok(await becameHealthy(`http://127.0.0.1:${port}`, child), `the server answered /healthz:\n${output}`);
     assert.ok(nodeFlagsOf(child.pid!).includes(YOUNG_GENERATION_FLAG), `flags: ${nodeFlagsOf(child.pid!).join(' ')}`);
   } finally {
     child.kill('SIGTERM');

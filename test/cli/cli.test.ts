@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { freePort } from '../support/server-process.ts';
+import { becameHealthy, freePort } from '../support/server-process.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'key2oauth.js');
 
@@ -49,15 +49,7 @@ test('key2oauth serve, started by the system Node, runs the server on the projec
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   try {
-    let healthy = false;
-    for (let i = 0; i < 200 && !healthy; i++) {
-      healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (!healthy) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.ok(healthy, `the server answered /healthz when started by ${node}`);
+    assert.ok(await becameHealthy(`http://127.0.0.1:${port}`, child, 10_000), `the server answered /healthz when started by ${node}`);
     child.kill('SIGTERM');
     const code = await new Promise((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
     assert.equal(code, 0, 'SIGTERM is a clean stop');

@@ -36,6 +36,23 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * Polls `url`/healthz every 50 ms: true once it answers 2xx, false when `child` exits first or
+ * `timeoutMs` passes. For a server a test starts itself (startServer, or a command that runs one).
+ */
+export async function becameHealthy(url: string, child: ChildProcess, timeoutMs = 20_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) return false;
+    try {
+      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (response.ok) return true;
+    } catch {}
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
  * `nodeArgs`: flags for node itself, before the entry (e.g. `--import` of a test preload).
  * `openFiles`: the process's open-file limit, set as an operator would (`ulimit -n` in a shell that then execs node).
  */
@@ -81,18 +98,10 @@ export async function startServer(
   };
 
   const url = `http://localhost:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
+  if (!(await becameHealthy(url, child))) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited early:\n${output}`);
-    try {
-      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
-      if (response.ok) break;
-    } catch {}
-    if (Date.now() > deadline) {
-      await stop('SIGKILL');
-      throw new Error(`server did not become healthy:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await stop('SIGKILL');
+    throw new Error(`server did not become healthy:\n${output}`);
   }
   return {
     url,
