@@ -94,10 +94,20 @@ export function createUpstreamGuard(options: GuardOptions): UpstreamGuard {
     }
   };
 
+  // undici's `origin` and `path` for each checked URL, built once: the same strings on every
+  // message, so neither the URL's getters nor undici's lookup of its pool by origin (which hashes
+  // the string, once per string) cost per message. Keyed by the verdict's URL, which is never
+  // changed and goes when its verdict is forgotten.
+  const targets = new WeakMap<URL, { origin: string; path: string }>();
   const dispatch: UpstreamDispatch = (url, dispatchOptions, handler) => {
     const checked = check(url);
     if (!checked.ok) throw new UpstreamBlockedError(checked.reason);
-    agent.dispatch({ ...dispatchOptions, origin: checked.url.origin, path: checked.url.pathname + checked.url.search }, handler);
+    let target = targets.get(checked.url);
+    if (!target) {
+      target = { origin: checked.url.origin, path: checked.url.pathname + checked.url.search };
+      targets.set(checked.url, target);
+    }
+    agent.dispatch({ ...dispatchOptions, origin: target.origin, path: target.path }, handler);
   };
 
   return {
