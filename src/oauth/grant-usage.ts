@@ -12,21 +12,25 @@ import type { KVStore } from '../storage/contract.ts';
 const PREFIX = 'k2o:used:';
 /** Enough grants for a busy process; past it the oldest entry goes (at worst, one extra write). */
 const MAX_TRACKED = 10_000;
+/**
+ * When each grant's time was last written, by grant id: the engine's grant ids are random, so one
+ * names one grant across endpoints, and it is the very string admission hands the stream limits,
+ * whose hash V8 has then already computed (a key built per message would be hashed per message).
+ */
 const written = new Map<string, number>();
 
 export function noteGrantUse(platform: Platform, slug: string, grantId: string): void {
   const every = platform.config.lastUsedWriteSeconds * 1000;
   if (every === 0) return;
-  const key = `${PREFIX}${slug}:${grantId}`;
   const now = Date.now();
-  const last = written.get(key);
+  const last = written.get(grantId);
   if (last !== undefined && now - last < every) return;
-  written.delete(key);
-  written.set(key, now);
+  written.delete(grantId);
+  written.set(grantId, now);
   if (written.size > MAX_TRACKED) written.delete(written.keys().next().value!);
   // Kept as long as a refresh token could still use the grant.
   const ttl = platform.config.refreshTokenTtl + 86_400;
-  platform.waitUntil(platform.kv.put(key, String(Math.floor(now / 1000)), { expirationTtl: ttl }));
+  platform.waitUntil(platform.kv.put(`${PREFIX}${slug}:${grantId}`, String(Math.floor(now / 1000)), { expirationTtl: ttl }));
 }
 
 /** Unix seconds of the grant's last recorded use, or null when none was recorded. */
@@ -36,6 +40,6 @@ export async function grantLastUsed(kv: KVStore, slug: string, grantId: string):
 }
 
 export async function forgetGrantUse(kv: KVStore, slug: string, grantId: string): Promise<void> {
-  written.delete(`${PREFIX}${slug}:${grantId}`);
+  written.delete(grantId);
   await kv.delete(`${PREFIX}${slug}:${grantId}`);
 }
