@@ -5,7 +5,7 @@ import { requestIdFor } from '../../http/access-log.ts';
 import { bearerToken } from '../../http/bearer.ts';
 import { bodyPlan, mcpTooLarge } from '../../http/body-limits.ts';
 import { answers, storageUnavailable } from '../../http/errors.ts';
-import { admit } from '../../mcp/admission.ts';
+import { type Admitted, admit } from '../../mcp/admission.ts';
 import type { StreamLimits } from '../../mcp/stream-limits.ts';
 import { judgeOnNodeCarrier, needsToolRules } from '../../mcp/tool-exchange.ts';
 import type { Platform } from '../../platform.ts';
@@ -86,29 +86,29 @@ async function serve(
   const answering = answeringFor(platform, req);
   const max = platform.config.maxMcpBodyBytes;
   const address = platform.clientAddress({ headers: nodeHeaders(req), socketAddress: req.socket.remoteAddress });
-  let admitted: Awaited<ReturnType<typeof admit>> = null;
+  let admitted: Admitted | null = null;
   // A legacy upstream's endpoint rewriting and a stdio server's process are the app's; so are the
   // messages of a grant whose tools are restricted that need more than a verdict on their name
   // (src/mcp/tool-exchange.ts `judgeOnNodeCarrier`).
   let theApps = false;
   let restricted = false;
   try {
-    admitted = await admit(platform, slug, { streams: options.streams, address }, token);
-    if (admitted && !(admitted instanceof Response)) {
-      theApps = admitted.props.upstream.transport !== 'streamable-http';
-      if (!theApps) {
-        const needs = needsToolRules(platform, admitted.props);
-        restricted = typeof needs === 'boolean' ? needs : await needs;
-      }
+    const verdict = await admit(platform, slug, { streams: options.streams, address }, token);
+    if (verdict === null) return app(req, res);
+    // One `instanceof` per message: each looks up Response's Symbol.hasInstance.
+    if (verdict instanceof Response) return sendResponse(res, verdict, answering);
+    admitted = verdict;
+    theApps = admitted.props.upstream.transport !== 'streamable-http';
+    if (!theApps) {
+      const needs = needsToolRules(platform, admitted.props);
+      restricted = typeof needs === 'boolean' ? needs : await needs;
     }
   } catch (error) {
-    if (admitted && !(admitted instanceof Response)) admitted.lease.release();
+    admitted?.lease.release();
     if (!isStorageUnavailable(error)) throw error;
     platform.log.warn('storage unavailable', { error: error.message, cause: String(error.cause ?? '') });
     return sendResponse(res, storageUnavailable(error.retryAfter), answering);
   }
-  if (admitted === null) return app(req, res);
-  if (admitted instanceof Response) return sendResponse(res, admitted, answering);
   if (theApps) {
     admitted.lease.release();
     return app(req, res);
