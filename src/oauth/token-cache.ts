@@ -27,6 +27,13 @@ interface Entry<V> {
   version: number;
   expiresAtMs: number;
   timer: ReturnType<typeof setTimeout>;
+  /**
+   * The token record's text as the last hit read it, and its replacement mark: the SQLite read
+   * cache hands back the very same string while nothing changed, so the mark is not searched for
+   * again on every message.
+   */
+  record?: string;
+  marked?: number;
 }
 
 /**
@@ -91,7 +98,11 @@ export class TokenCheckCache<V extends Validation> {
         this.#drop(recordKey);
         return null;
       }
-      const marked = update ? replacementMarker(record) : 0;
+      if (update && record !== hit.record) {
+        hit.record = record;
+        hit.marked = replacementMarker(record);
+      }
+      const marked = update ? hit.marked! : 0;
       if (update && marked !== 0) {
         const fresh = await update(hit.validation, { reopen: marked !== hit.version, version: hit.version });
         if (!fresh) {
