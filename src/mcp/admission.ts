@@ -3,6 +3,7 @@ import { countGrantsRevoked } from '../metrics.ts';
 import { engine, type GrantProps, invalidTokenChallenge, REQUIRED_SCOPES, type VerifiedToken } from '../oauth/engine.ts';
 import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { Platform } from '../platform.ts';
+import type { AnswerRules } from '../upstream/exchange.ts';
 import { answerCutShort } from '../upstream/forward.ts';
 import type { AnswerOptions } from './stream-keepalive.ts';
 import type { StreamLimits } from './stream-limits.ts';
@@ -55,11 +56,15 @@ export async function admit(
   return { props: verified.props, auth: verified.auth, lease };
 }
 
+/** The timers of an answer's body from the settings: what exchange.ts `judgeAnswer` reads, without `streamKeepalive`'s hooks. */
+export function answerRules(platform: Platform): AnswerRules {
+  return { heartbeatMs: platform.config.sseHeartbeatMs, idleMs: platform.config.upstreamIdleTimeoutMs };
+}
+
 /** Heartbeats, the idle timeout and the answer to a body cut short, for an answer's body (stream-keepalive.ts), from the settings. */
 export function streamKeepalive(platform: Platform, slug: string): AnswerOptions {
   return {
-    heartbeatMs: platform.config.sseHeartbeatMs,
-    idleMs: platform.config.upstreamIdleTimeoutMs,
+    ...answerRules(platform),
     onIdle: () => platform.log.info('upstream stream idle; closed', { slug }),
     cutShort: (stalled, error) => answerCutShort(platform, slug, stalled, error),
   };

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type ExchangeRecord, noteExchange } from '../../activity/note.ts';
 import { mcpTooLarge, PayloadTooLargeError } from '../../http/body-limits.ts';
-import { type Admitted, keyRejected, streamKeepalive } from '../../mcp/admission.ts';
+import { type Admitted, answerRules, keyRejected, streamKeepalive } from '../../mcp/admission.ts';
 import { StreamWatch } from '../../mcp/stream-keepalive.ts';
 import { observeUpstreamLatency, streamClosed, streamOpened } from '../../metrics.ts';
 import type { VerifiedToken } from '../../oauth/engine.ts';
@@ -139,7 +139,7 @@ class Relay implements Dispatcher.DispatchHandler {
       (visit) => eachHeader(upstreamHeaders, visit),
       (name) => headerValue(upstreamHeaders[name]),
       upstreamMs,
-      streamKeepalive(platform, relaying.slug),
+      answerRules(platform),
     );
     if (verdict.kind === 'redirect-refused') {
       this.#answerInstead(redirectRefused(verdict.status));
