@@ -192,12 +192,14 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     }
     return built;
   };
-  // Remembered per token (token-cache.ts): each check still confirms the token's record in the store.
-  const verified = async (token: string): Promise<TokenValidation | null> => {
+  // Remembered per token (token-cache.ts): each check still confirms the token's record in the
+  // store. Not an async function: `verify` awaits the cache's answer itself, one promise fewer per
+  // message (each async layer costs its own promise, and a lookup of `then` on what it returns).
+  const checked = (token: string): Promise<TokenValidation | null> | null => {
     const parts = tokenParts(token);
     // The token names its endpoint; one of another endpoint is refused without a read.
     if (!slug || !parts || parts.slug !== slug) return null;
-    const valid = await tokenCheckCache(platform).validate(
+    return tokenCheckCache(platform).validate(
       audience,
       token,
       parts,
@@ -215,11 +217,17 @@ function buildEngine(platform: Platform, slug?: string): Engine {
         return { validation: { ...validation, props: replaced.props }, version: replaced.version };
       },
     );
-    // What a resource server accepts besides a record: its audience is this endpoint (RFC 8707
-    // §2), it has props, and it has not expired.
+  };
+  // What a resource server accepts besides a record: its audience is this endpoint (RFC 8707 §2),
+  // it has props, and it has not expired.
+  const accepted = (valid: TokenValidation | null): TokenValidation | null => {
     if (!valid || valid.audience !== audience || !('props' in valid)) return null;
     if (valid.expiresAt !== undefined && valid.expiresAt <= Date.now() / 1000) return null;
     return valid;
+  };
+  const verified = async (token: string): Promise<TokenValidation | null> => {
+    const pending = checked(token);
+    return pending && accepted(await pending);
   };
 
   return {
@@ -243,7 +251,8 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       return ids.length;
     },
     async verify(token) {
-      const valid = await verified(token);
+      const pending = checked(token);
+      const valid = pending && accepted(await pending);
       return valid ? { props: valid.props, auth: verifiedToken(token, valid) } : null;
     },
     async challenge(request, path = 'mcp') {
