@@ -1,5 +1,4 @@
 import type { Platform } from '../platform.ts';
-import { type Named, namesInBody } from './message-names.ts';
 import { recordActivity } from './store.ts';
 
 /**
@@ -10,7 +9,11 @@ import { recordActivity } from './store.ts';
  * Names are cut to a bound (a client chooses them); nothing else of a message is taken.
  */
 
-export type { Named } from './message-names.ts';
+export interface Named {
+  /** The JSON-RPC method; `response` for a client's answer to the server; the HTTP method of a GET stream or DELETE. */
+  method: string;
+  tool: string | null;
+}
 
 export interface JudgedMessage extends Named {
   /** A message answered by the proxy itself (a refused call) has its own status; else the answer's. */
@@ -73,11 +76,20 @@ export function noteExchange(
  * 2025-11-25), else the HTTP method (a GET stream, a DELETE).
  */
 export function messagesOf(httpMethod: string, body: Uint8Array | undefined, header: (name: string) => string | null | undefined): Named[] {
-  // The names are read from the bytes (message-names.ts), as JSON.parse and namedMessage would name them.
-  if (body && body.byteLength > 0) return namesInBody(body) ?? [{ method: 'unknown', tool: null }];
+  if (body && body.byteLength > 0) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(decoder.decode(body));
+    } catch {
+      return [{ method: 'unknown', tool: null }];
+    }
+    return (Array.isArray(parsed) ? parsed : [parsed]).map(namedMessage);
+  }
   const method = header('mcp-method') ?? (httpMethod === 'POST' ? 'unknown' : httpMethod);
   return [{ method, tool: method === 'tools/call' ? (header('mcp-name') ?? null) : null }];
 }
+
+const decoder = new TextDecoder();
 
 /** One JSON-RPC message's method, and its tool for `tools/call`. */
 export function namedMessage(message: unknown): Named {
