@@ -73,8 +73,23 @@ export interface PlacedCredentials {
   headers: [string, string][];
 }
 
-/** Where each of `values` (in template order) goes on a request to `url`. */
+/**
+ * What `placeCredentials` last answered for a grant's values, with the template and URL it was
+ * for: a remembered token check hands the same values array to every message of its grant, so the
+ * header lines (a lower-cased name, a prefix and the key joined) are built once, not per message.
+ */
+const placedFor = new WeakMap<readonly string[], { fields: CredentialField[]; url: string; placed: PlacedCredentials }>();
+
+/** Where each of `values` (in template order) goes on a request to `url`. The answer is shared: read it, never change it. */
 export function placeCredentials(fields: CredentialField[], values: readonly string[], url: string): PlacedCredentials {
+  const known = placedFor.get(values);
+  if (known && known.fields === fields && known.url === url) return known.placed;
+  const placed = placeAnew(fields, values, url);
+  placedFor.set(values, { fields, url, placed });
+  return placed;
+}
+
+function placeAnew(fields: CredentialField[], values: readonly string[], url: string): PlacedCredentials {
   const headers: [string, string][] = [];
   let target: URL | undefined;
   let user: string | undefined;
