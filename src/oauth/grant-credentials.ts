@@ -14,10 +14,24 @@ export interface CredentialProps {
   apiKey?: string | undefined;
 }
 
-/** The grant's credential values, in template order. */
+/**
+ * The one-value arrays of older grants, per props object: a remembered token check hands the same
+ * props to every message of its grant, so they get the same array each time, as newer grants do,
+ * and what is built from it once (upstream/credentials.ts `placeCredentials`) is not built again.
+ */
+const olderValues = new WeakMap<CredentialProps, string[]>();
+const NO_VALUES: string[] = [];
+
+/** The grant's credential values, in template order. The same array for the same props: read it, never change it. */
 export function grantCredentials(props: CredentialProps): string[] {
   if (props.credentials && props.credentials.length > 0) return props.credentials;
-  return props.apiKey !== undefined ? [props.apiKey] : [];
+  if (props.apiKey === undefined) return NO_VALUES;
+  let values = olderValues.get(props);
+  if (!values || values[0] !== props.apiKey) {
+    values = [props.apiKey];
+    olderValues.set(props, values);
+  }
+  return values;
 }
 
 /** The same props carrying `values` instead, in the current shape (the older `apiKey` goes); everything else unchanged. */
