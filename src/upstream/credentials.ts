@@ -83,10 +83,20 @@ const placedFor = new WeakMap<readonly string[], { fields: CredentialField[]; ur
 /** Where each of `values` (in template order) goes on a request to `url`. The answer is shared: read it, never change it. */
 export function placeCredentials(fields: CredentialField[], values: readonly string[], url: string): PlacedCredentials {
   const known = placedFor.get(values);
-  if (known && known.fields === fields && known.url === url) return known.placed;
+  if (known && known.url === url && samePlaces(known.fields, fields)) return known.placed;
   const placed = placeAnew(fields, values, url);
   placedFor.set(values, { fields, url, placed });
   return placed;
+}
+
+/**
+ * Whether two templates put values in the same places: the same array, or (a record of the older
+ * shape, whose one-header template `templateOf` builds on each call) field by field. Labels place nothing.
+ */
+function samePlaces(a: CredentialField[], b: CredentialField[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  return a.every((field, index) => field.in === b[index]!.in && field.name === b[index]!.name && field.prefix === b[index]!.prefix);
 }
 
 function placeAnew(fields: CredentialField[], values: readonly string[], url: string): PlacedCredentials {

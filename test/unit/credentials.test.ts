@@ -49,6 +49,22 @@ test('a target or grant of the older shape reads as one header and one value', (
   assert.equal(request.headers['x-key'], 'Token old');
 });
 
+test("a grant's values placed again follow the template and URL they are placed by now, never an earlier answer", () => {
+  // The same values array on every message (a remembered token check); what it is placed by may change.
+  const values = ['secret'];
+  const header = (prefix: string, name = 'Authorization') => [{ label: 'API key', in: 'header' as const, name, prefix }];
+  assert.deepEqual(placeCredentials(header('Bearer'), values, 'https://u.example/mcp').headers, [['authorization', 'Bearer secret']]);
+  // An older target's template is built on every read: equal places, equal answer.
+  assert.deepEqual(placeCredentials(templateOf({ headerPrefix: 'Bearer' }), values, 'https://u.example/mcp').headers, [
+    ['authorization', 'Bearer secret'],
+  ]);
+  assert.deepEqual(placeCredentials(header('Token'), values, 'https://u.example/mcp').headers, [['authorization', 'Token secret']]);
+  assert.deepEqual(placeCredentials(header('', 'X-Api-Key'), values, 'https://u.example/mcp').headers, [['x-api-key', 'secret']]);
+  const query = [{ label: 'k', in: 'query' as const, name: 'key' }];
+  assert.equal(placeCredentials(query, values, 'https://u.example/mcp').url, 'https://u.example/mcp?key=secret');
+  assert.equal(placeCredentials(query, values, 'https://other.example/mcp').url, 'https://other.example/mcp?key=secret');
+});
+
 test('the client never sets a template header or parameter: its headers pass the allowlist, the template writes last', () => {
   const target = {
     url: 'https://u.example/mcp',
