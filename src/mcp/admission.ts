@@ -1,6 +1,6 @@
 import type { EndpointKind } from '../endpoint-urls.ts';
 import { countGrantsRevoked } from '../metrics.ts';
-import { engine, type GrantProps, invalidTokenChallenge, REQUIRED_SCOPES, type VerifiedToken } from '../oauth/engine.ts';
+import { engine, type GrantProps, invalidTokenChallenge, REQUIRED_SCOPES, type Verified, type VerifiedToken } from '../oauth/engine.ts';
 import { noteGrantUse } from '../oauth/grant-usage.ts';
 import type { Platform } from '../platform.ts';
 import type { AnswerRules } from '../upstream/exchange.ts';
@@ -35,16 +35,31 @@ export interface Admitted {
  *   the engine's challenge answers it (`engine().challenge()`), so the client authorizes again;
  * - a Response: a refusal to send as it is: 403 `insufficient_scope` for a token without `mcp`
  *   (RFC 6750 §3.1; MCP authorization, scope challenge handling), 429 at the stream limits;
- * - throws a store outage, which every carrier answers 503 with Retry-After at once.
+ * - throws a store outage (or rejects with it), which every carrier answers 503 with Retry-After at once.
+ *
+ * Without a promise when the token check needed no wait (token-cache.ts: a remembered check on
+ * Node's SQLite): a carrier that goes on at once checks `instanceof Promise` before awaiting.
  */
-export async function admit(
+export function admit(
   platform: Platform,
   slug: string,
   client: McpClient,
   token: string,
   path: EndpointKind = 'mcp',
-): Promise<Admitted | Response | null> {
-  const verified = await engine(platform, slug).verify(token);
+): Admitted | Response | null | Promise<Admitted | Response | null> {
+  const verifying = engine(platform, slug).verify(token);
+  return verifying instanceof Promise
+    ? verifying.then((verified) => admitVerified(platform, slug, client, verified, path))
+    : admitVerified(platform, slug, client, verifying, path);
+}
+
+function admitVerified(
+  platform: Platform,
+  slug: string,
+  client: McpClient,
+  verified: Verified | null,
+  path: EndpointKind,
+): Admitted | Response | null {
   if (!verified) return null;
   if (!REQUIRED_SCOPES.every((scope) => verified.auth.scope.includes(scope))) return engine(platform, slug).insufficientScope(path);
   noteGrantUse(platform, slug, verified.auth.grantId);

@@ -54,6 +54,12 @@ export interface GrantProps {
   tools?: ToolChoice;
 }
 
+/** A token `verify` admitted: its grant's props, and what else is known of it. */
+export interface Verified {
+  props: GrantProps;
+  auth: VerifiedToken;
+}
+
 /** What a handler learns about the verified token besides its props. */
 export interface VerifiedToken {
   /** The grant the token belongs to (it keeps its id across refreshes). Never logged. */
@@ -76,9 +82,10 @@ export interface Engine {
    * RFC 8707 have a resource server check: issued by this server (the engine finds its record and
    * decrypts its props), not expired, and for this endpoint's resource (the audience), which the
    * token's own `{slug}:` prefix must name too. A remembered check still reads the token's
-   * record, so revocation is immediate. A store outage throws.
+   * record, so revocation is immediate. Answered without a promise when the check is remembered
+   * on a store that reads synchronously (token-cache.ts). A store outage throws (or rejects).
    */
-  verify(token: string): Promise<{ props: GrantProps; auth: VerifiedToken } | null>;
+  verify(token: string): Verified | null | Promise<Verified | null>;
   /**
    * The engine's own answer to a request on the endpoint's URL that `verify()` did not admit: a
    * CORS preflight (204), no token (401 naming the resource metadata, RFC 9728 §5.1), a token
@@ -193,9 +200,10 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     return built;
   };
   // Remembered per token (token-cache.ts): each check still confirms the token's record in the
-  // store. Not an async function: `verify` awaits the cache's answer itself, one promise fewer per
-  // message (each async layer costs its own promise, and a lookup of `then` on what it returns).
-  const checked = (token: string): Promise<TokenValidation | null> | null => {
+  // store. Not an async function: the cache answers a remembered check synchronously where it can,
+  // and `verify` settles no promise then (each costs a microtask turn, and a lookup of `then` on
+  // what it settles with).
+  const checked = (token: string): TokenValidation | null | Promise<TokenValidation | null> => {
     const parts = tokenParts(token);
     // The token names its endpoint; one of another endpoint is refused without a read.
     if (!slug || !parts || parts.slug !== slug) return null;
@@ -225,9 +233,11 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     if (valid.expiresAt !== undefined && valid.expiresAt <= Date.now() / 1000) return null;
     return valid;
   };
-  const verified = async (token: string): Promise<TokenValidation | null> => {
-    const pending = checked(token);
-    return pending && accepted(await pending);
+  const verified = async (token: string): Promise<TokenValidation | null> => accepted(await checked(token));
+  /** What `verify` answers for a checked token: its props and who it is, or null. */
+  const admitted = (token: string, checkedValid: TokenValidation | null): Verified | null => {
+    const valid = accepted(checkedValid);
+    return valid ? { props: valid.props, auth: verifiedToken(token, valid) } : null;
   };
 
   return {
@@ -250,10 +260,9 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       countGrantsRevoked(ids.length);
       return ids.length;
     },
-    async verify(token) {
+    verify(token) {
       const pending = checked(token);
-      const valid = pending && accepted(await pending);
-      return valid ? { props: valid.props, auth: verifiedToken(token, valid) } : null;
+      return pending instanceof Promise ? pending.then((valid) => admitted(token, valid)) : admitted(token, pending);
     },
     async challenge(request, path = 'mcp') {
       if (!slug) throw new Error('challenge() needs an endpoint');

@@ -44,6 +44,13 @@ export interface KVStore {
   put(key: string, value: string, options?: KVPutOptions): Promise<void>;
   delete(key: string): Promise<void>;
   list(options?: KVListOptions): Promise<KVListResult>;
+  /**
+   * `get(key)` as text, answered synchronously: only where the store reads without waiting (Node's
+   * SQLite, the memory store). The token check of every MCP message (src/oauth/token-cache.ts) uses
+   * it when present, so a remembered check settles no promise: each costs a microtask turn and a
+   * lookup of `then` on what it settles with. Same rules as `get` (expiry, key checks).
+   */
+  getNow?(key: string): string | null;
 }
 
 /**

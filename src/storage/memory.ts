@@ -41,6 +41,11 @@ export function createMemoryStorage(options: { now?: () => number } = {}): Stora
         return entry ? decodeValue(entry.value, json) : null;
       },
 
+      getNow(key: string) {
+        checkKey('GET', key);
+        return read(key)?.value ?? null;
+      },
+
       async put(key: string, value: string, putOptions?: KVPutOptions) {
         const { expiration, metadata } = preparePut(key, value, putOptions, now());
         entries.set(key, { value, expiration, metadata });

@@ -22,6 +22,8 @@ export interface StorageContractTarget {
   persistent: boolean;
   /** Connections open at the same time see one another's writes. */
   shared: boolean;
+  /** The store reads synchronously (`getNow`: SQLite, memory), and it must agree with `get`. */
+  readsNow: boolean;
   /**
    * What a connection (`reader`) needs, after another one's write, before it can rely on seeing
    * it. Nothing for SQLite (one file). For Redis, whose client-side cache learns of a change by an
@@ -129,6 +131,25 @@ export function storageContract(name: string, target: StorageContractTarget): vo
           await kv.put('not-json', 'plain words');
           await assert.rejects(kv.get('not-json', 'json'), SyntaxError);
         }));
+
+      if (target.readsNow)
+        test('getNow reads what get reads, without a promise: values, absence, expiry, deletes', () =>
+          withKv(async (kv, clock) => {
+            assert.ok(kv.getNow, 'this store says it reads synchronously');
+            const getNow = (key: string) => kv.getNow!(key);
+            assert.equal(getNow('token:t1'), null);
+            await kv.put('token:t1', '{"a":1}', { expirationTtl: 60 });
+            assert.equal(getNow('token:t1'), '{"a":1}');
+            assert.equal(getNow('token:t1'), await kv.get('token:t1'));
+            await kv.put('token:t1', 'replaced', { expirationTtl: 60 });
+            assert.equal(getNow('token:t1'), 'replaced', 'a write is read at once');
+            clock.advance(60);
+            assert.equal(getNow('token:t1'), null, 'expired');
+            await kv.put('token:t2', 'kept');
+            await kv.delete('token:t2');
+            assert.equal(getNow('token:t2'), null, 'deleted');
+            assert.throws(() => getNow(''), 'keys are checked as by get');
+          }));
 
       test('keys are validated as Workers KV validates them', () =>
         withKv(async (kv) => {
@@ -430,6 +451,13 @@ export function storageContract(name: string, target: StorageContractTarget): vo
             await b.kv.delete('endpoint:s1');
             await target.settle?.(a);
             assert.equal(await a.kv.get('endpoint:s1'), null);
+            if (target.readsNow) {
+              // A revoke in another process (the CLI) is refused on the next message, read synchronously.
+              await a.kv.put('token:t1', 'valid');
+              assert.equal(b.kv.getNow!('token:t1'), 'valid');
+              await a.kv.delete('token:t1');
+              assert.equal(b.kv.getNow!('token:t1'), null);
+            }
           }));
 
       if (target.shared)

@@ -5,6 +5,7 @@ import { storageContract } from './kv-contract.ts';
 storageContract('memory', {
   persistent: false,
   shared: false,
+  readsNow: true,
   async createBackend() {
     return {
       async connect({ now }) {

@@ -24,6 +24,7 @@ if (!skip)
   storageContract('redis', {
     persistent: true,
     shared: true,
+    readsNow: false,
     settle: (reader) => (reader as RedisStorage).client.sendCommand(['PING']),
     async createBackend() {
       const { url } = await server();

@@ -18,6 +18,7 @@ function tempDatabase(): { path: string; dispose(): void } {
 storageContract('sqlite', {
   persistent: true,
   shared: true,
+  readsNow: true,
   async createBackend() {
     const database = tempDatabase();
     return {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { TokenCheckCache } from '../../src/oauth/token-cache.ts';
 import { createMemoryStorage } from '../../src/storage/memory.ts';
@@ -60,3 +61,54 @@ test('the cache holds at most max entries, the oldest going first', async () => 
   }
   assert.equal(cache.size, 2);
 });
+
+test('on a store that reads synchronously, a remembered check answers without a promise, and a revoke is refused at once', async () => {
+  const { kv } = createMemoryStorage();
+  assert.ok(kv.getNow, 'the memory store reads synchronously, as Node’s SQLite does');
+  const key = await recordKey();
+  await kv.put(key, '{}');
+  const cache = new TokenCheckCache<{ expiresAt: number; key: string }>(kv, { sha256Hex: nodeSha256Hex });
+  const valid = async () => ({ expiresAt: Date.now() / 1000 + 60, key: 'sk-secret' });
+  // The first check is the engine's own (asynchronous); from the second on, no promise.
+  const first = cache.validate('aud', TOKEN, PARTS, valid);
+  assert.ok(first instanceof Promise);
+  assert.equal((await first)?.key, 'sk-secret');
+  const remembered = cache.validate('aud', TOKEN, PARTS, valid);
+  assert.ok(!(remembered instanceof Promise), 'a remembered check settles no promise');
+  assert.equal(remembered?.key, 'sk-secret');
+  // Another audience is still checked in full.
+  assert.ok(cache.validate('other', TOKEN, PARTS, async () => null) instanceof Promise);
+  await kv.delete(key);
+  assert.equal(cache.validate('aud', TOKEN, PARTS, valid), null, 'the deleted record refuses the token on the next check');
+  assert.equal(cache.size, 0);
+});
+
+test('on a store that only reads asynchronously (Workers KV, Redis), a remembered check still confirms its record first', async () => {
+  const memory = createMemoryStorage().kv;
+  let reads = 0;
+  const kv = {
+    get: (key: string) => {
+      reads++;
+      return memory.get(key);
+    },
+    put: memory.put,
+    delete: memory.delete,
+    list: memory.list,
+  };
+  const key = await recordKey();
+  await kv.put(key, '{}');
+  const cache = new TokenCheckCache<{ expiresAt: number }>(kv, { sha256Hex: nodeSha256Hex });
+  const valid = async () => ({ expiresAt: Date.now() / 1000 + 60 });
+  assert.ok(await cache.validate('aud', TOKEN, PARTS, valid));
+  const remembered = cache.validate('aud', TOKEN, PARTS, valid);
+  assert.ok(remembered instanceof Promise, 'the record is read before the answer');
+  assert.ok(await remembered);
+  assert.equal(reads, 1);
+  await kv.delete(key);
+  assert.equal(await cache.validate('aud', TOKEN, PARTS, valid), null);
+  assert.equal(reads, 2);
+});
+
+function nodeSha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

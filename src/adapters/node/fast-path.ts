@@ -93,7 +93,9 @@ async function serve(
   let theApps = false;
   let restricted = false;
   try {
-    const verdict = await admit(platform, slug, { streams: options.streams, address }, token);
+    const admitting = admit(platform, slug, { streams: options.streams, address }, token);
+    // A remembered token check is answered without a promise: no microtask turn for it.
+    const verdict = admitting instanceof Promise ? await admitting : admitting;
     if (verdict === null) return app(req, res);
     // One `instanceof` per message: each looks up Response's Symbol.hasInstance.
     if (verdict instanceof Response) return sendResponse(res, verdict, answering);

@@ -160,27 +160,35 @@ export function createSqliteStorage(path: string, options: SqliteStorageOptions 
     return statements.get.get(key) as RememberedRow | undefined;
   }
 
+  /** A live value, read synchronously (node:sqlite is): `get` and `getNow` both read through here. */
+  function readValue(key: string): string | null {
+    checkKey('GET', key);
+    // `readRow` itself, not a closure over the key: no allocation per read on the hot path.
+    const row = cache ? cache.get(key, readRow) : readRow(key);
+    if (!row) return null;
+    const nowSeconds = toSeconds(now());
+    if (isExpired(row.expiration, nowSeconds)) {
+      try {
+        statements.deleteIfExpired.run(key, nowSeconds);
+      } catch {
+        // Purging is a courtesy; a read must not fail because the file is busy. The sweep will do it.
+      }
+      return null;
+    }
+    return row.value;
+  }
+
   let closed = false;
 
   return {
     kv: {
       async get(key: string, type?: KVGetType) {
         const json = readsJson(type);
-        checkKey('GET', key);
-        // `readRow` itself, not a closure over the key: no allocation per read on the hot path.
-        const row = cache ? cache.get(key, readRow) : readRow(key);
-        if (!row) return null;
-        const nowSeconds = toSeconds(now());
-        if (isExpired(row.expiration, nowSeconds)) {
-          try {
-            statements.deleteIfExpired.run(key, nowSeconds);
-          } catch {
-            // Purging is a courtesy; a read must not fail because the file is busy. The sweep will do it.
-          }
-          return null;
-        }
-        return decodeValue(row.value, json);
+        const value = readValue(key);
+        return value === null ? null : decodeValue(value, json);
       },
+
+      getNow: readValue,
 
       async put(key: string, value: string, putOptions?: KVPutOptions) {
         const { expiration, metadata } = preparePut(key, value, putOptions, now());
