@@ -21,6 +21,11 @@ export interface Validation {
 }
 
 interface Entry<V> {
+  /**
+   * The token's record (`token:{slug}:{grantId}:{id}`), built once: every hit reads the store by
+   * this same string, whose hash the maps on the way (this one's, the SQLite read cache's) keep.
+   */
+  recordKey: string;
   audience: string;
   validation: V;
   /** The version of the grant's key replacements this validation reflects (key-replacement.ts). */
@@ -92,25 +97,35 @@ export class TokenCheckCache<V extends Validation> {
     update?: Update<V>,
   ): V | null | Promise<V | null> {
     const hashed = this.#hash(token);
-    if (typeof hashed !== 'string')
-      return hashed.then((id) => this.#validateHashed(`token:${parts.slug}:${parts.grantId}:${id}`, audience, check, update));
-    return this.#validateHashed(`token:${parts.slug}:${parts.grantId}:${hashed}`, audience, check, update);
+    if (typeof hashed !== 'string') return hashed.then((id) => this.#validateHashed(id, parts, audience, check, update));
+    return this.#validateHashed(hashed, parts, audience, check, update);
   }
 
-  #validateHashed(recordKey: string, audience: string, check: () => Promise<V | null>, update?: Update<V>): V | null | Promise<V | null> {
+  /**
+   * Entries are found by the token's hash alone (`id`): `parts` are the token's own (its
+   * `{slug}:{grantId}:` prefix, the engine's tokenParts), so the hash names its record as well.
+   */
+  #validateHashed(
+    id: string,
+    parts: { slug: string; grantId: string },
+    audience: string,
+    check: () => Promise<V | null>,
+    update?: Update<V>,
+  ): V | null | Promise<V | null> {
     const now = this.#now();
     this.#sweep(now);
-    const hit = this.#entries.get(recordKey);
-    if (!hit || hit.audience !== audience || hit.expiresAtMs <= now) return this.#checkAnew(recordKey, audience, check, update);
+    const hit = this.#entries.get(id);
+    if (!hit || hit.audience !== audience || hit.expiresAtMs <= now)
+      return this.#checkAnew(id, `token:${parts.slug}:${parts.grantId}:${id}`, audience, check, update);
     const kv = this.#kv;
-    if (kv.getNow) return this.#confirmed(recordKey, hit, kv.getNow(recordKey), update);
-    return (kv.get(recordKey) as Promise<string | null>).then((record) => this.#confirmed(recordKey, hit, record, update));
+    if (kv.getNow) return this.#confirmed(id, hit, kv.getNow(hit.recordKey), update);
+    return (kv.get(hit.recordKey) as Promise<string | null>).then((record) => this.#confirmed(id, hit, record, update));
   }
 
   /** A remembered validation, given its token's record as the store has it now (null: revoked, refused). */
-  #confirmed(recordKey: string, hit: Entry<V>, record: string | null, update?: Update<V>): V | null | Promise<V | null> {
+  #confirmed(id: string, hit: Entry<V>, record: string | null, update?: Update<V>): V | null | Promise<V | null> {
     if (record === null) {
-      this.#drop(recordKey);
+      this.#drop(id);
       return null;
     }
     if (!update) return hit.validation;
@@ -118,14 +133,14 @@ export class TokenCheckCache<V extends Validation> {
       hit.record = record;
       hit.marked = replacementMarker(record);
     }
-    return hit.marked === 0 ? hit.validation : this.#replaced(recordKey, hit, hit.marked!, update);
+    return hit.marked === 0 ? hit.validation : this.#replaced(id, hit, hit.marked!, update);
   }
 
   /** A remembered validation of a grant whose key was replaced: brought up to date (`reopen` when the mark moved past it). */
-  async #replaced(recordKey: string, hit: Entry<V>, marked: number, update: Update<V>): Promise<V | null> {
+  async #replaced(id: string, hit: Entry<V>, marked: number, update: Update<V>): Promise<V | null> {
     const fresh = await update(hit.validation, { reopen: marked !== hit.version, version: hit.version });
     if (!fresh) {
-      this.#drop(recordKey);
+      this.#drop(id);
       return null;
     }
     hit.validation = fresh.validation;
@@ -134,7 +149,7 @@ export class TokenCheckCache<V extends Validation> {
   }
 
   /** The engine's full check, brought up to date with replacements, and remembered until the token expires. */
-  async #checkAnew(recordKey: string, audience: string, check: () => Promise<V | null>, update?: Update<V>): Promise<V | null> {
+  async #checkAnew(id: string, recordKey: string, audience: string, check: () => Promise<V | null>, update?: Update<V>): Promise<V | null> {
     let validation = await check();
     let version = 0;
     if (validation && update) {
@@ -143,18 +158,18 @@ export class TokenCheckCache<V extends Validation> {
       ({ validation, version } = fresh);
     }
     if (validation && typeof validation.expiresAt === 'number')
-      this.#remember(recordKey, audience, validation, version, validation.expiresAt * 1000);
+      this.#remember(id, recordKey, audience, validation, version, validation.expiresAt * 1000);
     return validation;
   }
 
-  #remember(key: string, audience: string, validation: V, version: number, expiresAtMs: number): void {
+  #remember(key: string, recordKey: string, audience: string, validation: V, version: number, expiresAtMs: number): void {
     const ttl = expiresAtMs - this.#now();
     if (ttl <= 0) return;
     this.#drop(key);
     while (this.#entries.size >= this.#max) this.#drop(this.#entries.keys().next().value!);
     const timer = setTimeout(() => this.#drop(key), ttl);
     (timer as { unref?: () => void }).unref?.();
-    this.#entries.set(key, { audience, validation, version, expiresAtMs, timer });
+    this.#entries.set(key, { recordKey, audience, validation, version, expiresAtMs, timer });
     if (expiresAtMs < this.#sweepAt) this.#sweepAt = expiresAtMs;
   }
 
