@@ -68,10 +68,10 @@ test('a row is read once while the header stays the same, and again after any co
     cache.get('token:a', file.read);
     assert.equal(file.reads, 2, 'a new change counter: read again');
 
-    // Only the checksum word at the end of the first copy differs (and the second copy with it).
+    // Only the last word of the copies differs (the checksum's second half, bytes 44 to 47).
     const checksum = header(2);
-    checksum.writeUInt32LE(0x0badf00d, 40);
-    checksum.writeUInt32LE(0x0badf00d, HEADER + 40);
+    checksum.writeUInt32LE(0x0badf00d, 44);
+    checksum.writeUInt32LE(0x0badf00d, HEADER + 44);
     write(checksum);
     cache.get('token:a', file.read);
     assert.equal(file.reads, 3, 'a change in the last word of the header counts too');
