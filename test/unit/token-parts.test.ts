@@ -26,3 +26,16 @@ test('a token is three non-empty segments of at most 128 characters each, or no 
   ])
     assert.equal(tokenParts(refused), undefined, refused);
 });
+
+test('read for one endpoint, a token is its parts only when it names that endpoint, with the same shape rules', () => {
+  assert.deepEqual(tokenParts(`${SLUG}:grant123:secretsecretsecret`, SLUG), { slug: SLUG, grantId: 'grant123' });
+  for (const refused of [
+    `Zz9yXw8vUt7s:grant123:secretsecretsecret`,
+    `${SLUG.toLowerCase()}:grant123:secretsecretsecret`,
+    `${SLUG}x:grant123:secretsecretsecret`,
+    `${SLUG}:grant:secret:more`,
+    `${SLUG}:${'x'.repeat(129)}:secret`,
+    `${SLUG}:grant:`,
+  ])
+    assert.equal(tokenParts(refused, SLUG), undefined, refused);
+});
