@@ -199,15 +199,15 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     }
     return built;
   };
+  // The token names its endpoint; one of another endpoint is refused without a read. Read once per
+  // check: its grant id also names the grant `verify` answers with.
+  const partsOf = (token: string) => (slug ? tokenParts(token, slug) : undefined);
   // Remembered per token (token-cache.ts): each check still confirms the token's record in the
   // store. Not an async function: the cache answers a remembered check synchronously where it can,
   // and `verify` settles no promise then (each costs a microtask turn, and a lookup of `then` on
   // what it settles with).
-  const checked = (token: string): TokenValidation | null | Promise<TokenValidation | null> => {
-    // The token names its endpoint; one of another endpoint is refused without a read.
-    const parts = slug ? tokenParts(token, slug) : undefined;
-    if (!parts) return null;
-    return tokenCheckCache(platform).validate(
+  const checked = (token: string, parts: { slug: string; grantId: string }): TokenValidation | null | Promise<TokenValidation | null> =>
+    tokenCheckCache(platform).validate(
       audience,
       token,
       parts,
@@ -225,7 +225,6 @@ function buildEngine(platform: Platform, slug?: string): Engine {
         return { validation: { ...validation, props: replaced.props }, version: replaced.version };
       },
     );
-  };
   // What a resource server accepts besides a record: its audience is this endpoint (RFC 8707 §2),
   // it has props, and it has not expired.
   const accepted = (valid: TokenValidation | null): TokenValidation | null => {
@@ -233,11 +232,14 @@ function buildEngine(platform: Platform, slug?: string): Engine {
     if (valid.expiresAt !== undefined && valid.expiresAt <= Date.now() / 1000) return null;
     return valid;
   };
-  const verified = async (token: string): Promise<TokenValidation | null> => accepted(await checked(token));
-  /** What `verify` answers for a checked token: its props and who it is, or null. */
-  const admitted = (token: string, checkedValid: TokenValidation | null): Verified | null => {
+  const verified = async (token: string): Promise<TokenValidation | null> => {
+    const parts = partsOf(token);
+    return parts ? accepted(await checked(token, parts)) : null;
+  };
+  /** What `verify` answers for a checked token of grant `grantId`: its props and who it is, or null. */
+  const verifiedAs = (grantId: string, checkedValid: TokenValidation | null): Verified | null => {
     const valid = accepted(checkedValid);
-    return valid ? { props: valid.props, auth: verifiedToken(token, valid) } : null;
+    return valid ? { props: valid.props, auth: verifiedToken(grantId, valid) } : null;
   };
 
   return {
@@ -261,8 +263,10 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       return ids.length;
     },
     verify(token) {
-      const pending = checked(token);
-      return pending instanceof Promise ? pending.then((valid) => admitted(token, valid)) : admitted(token, pending);
+      const parts = partsOf(token);
+      if (!parts) return null;
+      const pending = checked(token, parts);
+      return pending instanceof Promise ? pending.then((valid) => verifiedAs(parts.grantId, valid)) : verifiedAs(parts.grantId, pending);
     },
     async challenge(request, path = 'mcp') {
       if (!slug) throw new Error('challenge() needs an endpoint');
@@ -281,10 +285,7 @@ function buildEngine(platform: Platform, slug?: string): Engine {
   };
 }
 
-function verifiedToken(token: string, valid: TokenValidation): VerifiedToken {
-  // `verified` has already checked the token's shape (tokenParts): its grant id is between the first two colons.
-  const afterSlug = token.indexOf(':') + 1;
-  const grantId = token.slice(afterSlug, token.indexOf(':', afterSlug));
+function verifiedToken(grantId: string, valid: TokenValidation): VerifiedToken {
   return { grantId, ...(valid.clientId ? { clientId: valid.clientId } : {}), scope: valid.scope ?? [] };
 }
 
