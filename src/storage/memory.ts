@@ -32,19 +32,21 @@ export function createMemoryStorage(options: { now?: () => number } = {}): Stora
     return entry;
   }
 
+  /** A live value: `get` and `getNow` both read through here. */
+  function readValue(key: string): string | null {
+    checkKey('GET', key);
+    return read(key)?.value ?? null;
+  }
+
   return {
     kv: {
       async get(key: string, type?: KVGetType) {
         const json = readsJson(type);
-        checkKey('GET', key);
-        const entry = read(key);
-        return entry ? decodeValue(entry.value, json) : null;
+        const value = readValue(key);
+        return value === null ? null : decodeValue(value, json);
       },
 
-      getNow(key: string) {
-        checkKey('GET', key);
-        return read(key)?.value ?? null;
-      },
+      getNow: readValue,
 
       async put(key: string, value: string, putOptions?: KVPutOptions) {
         const { expiration, metadata } = preparePut(key, value, putOptions, now());
