@@ -112,3 +112,40 @@ test('on a store that only reads asynchronously (Workers KV, Redis), a remembere
 function nodeSha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
+
+test('a token repeated on one connection is hashed once; every check still reads its record, and another token on the connection is checked as itself', async () => {
+  const { kv } = createMemoryStorage();
+  const other = 'slug-a:grant2:othersecretothersec';
+  const otherParts = { slug: 'slug-a', grantId: 'grant2' };
+  const key = await recordKey();
+  await kv.put(key, '{}');
+  await kv.put(`token:slug-a:grant2:${nodeSha256Hex(other)}`, '{}');
+  let hashes = 0;
+  const cache = new TokenCheckCache<{ expiresAt: number; key: string }>(kv, {
+    sha256Hex: (text) => {
+      hashes++;
+      return nodeSha256Hex(text);
+    },
+  });
+  const holding = (secret: string) => async () => ({ expiresAt: Date.now() / 1000 + 60, key: secret });
+  const connection = {};
+  assert.equal((await cache.validate('aud', TOKEN, PARTS, holding('sk-a'), undefined, connection))?.key, 'sk-a');
+  assert.equal((await cache.validate('aud', TOKEN, PARTS, holding('sk-a'), undefined, connection))?.key, 'sk-a');
+  assert.equal(hashes, 1, 'the second request on the connection reuses its token id');
+  // A reverse proxy's pooled connection carries many clients' tokens in turn: each is its own.
+  assert.equal((await cache.validate('aud', other, otherParts, holding('sk-b'), undefined, connection))?.key, 'sk-b');
+  assert.equal((await cache.validate('aud', TOKEN, PARTS, holding('sk-a'), undefined, connection))?.key, 'sk-a');
+  assert.equal(hashes, 3);
+  // Another connection hashes for itself; no connection, every time.
+  await cache.validate('aud', TOKEN, PARTS, holding('sk-a'), undefined, {});
+  await cache.validate('aud', TOKEN, PARTS, holding('sk-a'));
+  assert.equal(hashes, 5);
+  // A token of the same length that differs only in its last character is not taken for it.
+  await cache.validate('aud', TOKEN, PARTS, holding('sk-a'), undefined, connection);
+  const near = `${TOKEN.slice(0, -1)}X`;
+  assert.equal(await cache.validate('aud', near, PARTS, async () => null, undefined, connection), null);
+  // The token's record is still read on every request: revoked, refused at once.
+  await cache.validate('aud', TOKEN, PARTS, holding('sk-a'), undefined, connection);
+  await kv.delete(key);
+  assert.equal(await cache.validate('aud', TOKEN, PARTS, holding('sk-a'), undefined, connection), null);
+});
