@@ -16,16 +16,12 @@ export async function hmacHex(secret: string, value: string): Promise<string> {
   return [...new Uint8Array(mac)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
-/**
- * Compares two strings in time that does not depend on where they differ (only on the longer one's
- * length): every UTF-16 code unit is compared, none skipped after a difference. Without
- * allocating, as the Node carrier compares a token on every message (token-cache.ts).
- */
+/** Compares two strings in time that does not depend on where they differ. */
 export function timingSafeEqual(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  const length = Math.max(a.length, b.length);
-  // Past the shorter one's end `charCodeAt` is NaN, which `| 0` makes 0 (the lengths already differ).
-  for (let i = 0; i < length; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  const left = new TextEncoder().encode(a);
+  const right = new TextEncoder().encode(b);
+  let diff = left.length ^ right.length;
+  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
   return diff === 0;
 }
 

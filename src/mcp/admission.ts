@@ -20,8 +20,6 @@ import type { StreamLimits } from './stream-limits.ts';
 export interface McpClient {
   streams: StreamLimits;
   address: string;
-  /** The connection the request came on, when the carrier has it (the Node fast path's socket): see engine `verify`. */
-  connection?: object;
 }
 
 export interface Admitted {
@@ -49,7 +47,7 @@ export function admit(
   token: string,
   path: EndpointKind = 'mcp',
 ): Admitted | Response | null | Promise<Admitted | Response | null> {
-  const verifying = engine(platform, slug).verify(token, client.connection);
+  const verifying = engine(platform, slug).verify(token);
   return verifying instanceof Promise
     ? verifying.then((verified) => admitVerified(platform, slug, client, verified, path))
     : admitVerified(platform, slug, client, verifying, path);

@@ -84,9 +84,8 @@ export interface Engine {
    * token's own `{slug}:` prefix must name too. A remembered check still reads the token's
    * record, so revocation is immediate. Answered without a promise when the check is remembered
    * on a store that reads synchronously (token-cache.ts). A store outage throws (or rejects).
-   * `connection` (the Node fast path's socket) lets a token repeated on it skip its hash.
    */
-  verify(token: string, connection?: object): Verified | null | Promise<Verified | null>;
+  verify(token: string): Verified | null | Promise<Verified | null>;
   /**
    * The engine's own answer to a request on the endpoint's URL that `verify()` did not admit: a
    * CORS preflight (204), no token (401 naming the resource metadata, RFC 9728 §5.1), a token
@@ -207,11 +206,7 @@ function buildEngine(platform: Platform, slug?: string): Engine {
   // store. Not an async function: the cache answers a remembered check synchronously where it can,
   // and `verify` settles no promise then (each costs a microtask turn, and a lookup of `then` on
   // what it settles with).
-  const checked = (
-    token: string,
-    parts: { slug: string; grantId: string },
-    connection?: object,
-  ): TokenValidation | null | Promise<TokenValidation | null> =>
+  const checked = (token: string, parts: { slug: string; grantId: string }): TokenValidation | null | Promise<TokenValidation | null> =>
     tokenCheckCache(platform).validate(
       audience,
       token,
@@ -229,7 +224,6 @@ function buildEngine(platform: Platform, slug?: string): Engine {
         if (replaced.version > 0 && !(await grantExists(platform, parts.slug, parts.grantId))) return null;
         return { validation: { ...validation, props: replaced.props }, version: replaced.version };
       },
-      connection,
     );
   // What a resource server accepts besides a record: its audience is this endpoint (RFC 8707 §2),
   // it has props, and it has not expired.
@@ -268,10 +262,10 @@ function buildEngine(platform: Platform, slug?: string): Engine {
       countGrantsRevoked(ids.length);
       return ids.length;
     },
-    verify(token, connection) {
+    verify(token) {
       const parts = partsOf(token);
       if (!parts) return null;
-      const pending = checked(token, parts, connection);
+      const pending = checked(token, parts);
       return pending instanceof Promise ? pending.then((valid) => verifiedAs(parts.grantId, valid)) : verifiedAs(parts.grantId, pending);
     },
     async challenge(request, path = 'mcp') {

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from '../crypto.ts';
 import type { Platform } from '../platform.ts';
 import { replacementMarker } from './key-replacement.ts';
 
@@ -12,10 +11,6 @@ import { replacementMarker } from './key-replacement.ts';
  *   (`token:{slug}:{grantId}:{sha256(token)}`) from the shared store, the record that revoking the
  *   token, its grant, or every grant of the endpoint deletes. No record, no answer.
  * - Entries are keyed by the SHA-256 of the token (the engine's own token id), never the token.
- *   The one raw token kept is each open connection's last (`connection`, below), so a client's
- *   next request on it is not hashed again: the token its own request carries, held no longer
- *   than the connection, and compared in constant time (a reverse proxy's pooled connection
- *   carries other clients' tokens, which must not learn where theirs differ from it).
  * - An entry, decrypted key included, is dropped when its token expires: a timer per entry (unref'd
  *   on Node) and a sweep on every check, so nothing outlives the token even when no request comes.
  * - At most `max` entries; the oldest go first.
@@ -63,8 +58,6 @@ export interface TokenCacheOptions {
 export class TokenCheckCache<V extends Validation> {
   readonly #kv: Platform['kv'];
   readonly #entries = new Map<string, Entry<V>>();
-  /** Each connection's last token and its id: a client's requests on one connection carry the same token. */
-  readonly #lastOnConnection = new WeakMap<object, { token: string; id: string }>();
   readonly #max: number;
   readonly #now: () => number;
   readonly #hash: (text: string) => string | Promise<string>;
@@ -95,10 +88,6 @@ export class TokenCheckCache<V extends Validation> {
    * synchronously (`getNow`: Node's SQLite), hashed synchronously (Platform.sha256Hex), for a grant
    * without replacements. That is every message of a client after its first, on Node; a promise
    * per message would cost a microtask turn and a lookup of `then` on the validation it settles with.
-   *
-   * `connection`, when the carrier knows it (the Node fast path: the socket), spares the hash of a
-   * token that the connection's previous request carried too: about 3% of the instructions of a
-   * proxied message. Only the hash: the record is read and the entry checked as on every request.
    */
   validate(
     audience: string,
@@ -106,20 +95,10 @@ export class TokenCheckCache<V extends Validation> {
     parts: { slug: string; grantId: string },
     check: () => Promise<V | null>,
     update?: Update<V>,
-    connection?: object,
   ): V | null | Promise<V | null> {
-    const hashed = connection ? this.#idOnConnection(token, connection) : this.#hash(token);
+    const hashed = this.#hash(token);
     if (typeof hashed !== 'string') return hashed.then((id) => this.#validateHashed(id, parts, audience, check, update));
     return this.#validateHashed(hashed, parts, audience, check, update);
-  }
-
-  /** The token's id, hashed unless it is the one this connection's previous request carried. */
-  #idOnConnection(token: string, connection: object): string | Promise<string> {
-    const last = this.#lastOnConnection.get(connection);
-    if (last !== undefined && timingSafeEqual(last.token, token)) return last.id;
-    const hashed = this.#hash(token);
-    if (typeof hashed === 'string') this.#lastOnConnection.set(connection, { token, id: hashed });
-    return hashed;
   }
 
   /**

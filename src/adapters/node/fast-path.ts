@@ -93,7 +93,7 @@ async function serve(
   let theApps = false;
   let restricted = false;
   try {
-    const admitting = admit(platform, slug, { streams: options.streams, address, connection: req.socket }, token);
+    const admitting = admit(platform, slug, { streams: options.streams, address }, token);
     // A remembered token check is answered without a promise: no microtask turn for it.
     const verdict = admitting instanceof Promise ? await admitting : admitting;
     if (verdict === null) return app(req, res);
