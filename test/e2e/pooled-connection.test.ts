@@ -11,7 +11,8 @@ import type { Running } from '../support/targets.ts';
  * A reverse proxy in front of Key2OAuth pools its connections: one keep-alive connection carries
  * many clients' requests in turn, each with its own token. Every request must be judged by its own
  * token and carry its own grant's key, whatever the connection carried before: nothing a carrier
- * remembers of a connection may stand in for the token a request brings.
+ * remembers of a connection may stand in for the token a request brings. The Node carriers: on the
+ * Worker, workerd's own server holds the connections and hands each request over alone.
  */
 
 const KEYS = ['sk-pool-aaaaaaaaaaaa', 'sk-pool-bbbbbbbbbbbb'];
