@@ -75,7 +75,10 @@ for (const carrier of carriers().filter((candidate: Carrier) => candidate.node))
           body: MESSAGE,
         });
         const text = await answer.body.text();
-        return { status: answer.statusCode, key: answer.statusCode === 200 ? (JSON.parse(text) as { result: { key: string } }).result.key : '' };
+        return {
+          status: answer.statusCode,
+          key: answer.statusCode === 200 ? (JSON.parse(text) as { result: { key: string } }).result.key : '',
+        };
       };
       try {
         for (const [grant, key] of [
