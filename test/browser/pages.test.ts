@@ -274,12 +274,12 @@ function normalizedPage(replacements: [string, string][]): string {
   const fixed = (text: string) => {
     let out = text;
     for (const [from, to] of replacements) out = out.split(from).join(to);
+    // Besides times, the day a grant was authorized (the revoke confirmation names it): without it
+    // the page changed every day. Not every bare date: "Legacy HTTP+SSE (2024-11-05)" is a spec's.
     return out
       .replace(/token=[A-Za-z0-9_-]+/g, 'token=•••')
       .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z?/g, '2026-01-01T12:00:00Z')
       .replace(/\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?/g, '2026-01-01 12:00')
-      // The day a grant was authorized (the revoke confirmation names it): without this the page
-      // changed every day. Not every bare date: "Legacy HTTP+SSE (2024-11-05)" is a spec's, and stays.
       .replace(/authorized \d{4}-\d\d-\d\d\b/g, 'authorized 2026-01-01')
       .replace(/\b\d+ ms\b/g, '12 ms');
   };
