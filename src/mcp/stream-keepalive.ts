@@ -279,6 +279,11 @@ function unref(timer: unknown): void {
  * Whether the bytes so far end between SSE events: at the start, or right after a blank line.
  * Lines end with CRLF, LF or CR. After a lone CR a following LF belongs to it; a comment inserted
  * in between turns that LF into one more blank line, which dispatches nothing.
+ *
+ * Only a chunk's trailing line breaks need a look byte by byte: any other byte leaves the same
+ * state whatever came before it (inside a line, not after a CR), so the last such byte settles
+ * everything up to it. A chunk costs its last few bytes, not a JavaScript step per byte (about 4 ns
+ * a byte: 0.3 ms for 64 KiB of a large event stream).
  */
 export class EventBoundary {
   between = true;
@@ -286,19 +291,23 @@ export class EventBoundary {
   #afterCr = false;
 
   feed(bytes: Uint8Array): void {
-    for (const byte of bytes) {
-      if (byte === LF && this.#afterCr) {
+    // Where the chunk's trailing line breaks begin.
+    let tail = bytes.length;
+    while (tail > 0 && (bytes[tail - 1] === LF || bytes[tail - 1] === CR)) tail--;
+    if (tail > 0) {
+      this.#lineEmpty = false;
+      this.#afterCr = false;
+      this.between = false;
+    }
+    for (let i = tail; i < bytes.length; i++) {
+      const lf = bytes[i] === LF;
+      if (lf && this.#afterCr) {
         this.#afterCr = false;
         continue;
       }
-      this.#afterCr = byte === CR;
-      if (byte === CR || byte === LF) {
-        this.between = this.#lineEmpty;
-        this.#lineEmpty = true;
-      } else {
-        this.#lineEmpty = false;
-        this.between = false;
-      }
+      this.#afterCr = !lf;
+      this.between = this.#lineEmpty;
+      this.#lineEmpty = true;
     }
   }
 }

@@ -102,6 +102,40 @@ test('event boundaries: LF, CRLF and CR line ends', () => {
   assert.equal(at(': comment\n\ndata: y'), false);
 });
 
+test('event boundaries do not depend on how the stream is cut into chunks', () => {
+  // Where a heartbeat may go must not change with the upstream's chunking: a CR at the end of one
+  // chunk and its LF at the start of the next are one line end, and a chunk of line breaks alone
+  // continues the line state the one before left.
+  const texts = [
+    'data: x\n\n',
+    'data: x\r\n\r\n',
+    'data: x\r\rdata: y\r',
+    'event: m\ndata: {"a":1}\n\n: ping\n\ndata: z',
+    'a\rb\n\n',
+    'data: x\r\n',
+    '\r\n\r\n\n',
+    'data: x\r\n: c\n\n',
+  ];
+  const fed = (parts: string[]) => {
+    const boundary = new EventBoundary();
+    for (const part of parts) boundary.feed(encoder.encode(part));
+    return boundary.between;
+  };
+  for (const text of texts) {
+    const whole = fed([text]);
+    for (let i = 0; i <= text.length; i++) {
+      for (let j = i; j <= text.length; j++) {
+        const parts = [text.slice(0, i), text.slice(i, j), text.slice(j)];
+        assert.equal(fed(parts), whole, `${JSON.stringify(text)} cut as ${JSON.stringify(parts)}`);
+      }
+    }
+  }
+  assert.equal(fed(['data: x\r', '\n']), false, 'CR then LF in the next chunk: one line end');
+  assert.equal(fed(['data: x\r', '\n\r\n']), true);
+  assert.equal(fed(['data: x\n', '\n']), true);
+  assert.equal(fed(['a\r', 'b\n\n']), true);
+});
+
 test('an SSE answer that declared its length loses the header, since heartbeats may add bytes', async () => {
   const upstream = upstreamBody();
   const response = keepStreamAlive(
