@@ -164,8 +164,11 @@ async function serve(
 
 /** The request's body, once it has all arrived; undefined when the client went away first. */
 function readWhole(req: IncomingMessage): Buffer | undefined | Promise<Buffer | undefined> {
-  // Usually the whole body came with the headers, and Node's parser has buffered it while admission
-  // ran: taken at once, with no flowing stream (its listeners and two turns of the event loop).
+  // A body that came with its headers is in the same read, but Node's parser reaches it only after
+  // the request listener and the microtasks it queued have run. So it is taken at once (no flowing
+  // stream, no listeners) only when admission waited for the store (a token check not remembered);
+  // after a remembered one it comes as 'data' and 'end' later in that same read, with no turn of
+  // the event loop lost (measured: 0 of 15,000 messages complete one microtask after the request).
   if (req.complete && !req.readableDidRead) {
     const body = req.read() as Buffer | null;
     return body ?? Buffer.alloc(0);
