@@ -17,6 +17,12 @@ export interface Endpoint {
 }
 
 /** A `tools/call` of 248 bytes, the size of a typical small tool call. */
+/** The size of the large answer the bench asks for (`LARGE_CALL_BODY`). */
+export const LARGE_ANSWER_BYTES = 256 * 1024;
+
+/** A tool call the bench's upstream answers with one SSE event of LARGE_ANSWER_BYTES of text. */
+export const LARGE_CALL_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'bench/large', params: { bytes: LARGE_ANSWER_BYTES } });
+
 export const CALL_BODY = (() => {
   const base = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: '' } } };
   const pad = 248 - JSON.stringify(base).length;
@@ -107,13 +113,13 @@ export async function closedLoop(
  * Exactly `count` requests, `concurrency` at a time (no clock: a process run under valgrind is many
  * times slower, and the instruction counts are divided by the requests made). Throws on a failed one.
  */
-export async function fixedLoad(target: Endpoint, concurrency: number, count: number): Promise<void> {
+export async function fixedLoad(target: Endpoint, concurrency: number, count: number, body: string = CALL_BODY): Promise<void> {
   const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
   const headers = { ...JSON_HEADERS, authorization: target.authorization };
   let left = count;
   const worker = async () => {
     while (left-- > 0) {
-      const answer = await pool.request({ path: target.path, method: 'POST', headers, body: CALL_BODY });
+      const answer = await pool.request({ path: target.path, method: 'POST', headers, body });
       await answer.body.dump();
       if (answer.statusCode !== 200) throw new Error(`${target.origin}${target.path} answered ${answer.statusCode}`);
     }

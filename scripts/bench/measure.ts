@@ -1,5 +1,5 @@
 /** One round of every figure on every target. */
-import { closedLoop, openIdleStream, openIdleStreams, percentile, sseStreams } from './load.ts';
+import { closedLoop, fixedLoad, LARGE_ANSWER_BYTES, LARGE_CALL_BODY, openIdleStream, openIdleStreams, percentile, sseStreams } from './load.ts';
 import { rssBytes } from './proc.ts';
 import type { Started, UpstreamProcess } from './targets.ts';
 
@@ -17,6 +17,8 @@ export interface RoundOptions {
   /** Idle streams held open at once, one measurement per count. */
   idleCounts: number[];
   disconnects: number;
+  /** Messages answered with a large event stream (LARGE_ANSWER_BYTES) per round, for its CPU figure. */
+  largeAnswers: number;
 }
 
 /** What each figure means, its unit, and which way is better; the report reads this. */
@@ -38,6 +40,11 @@ export function describe(key: string): { label: string; unit: string; higherIsBe
     sse_delay_p50: { label: 'SSE event delay p50', unit: 'ms', higherIsBetter: false },
     sse_delay_p99: { label: 'SSE event delay p99', unit: 'ms', higherIsBetter: false },
     first_event_p50: { label: 'first SSE event, p50', unit: 'ms', higherIsBetter: false },
+    large_cpu_us: {
+      label: `proxy CPU per message, ${LARGE_ANSWER_BYTES / 1024} KiB event-stream answer (c4)`,
+      unit: 'µs',
+      higherIsBetter: false,
+    },
     disconnect_ms: { label: 'upstream sees client leave, p50', unit: 'ms', higherIsBetter: false },
   };
   return known[key] ?? { label: key, unit: '', higherIsBetter: false };
@@ -107,6 +114,20 @@ export async function measureRound(
     countErrors(target, sse.errors);
   }
   progress('SSE');
+  // What a proxy spends per byte of an answer shows only in a large one: the same message, answered
+  // with one event of LARGE_ANSWER_BYTES that the upstream writes 64 KiB at a time.
+  for (const target of targets) {
+    if (!target.cpuMicros) continue;
+    try {
+      await fixedLoad(target.endpoint, 4, Math.min(8, options.largeAnswers), LARGE_CALL_BODY);
+      const before = target.cpuMicros();
+      await fixedLoad(target.endpoint, 4, options.largeAnswers, LARGE_CALL_BODY);
+      add(target, 'large_cpu_us', (target.cpuMicros() - before) / options.largeAnswers);
+    } catch {
+      countErrors(target, 1);
+    }
+  }
+  progress('large answers');
   for (const target of targets) {
     if (!target.proxyPid) continue;
     for (const count of options.idleCounts) {

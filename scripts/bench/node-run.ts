@@ -13,8 +13,8 @@ import { direct, NGINX, type Started, startKey2OAuth, startNginx, startNodeFloor
 export async function runNodeBench(run: BenchRun, nodeArgs: string[]): Promise<void> {
   const { rounds, quick, json, log } = run;
   const options: RoundOptions = quick
-    ? { seconds: run.seconds, sseStreams: 3, sseEvents: 10, idleCounts: [100, 500], disconnects: 3 }
-    : { seconds: run.seconds, sseStreams: 10, sseEvents: 20, idleCounts: [500, 5000], disconnects: 10 };
+    ? { seconds: run.seconds, sseStreams: 3, sseEvents: 10, idleCounts: [100, 500], disconnects: 3, largeAnswers: 16 }
+    : { seconds: run.seconds, sseStreams: 10, sseEvents: 20, idleCounts: [500, 5000], disconnects: 10, largeAnswers: 200 };
 
   const upstream = await startUpstream();
   const started: Started[] = [direct(upstream)];
