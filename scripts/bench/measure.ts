@@ -1,5 +1,14 @@
 /** One round of every figure on every target. */
-import { closedLoop, fixedLoad, LARGE_ANSWER_BYTES, LARGE_CALL_BODY, openIdleStream, openIdleStreams, percentile, sseStreams } from './load.ts';
+import {
+  closedLoop,
+  fixedLoad,
+  LARGE_ANSWER_BYTES,
+  LARGE_CALL_BODY,
+  openIdleStream,
+  openIdleStreams,
+  percentile,
+  sseStreams,
+} from './load.ts';
 import { rssBytes } from './proc.ts';
 import type { Started, UpstreamProcess } from './targets.ts';
 
