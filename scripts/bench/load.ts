@@ -23,6 +23,14 @@ export const LARGE_ANSWER_BYTES = 256 * 1024;
 /** A tool call the bench's upstream answers with one SSE event of LARGE_ANSWER_BYTES of text. */
 export const LARGE_CALL_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'bench/large', params: { bytes: LARGE_ANSWER_BYTES } });
 
+/** A tool call of LARGE_ANSWER_BYTES of arguments (a file's content, say), answered as the small one is. */
+export const LARGE_REQUEST_BODY = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { text: 'x'.repeat(LARGE_ANSWER_BYTES) } },
+});
+
 export const CALL_BODY = (() => {
   const base = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: '' } } };
   const pad = 248 - JSON.stringify(base).length;

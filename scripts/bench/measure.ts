@@ -4,6 +4,7 @@ import {
   fixedLoad,
   LARGE_ANSWER_BYTES,
   LARGE_CALL_BODY,
+  LARGE_REQUEST_BODY,
   openIdleStream,
   openIdleStreams,
   percentile,
@@ -26,7 +27,7 @@ export interface RoundOptions {
   /** Idle streams held open at once, one measurement per count. */
   idleCounts: number[];
   disconnects: number;
-  /** Messages answered with a large event stream (LARGE_ANSWER_BYTES) per round, for its CPU figure. */
+  /** Messages per round for each large-message CPU figure (a large answer, a large request: LARGE_ANSWER_BYTES). */
   largeAnswers: number;
 }
 
@@ -51,6 +52,11 @@ export function describe(key: string): { label: string; unit: string; higherIsBe
     first_event_p50: { label: 'first SSE event, p50', unit: 'ms', higherIsBetter: false },
     large_cpu_us: {
       label: `proxy CPU per message, ${LARGE_ANSWER_BYTES / 1024} KiB event-stream answer (c4)`,
+      unit: 'µs',
+      higherIsBetter: false,
+    },
+    large_request_cpu_us: {
+      label: `proxy CPU per message, ${LARGE_ANSWER_BYTES / 1024} KiB tool call (c4)`,
       unit: 'µs',
       higherIsBetter: false,
     },
@@ -123,20 +129,25 @@ export async function measureRound(
     countErrors(target, sse.errors);
   }
   progress('SSE');
-  // What a proxy spends per byte of an answer shows only in a large one: the same message, answered
-  // with one event of LARGE_ANSWER_BYTES that the upstream writes 64 KiB at a time.
-  for (const target of targets) {
-    if (!target.cpuMicros) continue;
-    try {
-      await fixedLoad(target.endpoint, 4, Math.min(8, options.largeAnswers), LARGE_CALL_BODY);
-      const before = target.cpuMicros();
-      await fixedLoad(target.endpoint, 4, options.largeAnswers, LARGE_CALL_BODY);
-      add(target, 'large_cpu_us', (target.cpuMicros() - before) / options.largeAnswers);
-    } catch {
-      countErrors(target, 1);
+  // What a proxy spends per byte shows only in a large message: an answer of one event of
+  // LARGE_ANSWER_BYTES that the upstream writes 64 KiB at a time, and a tool call that large.
+  for (const [key, body] of [
+    ['large_cpu_us', LARGE_CALL_BODY],
+    ['large_request_cpu_us', LARGE_REQUEST_BODY],
+  ] as const) {
+    for (const target of targets) {
+      if (!target.cpuMicros) continue;
+      try {
+        await fixedLoad(target.endpoint, 4, Math.min(8, options.largeAnswers), body);
+        const before = target.cpuMicros();
+        await fixedLoad(target.endpoint, 4, options.largeAnswers, body);
+        add(target, key, (target.cpuMicros() - before) / options.largeAnswers);
+      } catch {
+        countErrors(target, 1);
+      }
     }
   }
-  progress('large answers');
+  progress('large messages');
   for (const target of targets) {
     if (!target.proxyPid) continue;
     for (const count of options.idleCounts) {

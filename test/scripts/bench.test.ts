@@ -45,7 +45,7 @@ test('npm run bench -- --quick --json runs end to end and reports every figure',
       assert.ok(Number.isFinite(value) && value! > 0, `${key} for ${target}: ${value}`);
     }
   }
-  for (const key of ['c16_cpu_us', 'large_cpu_us', 'idle_kib_100', 'idle_kib_500']) {
+  for (const key of ['c16_cpu_us', 'large_cpu_us', 'large_request_cpu_us', 'idle_kib_100', 'idle_kib_500']) {
     for (const target of proxies) assert.ok(Number.isFinite(figure(key)?.targets[target]?.median), `${key} for ${target}`);
   }
   // The bench's own requests all succeed on every target: a figure over failed requests would lie.
