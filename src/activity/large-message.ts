@@ -114,13 +114,8 @@ class Reader {
 
   /** An object's members (RFC 8259 §4), each key handed to `member`, which reads the value. */
   #object(member: (key: Span) => void): void {
-    this.#at++; // {
-    this.#space();
-    if (this.#bytes[this.#at] === CLOSE_BRACE) {
-      this.#at++;
-      return;
-    }
-    for (;;) {
+    if (this.#opens(CLOSE_BRACE)) return;
+    do {
       if (this.#bytes[this.#at] !== QUOTE) throw UNSURE;
       const key = this.#string();
       this.#space();
@@ -128,13 +123,7 @@ class Reader {
       this.#at++;
       this.#space();
       member(key);
-      this.#space();
-      const next = this.#bytes[this.#at];
-      this.#at++;
-      if (next === CLOSE_BRACE) return;
-      if (next !== COMMA) throw UNSURE;
-      this.#space();
-    }
+    } while (!this.#closes(CLOSE_BRACE));
   }
 
   /** Any value (RFC 8259 §3); with `named`, an object's `name` member is kept (the tool's name in `params`). */
@@ -155,7 +144,7 @@ class Reader {
       this.#array(depth);
       return OTHER;
     }
-    if (byte === MINUS || (byte !== undefined && byte >= ZERO && byte <= NINE)) {
+    if (byte === MINUS || isDigit(byte)) {
       this.#number();
       return OTHER;
     }
@@ -165,21 +154,29 @@ class Reader {
 
   /** An array (RFC 8259 §5). */
   #array(depth: number): void {
-    this.#at++; // [
+    if (this.#opens(CLOSE_BRACKET)) return;
+    do this.#value(depth + 1, false);
+    while (!this.#closes(CLOSE_BRACKET));
+  }
+
+  /** Steps over an object's or array's opening byte; true when it is empty (`close` follows), the reader then past it. */
+  #opens(close: number): boolean {
+    this.#at++;
     this.#space();
-    if (this.#bytes[this.#at] === CLOSE_BRACKET) {
-      this.#at++;
-      return;
-    }
-    for (;;) {
-      this.#value(depth + 1, false);
-      this.#space();
-      const next = this.#bytes[this.#at];
-      this.#at++;
-      if (next === CLOSE_BRACKET) return;
-      if (next !== COMMA) throw UNSURE;
-      this.#space();
-    }
+    if (this.#bytes[this.#at] !== close) return false;
+    this.#at++;
+    return true;
+  }
+
+  /** After a member or element: true at `close` (the reader past it), false after a comma (the reader on the next one). */
+  #closes(close: number): boolean {
+    this.#space();
+    const next = this.#bytes[this.#at];
+    this.#at++;
+    if (next === close) return true;
+    if (next !== COMMA) throw UNSURE;
+    this.#space();
+    return false;
   }
 
   /**
