@@ -1,5 +1,21 @@
 /**
- * The activity record's names of a large JSON-RPC message, read off its bytes without building it.
+ * Past this a message is named by the reader instead of `JSON.parse`: below it the parse is the
+ * faster (37 against 50 µs at 64 KiB), above 128 KiB it is 15 times slower.
+ */
+const LARGE_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * The names of a message past LARGE_MESSAGE_BYTES read off its bytes (`nameLargeMessage`), or
+ * undefined for a smaller one or one the reader is unsure of: the caller then parses it. The
+ * activity record (note.ts) and the tool judge (src/mcp/tool-exchange.ts) both ask here.
+ */
+export function largeMessageNames(bytes: Uint8Array): Named | undefined {
+  return bytes.byteLength > LARGE_MESSAGE_BYTES ? nameLargeMessage(bytes) : undefined;
+}
+
+/**
+ * A large JSON-RPC message's names (its method, and its tool for `tools/call`), read off its bytes
+ * without building it: the activity record's names, and what a restricted grant's call is judged by.
  *
  * Why: `JSON.parse` needs the body as a string, and then builds every value in it. Past about
  * 128 KiB V8 puts each of those strings in its large-object space, which costs here about 3 ns a

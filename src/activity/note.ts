@@ -1,5 +1,5 @@
 import type { Platform } from '../platform.ts';
-import { nameLargeMessage } from './large-message.ts';
+import { largeMessageNames } from './large-message.ts';
 import { recordActivity } from './store.ts';
 
 /**
@@ -79,7 +79,7 @@ export function noteExchange(
 export function messagesOf(httpMethod: string, body: Uint8Array | undefined, header: (name: string) => string | null | undefined): Named[] {
   if (body && body.byteLength > 0) {
     // A large one is named off its bytes when that is sure (large-message.ts says why); else parsed.
-    const large = body.byteLength > LARGE_MESSAGE_BYTES ? nameLargeMessage(body) : undefined;
+    const large = largeMessageNames(body);
     if (large) return [large];
     let parsed: unknown;
     try {
@@ -94,12 +94,6 @@ export function messagesOf(httpMethod: string, body: Uint8Array | undefined, hea
 }
 
 const decoder = new TextDecoder();
-
-/**
- * Past this a message is named by large-message.ts instead of `JSON.parse`: below it the parse
- * is the faster (37 against 50 µs at 64 KiB), above 128 KiB it is 15 times slower.
- */
-const LARGE_MESSAGE_BYTES = 64 * 1024;
 
 /** One JSON-RPC message's method, and its tool for `tools/call`. */
 export function namedMessage(message: unknown): Named {

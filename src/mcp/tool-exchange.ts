@@ -1,5 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { type ExchangeRecord, type JudgedMessage, namedMessage } from '../activity/note.ts';
+import { largeMessageNames } from '../activity/large-message.ts';
+import { type ExchangeRecord, type JudgedMessage, type Named, namedMessage } from '../activity/note.ts';
 import { keptToolCeiling, toolCeiling } from '../endpoints/tool-ceiling.ts';
 import { isEventStream } from '../http/event-stream.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
@@ -99,30 +100,76 @@ export async function judgeOnNodeCarrier(
   body: Uint8Array,
   sessionId: string | undefined,
 ): Promise<CarrierVerdict> {
-  let message: unknown;
-  try {
-    message = JSON.parse(decoder.decode(body));
-  } catch {
-    return { kind: 'app' };
-  }
-  if (!isObject(message) || message.method === 'tools/list') return { kind: 'app' };
-  const relayed: CarrierVerdict = { kind: 'relay', judged: [{ ...namedMessage(message), errorCode: null }] };
-  const call = toolCall(message);
-  if (!call) return relayed;
+  const message = oneMessage(body);
+  if (!message || message.named.method === 'tools/list') return { kind: 'app' };
+  const relayed: CarrierVerdict = { kind: 'relay', judged: [{ ...message.named, errorCode: null }] };
+  const name = calledTool(message.named);
+  if (name === undefined) return relayed;
   const rules: ToolRules = { choice: props.tools, ceiling: await toolCeiling(platform, props.slug), grantId };
   let unknown = false;
-  const allowed = await judged(rules, call.name, async (name) => {
+  const allowed = await judged(rules, name, async (name) => {
     const facts = seenFacts(seenKey(sessionId, rules), name);
     unknown = facts === undefined;
     return facts;
   });
   if (allowed) return relayed;
   if (unknown) return { kind: 'app' };
-  return { kind: 'refuse', answer: jsonAnswer(refusalOf(call)), judged: [refusedEntry(call.name)] };
+  return { kind: 'refuse', answer: jsonAnswer(refusalOf({ id: message.id(), name })), judged: [refusedEntry(name)] };
+}
+
+/** One JSON-RPC message as the judge reads it: its names (note.ts `Named`), and its id, asked only to refuse it. */
+interface OneMessage {
+  named: Named;
+  id: () => unknown;
+}
+
+/**
+ * The one JSON-RPC message of a body, or undefined for a body that is not one JSON object (a
+ * batch, not JSON). A large one is named off its bytes (`largeOne`), a smaller one parsed.
+ */
+function oneMessage(body: Uint8Array): OneMessage | undefined {
+  const large = largeOne(body);
+  if (large) return large;
+  let message: unknown;
+  try {
+    message = JSON.parse(decoder.decode(body));
+  } catch {
+    return undefined;
+  }
+  if (!isObject(message)) return undefined;
+  return { named: namedMessage(message), id: () => message.id ?? null };
+}
+
+/**
+ * A large message named off its bytes (large-message.ts: exactly the names `JSON.parse` and
+ * `namedMessage` give, or none, and then the caller parses), so a large call the grant allows is
+ * never built as strings and objects: only a refusal parses it, for its id.
+ */
+function largeOne(body: Uint8Array): OneMessage | undefined {
+  const named = largeMessageNames(body);
+  return named && { named, id: () => (JSON.parse(decoder.decode(body)) as Message).id ?? null };
+}
+
+/** The tool a message calls (`''` for a `tools/call` without a string name, judged as that name), or undefined for any other method. */
+function calledTool(named: Named): string | undefined {
+  return named.method === 'tools/call' ? (named.tool ?? '') : undefined;
 }
 
 async function restrictedExchange(request: Request, rules: ToolRules, send: Send, record: ExchangeRecord): Promise<Response> {
   const bytes = (await readMessageBody(request, record)) ?? new Uint8Array();
+  const known = (name: string) => lookupFacts(request, rules, send, name);
+  // A large message that is not a list (whose answer is filtered by its id) is judged by the
+  // names read off its bytes (`largeOne`) and sent on as it came, never parsed unless refused.
+  const large = largeOne(bytes);
+  if (large && large.named.method !== 'tools/list') {
+    const name = calledTool(large.named);
+    if (name === undefined || (await judged(rules, name, known))) {
+      record.judged = [{ ...large.named, errorCode: null }];
+      return send(rebuilt(request, bytes));
+    }
+    record.judged = [refusedEntry(name)];
+    return jsonAnswer(refusalOf({ id: large.id(), name }));
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(bytes));
@@ -135,7 +182,6 @@ async function restrictedExchange(request: Request, rules: ToolRules, send: Send
   const listIds = new Set<string>();
   const refusals: Message[] = [];
   const kept: unknown[] = [];
-  const known = (name: string) => lookupFacts(request, rules, send, name);
   for (const message of messages) {
     const call = toolCall(message);
     if (call && !(await judged(rules, call.name, known))) {
@@ -200,10 +246,8 @@ function refusedEntry(tool: string): JudgedMessage {
 }
 
 function toolCall(message: unknown): { id: unknown; name: string } | undefined {
-  if (!isObject(message) || message.method !== 'tools/call') return undefined;
-  const params = message.params;
-  const name = isObject(params) && typeof params.name === 'string' ? params.name : '';
-  return { id: message.id ?? null, name };
+  const name = calledTool(namedMessage(message));
+  return name === undefined ? undefined : { id: (message as Message).id ?? null, name };
 }
 
 /** A `tools/list` result for one of our request ids, with only the allowed tools. */

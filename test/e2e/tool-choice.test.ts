@@ -240,6 +240,64 @@ for (const carrier of carriers()) {
       assert.ok(!upstream.calls.some((c) => c.name === 'delete_item'));
     });
 
+    test('a large call (over 64 KiB, named off its bytes) is judged as the upstream will read it', async () => {
+      const upstream = upstreams.json;
+      upstream.calls.length = 0;
+      const tokens = {
+        chosen: (await connect(endpoints.json!, { tools: 'chosen', tool: ['get_item', 'delete_item'] })).provider.savedTokens!.access_token,
+        read_only: (await connect(endpoints.json!, { tools: 'read_only' })).provider.savedTokens!.access_token,
+      };
+      const filler = `"${'argument-value-91c2 '.repeat(10_000)}"`;
+      const send = async (token: string, id: string, text: string) => {
+        const answer = await fetch(endpoints.json!, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: text,
+        });
+        assert.equal(answer.status, 200);
+        const message = (await answer.json()) as { id: unknown; result?: { content: { text: string }[] }; error?: { code: number } };
+        assert.equal(message.id, id, 'the answer carries the call’s own id');
+        return message;
+      };
+      const call = (id: string, params: string, head = '') =>
+        `{"jsonrpc":"2.0",${head}"id":"${id}","method":"tools/call","params":${params}}`;
+      const cases: { grant: keyof typeof tokens; text: string; runs?: string }[] = [
+        { grant: 'chosen', text: call('l1', `{"name":"get_item","arguments":{"note":${filler}}}`), runs: 'get_item' },
+        { grant: 'chosen', text: call('l2', `{"name":"update_item","arguments":{"note":${filler}}}`) },
+        // An escaped name: the reader leaves it to the parse, which reads `update_item`.
+        { grant: 'chosen', text: call('l3', `{"name":"upd\\u0061te_item","arguments":{"note":${filler}}}`) },
+        { grant: 'chosen', text: call('l4', `{"name":"get\\u005fitem","arguments":{"note":${filler}}}`), runs: 'get_item' },
+        // A repeated key counts as the upstream's JSON.parse counts it: the last one.
+        { grant: 'chosen', text: call('l5', `{"name":"get_item","arguments":{"note":${filler}},"name":"update_item"}`) },
+        {
+          grant: 'chosen',
+          text: call('l6', `{"name":"update_item","arguments":{"note":${filler}},"name":"delete_item"}`),
+          runs: 'delete_item',
+        },
+        { grant: 'chosen', text: call('l7', `{"name":"get_item","arguments":{"note":${filler}}},"params":{"name":"search_secrets"}`) },
+        { grant: 'chosen', text: call('l8', `{"name":"search_docs","arguments":{"note":${filler}}}`, '"method":"ping",') },
+        // read_only before any tools/list: annotations asked of the upstream (the app's exchange on Node).
+        { grant: 'read_only', text: call('l9', `{"name":"delete_item","arguments":{"note":${filler}}}`) },
+        { grant: 'read_only', text: call('l10', `{"name":"search_secrets","arguments":{"note":${filler}}}`), runs: 'search_secrets' },
+      ];
+      for (const { grant, text, runs } of cases) {
+        assert.ok(text.length > 128 * 1024);
+        const id = (JSON.parse(text) as { id: string }).id;
+        const before = upstream.calls.length;
+        const answer = await send(tokens[grant], id, text);
+        if (runs) {
+          assert.match(answer.result?.content[0]?.text ?? '', new RegExp(`result of ${runs}`), `${id}: ${JSON.stringify(answer)}`);
+          assert.deepEqual(
+            upstream.calls.slice(before).map((made) => made.name),
+            [runs],
+          );
+        } else {
+          assert.equal(answer.error?.code, -32602, `${id} is refused: ${JSON.stringify(answer).slice(0, 200)}`);
+          assert.equal(upstream.calls.length, before, `${id} never reached the upstream`);
+        }
+      }
+    });
+
     test('the creator’s ceiling narrows existing grants at once, and lifting it restores them', async () => {
       const upstream = upstreams.json;
       upstream.calls.length = 0;
