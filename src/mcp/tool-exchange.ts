@@ -2,6 +2,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { largeMessageNames } from '../activity/large-message.ts';
 import { type ExchangeRecord, type JudgedMessage, type Named, namedMessage } from '../activity/note.ts';
 import { keptToolCeiling, toolCeiling } from '../endpoints/tool-ceiling.ts';
+import { jsonRpcError } from '../http/errors.ts';
 import { isEventStream } from '../http/event-stream.ts';
 import type { GrantProps, VerifiedToken } from '../oauth/engine.ts';
 import type { Platform } from '../platform.ts';
@@ -25,6 +26,8 @@ import { carryMessageBody, readMessageBody } from './message-body.ts';
  *
  * For a restricted grant, a POST's JSON-RPC body is read (it is bounded by MAX_MCP_BODY_BYTES
  * already) and each message judged:
+ * - a body that is not one JSON value is answered 400 with JSON-RPC's parse error and never sent
+ *   upstream, since what was not judged could still be read as a call there;
  * - a `tools/call` of a tool the grant does not include is answered here with a JSON-RPC error
  *   (`TOOL_REFUSED_CODE`) and never sent upstream; in a batch, the rest goes up and the refusals
  *   are added to the answer (into the JSON array, or as the first events of an SSE answer);
@@ -33,6 +36,11 @@ import { carryMessageBody, readMessageBody } from './message-body.ts';
  * `read_only` needs a called tool's annotations: they come from the `tools/list` answers this
  * grant's client already received, else from the upstream's own list, asked on the client's session.
  */
+
+/** JSON-RPC 2.0 §5.1: the body is not valid JSON. */
+const PARSE_ERROR_CODE = -32700;
+const NOT_JSON =
+  'Parse error: the body is not one JSON value (RFC 8259), so the tools this authorization allows cannot be checked; it was not sent to the MCP server';
 
 export interface ToolRules {
   choice: ToolChoice | undefined;
@@ -174,8 +182,11 @@ async function restrictedExchange(request: Request, rules: ToolRules, send: Send
   try {
     parsed = JSON.parse(decoder.decode(bytes));
   } catch {
-    // Not JSON: the upstream answers it (a parse error) as it would to anyone.
-    return send(rebuilt(request, bytes));
+    // Fails closed: what was not judged is not sent. An upstream may still find a call in a body
+    // that is not one JSON value (RFC 8259 §2), e.g. one that decodes only the first value and
+    // ignores what follows (Go's json.Decoder), so it is refused here as JSON-RPC's parse error.
+    record.judged = [{ method: 'unknown', tool: null, status: 400, errorCode: PARSE_ERROR_CODE }];
+    return jsonRpcError(400, NOT_JSON, PARSE_ERROR_CODE);
   }
   const batch = Array.isArray(parsed);
   const messages = (batch ? parsed : [parsed]) as unknown[];

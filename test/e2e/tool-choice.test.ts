@@ -298,6 +298,44 @@ for (const carrier of carriers()) {
       }
     });
 
+    test('a body that is not one JSON value is answered with a parse error and never sent up: the upstream might read a call in it', async () => {
+      const upstream = upstreams.json;
+      const token = (await connect(endpoints.json!, { tools: 'chosen', tool: ['get_item'] })).provider.savedTokens!.access_token;
+      const call = (id: string, name: string) =>
+        JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { note: 'argument-value-91c2' } } });
+      const bodies = [
+        `${call('p1', 'update_item')} trailing`,
+        `${call('p2', 'update_item')}${JSON.stringify({ jsonrpc: '2.0', id: 'p3', method: 'ping' })}`,
+        `${call('p4', 'get_item')},`,
+        // Large enough to be read off its bytes first (the reader declines it, then the parse fails).
+        `${call('p5', 'update_item').replace('argument-value-91c2', 'argument-value-91c2 '.repeat(5_000))}]`,
+      ];
+      for (const body of bodies) {
+        upstream.calls.length = 0;
+        upstream.methods.length = 0;
+        const answer = await fetch(endpoints.json!, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body,
+        });
+        assert.equal(answer.status, 400, body.slice(0, 80));
+        assert.deepEqual(((await answer.json()) as { id: unknown; error: { code: number } }).error.code, -32700);
+        assert.deepEqual(upstream.methods, [], `nothing of ${body.slice(0, 60)} reached the upstream`);
+      }
+      // The same trailing bytes on an unrestricted grant are the upstream's to judge: relayed as sent.
+      const all = (await connect(endpoints.json!, { tools: 'all' })).provider.savedTokens!.access_token;
+      upstream.calls.length = 0;
+      await fetch(endpoints.json!, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${all}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: bodies[0],
+      }).then((answer) => answer.body?.cancel());
+      assert.deepEqual(
+        upstream.calls.map((made) => made.name),
+        ['update_item'],
+      );
+    });
+
     test('the creator’s ceiling narrows existing grants at once, and lifting it restores them', async () => {
       const upstream = upstreams.json;
       upstream.calls.length = 0;

@@ -10,6 +10,10 @@ import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@model
  * (PAGE_SIZE tools a page, with `nextCursor`), answers come as JSON or as SSE, and every
  * `tools/call` that reaches it is recorded by name with its arguments, so a test can prove that
  * a refused call never arrived. `addTool` adds one later, as an upstream that grows does.
+ *
+ * It reads a body as a server that decodes with a streaming JSON decoder does (Go's
+ * `json.NewDecoder(body).Decode`, common in Go HTTP handlers): the first JSON value, and nothing
+ * after it is looked at. So a body the proxy cannot parse whole may still run a tool here.
  */
 export const PAGE_SIZE = 2;
 
@@ -76,7 +80,7 @@ export async function startToolsUpstream(options: { key: string; answers: 'json'
     }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const body = firstJsonValue(Buffer.concat(chunks).toString('utf8'));
     for (const message of Array.isArray(body) ? body : [body]) if (message?.method) state.methods.push(message.method);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: options.answers === 'json' });
     const server = newServer();
@@ -94,4 +98,17 @@ export async function startToolsUpstream(options: { key: string; answers: 'json'
     await new Promise((resolve) => http.close(resolve));
   };
   return state;
+}
+
+/** The first JSON value of `text`, ignoring whatever follows it (a streaming decoder's reading). */
+function firstJsonValue(text: string): unknown {
+  // A proper prefix of an object or array is never valid JSON, so the first prefix that parses,
+  // ending at a closing bracket, is the first value.
+  for (let end = 0; end < text.length; end++) {
+    if (text[end] !== '}' && text[end] !== ']') continue;
+    try {
+      return JSON.parse(text.slice(0, end + 1));
+    } catch {}
+  }
+  return JSON.parse(text);
 }
