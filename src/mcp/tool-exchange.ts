@@ -16,6 +16,7 @@ import {
   type ToolFacts,
 } from '../upstream/tool-policy.ts';
 import { carryMessageBody, readMessageBody } from './message-body.ts';
+import { repeatsJudgedMember } from './repeated-members.ts';
 
 /**
  * The exchange of a grant whose tools are restricted (src/upstream/tool-policy.ts decides which),
@@ -26,8 +27,9 @@ import { carryMessageBody, readMessageBody } from './message-body.ts';
  *
  * For a restricted grant, a POST's JSON-RPC body is read (it is bounded by MAX_MCP_BODY_BYTES
  * already) and each message judged:
- * - a body that is not one JSON value is answered 400 with JSON-RPC's parse error and never sent
- *   upstream, since what was not judged could still be read as a call there;
+ * - a body that is not one JSON value is answered 400 with JSON-RPC's parse error, and one that
+ *   repeats a message's `method`, `params` or tool `name` with Invalid Request; neither is sent
+ *   upstream, since what was not judged (or judged by one reading of two) could still run there;
  * - a `tools/call` of a tool the grant does not include is answered here with a JSON-RPC error
  *   (`TOOL_REFUSED_CODE`) and never sent upstream; in a batch, the rest goes up and the refusals
  *   are added to the answer (into the JSON array, or as the first events of an SSE answer);
@@ -41,6 +43,10 @@ import { carryMessageBody, readMessageBody } from './message-body.ts';
 const PARSE_ERROR_CODE = -32700;
 const NOT_JSON =
   'Parse error: the body is not one JSON value (RFC 8259), so the tools this authorization allows cannot be checked; it was not sent to the MCP server';
+/** JSON-RPC 2.0 §5.1: not a valid Request object. */
+const INVALID_REQUEST_CODE = -32600;
+const REPEATED_MEMBER =
+  'Invalid Request: a message names its "method", "params" or tool "name" twice (RFC 8259 §4: which one counts depends on who reads it), so the tools this authorization allows cannot be checked; it was not sent to the MCP server';
 
 export interface ToolRules {
   choice: ToolChoice | undefined;
@@ -109,7 +115,8 @@ export async function judgeOnNodeCarrier(
   sessionId: string | undefined,
 ): Promise<CarrierVerdict> {
   const message = oneMessage(body);
-  if (!message || message.named.method === 'tools/list') return { kind: 'app' };
+  // A repeated judged member is the app's to refuse (restrictedExchange), as a body that is not JSON is.
+  if (!message || message.named.method === 'tools/list' || repeatsJudgedMember(body)) return { kind: 'app' };
   const relayed: CarrierVerdict = { kind: 'relay', judged: [{ ...message.named, errorCode: null }] };
   const name = calledTool(message.named);
   if (name === undefined) return relayed;
@@ -166,27 +173,38 @@ function calledTool(named: Named): string | undefined {
 async function restrictedExchange(request: Request, rules: ToolRules, send: Send, record: ExchangeRecord): Promise<Response> {
   const bytes = (await readMessageBody(request, record)) ?? new Uint8Array();
   const known = (name: string) => lookupFacts(request, rules, send, name);
-  // A large message that is not a list (whose answer is filtered by its id) is judged by the
-  // names read off its bytes (`largeOne`) and sent on as it came, never parsed unless refused.
   const large = largeOne(bytes);
-  if (large && large.named.method !== 'tools/list') {
-    const name = calledTool(large.named);
-    if (name === undefined || (await judged(rules, name, known))) {
-      record.judged = [{ ...large.named, errorCode: null }];
-      return send(rebuilt(request, bytes));
-    }
-    record.judged = [refusedEntry(name)];
-    return jsonAnswer(refusalOf({ id: large.id(), name }));
-  }
   let parsed: unknown;
-  try {
+  if (!large) {
+    try {
+      parsed = JSON.parse(decoder.decode(bytes));
+    } catch {
+      // Fails closed: what was not judged is not sent. An upstream may still find a call in a body
+      // that is not one JSON value (RFC 8259 §2), e.g. one that decodes only the first value and
+      // ignores what follows (Go's json.Decoder), so it is refused here as JSON-RPC's parse error.
+      record.judged = [{ method: 'unknown', tool: null, status: 400, errorCode: PARSE_ERROR_CODE }];
+      return jsonRpcError(400, NOT_JSON, PARSE_ERROR_CODE);
+    }
+  }
+  // One JSON value from here (parsed, or read whole off its bytes). A repeated `method`, `params`
+  // or tool `name` is refused too: which one counts is up to whoever reads it (repeated-members.ts).
+  if (repeatsJudgedMember(bytes)) {
+    record.judged = [{ method: 'unknown', tool: null, status: 400, errorCode: INVALID_REQUEST_CODE }];
+    return jsonRpcError(400, REPEATED_MEMBER, INVALID_REQUEST_CODE);
+  }
+  if (large) {
+    // A large message that is not a list (whose answer is filtered by its id) is judged by the
+    // names read off its bytes and sent on as it came, never parsed unless refused.
+    if (large.named.method !== 'tools/list') {
+      const name = calledTool(large.named);
+      if (name === undefined || (await judged(rules, name, known))) {
+        record.judged = [{ ...large.named, errorCode: null }];
+        return send(rebuilt(request, bytes));
+      }
+      record.judged = [refusedEntry(name)];
+      return jsonAnswer(refusalOf({ id: large.id(), name }));
+    }
     parsed = JSON.parse(decoder.decode(bytes));
-  } catch {
-    // Fails closed: what was not judged is not sent. An upstream may still find a call in a body
-    // that is not one JSON value (RFC 8259 §2), e.g. one that decodes only the first value and
-    // ignores what follows (Go's json.Decoder), so it is refused here as JSON-RPC's parse error.
-    record.judged = [{ method: 'unknown', tool: null, status: 400, errorCode: PARSE_ERROR_CODE }];
-    return jsonRpcError(400, NOT_JSON, PARSE_ERROR_CODE);
   }
   const batch = Array.isArray(parsed);
   const messages = (batch ? parsed : [parsed]) as unknown[];

@@ -267,15 +267,6 @@ for (const carrier of carriers()) {
         // An escaped name: the reader leaves it to the parse, which reads `update_item`.
         { grant: 'chosen', text: call('l3', `{"name":"upd\\u0061te_item","arguments":{"note":${filler}}}`) },
         { grant: 'chosen', text: call('l4', `{"name":"get\\u005fitem","arguments":{"note":${filler}}}`), runs: 'get_item' },
-        // A repeated key counts as the upstream's JSON.parse counts it: the last one.
-        { grant: 'chosen', text: call('l5', `{"name":"get_item","arguments":{"note":${filler}},"name":"update_item"}`) },
-        {
-          grant: 'chosen',
-          text: call('l6', `{"name":"update_item","arguments":{"note":${filler}},"name":"delete_item"}`),
-          runs: 'delete_item',
-        },
-        { grant: 'chosen', text: call('l7', `{"name":"get_item","arguments":{"note":${filler}}},"params":{"name":"search_secrets"}`) },
-        { grant: 'chosen', text: call('l8', `{"name":"search_docs","arguments":{"note":${filler}}}`, '"method":"ping",') },
         // read_only before any tools/list: annotations asked of the upstream (the app's exchange on Node).
         { grant: 'read_only', text: call('l9', `{"name":"delete_item","arguments":{"note":${filler}}}`) },
         { grant: 'read_only', text: call('l10', `{"name":"search_secrets","arguments":{"note":${filler}}}`), runs: 'search_secrets' },
@@ -298,19 +289,29 @@ for (const carrier of carriers()) {
       }
     });
 
-    test('a body that is not one JSON value is answered with a parse error and never sent up: the upstream might read a call in it', async () => {
+    test('a body not read one way is refused and never sent up: not one JSON value (-32700), or a judged name twice (-32600)', async () => {
       const upstream = upstreams.json;
-      const token = (await connect(endpoints.json!, { tools: 'chosen', tool: ['get_item'] })).provider.savedTokens!.access_token;
+      const token = (await connect(endpoints.json!, { tools: 'chosen', tool: ['get_item', 'delete_item'] })).provider.savedTokens!
+        .access_token;
       const call = (id: string, name: string) =>
         JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { note: 'argument-value-91c2' } } });
-      const bodies = [
-        `${call('p1', 'update_item')} trailing`,
-        `${call('p2', 'update_item')}${JSON.stringify({ jsonrpc: '2.0', id: 'p3', method: 'ping' })}`,
-        `${call('p4', 'get_item')},`,
+      const large = (text: string) => text.replace('argument-value-91c2', 'argument-value-91c2 '.repeat(5_000));
+      // The test upstream reads only a body's first JSON value, as a server decoding with Go's json.Decoder does.
+      const bodies: [string, number][] = [
+        [`${call('p1', 'update_item')} trailing`, -32700],
+        [`${call('p2', 'update_item')}${JSON.stringify({ jsonrpc: '2.0', id: 'p3', method: 'ping' })}`, -32700],
+        [`${call('p4', 'get_item')},`, -32700],
         // Large enough to be read off its bytes first (the reader declines it, then the parse fails).
-        `${call('p5', 'update_item').replace('argument-value-91c2', 'argument-value-91c2 '.repeat(5_000))}]`,
+        [`${large(call('p5', 'update_item'))}]`, -32700],
+        // JSON.parse keeps the last of a repeated name; a server keeping the first would run another tool.
+        [call('r1', 'delete_item').replace('"name":"delete_item"', '"name":"update_item","name":"delete_item"'), -32600],
+        [call('r2', 'get_item').replace('"name":"get_item"', '"name":"get_item","n\\u0061me":"get_item"'), -32600],
+        [call('r3', 'get_item').replace('"params":', '"params":{"name":"update_item"},"params":'), -32600],
+        [call('r4', 'update_item').replace('"method":"tools/call"', '"method":"tools/call","method":"ping"'), -32600],
+        [`[${call('r5', 'get_item')},${call('r6', 'delete_item').replace('"params":', '"params":{},"params":')}]`, -32600],
+        [large(call('r7', 'update_item')).replace('"name":"update_item"', '"name":"update_item","name":"get_item"'), -32600],
       ];
-      for (const body of bodies) {
+      for (const [body, code] of bodies) {
         upstream.calls.length = 0;
         upstream.methods.length = 0;
         const answer = await fetch(endpoints.json!, {
@@ -319,7 +320,7 @@ for (const carrier of carriers()) {
           body,
         });
         assert.equal(answer.status, 400, body.slice(0, 80));
-        assert.deepEqual(((await answer.json()) as { id: unknown; error: { code: number } }).error.code, -32700);
+        assert.equal(((await answer.json()) as { error: { code: number } }).error.code, code, body.slice(0, 80));
         assert.deepEqual(upstream.methods, [], `nothing of ${body.slice(0, 60)} reached the upstream`);
       }
       // The same trailing bytes on an unrestricted grant are the upstream's to judge: relayed as sent.
@@ -328,7 +329,7 @@ for (const carrier of carriers()) {
       await fetch(endpoints.json!, {
         method: 'POST',
         headers: { authorization: `Bearer ${all}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: bodies[0],
+        body: bodies[0]![0],
       }).then((answer) => answer.body?.cancel());
       assert.deepEqual(
         upstream.calls.map((made) => made.name),
