@@ -10,8 +10,8 @@
  *
  * `bytes` must be one JSON value already checked (`JSON.parse` accepted it, or large-message.ts read
  * it whole), so the walk needs no grammar of its own: only where strings, objects and arrays begin
- * and end. Strings are skipped with the runtime's own byte search. A name written with escapes is
- * compared by its decoded text (`"n\u0061me"` is `name`).
+ * and end (`closingQuote` skips a long string with the runtime's byte search). A name written with
+ * escapes is compared by its decoded text (`"n\u0061me"` is `name`).
  */
 export function repeatsJudgedMember(bytes: Uint8Array): boolean {
   // Each open object or array, innermost last: whether it is an object, its role, and for an
