@@ -182,15 +182,13 @@ async function restrictedExchange(request: Request, rules: ToolRules, send: Send
       // Fails closed: what was not judged is not sent. An upstream may still find a call in a body
       // that is not one JSON value (RFC 8259 §2), e.g. one that decodes only the first value and
       // ignores what follows (Go's json.Decoder), so it is refused here as JSON-RPC's parse error.
-      record.judged = [{ method: 'unknown', tool: null, status: 400, errorCode: PARSE_ERROR_CODE }];
-      return jsonRpcError(400, NOT_JSON, PARSE_ERROR_CODE);
+      return unjudged(record, PARSE_ERROR_CODE, NOT_JSON);
     }
   }
   // One JSON value from here (parsed, or read whole off its bytes). A repeated `method`, `params`
   // or tool `name` is refused too: which one counts is up to whoever reads it (repeated-members.ts).
   if (repeatsJudgedMember(bytes)) {
-    record.judged = [{ method: 'unknown', tool: null, status: 400, errorCode: INVALID_REQUEST_CODE }];
-    return jsonRpcError(400, REPEATED_MEMBER, INVALID_REQUEST_CODE);
+    return unjudged(record, INVALID_REQUEST_CODE, REPEATED_MEMBER);
   }
   if (large) {
     // A large message that is not a list (whose answer is filtered by its id) is judged by the
@@ -258,6 +256,12 @@ async function judged(rules: ToolRules, name: string, known: (name: string) => P
   if (rules.choice?.mode !== 'read_only') return true;
   const facts = await known(name);
   return facts !== undefined && allows(rules.choice, rules.ceiling, facts);
+}
+
+/** The answer to a body the judge cannot read one way (never sent up): 400 with JSON-RPC's `code`, noted as such in the record. */
+function unjudged(record: ExchangeRecord, code: number, message: string): Response {
+  record.judged = [{ method: 'unknown', tool: null, status: 400, errorCode: code }];
+  return jsonRpcError(400, message, code);
 }
 
 /** The JSON-RPC error that answers a call of a tool the grant does not include. */
